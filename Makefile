@@ -1,0 +1,41 @@
+# loader: `make help` lists the targets.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export TZ := UTC
+export SPARK_LOCAL_IP := 127.0.0.1
+
+.PHONY: help deps demo test lint typecheck unit bench fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+deps: ## install Debian packages (PostgreSQL, JDBC driver, plpython3u, Java) and the venv
+	@scripts/bootstrap.sh test
+
+demo: deps ## real load: throwaway PostgreSQL + local S3, 1M+ sample rows, `loader run manifests/`
+	@$(PY) -m loader.demo
+
+lint: deps ## ruff
+	@$(VENV)/bin/ruff check loader tests bench
+
+typecheck: deps ## mypy
+	@$(VENV)/bin/mypy
+
+unit: deps ## pytest only
+	@$(VENV)/bin/pytest -q
+
+test: deps ## ruff, mypy and pytest (what CI runs)
+	@$(VENV)/bin/ruff check loader tests bench
+	@$(VENV)/bin/mypy
+	@$(VENV)/bin/pytest -q
+
+bench: deps ## full benchmark (1M/5M rows, TPC-H SF1): table, JSON, chart under bench/out/
+	@scripts/bootstrap.sh bench
+	@$(PY) bench/run.py
+
+fuzz: deps ## property and fuzz tests with many more examples
+	@LOADER_FUZZ=1 $(VENV)/bin/pytest -q -m "not slow" tests/test_fuzz*.py tests/test_property*.py
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

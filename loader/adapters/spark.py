@@ -1,0 +1,67 @@
+"""The Spark edge: finding or starting a SparkSession.
+
+On a cluster (spark-submit, EMR Serverless) the active session is used as it
+is, so the cluster's settings win. Only when there is none (a laptop, the
+tests, the demo) do we start a small local one, in UTC, with the PostgreSQL
+JDBC driver on the class path.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+DEBIAN_JDBC_JAR = "/usr/share/java/postgresql.jar"
+
+
+def jdbc_jar() -> str | None:
+    """The PostgreSQL JDBC driver jar: $LOADER_JDBC_JAR, Debian's, or None (the cluster has it)."""
+    explicit = os.environ.get("LOADER_JDBC_JAR")
+    if explicit:
+        return explicit
+    if os.path.exists(DEBIAN_JDBC_JAR):
+        return DEBIAN_JDBC_JAR
+    found = sorted(glob.glob("/usr/share/java/postgresql-*.jar"))
+    return found[-1] if found else None
+
+
+def active_session() -> Any | None:
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
+def get_or_create_session(app_name: str = "loader", master: str | None = None,
+                          shuffle_partitions: int = 4, extra_conf: dict[str, str] | None = None) -> Any:
+    """The active SparkSession, or a new local one sized for a laptop."""
+    session = active_session()
+    if session is not None:
+        return session
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("TZ", "UTC")
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master or os.environ.get("LOADER_SPARK_MASTER", "local[2]"))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.python.worker.reuse", "true")
+    )
+    jar = jdbc_jar()
+    if jar:
+        builder = builder.config("spark.jars", jar)
+    for key, value in (extra_conf or {}).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session

@@ -1,0 +1,144 @@
+"""Names: quoted identifiers, run ids, temp prefixes, staging tables (pure).
+
+The temp prefix format is the design document's contract:
+``<root>/<table>-<epoch seconds>-<8 hex of a uuid4>/``. The reaper parses the
+same format back with ``parse_prefix``, so both live here.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+_PREFIX_NAME = re.compile(r"^(?P<table>[A-Za-z0-9_.\-]+)-(?P<epoch>\d{9,11})-(?P<hex>[0-9a-f]{8})/$")
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
+STAGING_TABLE_PREFIX = "loader_stage_"
+_STAGING_TABLE = re.compile(r"^loader_stage_(?P<hex>[0-9a-f]{8})_(?P<epoch>\d{9,11})$")
+
+
+def quote_ident(name: str) -> str:
+    """PostgreSQL identifier quoting: always quoted, inner quotes doubled."""
+    if "\x00" in name:
+        raise ConfigError(f"identifier {name!r} contains a NUL byte")
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class TableRef:
+    schema: str
+    table: str
+
+    @classmethod
+    def parse(cls, name: str, default_schema: str = "public") -> TableRef:
+        """``table`` or ``schema.table`` (a quoted part may contain dots)."""
+        if not name or not name.strip():
+            raise ConfigError("target table name is empty", next_step="pass table='schema.table'")
+        parts = _split_qualified(name)
+        if len(parts) == 1:
+            return cls(default_schema, parts[0])
+        if len(parts) == 2:
+            return cls(parts[0], parts[1])
+        raise ConfigError(f"table name {name!r} has more than two parts",
+                          next_step="use table or schema.table")
+
+    @property
+    def quoted(self) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(self.table)}"
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+def _split_qualified(name: str) -> list[str]:
+    parts: list[str] = []
+    buf = ""
+    in_quotes = False
+    i = 0
+    while i < len(name):
+        ch = name[i]
+        if ch == '"':
+            if in_quotes and i + 1 < len(name) and name[i + 1] == '"':
+                buf += '"'
+                i += 1
+            else:
+                in_quotes = not in_quotes
+        elif ch == "." and not in_quotes:
+            parts.append(buf)
+            buf = ""
+        else:
+            buf += ch
+        i += 1
+    parts.append(buf)
+    if any(p == "" for p in parts):
+        raise ConfigError(f"table name {name!r} has an empty part", next_step="use table or schema.table")
+    return parts
+
+
+def new_run_id() -> str:
+    """A uuid4 in hex; its first 8 characters also name the run's temp prefix."""
+    return uuid.uuid4().hex
+
+
+def check_prefix_root(root: str) -> str:
+    """Normalise the prefix root (no leading/trailing slash) and refuse escapes."""
+    clean = root.strip("/")
+    segments = clean.split("/")
+    if not clean or any(s in ("", ".", "..") for s in segments):
+        raise ConfigError(f"copy.prefix {root!r} is not a usable S3 prefix root",
+                          next_step="use something like tmp/postgres-copy (no empty, '.' or '..' parts)")
+    return clean
+
+
+def prefix_table_part(table: str) -> str:
+    """The table's name as it appears in a temp prefix; refuses names that could escape the root."""
+    if not table or table in (".", "..") or "/" in table or ".." in table:
+        raise ConfigError(f"table name {table!r} cannot name a temp prefix (empty, '/', or '..')",
+                          next_step="rename the target table")
+    return _UNSAFE_KEY_CHARS.sub("_", table)
+
+
+def temp_prefix(root: str, table: str, run_id: str, now: float | None = None) -> str:
+    """``<root>/<table>-<epoch>-<8 hex>/`` (a key prefix, without bucket)."""
+    epoch = int(now if now is not None else time.time())
+    return f"{check_prefix_root(root)}/{prefix_table_part(table)}-{epoch}-{run_id[:8]}/"
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+@dataclass(frozen=True)
+class ParsedPrefix:
+    table: str
+    epoch: int
+    short_id: str
+
+
+def parse_prefix(name: str) -> ParsedPrefix | None:
+    """Parse the last segment ``<table>-<epoch>-<8 hex>/`` of a prefix, or None if it does not match."""
+    m = _PREFIX_NAME.match(name)
+    if not m:
+        return None
+    return ParsedPrefix(m.group("table"), int(m.group("epoch")), m.group("hex"))
+
+
+def part_key(prefix: str, index: int, gzip: bool) -> str:
+    return f"{prefix}part-{index:05d}.csv" + (".gz" if gzip else "")
+
+
+def staging_table_name(run_id: str, now: float | None = None) -> str:
+    """Per-run staging table (JDBC): the run and its start time are in the name so the
+    reaper can judge it without the state store."""
+    epoch = int(now if now is not None else time.time())
+    return f"{STAGING_TABLE_PREFIX}{run_id[:8]}_{epoch}"
+
+
+def parse_staging_table(name: str) -> ParsedPrefix | None:
+    m = _STAGING_TABLE.match(name)
+    if not m:
+        return None
+    return ParsedPrefix("", int(m.group("epoch")), m.group("hex"))

@@ -1,0 +1,117 @@
+"""Typed options shared by the library call and the manifests.
+
+The manifest's ``copy`` and ``jdbc`` mappings and ``write_to_postgres(**options)``
+use the same names; both end up in these frozen dataclasses, so no raw dict
+travels past the edge. An unknown name is an error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from enum import Enum
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_BUCKET = "development-pyspark-jobs-codepackage"
+DEFAULT_PREFIX_ROOT = "tmp/postgres-copy"
+
+
+class Method(str, Enum):
+    AUTO = "auto"
+    COPY = "copy"
+    OPTIMIZED = "optimized"
+    STANDARD = "standard"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class WriteMode(str, Enum):
+    APPEND = "append"
+    OVERWRITE = "overwrite"
+    UPSERT = "upsert"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    bucket: str | None = None
+    prefix: str = DEFAULT_PREFIX_ROOT
+    compression: str = "gzip"  # gzip | none
+    server_side: str = "auto"  # auto | always | never
+    cleanup: bool = True
+    fallback: str = "optimized"  # optimized | none
+    strip_nul: bool = False
+    #: rows per staged part: bounded so a part streams in bounded memory and a
+    #: resume re-stages little; None lets the planner size parts from the data
+    rows_per_part: int | None = None
+
+
+@dataclass(frozen=True)
+class JdbcOptions:
+    batchsize: int | None = None
+    num_partitions: int | None = None
+    max_connections: int = 8
+
+
+_CHOICES = {
+    ("copy", "compression"): ("gzip", "none"),
+    ("copy", "server_side"): ("auto", "always", "never"),
+    ("copy", "fallback"): ("optimized", "none"),
+}
+
+
+def did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _build(cls: type[Any], section: str, values: Mapping[str, Any]) -> Any:
+    names = [f.name for f in fields(cls)]
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(
+                f"unknown {section} option {key!r}{did_you_mean(key, names)}",
+                next_step=f"{section} options are: {', '.join(names)}",
+            )
+        allowed = _CHOICES.get((section, key))
+        if allowed and value not in allowed:
+            raise ConfigError(f"{section}.{key}: {value!r} is not one of {', '.join(allowed)}")
+    return cls(**values)
+
+
+def copy_options(values: Mapping[str, Any]) -> CopyOptions:
+    return _build(CopyOptions, "copy", values)
+
+
+def jdbc_options(values: Mapping[str, Any]) -> JdbcOptions:
+    return _build(JdbcOptions, "jdbc", values)
+
+
+def split_call_options(options: Mapping[str, Any]) -> tuple[CopyOptions, JdbcOptions]:
+    """Sort ``write_to_postgres(**options)`` into copy and jdbc options by name."""
+    copy_names = {f.name for f in fields(CopyOptions)}
+    jdbc_names = {f.name for f in fields(JdbcOptions)}
+    copy_vals: dict[str, Any] = {}
+    jdbc_vals: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in copy_names:
+            copy_vals[key] = value
+        elif key in jdbc_names:
+            jdbc_vals[key] = value
+        else:
+            known = sorted(copy_names | jdbc_names)
+            raise ConfigError(
+                f"write_to_postgres got an unknown keyword {key!r}{did_you_mean(key, known)}",
+                next_step="known options: " + ", ".join(known),
+            )
+    return copy_options(copy_vals), jdbc_options(jdbc_vals)
+
+
+def with_bucket(opts: CopyOptions, bucket: str | None) -> CopyOptions:
+    return replace(opts, bucket=bucket) if bucket else opts

@@ -1,0 +1,77 @@
+"""Run status: a string enum and the one table of allowed transitions (pure, no I/O).
+
+    pending ──► staging ──► staged ──► loading ──► succeeded
+       │           │          │           │
+       └───────────┴──────────┴───────────┴──► failed ──► pending (resume)
+                                               abandoned (reaper / operator)
+
+JDBC runs have nothing to stage and go pending → loading. A resume moves a
+failed run, or an unfinished run whose process died, back to pending with the
+attempt number raised; the staged parts it recorded are reused. Each transition
+is applied by the store as one ``UPDATE ... WHERE status = :expected`` so two
+processes can never both move the same run.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class RunStatus(str, Enum):
+    PENDING = "pending"
+    STAGING = "staging"
+    STAGED = "staged"
+    LOADING = "loading"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.ABANDONED)
+
+    @property
+    def is_active(self) -> bool:
+        """A process may be working on the run right now (or died while doing so)."""
+        return self in ACTIVE
+
+
+ACTIVE = frozenset({RunStatus.PENDING, RunStatus.STAGING, RunStatus.STAGED, RunStatus.LOADING})
+
+#: status -> statuses it may move to
+ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.PENDING: frozenset({RunStatus.STAGING, RunStatus.LOADING, RunStatus.FAILED,
+                                  RunStatus.ABANDONED, RunStatus.PENDING}),
+    RunStatus.STAGING: frozenset({RunStatus.STAGED, RunStatus.FAILED, RunStatus.ABANDONED,
+                                  RunStatus.PENDING}),
+    RunStatus.STAGED: frozenset({RunStatus.LOADING, RunStatus.FAILED, RunStatus.ABANDONED,
+                                 RunStatus.PENDING}),
+    RunStatus.LOADING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ABANDONED,
+                                  RunStatus.PENDING}),
+    RunStatus.FAILED: frozenset({RunStatus.PENDING, RunStatus.ABANDONED}),
+    RunStatus.SUCCEEDED: frozenset(),
+    RunStatus.ABANDONED: frozenset(),
+}
+
+
+def can_move(src: RunStatus, dst: RunStatus) -> bool:
+    return dst in ALLOWED[src]
+
+
+# Named transitions: (name, allowed sources, destination). The store exposes one
+# method per name; ``resume`` is the only one allowed from several sources and
+# the store then pins the observed source *and* attempt in its WHERE clause.
+TRANSITIONS: dict[str, tuple[frozenset[RunStatus], RunStatus]] = {
+    "start_staging": (frozenset({RunStatus.PENDING}), RunStatus.STAGING),
+    "finish_staging": (frozenset({RunStatus.STAGING}), RunStatus.STAGED),
+    "start_loading": (frozenset({RunStatus.PENDING, RunStatus.STAGED}), RunStatus.LOADING),
+    "succeed": (frozenset({RunStatus.LOADING}), RunStatus.SUCCEEDED),
+    "fail": (ACTIVE, RunStatus.FAILED),
+    "abandon": (ACTIVE | {RunStatus.FAILED}, RunStatus.ABANDONED),
+    "resume": (ACTIVE | {RunStatus.FAILED}, RunStatus.PENDING),
+}
+
+assert all(all(can_move(s, d) for s in srcs) for srcs, d in TRANSITIONS.values())
