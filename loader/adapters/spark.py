@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 from typing import Any
 
 DEBIAN_JDBC_JAR = "/usr/share/java/postgresql.jar"
@@ -40,6 +41,8 @@ def get_or_create_session(app_name: str = "loader", master: str | None = None,
         return session
     from pyspark.sql import SparkSession
 
+    # Python workers must be this interpreter (it has pyarrow), not whatever python3 is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("TZ", "UTC")
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")

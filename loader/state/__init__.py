@@ -1,0 +1,25 @@
+"""Run state: status enum and transitions (``status``), tables (``models``),
+the store (``store``) and summary numbers (``metrics``)."""
+
+from .metrics import summarize
+from .models import SCHEMA_VERSION, PartRecord, ReapRecord, RunRecord
+from .status import ACTIVE, ALLOWED, TRANSITIONS, RunStatus, can_move
+from .store import ENV_URL, UPDATABLE_FIELDS, StateStore, default_state_path, default_url
+
+__all__ = [
+    "ACTIVE",
+    "ALLOWED",
+    "ENV_URL",
+    "SCHEMA_VERSION",
+    "TRANSITIONS",
+    "UPDATABLE_FIELDS",
+    "PartRecord",
+    "ReapRecord",
+    "RunRecord",
+    "RunStatus",
+    "StateStore",
+    "can_move",
+    "default_state_path",
+    "default_url",
+    "summarize",
+]

@@ -1,0 +1,206 @@
+"""The PostgreSQL edge: connections, introspection, the advisory lock and the ledger.
+
+Everything here talks to the target database through psycopg2 and turns
+psycopg2's exceptions into loader's, with messages that name what to check and
+never the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+
+from ..connection import ConnectionSpec
+from ..errors import DataError, LockHeldError, TargetConnectionError
+from ..naming import TableRef, quote_ident
+
+LEDGER_TABLE = "loader_ledger"
+#: first key of the two-int advisory lock: the loader's own namespace
+_LOCK_NAMESPACE = 0x10AD
+
+
+def connect(spec: ConnectionSpec, application_name: str = "loader", autocommit: bool = False) -> Any:
+    """A psycopg2 connection in UTC, or a TargetConnectionError saying what to check."""
+    kwargs = spec.psycopg2_kwargs()
+    kwargs["application_name"] = application_name[:63]
+    kwargs["options"] = "-c timezone=UTC"
+    try:
+        conn = psycopg2.connect(**kwargs)
+    except psycopg2.OperationalError as exc:
+        raise _connection_error(spec, exc) from None
+    conn.autocommit = autocommit
+    return conn
+
+
+def _connection_error(spec: ConnectionSpec, exc: Exception) -> TargetConnectionError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if spec.password:
+        text = text.replace(spec.password, "***")
+    where = spec.safe_description()
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return TargetConnectionError(f"PostgreSQL {where} refused the password for user {spec.user}",
+                                     next_step="check the password variable (e.g. PGPASSWORD or the ${VAR} "
+                                               "in the manifest)", retryable=False)
+    if "does not exist" in lowered and "database" in lowered:
+        return TargetConnectionError(f"PostgreSQL {where}: database {spec.database!r} does not exist",
+                                     next_step="create it or fix target.connection.database",
+                                     retryable=False)
+    return TargetConnectionError(f"cannot reach PostgreSQL {where}: {text}",
+                                 next_step="check host, port, network/security group and that the server runs")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str  # format_type(): e.g. "numeric(12,2)", "timestamp with time zone", "text[]"
+    not_null: bool
+    has_default: bool = False
+
+
+def table_columns(cur: Any, ref: TableRef) -> list[Column] | None:
+    """Columns of an existing table in order, or None when the table does not exist."""
+    cur.execute(
+        """SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                  a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''
+             FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+              AND c.relkind IN ('r', 'p')
+            ORDER BY a.attnum""",
+        (ref.schema, ref.table),
+    )
+    rows = cur.fetchall()
+    if not rows:
+        cur.execute("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relname = %s", (ref.schema, ref.table))
+        if cur.fetchone() is None:
+            return None
+    return [Column(r[0], r[1], bool(r[2]), bool(r[3])) for r in rows]
+
+
+def has_aws_s3(cur: Any) -> bool:
+    """True when ``aws_s3.table_import_from_s3`` is callable (RDS extension or a stand-in)."""
+    cur.execute("SELECT to_regprocedure('aws_s3.table_import_from_s3(text,text,text,aws_commons._s3_uri_1)') "
+                "IS NOT NULL AND has_schema_privilege('aws_s3', 'USAGE')")
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+# --- the advisory lock --------------------------------------------------------
+def _lock_key(ref: TableRef) -> tuple[int, str]:
+    return _LOCK_NAMESPACE, f"{ref.schema}.{ref.table}"
+
+
+@contextlib.contextmanager
+def table_lock(spec: ConnectionSpec, ref: TableRef, run_id: str, wait: bool = False) -> Iterator[None]:
+    """Hold a session advisory lock keyed by the target table for the whole run.
+
+    The lock lives on a connection of its own, named after the run, so a second
+    run can say which run holds it. PostgreSQL frees it when the process dies."""
+    conn = connect(spec, application_name=f"loader:{run_id}", autocommit=True)
+    ns, name = _lock_key(ref)
+    try:
+        with conn.cursor() as cur:
+            if wait:
+                cur.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (ns, name))
+            else:
+                cur.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (ns, name))
+                if not cur.fetchone()[0]:
+                    holder = _lock_holder(cur, ns, name)
+                    raise LockHeldError(
+                        f"table {ref} is being loaded by {holder}",
+                        next_step="wait for it to finish, or run again with --wait", table=str(ref),
+                        run_id=run_id,
+                    )
+        yield
+    finally:
+        conn.close()
+
+
+def _lock_holder(cur: Any, ns: int, name: str) -> str:
+    cur.execute(
+        """SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s
+              AND l.objid = hashtext(%s)::oid""",
+        (ns, name),
+    )
+    row = cur.fetchone()
+    if not row:
+        return "another session"
+    app, pid = row
+    if app and app.startswith("loader:"):
+        return f"run {app.split(':', 1)[1]} (backend pid {pid})"
+    return f"backend pid {pid} ({app or 'unnamed'})"
+
+
+# --- the exactly-once ledger --------------------------------------------------
+def ledger_ref(target: TableRef) -> TableRef:
+    return TableRef(target.schema, LEDGER_TABLE)
+
+
+def ensure_ledger(cur: Any, target: TableRef) -> None:
+    cur.execute(
+        f"CREATE TABLE IF NOT EXISTS {ledger_ref(target).quoted} ("
+        "run_id text PRIMARY KEY, target text NOT NULL, rows bigint NOT NULL, "
+        "committed_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+def ledger_record(cur: Any, target: TableRef, run_id: str, rows: int) -> None:
+    """Record the run in the same transaction that makes its data visible."""
+    ensure_ledger(cur, target)
+    cur.execute(f"INSERT INTO {ledger_ref(target).quoted} (run_id, target, rows) VALUES (%s, %s, %s)",
+                (run_id, str(target), rows))
+
+
+def ledger_lookup(cur: Any, target: TableRef, run_id: str) -> int | None:
+    """Rows committed by ``run_id``, or None when it never committed."""
+    cur.execute("SELECT to_regclass(%s)", (ledger_ref(target).quoted,))
+    if cur.fetchone()[0] is None:
+        return None
+    cur.execute(f"SELECT rows FROM {ledger_ref(target).quoted} WHERE run_id = %s", (run_id,))
+    row = cur.fetchone()
+    return int(row[0]) if row else None
+
+
+# --- errors -------------------------------------------------------------------
+def data_error(exc: Exception, *, table: TableRef, where: str | None = None,
+               run_id: str | None = None) -> DataError:
+    """Turn a PostgreSQL data/constraint error into a DataError naming column, value, place."""
+    diag = getattr(exc, "diag", None)
+    primary = (getattr(diag, "message_primary", None) or str(exc)).strip()
+    context = (getattr(diag, "context", None) or "").strip()
+    column = getattr(diag, "column_name", None)
+    detail = (getattr(diag, "message_detail", None) or "").strip()
+    parts = [f"{table}: {primary}"]
+    if column:
+        parts.append(f"column {column}")
+    if detail:
+        parts.append(_truncate(detail))
+    if context:
+        parts.append(_truncate(context.splitlines()[0]))
+    if where:
+        parts.append(f"in {where}")
+    return DataError("; ".join(parts), next_step="fix the value in the source or the column type in the target",
+                     table=str(table), run_id=run_id)
+
+
+def _truncate(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Errors caused by the data itself (never worth a fallback): SQLSTATE classes 22 and 23."""
+    code = getattr(exc, "pgcode", None) or ""
+    return isinstance(exc, psycopg2.DataError | psycopg2.IntegrityError) or code[:2] in ("22", "23")
+
+
+def qualified_columns(columns: list[str]) -> str:
+    return ", ".join(quote_ident(c) for c in columns)

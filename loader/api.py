@@ -1,0 +1,86 @@
+"""The library call existing PySpark jobs use (the design document's contract).
+
+    write_to_postgres(df, conn_params, method="copy")
+
+is all it takes: the bucket, the temp prefix, cleanup and the fallback to
+optimized JDBC are automatic. Everything else is optional and named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import redact
+from .connection import ConnectionSpec
+from .engine import LoadRequest, execute
+from .errors import ConfigError
+from .naming import TableRef
+from .options import Method, WriteMode, split_call_options, with_bucket
+from .result import LoadResult
+from .state import StateStore
+
+_CREATE = ("if_missing", "never")
+
+
+def write_to_postgres(
+    df: Any,
+    conn_params: Mapping[str, Any] | str | ConnectionSpec,
+    method: str = "copy",
+    temp_s3_bucket: str | None = None,
+    cleanup_temp_files: bool = True,
+    *,
+    table: str | None = None,
+    mode: str = "append",
+    key: Sequence[str] | str | None = None,
+    create: str = "if_missing",
+    state_url: str | None = None,
+    wait: bool = False,
+    **options: Any,
+) -> LoadResult:
+    """Load ``df`` into PostgreSQL and return a :class:`LoadResult`.
+
+    ``conn_params``: a dict (host, port, database/dbname, user, password, sslmode, and
+    optionally ``table``) or a ``postgresql://`` URL. ``table``: ``name`` or ``schema.name``
+    (else ``conn_params["table"]``). ``method``: copy, optimized, standard or auto.
+    ``mode``: append, overwrite or upsert (with ``key``). ``**options``: the manifest's
+    ``copy`` and ``jdbc`` keys by name (``fallback="none"``, ``compression="none"``,
+    ``server_side="never"``, ``batchsize=...``); an unknown name raises ConfigError.
+    """
+    redact.install()
+    spec = ConnectionSpec.parse(conn_params)
+    redact.register(spec.password)
+    target = _target(table, conn_params)
+    copy_opts, jdbc_opts = split_call_options(options)
+    copy_opts = with_bucket(copy_opts, temp_s3_bucket)
+    if not cleanup_temp_files:
+        from dataclasses import replace
+
+        copy_opts = replace(copy_opts, cleanup=False)
+    keys = (key,) if isinstance(key, str) else tuple(key or ())
+    if create not in _CREATE:
+        raise ConfigError(f"create={create!r} is not one of {', '.join(_CREATE)}")
+    req = LoadRequest(df=df, spec=spec, target=target, method=_enum(Method, method, "method"),
+                      mode=_enum(WriteMode, mode, "mode"), key=keys, create=create, copy=copy_opts,
+                      jdbc=jdbc_opts, wait_for_lock=wait)
+    return execute(req, StateStore(state_url))
+
+
+def _target(table: str | None, conn_params: Any) -> TableRef:
+    name = table
+    schema = "public"
+    if name is None and isinstance(conn_params, Mapping):
+        name = conn_params.get("table")
+        schema = conn_params.get("schema") or "public"
+    if not name:
+        raise ConfigError("no target table given",
+                          next_step="pass table='schema.table' or put 'table' in conn_params")
+    return TableRef.parse(str(name), default_schema=schema)
+
+
+def _enum(cls: Any, value: Any, what: str) -> Any:
+    try:
+        return cls(str(value))
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)
+        raise ConfigError(f"{what}={value!r} is not one of {allowed}") from None

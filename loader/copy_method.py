@@ -1,0 +1,235 @@
+"""The COPY method for one run: stage to S3 and load with COPY, overlapped, atomically.
+
+Order of events, chosen so that nothing is ever lost track of:
+
+1. check the bucket with one HeadBucket call;
+2. record the temp prefix in the state store (before the first object exists,
+   so a crash at any later point leaves a prefix the reaper can attribute);
+3. start the Spark staging job in a background thread, and on the driver open
+   the one target transaction;
+4. whenever a partition's marker appears in S3, COPY its parts into the open
+   transaction (staging and loading overlap: on 2 cores Spark's CSV rendering
+   and PostgreSQL's parsing take turns instead of waiting for each other);
+5. check that every partition was loaded and the row counts add up, write the
+   ledger row and commit;
+6. delete the prefix (best effort; the reaper is the guarantee).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .adapters import pg
+from .adapters import s3 as s3a
+from .connection import ConnectionSpec
+from .copy_load import CopyTransaction, aws_region
+from .csv_encode import csv_lines, nul_error_column
+from .errors import DataError, LoaderError, ServerSideUnavailable, StagingError
+from .naming import TableRef, s3_uri
+from .options import CopyOptions, WriteMode
+from .progress import Progress
+from .stage import StageConfig, StagedPart, is_marker, read_marker, run_staging_job
+from .typemap import ColumnPlan
+
+log = logging.getLogger("loader")
+POLL_SECONDS = 0.25
+
+
+@dataclass
+class CopyOutcome:
+    rows: int = 0
+    bytes_staged: int = 0
+    parts: int = 0
+    server_side: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class CopyJob:
+    df: Any
+    spec: ConnectionSpec
+    target: TableRef
+    plan: ColumnPlan
+    mode: WriteMode
+    key: tuple[str, ...]
+    run_id: str
+    opts: CopyOptions
+    bucket: str
+    prefix: str
+    create_sql: str | None = None
+    progress: Progress = field(default_factory=Progress)
+
+    @property
+    def temp_path(self) -> str:
+        return s3_uri(self.bucket, self.prefix)
+
+    def run(self) -> CopyOutcome:
+        client = s3a.make_client()
+        out = CopyOutcome()
+        conn = pg.connect(self.spec, application_name=f"loader-copy:{self.run_id[:8]}")
+        try:
+            out.server_side = self._use_server_side(conn)
+            lines = csv_lines(self.df, self.plan.names, self.opts.strip_nul)
+            n_partitions = lines.rdd.getNumPartitions()
+            done_before = self._staged_partitions(client)
+            cfg = StageConfig(bucket=self.bucket, prefix=self.prefix, gzip=self.opts.compression == "gzip",
+                              rows_per_part=self.opts.rows_per_part, endpoint_url=s3a.endpoint_url(),
+                              skip_partitions=frozenset(done_before), columns=self.plan.names,
+                              check_nul=not self.opts.strip_nul)
+            log.info("Writing temporary CSV to %s", self.temp_path)
+            self.progress.phase("staging", parts_total=None)
+            stager = _StagingThread(lines, cfg, self.run_id)
+            stager.start()
+            txn = CopyTransaction(conn, self.target, self.plan, self.mode, self.key, self.run_id,
+                                  create_sql=self.create_sql)
+            t0 = time.monotonic()
+            try:
+                txn.begin()
+                loaded = self._load_while_staging(client, txn, stager, out)
+            except BaseException:
+                stager.cancel()
+                raise
+            out.timings["stage"] = stager.seconds
+            missing = set(range(n_partitions)) - loaded
+            if missing:
+                raise LoaderError(f"partitions {sorted(missing)[:5]} of run {self.run_id} were never staged",
+                                  next_step="resume the run", run_id=self.run_id, retryable=True)
+            self.progress.phase("staged")
+            self.progress.phase("loading")
+            rows = txn.finish()
+            conn.commit()
+            out.timings["load"] = time.monotonic() - t0
+            out.rows = rows if self.mode is not WriteMode.UPSERT else txn.rows
+            log.info("COPY protocol completed successfully")
+            return out
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    # --- pieces -----------------------------------------------------------------
+    def _use_server_side(self, conn: Any) -> bool:
+        if self.opts.server_side == "never":
+            return False
+        with conn.cursor() as cur:
+            present = pg.has_aws_s3(cur)
+        conn.rollback()
+        if self.opts.server_side == "always" and not present:
+            raise ServerSideUnavailable(
+                f"server_side: always, but {self.spec.safe_description()} has no aws_s3 extension",
+                next_step="CREATE EXTENSION aws_s3 CASCADE (RDS/Aurora), or set copy.server_side: auto",
+                run_id=self.run_id)
+        return present
+
+    def _staged_partitions(self, client: Any) -> set[int]:
+        """Partitions staged by an earlier attempt of this run (their markers exist)."""
+        found = set()
+        for obj in s3a.iter_objects(client, self.bucket, self.prefix):
+            if is_marker(obj["Key"]):
+                found.add(int(obj["Key"].rsplit("part-", 1)[1].split(".")[0]))
+        return found
+
+    def _load_while_staging(self, client: Any, txn: CopyTransaction, stager: _StagingThread,
+                            out: CopyOutcome) -> set[int]:
+        loaded: set[int] = set()
+        while True:
+            finished = not stager.is_alive()  # read before listing: no marker can be missed
+            stager.raise_if_failed()
+            for obj in sorted(s3a.iter_objects(client, self.bucket, self.prefix), key=lambda o: o["Key"]):
+                key = obj["Key"]
+                if not is_marker(key):
+                    continue
+                partition = int(key.rsplit("part-", 1)[1].split(".")[0])
+                if partition in loaded:
+                    continue
+                parts = s3a.call("GetObject", read_marker, client, self.bucket, key, bucket=self.bucket)
+                for part in parts:
+                    self._load_part(client, txn, part, out)
+                loaded.add(partition)
+            if finished:
+                return loaded
+            time.sleep(POLL_SECONDS)
+
+    def _load_part(self, client: Any, txn: CopyTransaction, part: StagedPart, out: CopyOutcome) -> None:
+        where = f"s3://{self.bucket}/{part.key}"
+        if out.server_side:
+            rows = txn.import_server_side(self.bucket, part.key, aws_region())
+        else:
+            body = s3a.call("GetObject", client.get_object, Bucket=self.bucket, Key=part.key,
+                            bucket=self.bucket)["Body"]
+            rows = txn.copy_stream(body, where)
+        if rows != part.rows:
+            raise LoaderError(f"{where} holds {rows} rows, its marker says {part.rows}",
+                              next_step="run again: a staging task was retried with different data",
+                              run_id=self.run_id)
+        out.parts += 1
+        out.bytes_staged += part.bytes
+        self.progress.part_loaded(part.key, part.rows, part.bytes)
+
+
+class _StagingThread(threading.Thread):
+    """Runs the Spark staging job; keeps its error for the driver loop to raise."""
+
+    def __init__(self, lines: Any, cfg: StageConfig, run_id: str) -> None:
+        super().__init__(name=f"loader-stage-{run_id[:8]}", daemon=True)
+        self.lines, self.cfg, self.run_id = lines, cfg, run_id
+        self.group = f"loader-{run_id}"
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        sc = self.lines.sparkSession.sparkContext
+        try:
+            sc.setJobGroup(self.group, f"loader staging {self.run_id}", interruptOnCancel=True)
+            run_staging_job(self.lines, self.cfg)
+        except BaseException as exc:  # noqa: BLE001 - handed to the driver loop
+            self.error = exc
+        finally:
+            self.seconds = time.monotonic() - t0
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise staging_failure(self.error, self.run_id)
+
+    def cancel(self) -> None:
+        if self.is_alive():
+            self.lines.sparkSession.sparkContext.cancelJobGroup(self.group)
+            self.join(timeout=120)  # no executor may upload after we clean up
+
+
+def staging_failure(exc: BaseException, run_id: str) -> LoaderError:
+    """Classify a failed Spark staging job: NUL byte (data), S3 trouble (infra), or other."""
+    if isinstance(exc, LoaderError):
+        return exc
+    text = str(exc)
+    column = nul_error_column(text)
+    if column is not None:
+        where = text[text.find("(partition"):].split(")", 1)[0] + ")" if "(partition" in text else ""
+        return DataError(f"column {column!r} contains a NUL byte (0x00), which PostgreSQL cannot store in text "
+                         f"{where}".strip(),
+                         next_step="clean the source, or set copy.strip_nul: true (strip_nul=True) to remove "
+                                   "NUL bytes", run_id=run_id, column=column)
+    infra = ("botocore", "EndpointConnectionError", "NoSuchBucket", "AccessDenied", "S3UploadFailedError",
+             "Could not connect to the endpoint", "ConnectionRefused", "ReadTimeout")
+    first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+    if any(marker in text for marker in infra):
+        return StagingError(f"staging to S3 failed: {_last_python_error(text) or first}", run_id=run_id,
+                            next_step="check the S3 endpoint, bucket permissions and network")
+    return LoaderError(f"the Spark staging job failed: {_last_python_error(text) or first}", run_id=run_id,
+                       next_step="see the Spark error above; fix the source or the DataFrame")
+
+
+def _last_python_error(text: str) -> str | None:
+    """The last 'SomethingError: message' line of a Python traceback inside a Spark error."""
+    for line in reversed(text.splitlines()):
+        stripped = line.strip()
+        head = stripped.split(":", 1)[0]
+        if head.endswith(("Error", "Exception")) and " " not in head and ":" in stripped:
+            return stripped[:300]
+    return None

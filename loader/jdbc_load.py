@@ -1,0 +1,285 @@
+"""Methods ``standard`` and ``optimized``: Spark's JDBC writer, made atomic.
+
+Spark's JDBC writer commits once per partition: a failed job leaves the
+partitions that finished, and a task that committed but was retried (lost
+executor, speculation) commits its rows twice. So Spark never writes into the
+target. It writes into an UNLOGGED per-run staging table whose columns have
+the Spark-native PostgreSQL types and positional names (``c_1``...: Spark 3.5
+does not escape quotes inside column names, so a hostile name must never reach
+its SQL), the row count is checked against what Spark says it wrote, and one
+transaction moves the rows into the target with ``publish.publish`` and drops
+the staging table. A process killed half-way leaves a ``loader_stage_*`` table
+and an untouched target; the reaper removes the table.
+
+Measured on this machine (2 vCPUs shared by Spark local[2], PostgreSQL 15 with
+fsync off, and other jobs: load average 5-7 during the runs, so absolute
+numbers are low and noisy), 1,000,000 cached rows of (bigint, text,
+numeric(12,2), timestamptz, boolean, nullable text), 2 partitions, two runs each.
+"write" is Spark into staging; "end to end" adds the count check and publish:
+
+    method     batchsize  partitions  write rows/s       end to end rows/s
+    standard   1000       2           50k, 54k, 93k, 94k  43k, 46k, 81k, 81k
+    optimized  1000       2           88k, 125k           75k, 105k
+    optimized  10000      2           168k, 169k          133k, 124k
+    optimized  50000 (*)  2           159k, 181k          122k, 137k
+    optimized  50000      1           154k, 129k          122k, 103k
+
+(*) what the width rule picks for this row. Optimized writes ~1.8x faster than
+standard under the same load; the 320k rows/s goal was not reached on this
+shared machine (the JVM was the bottleneck, at 100% of a core).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+
+from .adapters import pg
+from .connection import ConnectionSpec
+from .errors import ConfigError, DataError, TargetConnectionError
+from .naming import TableRef, quote_ident, staging_table_name
+from .options import JdbcOptions, Method, WriteMode
+from .publish import publish
+from .typemap import ColumnPlan, kind, pg_type
+
+#: Spark's own default, kept for ``standard`` (the baseline).
+SPARK_DEFAULT_BATCHSIZE = 1000
+#: pgjdbc keeps a whole batch in memory before sending it; ~4 MB of rows per
+#: batch was as fast as bigger batches here while bounding executor memory.
+TARGET_BATCH_BYTES = 4 * 1024 * 1024
+MIN_BATCHSIZE, MAX_BATCHSIZE = 1_000, 50_000
+_COMPLEX = ("StructType", "MapType")
+
+
+@dataclass(frozen=True)
+class JdbcResult:
+    rows: int
+    staging_table: str
+    timings: dict[str, float] = field(default_factory=dict)
+    batchsize: int = SPARK_DEFAULT_BATCHSIZE
+    num_partitions: int = 0
+
+
+#: Spark's own per-value size estimates (DataType.defaultSize; strings count 20 bytes)
+_WIDTHS = {"ByteType": 1, "ShortType": 2, "IntegerType": 4, "LongType": 8, "FloatType": 4,
+           "DoubleType": 8, "BooleanType": 1, "DateType": 4, "TimestampType": 8,
+           "TimestampNTZType": 8, "StringType": 20, "BinaryType": 100, "NullType": 1}
+
+
+def row_width(schema: Any) -> int:
+    """Estimated bytes per row, as Spark's planner estimates it; nested types count 100."""
+    total = 0
+    for f in schema.fields:
+        name = kind(f.dataType)
+        if name == "DecimalType":
+            total += 8 if f.dataType.precision <= 18 else 16
+        else:
+            total += _WIDTHS.get(name, 100)
+    return max(1, total)
+
+
+def choose_batchsize(width: int, override: int | None = None) -> int:
+    if override is not None:
+        if override < 1:
+            raise ConfigError(f"jdbc.batchsize must be positive, got {override}")
+        return override
+    return max(MIN_BATCHSIZE, min(MAX_BATCHSIZE, TARGET_BATCH_BYTES // max(1, width)))
+
+
+def _as_json(spark_type: Any, target_type: str) -> bool:
+    """Columns Spark's JDBC writer cannot send as they are: staged as JSON text."""
+    name = kind(spark_type)
+    if name in _COMPLEX:
+        return True
+    if name == "ArrayType":
+        elem = kind(spark_type.elementType)
+        return elem in _COMPLEX or elem == "ArrayType" or not target_type.endswith("[]")
+    return False
+
+
+def staging_frame(df: Any, plan: ColumnPlan) -> tuple[Any, list[tuple[str, str]]]:
+    """The DataFrame as it goes into staging, and the staging columns (name, type)."""
+    from pyspark.sql import functions as F
+
+    fields = {f.name: f for f in df.schema.fields}
+    missing = [n for n in plan.names if n not in fields]
+    if missing:
+        raise ConfigError(f"column plan names {missing} that the DataFrame does not have")
+    exprs, cols = [], []
+    for i, (name, target_type) in enumerate(zip(plan.names, plan.pg_types, strict=True), start=1):
+        dtype = fields[name].dataType
+        col = F.col("`" + name.replace("`", "``") + "`")
+        alias = f"c_{i}"
+        if _as_json(dtype, target_type):
+            exprs.append(F.to_json(col).alias(alias))
+            cols.append((alias, "text"))
+        elif kind(dtype) == "NullType":  # the JDBC writer has no type for void
+            exprs.append(col.cast("string").alias(alias))
+            cols.append((alias, "text"))
+        else:
+            exprs.append(col.alias(alias))
+            cols.append((alias, pg_type(dtype)))
+    return df.select(*exprs), cols
+
+
+def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, method: Method,
+               mode: WriteMode, key: tuple[str, ...], plan: ColumnPlan, create_sql: str | None,
+               opts: JdbcOptions, on_stage_created: Callable[[str], None] | None = None) -> JdbcResult:
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    method = Method(method)
+    if method not in (Method.STANDARD, Method.OPTIMIZED):
+        raise ConfigError(f"jdbc_write handles methods standard and optimized, not {method}")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    frame, stage_cols = staging_frame(df, plan)
+    stage = TableRef(target.schema, staging_table_name(run_id))
+
+    _create_stage(spec, stage, stage_cols, run_id, target)
+    timings["stage_create"] = time.monotonic() - started
+    try:
+        if on_stage_created is not None:
+            on_stage_created(stage.table)
+        frame, url, options, batchsize, parts = _writer_settings(frame, spec, method, opts)
+        # Observed metrics merge once per successful task: "rows Spark wrote".
+        obs = Observation()
+        frame = frame.observe(obs, F.count(F.lit(1)).alias("rows"))
+        t = time.monotonic()
+        try:
+            frame.write.mode("append").jdbc(url, stage.quoted, properties=options)
+        except Exception as exc:
+            raise _spark_error(exc, target, spec) from exc
+        timings["write"] = time.monotonic() - t
+
+        t = time.monotonic()
+        written = int(obs.get["rows"])
+        with _connection(spec) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {stage.quoted}")
+            staged = int(cur.fetchone()[0])
+        if staged != written:
+            # A task that committed its partition and was then run again (lost
+            # executor, speculation) wrote its rows twice. Publishing would load them twice.
+            raise DataError(f"{target}: staging holds {staged} rows but Spark wrote {written}; a retried "
+                            "task duplicated rows, nothing was published",
+                            next_step="run again; if it repeats, set spark.speculation=false",
+                            retryable=True, table=str(target), run_id=run_id)
+        timings["verify"] = time.monotonic() - t
+
+        t = time.monotonic()
+        rows = _publish(spec, stage, target, plan, stage_cols, create_sql, mode, key, run_id)
+        timings["publish"] = time.monotonic() - t
+    except BaseException:
+        _drop_quietly(spec, stage)
+        raise
+    timings["total"] = time.monotonic() - started
+    return JdbcResult(rows, stage.table, timings, batchsize, parts)
+
+
+def _writer_settings(frame: Any, spec: ConnectionSpec, method: Method,
+                     opts: JdbcOptions) -> tuple[Any, str, dict[str, str], int, int]:
+    props = spec.jdbc_properties()
+    current = frame.rdd.getNumPartitions()
+    if method is Method.STANDARD:
+        return frame, spec.jdbc_url(), props, SPARK_DEFAULT_BATCHSIZE, current
+    # reWriteBatchedInserts turns a batch into multi-row INSERTs (the big win);
+    # stringtype=unspecified lets the server type string parameters.
+    url = spec.jdbc_url(reWriteBatchedInserts="true", stringtype="unspecified")
+    batchsize = choose_batchsize(row_width(frame.schema), opts.batchsize)
+    limits = [current, opts.max_connections] + ([opts.num_partitions] if opts.num_partitions else [])
+    parts = max(1, min(limits))
+    if parts < current:
+        frame = frame.coalesce(parts)  # never repartition: a shuffle costs more than it saves
+    # No "numPartitions" option: we coalesced already, and Spark's check of it plans
+    # the DataFrame a second time, which resolves the row-count Observation empty.
+    props.update({"batchsize": str(batchsize), "isolationLevel": "READ_COMMITTED"})
+    return frame, url, props, batchsize, parts
+
+
+def _connection(spec: ConnectionSpec) -> Any:
+    import contextlib
+
+    return contextlib.closing(pg.connect(spec, application_name="loader:jdbc", autocommit=True))
+
+
+def _create_stage(spec: ConnectionSpec, stage: TableRef, cols: list[tuple[str, str]], run_id: str,
+                  target: TableRef) -> None:
+    ddl = ", ".join(f"{quote_ident(n)} {t}" for n, t in cols)
+    with _connection(spec) as conn, conn.cursor() as cur:
+        try:
+            cur.execute(f"CREATE UNLOGGED TABLE {stage.quoted} ({ddl})")
+            cur.execute(f"COMMENT ON TABLE {stage.quoted} IS %s", (f"loader run {run_id} -> {target}",))
+        except psycopg2.errors.InvalidSchemaName:
+            raise ConfigError(f"schema {target.schema!r} does not exist in {spec.safe_description()}",
+                              next_step=f"CREATE SCHEMA {quote_ident(target.schema)}") from None
+        except psycopg2.errors.InsufficientPrivilege:
+            raise ConfigError(f"user {spec.user} may not create the staging table in schema {target.schema}",
+                              next_step=f"GRANT CREATE ON SCHEMA {quote_ident(target.schema)} TO "
+                                        f"{quote_ident(spec.user)}") from None
+
+
+def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: ColumnPlan,
+             stage_cols: list[tuple[str, str]], create_sql: str | None, mode: WriteMode,
+             key: tuple[str, ...], run_id: str) -> int:
+    conn = pg.connect(spec, application_name=f"loader:{run_id}")
+    try:
+        with conn.cursor() as cur:
+            if create_sql:  # in the same transaction: a failed load leaves no empty table behind
+                cur.execute(create_sql)
+            rows = publish(cur, source=stage.quoted, target=target, columns=plan.names,
+                           casts=plan.pg_types, mode=mode, key=key, run_id=run_id,
+                           source_columns=[n for n, _ in stage_cols])
+            cur.execute(f"DROP TABLE {stage.quoted}")
+        conn.commit()
+        return rows
+    finally:
+        conn.close()  # closing without commit rolls back
+
+
+def _drop_quietly(spec: ConnectionSpec, stage: TableRef) -> None:
+    """Best effort: if this fails too, the reaper finds the table by its name."""
+    try:
+        with _connection(spec) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {stage.quoted}")
+    except Exception:
+        pass
+
+
+def _spark_error(exc: BaseException, target: TableRef, spec: ConnectionSpec) -> BaseException:
+    """Find the PostgreSQL error under Spark's job failure and translate it by SQLSTATE."""
+    state, message = _sql_state(exc)
+    if state is None:
+        return exc
+    if state[:2] in ("22", "23"):
+        return DataError(f"{target}: PostgreSQL rejected a value while Spark wrote the staging table: "
+                         f"{message}", next_step="fix the value in the source (e.g. strip NUL bytes)",
+                         table=str(target))
+    if state[:2] == "08":
+        return TargetConnectionError(f"lost PostgreSQL {spec.safe_description()} during the JDBC write: "
+                                     f"{message}", next_step="check the server and network, then run again")
+    return exc
+
+
+def _sql_state(exc: BaseException) -> tuple[str | None, str]:
+    try:
+        from py4j.java_gateway import is_instance_of
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway
+        throwable = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+        for _ in range(20):  # the cause chain is short; never loop forever on a cycle
+            if throwable is None or gateway is None:
+                break
+            if is_instance_of(gateway, throwable, "java.sql.SQLException"):
+                inner = throwable.getNextException() or throwable
+                text = str(inner.getMessage() or "").strip().splitlines()
+                return throwable.getSQLState(), (text[0][:300] if text else "")
+            throwable = throwable.getCause()
+    except Exception:
+        pass
+    return None, ""

@@ -1,0 +1,231 @@
+"""Semantic rules and the build of the frozen ``Manifest`` from a parsed document.
+
+Runs after the schema check on the same document, so it never trusts a shape:
+every lookup is type-guarded (a wrong type was already reported by the schema)
+and every problem is collected, never raised. ``${VAR}`` references expand here
+(connections, ``source.path``, ``source.query``, ``copy.bucket``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from ..connection import ConnectionSpec, expand_env
+from ..errors import ConfigError
+from ..naming import check_prefix_root
+from ..options import CopyOptions, JdbcOptions, Method, WriteMode
+from .model import FILE_FORMATS, MANIFEST_VERSION, Manifest, SourceSpec, TargetSpec
+from .validate import Problem
+
+_ONLY_REFS = re.compile(r"^(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
+_COPY_FIELDS = ("bucket", "prefix", "compression", "server_side", "cleanup", "fallback",
+                "strip_nul", "rows_per_part")
+_JDBC_FIELDS = ("batchsize", "num_partitions", "max_connections")
+
+
+def _section(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = doc.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str(m: Mapping[str, Any], key: str) -> str | None:
+    value = m.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON Schema counts 1.0 as an integer
+    return None
+
+
+def _url_password(url: str) -> str | None:
+    """The password part of a URL's userinfo, without parsing anything else."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" not in netloc:
+        return None
+    userinfo = netloc.rpartition("@")[0]
+    if ":" not in userinfo:
+        return None
+    return userinfo.partition(":")[2]
+
+
+def secrets_of(doc: Any) -> list[str]:
+    """Password values in a document (literal or expanded), for scrubbing messages."""
+    found: list[str] = []
+    if not isinstance(doc, Mapping):
+        return found
+    for section in ("source", "target"):
+        conn = _section(doc, section).get("connection")
+        raw = conn.get("password") if isinstance(conn, Mapping) else conn if isinstance(conn, str) else None
+        if not isinstance(raw, str):
+            continue
+        for candidate in (raw, _safe_expand(raw)):
+            if candidate is None:
+                continue
+            pw = _url_password(candidate) if isinstance(conn, str) else candidate
+            if pw:
+                found.extend({pw, unquote(pw)})
+    return found
+
+
+def _safe_expand(value: str) -> str | None:
+    try:
+        return expand_env(value)
+    except ConfigError:
+        return None
+
+
+def _connection(raw: Any, where: str, problems: list[Problem]) -> ConnectionSpec | None:
+    if isinstance(raw, Mapping):
+        pw = raw.get("password")
+        if isinstance(pw, str) and pw and not _ONLY_REFS.match(pw):
+            problems.append((f"{where}.password", "a literal password is not allowed in a manifest; "
+                             "write a ${VAR} reference (e.g. password: ${PGPASSWORD}) and set the "
+                             "variable in the environment"))
+            return None
+    elif isinstance(raw, str):
+        pw = _url_password(raw)
+        if pw and not _ONLY_REFS.match(pw):
+            problems.append((where, "the URL contains a literal password, which is not allowed in a "
+                             "manifest; write a ${VAR} reference instead (e.g. "
+                             "postgresql://user:${PGPASSWORD}@host/db) or leave it out and set PGPASSWORD"))
+            return None
+    else:
+        return None  # wrong type: reported by the schema
+    if any(field == where or field.startswith(where + ".") for field, _ in problems):
+        return None  # its schema problems are reported already
+    try:
+        return ConnectionSpec.parse(raw, where)
+    except ConfigError as err:
+        message = str(err)
+        field, sep, rest = message.partition(": ")
+        if sep and field.endswith(".port"):  # the value may be a misplaced ${VAR}: not shown
+            rest = "not a port number (give an integer such as 5432, or a ${VAR} holding one)"
+        problems.append((field, rest) if sep and field.startswith(where) else (where, message))
+    except ValueError:  # urlsplit: bad port or bracketed host
+        problems.append((where, "not a valid PostgreSQL URL (check the host and port)"))
+    return None
+
+
+def _expand(value: str | None, where: str, problems: list[Problem]) -> str | None:
+    if value is None:
+        return None
+    try:
+        return expand_env(value, where)
+    except ConfigError as err:
+        problems.append((where, str(err).partition(": ")[2] or str(err)))
+        return None
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _source(doc: Mapping[str, Any], problems: list[Problem]) -> SourceSpec | None:
+    if not isinstance(doc.get("source"), Mapping):
+        return None
+    src = _section(doc, "source")
+    fmt = src.get("format")
+    if fmt == "jdbc":
+        for key, why in (("query", "the SQL query to run"), ("connection", "the database to read from")):
+            if key not in src:
+                problems.append(("source", f"missing required field {key!r} (format jdbc needs {why})"))
+        if "path" in src:
+            problems.append(("source.path", "not used with format jdbc (write a query instead)"))
+    elif fmt in FILE_FORMATS:
+        if "path" not in src:
+            problems.append(("source", f"missing required field 'path' (format {fmt} reads files)"))
+        for key in ("query", "connection"):
+            if key in src:
+                problems.append((f"source.{key}", f"only used with format jdbc, not {fmt}"))
+    options: list[tuple[str, str]] = []
+    raw_options = src.get("options")
+    if isinstance(raw_options, Mapping):
+        options = [(str(k), _option_text(v)) for k, v in raw_options.items()
+                   if isinstance(v, (str, int, float))]
+    conn = _connection(src["connection"], "source.connection", problems) if "connection" in src else None
+    path = _expand(_str(src, "path"), "source.path", problems)
+    query = _expand(_str(src, "query"), "source.query", problems)
+    if not isinstance(fmt, str):
+        return None
+    return SourceSpec(format=fmt, path=path, query=query, options=tuple(options), connection=conn)
+
+
+def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | None:
+    if not isinstance(doc.get("target"), Mapping):
+        return None
+    tgt = _section(doc, "target")
+    mode = tgt.get("mode", "append")
+    if mode == "upsert" and "key" not in tgt:
+        problems.append(("target", "missing required field 'key' (mode upsert matches rows on the key columns)"))
+    conn = _connection(tgt["connection"], "target.connection", problems) if "connection" in tgt else None
+    key = tgt.get("key")
+    key = key if isinstance(key, list) else []
+    table = _str(tgt, "table")
+    if conn is None or table is None or mode not in ("append", "overwrite", "upsert"):
+        return None
+    return TargetSpec(connection=conn, schema=_str(tgt, "schema") or "public", table=table,
+                      mode=WriteMode(mode), key=tuple(k for k in key if isinstance(k, str)),
+                      create=_str(tgt, "create") or "if_missing")
+
+
+def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:
+    raw = _section(doc, "copy")
+    values: dict[str, Any] = {k: raw[k] for k in _COPY_FIELDS if k in raw}
+    prefix = raw.get("prefix")
+    if isinstance(prefix, str) and prefix:
+        try:
+            values["prefix"] = check_prefix_root(prefix)
+        except ConfigError:
+            problems.append(("copy.prefix", f"{prefix[:60]!r} is not a usable S3 prefix root "
+                             "(use something like tmp/postgres-copy: no empty, '.' or '..' parts)"))
+            values.pop("prefix")
+    values["bucket"] = _expand(_str(raw, "bucket"), "copy.bucket", problems)
+    if "rows_per_part" in values:
+        values["rows_per_part"] = _int(values["rows_per_part"])
+    try:
+        return CopyOptions(**values)
+    except (TypeError, ValueError):
+        return CopyOptions()
+
+
+def _jdbc(doc: Mapping[str, Any]) -> JdbcOptions:
+    raw = _section(doc, "jdbc")
+    values: dict[str, Any] = {k: _int(raw[k]) for k in _JDBC_FIELDS if _int(raw.get(k)) is not None}
+    return JdbcOptions(**values)
+
+
+def build(doc: Mapping[str, Any], *, name: str, path: str, content_hash: str,
+          problems: list[Problem]) -> Manifest | None:
+    """Check the semantic rules, expand ``${VAR}``s and build the manifest.
+
+    Appends to ``problems``; returns None when anything is wrong (including problems
+    already in the list, e.g. from the schema)."""
+    source = _source(doc, problems)
+    target = _target(doc, problems)
+    copy = _copy(doc, problems)
+    jdbc = _jdbc(doc)
+    on_error = doc.get("on_error", "fail")
+    max_errors = _int(doc.get("max_errors"))
+    if "max_errors" in doc and on_error == "fail":
+        problems.append(("max_errors", "only used with on_error: reject"))
+    method = doc.get("method", "auto")
+    if problems or source is None or target is None or method not in tuple(m.value for m in Method):
+        return None
+    return Manifest(name=name, path=path, content_hash=content_hash, version=MANIFEST_VERSION,
+                    source=source, target=target, method=Method(method), copy=copy, jdbc=jdbc,
+                    on_error=str(on_error), max_errors=max_errors,
+                    reap_before_run=bool(doc.get("reap_before_run", False)))

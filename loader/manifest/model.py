@@ -1,0 +1,78 @@
+"""The validated manifest: a tree of frozen dataclasses (no raw dict travels past the reader).
+
+Field names match the manifest v1 keys (a public contract). ``CopyOptions``,
+``JdbcOptions``, ``Method`` and ``WriteMode`` are the same types the library
+call uses (``loader.options``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..connection import ConnectionSpec
+from ..naming import TableRef
+from ..options import CopyOptions, JdbcOptions, Method, WriteMode
+
+MANIFEST_VERSION = 1
+FILE_FORMATS = ("parquet", "csv", "json", "orc")
+SOURCE_FORMATS = (*FILE_FORMATS, "jdbc")
+CREATE_CHOICES = ("if_missing", "never")
+ON_ERROR_CHOICES = ("fail", "reject")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What Spark reads: files (``path``) or a query over JDBC (``query`` + ``connection``)."""
+
+    format: str
+    path: str | None = None
+    query: str | None = None
+    #: reader options in file order, values rendered as Spark expects them (``true``/``false``)
+    options: tuple[tuple[str, str], ...] = ()
+    connection: ConnectionSpec | None = None
+
+    @property
+    def is_jdbc(self) -> bool:
+        return self.format == "jdbc"
+
+    def options_dict(self) -> dict[str, str]:
+        return dict(self.options)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """The PostgreSQL table written and how."""
+
+    connection: ConnectionSpec
+    schema: str = "public"
+    table: str = ""
+    mode: WriteMode = WriteMode.APPEND
+    key: tuple[str, ...] = ()
+    create: str = "if_missing"
+
+    @property
+    def ref(self) -> TableRef:
+        return TableRef(self.schema, self.table)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One validated manifest file (one target table)."""
+
+    name: str
+    #: the path as given (or joined to the folder given), used in every message
+    path: str
+    #: sha256 (hex) of the file's bytes: lets a resume notice an edited manifest
+    content_hash: str
+    version: int
+    source: SourceSpec
+    target: TargetSpec
+    method: Method = Method.AUTO
+    copy: CopyOptions = CopyOptions()
+    jdbc: JdbcOptions = JdbcOptions()
+    on_error: str = "fail"
+    max_errors: int | None = None
+    reap_before_run: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.path}) -> {self.target.ref}"

@@ -1,0 +1,29 @@
+"""What a load returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The outcome of one ``write_to_postgres`` call or manifest run.
+
+    ``method`` is the method actually used ("copy", "optimized" or "standard"):
+    after a fallback it differs from the one asked for, and ``fallback_reason``
+    says why. ``timings`` holds seconds per phase (stage, load, ...).
+    """
+
+    method: str
+    rows: int
+    bytes_staged: int
+    temp_path: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+    fallback_reason: str | None = None
+    run_id: str = ""
+    reason: str = ""
+    server_side: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return sum(v for k, v in self.timings.items() if k in ("stage", "load")) if self.timings else 0.0

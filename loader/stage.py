@@ -1,0 +1,183 @@
+"""Staging: the executors write CSV parts straight to S3, in parallel, with boto3.
+
+No hadoop-aws / s3a is needed and no row reaches the driver. Each Spark task
+turns its partition's CSV lines (already rendered in the JVM by
+``csv_encode``) into parts of bounded size, gzips them (optionally), uploads
+them (boto3 switches to multipart upload above 8 MB) and, last, writes a small
+JSON marker ``part-NNNNN.json`` listing its parts with their rows and bytes.
+The marker is what makes a partition "staged": the loader, running at the
+same time on the driver, loads a partition only once its marker exists, and a
+resume skips the partitions whose marker is there.
+
+Keys are deterministic (partition index, sequence number), so a retried or
+speculative task overwrites its own parts with the same content instead of
+adding new ones; the loader still checks the total row count at the end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+MARKER_SUFFIX = ".json"
+DEFAULT_PART_BYTES = 64 * 1024 * 1024  # uncompressed bytes per part: bounded memory per task
+
+
+@dataclass(frozen=True)
+class StagedPart:
+    partition: int
+    seq: int
+    key: str
+    rows: int
+    bytes: int  # bytes stored in S3 (compressed when gzip)
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Everything an executor needs; pickled into the Spark task (no secrets: credentials
+    come from the executor's own environment or instance role)."""
+
+    bucket: str
+    prefix: str
+    gzip: bool
+    part_bytes: int = DEFAULT_PART_BYTES
+    rows_per_part: int | None = None
+    endpoint_url: str | None = None
+    skip_partitions: frozenset[int] = frozenset()
+    columns: tuple[str, ...] = ()  # target column names, to name the column of a NUL byte
+    check_nul: bool = True
+
+
+def part_key(cfg: StageConfig, partition: int, seq: int) -> str:
+    return f"{cfg.prefix}part-{partition:05d}-{seq:04d}.csv" + (".gz" if cfg.gzip else "")
+
+
+def marker_key(prefix: str, partition: int) -> str:
+    return f"{prefix}part-{partition:05d}{MARKER_SUFFIX}"
+
+
+def is_marker(key: str) -> bool:
+    return key.endswith(MARKER_SUFFIX) and "/part-" in key
+
+
+def _batch_bytes(arr: Any) -> bytes:
+    """The CSV bytes of an Arrow string column whose values end with newlines: its values
+    buffer between the first and last offset, without touching a row in Python."""
+    import numpy as np
+
+    arr = arr.combine_chunks() if hasattr(arr, "combine_chunks") else arr
+    if len(arr) == 0:
+        return b""
+    width = np.int64 if str(arr.type) in ("large_string", "large_utf8") else np.int32
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=width)[arr.offset: arr.offset + len(arr) + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    return bufs[2].to_pybytes()[start:end] if start or end != bufs[2].size else bufs[2].to_pybytes()
+
+
+class _PartWriter:
+    def __init__(self, cfg: StageConfig, partition: int, client: Any) -> None:
+        self.cfg, self.partition, self.client = cfg, partition, client
+        self.parts: list[StagedPart] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self.buf = io.BytesIO()
+        self.raw = 0
+        self.rows = 0
+        self.zip = zlib.compressobj(1, zlib.DEFLATED, 31) if self.cfg.gzip else None
+
+    def add(self, data: bytes, rows: int) -> None:
+        self.buf.write(self.zip.compress(data) if self.zip else data)
+        self.raw += len(data)
+        self.rows += rows
+        full_rows = self.cfg.rows_per_part is not None and self.rows >= self.cfg.rows_per_part
+        if self.raw >= self.cfg.part_bytes or full_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows == 0:
+            return
+        if self.zip:
+            self.buf.write(self.zip.flush())
+        size = self.buf.tell()
+        self.buf.seek(0)
+        key = part_key(self.cfg, self.partition, len(self.parts))
+        extra = {"ContentType": "text/csv"}
+        if self.cfg.gzip:
+            extra["ContentEncoding"] = "gzip"  # RDS's aws_s3 gunzips only with this metadata
+        self.client.upload_fileobj(self.buf, self.cfg.bucket, key, ExtraArgs=extra)
+        self.parts.append(StagedPart(self.partition, len(self.parts), key, self.rows, size))
+        self._reset()
+
+    def write_marker(self) -> None:
+        body = json.dumps({"partition": self.partition,
+                           "parts": [p.__dict__ for p in self.parts]}).encode()
+        self.client.put_object(Bucket=self.cfg.bucket, Key=marker_key(self.cfg.prefix, self.partition),
+                               Body=body, ContentType="application/json")
+
+
+def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
+    """mapInArrow body: runs on an executor for one partition."""
+    import pyarrow as pa
+    from pyspark import TaskContext
+
+    from .adapters.s3 import make_client
+
+    ctx = TaskContext.get()
+    partition = ctx.partitionId() if ctx is not None else 0
+    out_schema = pa.schema([("partition", pa.int32()), ("parts", pa.int32()), ("rows", pa.int64()),
+                            ("bytes", pa.int64())])
+    if partition in cfg.skip_partitions:
+        # Staged by an earlier attempt of this run: its marker is there, nothing to redo.
+        yield pa.RecordBatch.from_pylist([], schema=out_schema)
+        return
+    writer = _PartWriter(cfg, partition, make_client(cfg.endpoint_url))
+    rows_before = 0
+    for batch in batches:
+        if batch.num_rows:
+            data = _batch_bytes(batch.column(0))
+            if cfg.check_nul and b"\x00" in data:  # memchr: free when there is none
+                raise ValueError(nul_byte_message(batch.column(0), cfg.columns, partition, rows_before))
+            writer.add(data, batch.num_rows)
+            rows_before += batch.num_rows
+    writer.flush()
+    writer.write_marker()
+    yield pa.RecordBatch.from_pylist(
+        [{"partition": partition, "parts": len(writer.parts), "rows": sum(p.rows for p in writer.parts),
+          "bytes": sum(p.bytes for p in writer.parts)}], schema=out_schema)
+
+
+def nul_byte_message(arr: Any, columns: tuple[str, ...], partition: int, rows_before: int) -> str:
+    """Name the column and row of the first NUL byte (tagged so the driver can recognise it)."""
+    import csv
+
+    from .csv_encode import NUL_ERROR_TAG
+
+    for i, value in enumerate(arr.to_pylist()):
+        if value is not None and "\x00" in value:
+            fields = next(csv.reader([value.replace("\x00", "\ufffd")]))
+            idx = next((j for j, f in enumerate(fields) if "\ufffd" in f), 0)
+            column = columns[idx] if idx < len(columns) else f"#{idx + 1}"
+            return (f"{NUL_ERROR_TAG}:{column}\n(partition {partition}, row {rows_before + i + 1} of it: "
+                    f"{value[:80]!r})")
+    return f"{NUL_ERROR_TAG}:?"
+
+
+def run_staging_job(lines_df: Any, cfg: StageConfig) -> list[dict[str, int]]:
+    """Run the Spark job that stages every partition; returns one summary row per partition."""
+    import functools
+
+    fn = functools.partial(stage_partition, cfg)
+    result = lines_df.mapInArrow(fn, "partition int, parts int, rows long, bytes long").collect()
+    return [r.asDict() for r in result]
+
+
+def read_marker(client: Any, bucket: str, key: str) -> list[StagedPart]:
+    body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    data = json.loads(body)
+    return [StagedPart(**p) for p in data["parts"]]

@@ -1,0 +1,697 @@
+"""The run-state store: one row per run, its staged parts, and the reaper's log.
+
+SQLite by default (``$XDG_STATE_HOME/loader/state.db``), PostgreSQL when
+``LOADER_STATE_URL`` (or the ``url`` argument) says so. Tables are created on
+first use.
+
+Every status change is one conditional ``UPDATE ... WHERE run_id = :id AND
+status = :expected`` (``resume`` also pins the attempt number), so of two
+processes moving the same run at once exactly one wins; the other gets
+:class:`~loader.errors.TransitionError`. The named transitions and their
+sources come from :data:`loader.state.status.TRANSITIONS`, nowhere else.
+
+On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (WAL mode,
+30 s busy timeout), so concurrent writers queue instead of failing with
+"database is locked" halfway through a transaction.
+
+Database failures (unreachable server, full disk, read-only file) surface as
+:class:`~loader.errors.StateError` with a one-line message naming what to
+check; the password of the store's URL never appears in them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+    union,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from ..errors import LoaderError, RunNotFoundError, StateError, TransitionError
+from . import models as m
+from .models import PartRecord, ReapRecord, RunRecord
+from .status import ACTIVE, TRANSITIONS, RunStatus
+
+#: environment variable naming the store's SQLAlchemy URL
+ENV_URL = "LOADER_STATE_URL"
+
+#: key of the PostgreSQL advisory lock taken while creating/migrating the tables
+_SCHEMA_LOCK_KEY = 0x6C6F616465720001
+
+_FINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ABANDONED})
+_RESUMABLE = ACTIVE | {RunStatus.FAILED}
+
+#: run columns ``update`` (and the transitions' keyword arguments) may set
+UPDATABLE_FIELDS = frozenset({
+    "method_used", "temp_path", "bucket", "reason", "fallback_reason", "rows", "bytes_staged",
+    "rows_rejected", "parts_staged", "parts_loaded", "cleanup_status", "source_fingerprint",
+    "staging_table", "timings", "error",
+})
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def default_state_path() -> Path:
+    """``$XDG_STATE_HOME/loader/state.db``, ``~/.local/state/loader/state.db`` by default."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base).expanduser() if base and Path(base).expanduser().is_absolute() else (
+        Path.home() / ".local" / "state")
+    return root / "loader" / "state.db"
+
+
+def default_url() -> str:
+    """``$LOADER_STATE_URL`` if set, else the SQLite file of :func:`default_state_path`."""
+    env = os.environ.get(ENV_URL, "").strip()
+    if env:
+        return env
+    return f"sqlite:///{default_state_path()}"
+
+
+def _first_line(text_: str, limit: int = 240) -> str:
+    line = next((ln.strip() for ln in text_.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+class StateStore:
+    """The run-state store. Thread-safe; one instance per process is enough."""
+
+    def __init__(self, url: str | URL | None = None, *,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        raw = url if url is not None else default_url()
+        try:
+            self._url: URL = make_url(raw)
+        except (ArgumentError, ValueError):
+            scheme = str(raw).split(":", 1)[0] if ":" in str(raw) else "?"
+            raise StateError(
+                f"state store URL (scheme {scheme!r}) is not a valid SQLAlchemy URL",
+                next_step=f"set {ENV_URL} to sqlite:////path/state.db or postgresql://user:pass@host/db",
+            ) from None
+        if self._url.drivername in ("postgresql", "postgres"):
+            # SQLAlchemy 2.1 defaults to psycopg 3; loader depends on psycopg2
+            self._url = self._url.set(drivername="postgresql+psycopg2")
+        self._secrets = [s for s in (self._url.password,) if s]
+        self._clock = clock or utcnow
+        backend = self._url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise StateError(
+                f"state store {self.url_for_display}: backend {backend!r} is not supported",
+                next_step=f"set {ENV_URL} to a sqlite:/// or postgresql:// URL",
+            )
+        self._is_sqlite = backend == "sqlite"
+        self._sqlite_path: Path | None = None
+        if self._is_sqlite:
+            db = self._url.database or ""
+            if db and db != ":memory:" and not db.startswith("file:"):
+                self._sqlite_path = Path(db).expanduser()
+                try:
+                    self._sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StateError(
+                        f"state store: cannot create directory {self._sqlite_path.parent}: "
+                        f"{exc.strerror or exc}",
+                        next_step=f"make it writable, or set XDG_STATE_HOME or {ENV_URL} elsewhere",
+                    ) from None
+        self._engine = self._make_engine()
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls) -> StateStore:
+        """``LOADER_STATE_URL`` or the default SQLite file."""
+        return cls(None)
+
+    # --- plumbing -------------------------------------------------------------
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("the state store clock must return timezone-aware datetimes")
+        return now.astimezone(timezone.utc)
+
+    @property
+    def url_for_display(self) -> str:
+        """The URL with the password masked: safe for logs and errors."""
+        return self._url.render_as_string(hide_password=True)
+
+    @property
+    def dialect_name(self) -> str:
+        return "sqlite" if self._is_sqlite else "postgresql"
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"StateStore({self.url_for_display!r})"
+
+    def _make_engine(self) -> Engine:
+        try:
+            if self._is_sqlite:
+                engine = create_engine(self._url, connect_args={"check_same_thread": False, "timeout": 30})
+                db = self._url.database or ""
+                memory = db in ("", ":memory:") or "mode=memory" in db
+
+                @event.listens_for(engine, "connect")
+                def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+                    # we emit BEGIN ourselves (see _sqlite_begin)
+                    dbapi_conn.isolation_level = None
+                    cur = dbapi_conn.cursor()
+                    try:
+                        cur.execute("PRAGMA busy_timeout = 30000")
+                        cur.execute("PRAGMA foreign_keys = ON")
+                        if not memory:
+                            cur.execute("PRAGMA journal_mode = WAL")
+                            cur.execute("PRAGMA synchronous = NORMAL")
+                    finally:
+                        cur.close()
+
+                @event.listens_for(engine, "begin")
+                def _sqlite_begin(conn: Connection) -> None:
+                    write = conn.get_execution_options().get("loader_write", False)
+                    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+                return engine
+            return create_engine(self._url, pool_pre_ping=True, pool_size=5, max_overflow=20,
+                                 connect_args={"connect_timeout": 10, "application_name": "loader-state"})
+        except (ArgumentError, ImportError) as exc:
+            raise StateError(
+                f"state store {self.url_for_display}: cannot create the engine: {_first_line(str(exc))}",
+                next_step="install the database driver or fix the URL",
+            ) from None
+
+    def _scrub(self, message: str) -> str:
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        return message
+
+    def _check_hint(self) -> str:
+        if self._is_sqlite:
+            where = self._sqlite_path or "the SQLite file"
+            return (f"check that {where} and its directory are writable and the disk is not full, "
+                    f"or point {ENV_URL} elsewhere")
+        return (f"check that the state database {self._url.host}:{self._url.port or 5432}/"
+                f"{self._url.database} is reachable and the credentials in {ENV_URL} are right")
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Turn database and OS errors into StateError (LoaderErrors pass through)."""
+        try:
+            yield
+        except LoaderError:
+            raise
+        except SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None)
+            reason = _first_line(self._scrub(str(orig if orig is not None else exc)))
+            raise StateError(
+                f"state store {self.url_for_display}: {what} failed: {reason}",
+                next_step=self._check_hint(),
+                retryable=not self._is_sqlite and isinstance(exc, (OperationalError, InterfaceError)),
+            ) from exc
+        except OSError as exc:
+            raise StateError(
+                f"state store {self.url_for_display}: {what} failed: "
+                f"{_first_line(self._scrub(exc.strerror or str(exc)))}",
+                next_step=self._check_hint(),
+            ) from exc
+
+    @contextlib.contextmanager
+    def _read(self, what: str) -> Iterator[Connection]:
+        self._ensure_schema()
+        with self._errors(what), self._engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _write(self, what: str) -> Iterator[Connection]:
+        self._ensure_schema()
+        with self._errors(what), self._engine.connect() as conn:
+            conn.execution_options(loader_write=True)
+            with conn.begin():
+                yield conn
+
+    def _insert(self, table: Any) -> Any:
+        """Dialect-specific INSERT (it has ``on_conflict_do_*``)."""
+        return sqlite_dialect.insert(table) if self._is_sqlite else pg_dialect.insert(table)
+
+    # --- schema -----------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Create the tables if needed; refuse a store written by a newer loader."""
+        self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            with self._errors("opening the state store"):
+                with self._engine.connect() as conn:
+                    version = self._schema_version(conn)
+                self._refuse_newer(version)
+                if version != m.SCHEMA_VERSION:
+                    with self._engine.connect() as conn:
+                        conn.execution_options(loader_write=True)
+                        with conn.begin():
+                            if not self._is_sqlite:
+                                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                             {"k": _SCHEMA_LOCK_KEY})
+                            self._create_or_migrate(conn)
+            self._schema_ready = True
+
+    def _create_or_migrate(self, conn: Connection) -> None:
+        version = self._schema_version(conn)
+        self._refuse_newer(version)
+        if version is None:
+            for table in m.ALL_TABLES:
+                conn.execute(CreateTable(table, if_not_exists=True))
+                for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                    conn.execute(CreateIndex(index, if_not_exists=True))
+            conn.execute(
+                self._insert(m.schema_version)
+                .values(id=1, version=m.SCHEMA_VERSION, updated_at=self._now())
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+        # version < SCHEMA_VERSION: migrations go here when version 2 exists
+
+    def _refuse_newer(self, version: int | None) -> None:
+        if version is not None and version > m.SCHEMA_VERSION:
+            raise StateError(
+                f"state store {self.url_for_display} has schema version {version}, "
+                f"this loader knows only up to {m.SCHEMA_VERSION}",
+                next_step=f"upgrade loader, or point {ENV_URL} at another store",
+            )
+
+    def _schema_version(self, conn: Connection) -> int | None:
+        if not inspect(conn).has_table(m.schema_version.name):
+            return None
+        version = conn.execute(select(func.max(m.schema_version.c.version))).scalar()
+        return int(version) if version is not None else None
+
+    # --- runs ---------------------------------------------------------------------
+    def create_run(
+        self,
+        run_id: str,
+        *,
+        manifest_name: str,
+        manifest_hash: str,
+        target: str,
+        target_db: str,
+        method_requested: str,
+        write_mode: str,
+        bucket: str | None = None,
+        temp_path: str | None = None,
+        reason: str | None = None,
+    ) -> RunRecord:
+        """Insert a new run in status ``pending`` (attempt 1)."""
+        if not run_id or len(run_id) > 32:
+            raise ValueError(f"run_id must be 1..32 characters, got {run_id!r}")
+        now = self._now()
+        values: dict[str, Any] = {
+            "run_id": run_id, "manifest_name": manifest_name, "manifest_hash": manifest_hash,
+            "target": target, "target_db": target_db, "method_requested": str(method_requested),
+            "method_used": None, "write_mode": str(write_mode), "status": RunStatus.PENDING.value,
+            "reason": reason, "temp_path": temp_path, "bucket": bucket, "parts_staged": 0,
+            "parts_loaded": 0, "rows": None, "bytes_staged": 0, "rows_rejected": 0, "attempt": 1,
+            "started_at": now, "heartbeat_at": now, "finished_at": None, "timings": "{}",
+            "error": None, "fallback_reason": None, "cleanup_status": None,
+            "source_fingerprint": None, "staging_table": None,
+        }
+        try:
+            with self._write(f"creating run {run_id}") as conn:
+                conn.execute(m.runs.insert().values(**values))
+        except StateError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise StateError(f"run {run_id} already exists in the state store",
+                                 next_step="use a new run id", run_id=run_id) from None
+            raise
+        return RunRecord.from_row(values)
+
+    def get(self, run_id: str) -> RunRecord:
+        """The run, or RunNotFoundError."""
+        record = self._get_or_none(run_id)
+        if record is None:
+            raise RunNotFoundError(f"no run {run_id} in the state store {self.url_for_display}",
+                                   next_step="list runs with `loader status`", run_id=run_id)
+        return record
+
+    def _get_or_none(self, run_id: str) -> RunRecord | None:
+        with self._read(f"reading run {run_id}") as conn:
+            row = conn.execute(select(m.runs).where(m.runs.c.run_id == run_id)).mappings().first()
+        return RunRecord.from_row(row) if row is not None else None
+
+    def list_runs(
+        self,
+        limit: int | None = 20,
+        manifest_name: str | None = None,
+        statuses: Iterable[RunStatus | str] | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first (by started_at, then run_id)."""
+        query = select(m.runs).order_by(m.runs.c.started_at.desc(), m.runs.c.run_id.desc())
+        if manifest_name is not None:
+            query = query.where(m.runs.c.manifest_name == manifest_name)
+        if statuses is not None:
+            wanted = sorted({RunStatus(s).value for s in statuses})
+            query = query.where(m.runs.c.status.in_(wanted))
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read("listing runs") as conn:
+            rows = conn.execute(query).mappings().all()
+        return [RunRecord.from_row(r) for r in rows]
+
+    def latest_resumable(self, manifest_name: str) -> RunRecord | None:
+        """The newest run of this manifest that is failed or unfinished, if any."""
+        found = self.list_runs(limit=1, manifest_name=manifest_name, statuses=_RESUMABLE)
+        return found[0] if found else None
+
+    def find_by_short_id(self, short_id: str) -> list[RunRecord]:
+        """Runs whose id starts with ``short_id`` (temp prefixes embed ``run_id[:8]``), newest first."""
+        short_id = short_id.strip().lower()
+        if not short_id:
+            return []
+        query = (select(m.runs).where(m.runs.c.run_id.startswith(short_id, autoescape=True))
+                 .order_by(m.runs.c.started_at.desc(), m.runs.c.run_id.desc()))
+        with self._read(f"looking up run {short_id}") as conn:
+            rows = conn.execute(query).mappings().all()
+        return [RunRecord.from_row(r) for r in rows]
+
+    def runs_by_temp_path(self, temp_path: str) -> list[RunRecord]:
+        """Runs whose temp_path is this URI (with or without the trailing slash), newest first."""
+        bare = temp_path.rstrip("/")
+        query = (select(m.runs).where(m.runs.c.temp_path.in_([bare, bare + "/"]))
+                 .order_by(m.runs.c.started_at.desc(), m.runs.c.run_id.desc()))
+        with self._read("looking up runs by temp path") as conn:
+            rows = conn.execute(query).mappings().all()
+        return [RunRecord.from_row(r) for r in rows]
+
+    def buckets_seen(self) -> list[str]:
+        """Every bucket a run staged into or the reaper cleaned, sorted."""
+        query = union(
+            select(m.runs.c.bucket.label("bucket")).where(m.runs.c.bucket.is_not(None)),
+            select(m.reaps.c.bucket.label("bucket")),
+        )
+        with self._read("listing buckets") as conn:
+            return sorted({r[0] for r in conn.execute(query) if r[0]})
+
+    # --- field updates --------------------------------------------------------------
+    def _field_values(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(fields) - UPDATABLE_FIELDS)
+        if unknown:
+            raise TypeError(f"StateStore cannot update {', '.join(unknown)}; "
+                            f"updatable: {', '.join(sorted(UPDATABLE_FIELDS))}")
+        values = dict(fields)
+        if "timings" in values:
+            timings = values["timings"] or {}
+            values["timings"] = json.dumps({str(k): float(v) for k, v in dict(timings).items()},
+                                           sort_keys=True)
+        status = values.get("cleanup_status")
+        if status is not None and status not in m.CLEANUP_STATUSES:
+            raise ValueError(f"cleanup_status must be one of {sorted(m.CLEANUP_STATUSES)}, got {status!r}")
+        for key in ("method_used",):
+            if values.get(key) is not None:
+                values[key] = str(values[key])
+        return values
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        """Set columns without changing the status (see UPDATABLE_FIELDS)."""
+        values = self._field_values(fields)
+        if not values:
+            return
+        with self._write(f"updating run {run_id}") as conn:
+            result = conn.execute(update(m.runs).where(m.runs.c.run_id == run_id).values(**values))
+            if result.rowcount == 0:
+                raise self._not_found(run_id)
+
+    def merge_timings(self, run_id: str, timings: Mapping[str, float]) -> dict[str, float]:
+        """Add/replace phases in the run's timings; returns the merged dict."""
+        with self._write(f"updating timings of run {run_id}") as conn:
+            query = select(m.runs.c.timings).where(m.runs.c.run_id == run_id)
+            if not self._is_sqlite:
+                query = query.with_for_update()
+            raw = conn.execute(query).scalar_one_or_none()
+            if raw is None:
+                raise self._not_found(run_id)
+            merged = dict(json.loads(raw or "{}"))
+            merged.update({str(k): float(v) for k, v in timings.items()})
+            conn.execute(update(m.runs).where(m.runs.c.run_id == run_id)
+                         .values(timings=json.dumps(merged, sort_keys=True)))
+        return merged
+
+    def heartbeat(self, run_id: str, parts_staged: int | None = None, parts_loaded: int | None = None,
+                  rows: int | None = None) -> None:
+        """Mark the run alive now (and update progress counters if given)."""
+        values: dict[str, Any] = {"heartbeat_at": self._now()}
+        for key, value in (("parts_staged", parts_staged), ("parts_loaded", parts_loaded), ("rows", rows)):
+            if value is not None:
+                values[key] = int(value)
+        with self._write(f"heartbeat of run {run_id}") as conn:
+            result = conn.execute(update(m.runs).where(m.runs.c.run_id == run_id).values(**values))
+            if result.rowcount == 0:
+                raise self._not_found(run_id)
+
+    def _not_found(self, run_id: str) -> RunNotFoundError:
+        return RunNotFoundError(f"no run {run_id} in the state store {self.url_for_display}",
+                                next_step="list runs with `loader status`", run_id=run_id)
+
+    # --- transitions --------------------------------------------------------------------
+    def _transition(
+        self,
+        run_id: str,
+        name: str,
+        expected: RunStatus | str | None = None,
+        *,
+        attempt: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> RunRecord:
+        """Apply the named transition as one conditional UPDATE; TransitionError if it matched no row.
+
+        ``expected`` is the status the caller observed; it must be one of the
+        transition's sources. Without it, a single-source transition pins that
+        source, a multi-source one reads the row and pins what it sees.
+        ``attempt`` additionally pins the attempt number (resume).
+        """
+        sources, dest = TRANSITIONS[name]
+        if expected is not None:
+            observed = RunStatus(expected)
+        elif len(sources) == 1:
+            observed = next(iter(sources))
+        else:
+            observed = self.get(run_id).status
+        if observed not in sources:
+            raise TransitionError(
+                f"run {run_id}: cannot {name} from status {observed.value} "
+                f"(allowed from {', '.join(sorted(s.value for s in sources))})",
+                next_step=f"see `loader status {run_id}`",
+                run_id=run_id, expected=observed.value, actual=observed.value, transition=name,
+            )
+        now = self._now()
+        values = self._field_values(fields)
+        values.update(extra or {})
+        values["status"] = dest.value
+        values["heartbeat_at"] = now
+        if dest in _FINAL:
+            values["finished_at"] = now
+        where = [m.runs.c.run_id == run_id, m.runs.c.status == observed.value]
+        if attempt is not None:
+            where.append(m.runs.c.attempt == attempt)
+        stmt = update(m.runs).where(*where).values(**values)
+        with self._write(f"{name} of run {run_id}") as conn:
+            if self._engine.dialect.update_returning:
+                row = conn.execute(stmt.returning(*m.runs.c)).mappings().first()
+                record = RunRecord.from_row(row) if row is not None else None
+                matched = row is not None
+            else:  # pragma: no cover - old SQLite without RETURNING
+                matched = conn.execute(stmt).rowcount == 1
+                record = None
+        if not matched:
+            current = self._get_or_none(run_id)
+            if current is None:
+                raise self._not_found(run_id)
+            detail = f"status is {current.status.value}"
+            if attempt is not None and current.status == observed and current.attempt != attempt:
+                detail += f" but attempt is {current.attempt}, not {attempt}"
+            raise TransitionError(
+                f"run {run_id}: cannot {name}: expected status {observed.value}, {detail} "
+                f"(another process moved it)",
+                next_step=f"see `loader status {run_id}`",
+                run_id=run_id, expected=observed.value, actual=current.status.value, transition=name,
+            )
+        return record if record is not None else self.get(run_id)
+
+    def start_staging(self, run_id: str, **fields: Any) -> RunRecord:
+        """pending -> staging."""
+        return self._transition(run_id, "start_staging", **fields)
+
+    def finish_staging(self, run_id: str, **fields: Any) -> RunRecord:
+        """staging -> staged."""
+        return self._transition(run_id, "finish_staging", **fields)
+
+    def start_loading(self, run_id: str, expected: RunStatus | str | None = None, **fields: Any) -> RunRecord:
+        """pending (JDBC) or staged (COPY) -> loading."""
+        return self._transition(run_id, "start_loading", expected, **fields)
+
+    def succeed(self, run_id: str, rows: int | None = None, **fields: Any) -> RunRecord:
+        """loading -> succeeded (sets finished_at)."""
+        if rows is not None:
+            fields["rows"] = int(rows)
+        return self._transition(run_id, "succeed", **fields)
+
+    def fail(self, run_id: str, error: str, expected: RunStatus | str | None = None,
+             **fields: Any) -> RunRecord:
+        """Any active status -> failed, with the error text (sets finished_at)."""
+        fields["error"] = error
+        return self._transition(run_id, "fail", expected, **fields)
+
+    def abandon(self, run_id: str, reason: str, expected: RunStatus | str | None = None,
+                **fields: Any) -> RunRecord:
+        """Active or failed -> abandoned (reaper/operator); ``reason`` goes to ``error``."""
+        fields["error"] = reason
+        return self._transition(run_id, "abandon", expected, **fields)
+
+    def resume(self, run_id: str, expected: RunStatus | str | None = None, attempt: int | None = None,
+               **fields: Any) -> RunRecord:
+        """Failed or unfinished -> pending with attempt + 1 and the error cleared.
+
+        Pins the status and attempt the caller observed (``expected``/``attempt``,
+        e.g. from the record shown to the operator) or, if not given, the ones
+        read now: of several concurrent resumes of what was seen exactly one
+        succeeds.
+        """
+        if expected is None or attempt is None:
+            current = self.get(run_id)
+            expected = current.status if expected is None else expected
+            attempt = current.attempt if attempt is None else attempt
+        extra = {"attempt": m.runs.c.attempt + 1, "error": None, "finished_at": None}
+        return self._transition(run_id, "resume", expected, attempt=attempt, extra=extra, **fields)
+
+    # --- parts --------------------------------------------------------------------------
+    def record_part(self, run_id: str, index: int, key: str, rows: int, bytes: int) -> PartRecord:
+        """Record (or re-record) a staged part; keeps runs.parts_staged/bytes_staged in step."""
+        p = m.parts
+        with self._write(f"recording part {index} of run {run_id}") as conn:
+            touched = conn.execute(update(m.runs).where(m.runs.c.run_id == run_id)
+                                   .values(heartbeat_at=self._now()))
+            if touched.rowcount == 0:
+                raise self._not_found(run_id)
+            stmt = self._insert(p).values(run_id=run_id, part_index=int(index), key=key, rows=int(rows),
+                                          bytes=int(bytes), status="staged")
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[p.c.run_id, p.c.part_index],
+                set_={"key": stmt.excluded.key, "rows": stmt.excluded.rows,
+                      "bytes": stmt.excluded.bytes, "status": "staged"},
+            )
+            conn.execute(stmt)
+            self._recount(conn, run_id)
+        return PartRecord(run_id=run_id, part_index=int(index), key=key, rows=int(rows), bytes=int(bytes),
+                          status="staged")
+
+    def _recount(self, conn: Connection, run_id: str) -> None:
+        p = m.parts
+        mine = p.c.run_id == run_id
+        conn.execute(update(m.runs).where(m.runs.c.run_id == run_id).values(
+            parts_staged=select(func.count()).select_from(p).where(mine).scalar_subquery(),
+            parts_loaded=select(func.count()).select_from(p)
+            .where(mine, p.c.status == "loaded").scalar_subquery(),
+            bytes_staged=select(func.coalesce(func.sum(p.c.bytes), 0)).where(mine).scalar_subquery(),
+        ))
+
+    def mark_parts_loaded(self, run_id: str, indexes: Iterable[int]) -> int:
+        """Mark parts loaded; returns how many rows changed. Keeps runs.parts_loaded in step."""
+        wanted = sorted({int(i) for i in indexes})
+        if not wanted:
+            return 0
+        p = m.parts
+        changed = 0
+        with self._write(f"marking parts of run {run_id} loaded") as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                result = conn.execute(update(p).where(p.c.run_id == run_id, p.c.part_index.in_(chunk),
+                                                      p.c.status != "loaded").values(status="loaded"))
+                changed += result.rowcount
+            self._recount(conn, run_id)
+        return changed
+
+    def parts(self, run_id: str, status: str | None = None) -> list[PartRecord]:
+        """The run's parts by index."""
+        p = m.parts
+        query = select(p).where(p.c.run_id == run_id).order_by(p.c.part_index)
+        if status is not None:
+            query = query.where(p.c.status == status)
+        with self._read(f"reading parts of run {run_id}") as conn:
+            return [PartRecord.from_row(r) for r in conn.execute(query).mappings()]
+
+    # --- reaps --------------------------------------------------------------------------
+    def record_reap(self, bucket: str, prefix: str, objects: int, bytes: int, reason: str,
+                    run_id: str | None = None, reaper_id: str = "") -> bool:
+        """Log a reaped prefix; False if (bucket, prefix) was already recorded (not counted twice)."""
+        stmt = self._insert(m.reaps).values(
+            bucket=bucket, prefix=prefix, objects=int(objects), bytes=int(bytes), reason=reason,
+            reaped_at=self._now(), run_id=run_id, reaper_id=reaper_id or "",
+        ).on_conflict_do_nothing(index_elements=["bucket", "prefix"])
+        with self._write(f"recording reap of s3://{bucket}/{prefix}") as conn:
+            return bool(conn.execute(stmt).rowcount == 1)
+
+    def reaps(self, limit: int | None = 50, bucket: str | None = None) -> list[ReapRecord]:
+        """Reaped prefixes, newest first."""
+        query = select(m.reaps).order_by(m.reaps.c.reaped_at.desc(), m.reaps.c.id.desc())
+        if bucket is not None:
+            query = query.where(m.reaps.c.bucket == bucket)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read("listing reaps") as conn:
+            return [ReapRecord.from_row(r) for r in conn.execute(query).mappings()]
+
+    # --- metrics ------------------------------------------------------------------------
+    def summary(self, since: datetime | None = None) -> dict[str, Any]:
+        """Aggregates over runs started at or after ``since`` (all runs if None); see metrics.summarize."""
+        from .metrics import summarize
+
+        query = select(m.runs)
+        if since is not None:
+            if since.tzinfo is None:
+                raise ValueError("since must be timezone-aware")
+            query = query.where(m.runs.c.started_at >= since)
+        with self._read("computing the summary") as conn:
+            records = [RunRecord.from_row(r) for r in conn.execute(query).mappings()]
+        reaped = self._reap_totals(since)
+        return summarize(records, since=since, reaped=reaped)
+
+    def _reap_totals(self, since: datetime | None) -> dict[str, int]:
+        r = m.reaps
+        query = select(func.count(), func.coalesce(func.sum(r.c.objects), 0),
+                       func.coalesce(func.sum(r.c.bytes), 0))
+        if since is not None:
+            query = query.where(r.c.reaped_at >= since)
+        with self._read("computing reap totals") as conn:
+            count, objects, nbytes = conn.execute(query).one()
+        return {"prefixes": int(count), "objects": int(objects), "bytes": int(nbytes)}

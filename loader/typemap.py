@@ -1,0 +1,148 @@
+"""Spark-to-PostgreSQL type mapping and column matching (pure; no I/O).
+
+Mapping used when the target table is created (``create: if_missing``):
+
+| Spark                         | PostgreSQL                   |
+|-------------------------------|------------------------------|
+| byte, short                   | smallint                     |
+| int                           | integer                      |
+| long                          | bigint                       |
+| float / double                | real / double precision      |
+| decimal(p,s)                  | numeric(p,s) (precision kept)|
+| string, varchar, char         | text                         |
+| boolean                       | boolean                      |
+| date                          | date                         |
+| timestamp                     | timestamp with time zone     |
+| timestamp_ntz                 | timestamp without time zone  |
+| binary                        | bytea                        |
+| array<scalar>                 | <scalar>[]                   |
+| array<struct/map/array>       | jsonb                        |
+| struct, map                   | jsonb                        |
+
+When the table exists, columns are matched by name and each pair is checked
+with ``compatible``: text goes into any type that accepts text input (jsonb,
+uuid, inet, enums...) and PostgreSQL validates the value; the other pairs are
+the lossless or usual widenings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SchemaMismatchError
+from .naming import TableRef, quote_ident
+
+_SCALARS = {
+    "ByteType": "smallint", "ShortType": "smallint", "IntegerType": "integer", "LongType": "bigint",
+    "FloatType": "real", "DoubleType": "double precision", "StringType": "text",
+    "VarcharType": "text", "CharType": "text", "BooleanType": "boolean", "DateType": "date",
+    "TimestampType": "timestamp with time zone", "TimestampNTZType": "timestamp without time zone",
+    "BinaryType": "bytea", "NullType": "text",
+}
+_INTS = ("smallint", "integer", "bigint")
+_NUMERIC_TARGETS = _INTS + ("numeric", "real", "double precision")
+
+
+def kind(spark_type: Any) -> str:
+    return type(spark_type).__name__
+
+
+def pg_type(spark_type: Any) -> str:
+    """PostgreSQL column type for a Spark data type."""
+    name = kind(spark_type)
+    if name == "DecimalType":
+        return f"numeric({spark_type.precision},{spark_type.scale})"
+    if name in _SCALARS:
+        return _SCALARS[name]
+    if name == "ArrayType":
+        elem = spark_type.elementType
+        if kind(elem) in _SCALARS or kind(elem) == "DecimalType":
+            return pg_type(elem) + "[]"
+        return "jsonb"
+    if name in ("StructType", "MapType"):
+        return "jsonb"
+    raise SchemaMismatchError(f"Spark type {spark_type.simpleString()} has no PostgreSQL mapping",
+                              next_step="cast the column to a supported type before loading")
+
+
+def _base(pg: str) -> str:
+    return pg.split("(")[0].strip()
+
+
+def compatible(spark_type: Any, target: str) -> bool:
+    """Can values of ``spark_type`` be loaded into a column of PostgreSQL type ``target``?"""
+    name = kind(spark_type)
+    base = _base(target)
+    if name in ("StringType", "VarcharType", "CharType", "NullType"):
+        return not target.endswith("[]")  # text input works for any scalar type; PG validates
+    if name in ("ByteType", "ShortType", "IntegerType", "LongType"):
+        return base in _NUMERIC_TARGETS or base in ("text", "character varying")
+    if name == "DecimalType":
+        return base in _NUMERIC_TARGETS or base in ("text", "character varying")
+    if name in ("FloatType", "DoubleType"):
+        return base in ("real", "double precision", "numeric", "text")
+    if name == "BooleanType":
+        return base in ("boolean", "text")
+    if name == "DateType":
+        return base in ("date", "timestamp with time zone", "timestamp without time zone", "text")
+    if name in ("TimestampType", "TimestampNTZType"):
+        return base in ("timestamp with time zone", "timestamp without time zone", "text")
+    if name == "BinaryType":
+        return base == "bytea"
+    if name == "ArrayType":
+        return target.endswith("[]") or base in ("jsonb", "json")
+    if name in ("StructType", "MapType"):
+        return base in ("jsonb", "json", "text")
+    return False
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How the DataFrame's columns land in the target: names in target order, their PG types."""
+
+    names: tuple[str, ...]
+    pg_types: tuple[str, ...]
+
+
+def create_table_sql(ref: TableRef, schema: Any, key: tuple[str, ...] = ()) -> str:
+    cols = [f"{quote_ident(f.name)} {pg_type(f.dataType)}" + ("" if f.nullable else " NOT NULL")
+            for f in schema.fields]
+    if key:
+        cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in key)})")
+    return f"CREATE TABLE {ref.quoted} (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+def match_columns(ref: TableRef, schema: Any, existing: list[Any]) -> ColumnPlan:
+    """Match DataFrame fields to an existing table's columns by name; every problem at once."""
+    by_name = {c.name: c for c in existing}
+    problems: list[str] = []
+    names: list[str] = []
+    types: list[str] = []
+    for f in schema.fields:
+        col = by_name.get(f.name)
+        if col is None:
+            folded = [c.name for c in existing if c.name.lower() == f.name.lower()]
+            hint = f" (the table has {folded[0]!r}: names are case-sensitive)" if folded else ""
+            problems.append(f"source column {f.name!r} is not in the table{hint}")
+            continue
+        if not compatible(f.dataType, col.data_type):
+            problems.append(f"column {f.name!r}: source type {f.dataType.simpleString()} cannot load "
+                            f"into {col.data_type}")
+        names.append(f.name)
+        types.append(col.data_type)
+    source_names = {f.name for f in schema.fields}
+    for col in existing:
+        if col.name not in source_names and col.not_null and not col.has_default:
+            problems.append(f"table column {col.name!r} ({col.data_type}, NOT NULL, no default) "
+                            "is missing from the source")
+    if problems:
+        raise SchemaMismatchError(
+            f"{ref}: the source does not match the table: " + "; ".join(problems),
+            next_step="rename/cast the columns in the DataFrame, or alter the table", table=str(ref),
+        )
+    return ColumnPlan(tuple(names), tuple(types))
+
+
+def plan_for_new_table(schema: Any) -> ColumnPlan:
+    return ColumnPlan(tuple(f.name for f in schema.fields), tuple(pg_type(f.dataType) for f in schema.fields))
