@@ -126,6 +126,14 @@ class ConnectionSpec:
     def __str__(self) -> str:
         return self.safe_description()
 
+    def as_params(self) -> dict[str, Any]:
+        """The design document's ``conn_params`` dict (contains the password: never log it)."""
+        params: dict[str, Any] = {"host": self.host, "port": self.port, "database": self.database,
+                                  "user": self.user, "password": self.password}
+        if self.sslmode:
+            params["sslmode"] = self.sslmode
+        return params
+
     def psycopg2_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"host": self.host, "port": self.port, "dbname": self.database,
                                   "user": self.user, "application_name": "loader",

@@ -35,17 +35,13 @@ from .typemap import ColumnPlan
 COPY_BUFFER = 1 << 20
 
 
-class _PartStream:
-    """File-like view of an S3 object for psycopg2's copy_expert: gunzips when the bytes are
-    gzip (checked by magic number, whatever an HTTP layer did with Content-Encoding)."""
+class _Raw:
+    """An S3 body with its first bytes already peeked at."""
 
-    def __init__(self, body: Any) -> None:
-        self._body = body
-        head = body.read(2)
-        self._head = head
-        self._gz = gzip.GzipFile(fileobj=cast(Any, self), mode="rb") if head == b"\x1f\x8b" else None
+    def __init__(self, body: Any, head: bytes) -> None:
+        self._body, self._head = body, head
 
-    def _raw_read(self, size: int = -1) -> bytes:
+    def read(self, size: int = -1) -> bytes:
         if self._head:
             head, self._head = self._head, b""
             if size is None or size < 0:
@@ -53,14 +49,18 @@ class _PartStream:
             return head + self._body.read(max(0, size - len(head)))
         return bytes(self._body.read(size if size and size > 0 else None))
 
-    def read(self, size: int = -1) -> bytes:
-        if self._gz is not None:
-            return self._gz.read(size)
-        return self._raw_read(size)
 
-    # GzipFile reads its source through this object
-    def readable(self) -> bool:  # pragma: no cover - protocol
-        return True
+class _PartStream:
+    """File-like view of an S3 object for psycopg2's copy_expert: gunzips when the bytes are
+    gzip (checked by magic number, whatever an HTTP layer did with Content-Encoding)."""
+
+    def __init__(self, body: Any) -> None:
+        head = body.read(2)
+        raw = _Raw(body, head)
+        self._src: Any = gzip.GzipFile(fileobj=cast(Any, raw), mode="rb") if head == b"\x1f\x8b" else raw
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._src.read(size))
 
 
 @dataclass
@@ -103,13 +103,12 @@ class CopyTransaction:
         row = self.cur.fetchone()
         return bool(row and row[0])
 
-    @property
-    def copy_options(self) -> str:
-        return "(FORMAT csv, ENCODING 'UTF8'" + (", FREEZE" if self.freeze else "") + ")"
+    def copy_options(self, freeze: bool) -> str:
+        return "(FORMAT csv, ENCODING 'UTF8'" + (", FREEZE" if freeze and self.freeze else "") + ")"
 
     def copy_stream(self, body: Any, where: str) -> int:
         """COPY one part streamed from S3 (client-side)."""
-        sql = f"COPY {self.dest} ({self.columns}) FROM STDIN WITH {self.copy_options}"
+        sql = f"COPY {self.dest} ({self.columns}) FROM STDIN WITH {self.copy_options(freeze=True)}"
         try:
             self.cur.copy_expert(sql, _PartStream(body), size=COPY_BUFFER)
         except Exception as exc:
@@ -123,7 +122,8 @@ class CopyTransaction:
         try:
             self.cur.execute(
                 "SELECT aws_s3.table_import_from_s3(%s, %s, %s, aws_commons.create_s3_uri(%s, %s, %s))",
-                (self.dest, self.columns, self.copy_options, bucket, key, region),
+                # no FREEZE: the extension's function runs COPY in a subtransaction of its own
+                (self.dest, self.columns, self.copy_options(freeze=False), bucket, key, region),
             )
             message = self.cur.fetchone()[0]
         except Exception as exc:

@@ -32,7 +32,7 @@ from .errors import DataError, LoaderError, ServerSideUnavailable, StagingError
 from .naming import TableRef, s3_uri
 from .options import CopyOptions, WriteMode
 from .progress import Progress
-from .stage import StageConfig, StagedPart, is_marker, read_marker, run_staging_job
+from .stage import StageConfig, StagedPart, is_marker, local_credentials, read_marker, run_staging_job
 from .typemap import ColumnPlan
 
 log = logging.getLogger("loader")
@@ -79,7 +79,8 @@ class CopyJob:
             cfg = StageConfig(bucket=self.bucket, prefix=self.prefix, gzip=self.opts.compression == "gzip",
                               rows_per_part=self.opts.rows_per_part, endpoint_url=s3a.endpoint_url(),
                               skip_partitions=frozenset(done_before), columns=self.plan.names,
-                              check_nul=not self.opts.strip_nul)
+                              check_nul=not self.opts.strip_nul,
+                              credentials=local_credentials(self.df.sparkSession))
             log.info("Writing temporary CSV to %s", self.temp_path)
             self.progress.phase("staging", parts_total=None)
             stager = _StagingThread(lines, cfg, self.run_id)

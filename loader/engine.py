@@ -20,7 +20,7 @@ from .adapters import pg
 from .adapters import s3 as s3a
 from .connection import ConnectionSpec
 from .copy_method import CopyJob
-from .errors import ConfigError, LoaderError, StagingError
+from .errors import ConfigError, LoaderError, LockHeldError, StagingError, TransitionError
 from .jdbc_load import jdbc_write
 from .naming import TableRef, new_run_id, s3_uri, temp_prefix
 from .options import CopyOptions, JdbcOptions, Method, WriteMode
@@ -28,7 +28,7 @@ from .plan import choose_method
 from .progress import Progress
 from .redact import redact
 from .result import LoadResult
-from .state import StateStore
+from .state import RunRecord, StateStore
 from .state.status import RunStatus
 from .typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
 
@@ -53,24 +53,33 @@ class LoadRequest:
     source_fingerprint: str | None = None
 
 
-def execute(req: LoadRequest, store: StateStore | None = None, resume_run_id: str | None = None) -> LoadResult:
-    """Run one load (or resume one, given its run id) and return what happened."""
+def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord | None = None) -> LoadResult:
+    """Run one load, or resume the run ``resume`` (as it was observed), and return what happened."""
     if req.mode is WriteMode.UPSERT and not req.key:
         raise ConfigError(f"{req.target}: mode upsert needs key columns", next_step="pass key=['id', ...]")
     store = store or StateStore()
-    if resume_run_id is None:
-        run_id = new_run_id()
+    run_id = resume.run_id if resume else new_run_id()
+    if resume is None:
         store.create_run(run_id, manifest_name=req.manifest_name or str(req.target),
                          manifest_hash=req.manifest_hash or "", target=str(req.target),
                          target_db=req.spec.safe_description(), method_requested=str(req.method),
                          write_mode=str(req.mode))
         if req.source_fingerprint:
             store.update(run_id, source_fingerprint=req.source_fingerprint)
-    else:
-        run_id = resume_run_id
     try:
+        # The table lock comes first: a resume must never take over a run that is still alive.
         with pg.table_lock(req.spec, req.target, run_id, wait=req.wait_for_lock):
+            if resume is not None:
+                # exactly one of two racing resumers wins this conditional UPDATE
+                store.resume(run_id, expected=resume.status, attempt=resume.attempt)
             return _Load(req, store, run_id).run()
+    except TransitionError:
+        raise  # the run belongs to someone else now: record nothing on it
+    except LockHeldError as exc:
+        if resume is None:  # never started: not a failed run that --resume should pick up
+            store.abandon(run_id, reason=redact(str(exc)))
+        exc.with_ids(run_id=run_id, table=str(req.target))
+        raise
     except LoaderError as exc:
         _record_failure(store, run_id, redact(str(exc)))
         exc.with_ids(run_id=run_id, table=str(req.target))

@@ -14,23 +14,24 @@ and an untouched target; the reaper removes the table.
 Measured on this machine (2 vCPUs shared by Spark local[2], PostgreSQL 15 with
 fsync off, and other jobs: load average 5-7 during the runs, so absolute
 numbers are low and noisy), 1,000,000 cached rows of (bigint, text,
-numeric(12,2), timestamptz, boolean, nullable text), 2 partitions, two runs each.
+numeric(12,2), timestamptz, boolean, nullable text), 2 partitions.
 "write" is Spark into staging; "end to end" adds the count check and publish:
 
-    method     batchsize  partitions  write rows/s       end to end rows/s
-    standard   1000       2           50k, 54k, 93k, 94k  43k, 46k, 81k, 81k
-    optimized  1000       2           88k, 125k           75k, 105k
-    optimized  10000      2           168k, 169k          133k, 124k
-    optimized  50000 (*)  2           159k, 181k          122k, 137k
-    optimized  50000      1           154k, 129k          122k, 103k
+    method     batchsize  partitions  runs  write rows/s   end to end rows/s
+    standard   1000       2           6     50k - 94k      43k - 81k
+    optimized  1000       2           2     88k - 125k     75k - 105k
+    optimized  10000      2           2     168k - 169k    124k - 133k
+    optimized  50000 (*)  2           4     115k - 181k    92k - 137k
+    optimized  50000      1           2     129k - 154k    103k - 122k
 
-(*) what the width rule picks for this row. Optimized writes ~1.8x faster than
+(*) what the width rule picks for this row. Optimized writes 1.5-2x faster than
 standard under the same load; the 320k rows/s goal was not reached on this
 shared machine (the JVM was the bottleneck, at 100% of a core).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,8 +203,6 @@ def _writer_settings(frame: Any, spec: ConnectionSpec, method: Method,
 
 
 def _connection(spec: ConnectionSpec) -> Any:
-    import contextlib
-
     return contextlib.closing(pg.connect(spec, application_name="loader:jdbc", autocommit=True))
 
 
@@ -259,7 +258,7 @@ def _spark_error(exc: BaseException, target: TableRef, spec: ConnectionSpec) -> 
         return DataError(f"{target}: PostgreSQL rejected a value while Spark wrote the staging table: "
                          f"{message}", next_step="fix the value in the source (e.g. strip NUL bytes)",
                          table=str(target))
-    if state[:2] == "08":
+    if state[:2] in ("08", "28"):  # connection exception, invalid authorization
         return TargetConnectionError(f"lost PostgreSQL {spec.safe_description()} during the JDBC write: "
                                      f"{message}", next_step="check the server and network, then run again")
     return exc

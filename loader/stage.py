@@ -20,7 +20,7 @@ import io
 import json
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 MARKER_SUFFIX = ".json"
@@ -48,6 +48,10 @@ class StageConfig:
     rows_per_part: int | None = None
     endpoint_url: str | None = None
     skip_partitions: frozenset[int] = frozenset()
+    #: only in local mode (the executors are this machine): the driver's resolved credentials,
+    #: since Python workers keep the environment the JVM started with. On a cluster the
+    #: executors use their own role and this stays None.
+    credentials: tuple[str, str, str | None] | None = field(default=None, repr=False)
     columns: tuple[str, ...] = ()  # target column names, to name the column of a NUL byte
     check_nul: bool = True
 
@@ -136,7 +140,7 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
         # Staged by an earlier attempt of this run: its marker is there, nothing to redo.
         yield pa.RecordBatch.from_pylist([], schema=out_schema)
         return
-    writer = _PartWriter(cfg, partition, make_client(cfg.endpoint_url))
+    writer = _PartWriter(cfg, partition, make_client(cfg.endpoint_url, credentials=cfg.credentials))
     rows_before = 0
     for batch in batches:
         if batch.num_rows:
@@ -166,6 +170,20 @@ def nul_byte_message(arr: Any, columns: tuple[str, ...], partition: int, rows_be
             return (f"{NUL_ERROR_TAG}:{column}\n(partition {partition}, row {rows_before + i + 1} of it: "
                     f"{value[:80]!r})")
     return f"{NUL_ERROR_TAG}:?"
+
+
+def local_credentials(spark: Any) -> tuple[str, str, str | None] | None:
+    """The driver's AWS credentials when Spark runs in local mode, else None."""
+    master = spark.sparkContext.master or ""
+    if not master.startswith("local"):
+        return None
+    import boto3
+
+    creds = boto3.session.Session().get_credentials()
+    if creds is None:
+        return None
+    frozen = creds.get_frozen_credentials()
+    return frozen.access_key, frozen.secret_key, frozen.token
 
 
 def run_staging_job(lines_df: Any, cfg: StageConfig) -> list[dict[str, int]]:

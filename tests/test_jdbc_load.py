@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -208,16 +209,24 @@ def test_failing_partition_leaves_target_unchanged(spark: Any, pg_db: Connection
         cur.execute("CREATE TABLE target (id bigint, v bigint)")
         cur.execute("INSERT INTO target VALUES (-1, -1)")
     staged: list[str] = []
+    kwargs = pg_db.psycopg2_kwargs()
 
-    def boom(x: int) -> int:
-        if x >= 3500:  # only the last of 4 partitions; the first ones have committed by then
-            raise ValueError("boom")
-        return x
+    def boom(x):  # no type hints: they would make Spark guess a pandas UDF
+        if x < 3500:  # only the last of 4 partitions fails; the first ones have committed by then
+            return x
+        import psycopg2
+
+        with psycopg2.connect(**kwargs) as conn, conn.cursor() as cur:
+            cur.execute("SELECT relname FROM pg_class WHERE relname LIKE 'loader\\_stage\\_%'")
+            cur.execute(f'SELECT count(*) FROM "{cur.fetchone()[0]}"')
+            raise ValueError(f"boom with {cur.fetchone()[0]} rows staged")
 
     df = spark.range(0, 4000, numPartitions=4).withColumn("v", F.udf(boom, "long")("id"))
-    with pytest.raises(Exception, match="boom"):
+    with pytest.raises(Exception, match="boom with") as info:
         _write(df, pg_db, pg_conn, method=Method.OPTIMIZED, mode=WriteMode.OVERWRITE,
                on_stage_created=staged.append)
+    match = re.search(r"boom with (\d+) rows staged", str(info.value))
+    assert match and int(match.group(1)) >= 1000  # partial data really was in staging
     assert len(staged) == 1
     assert _fetch(pg_conn, "SELECT * FROM target") == [(-1, -1)]
     assert _stage_tables(pg_conn) == []

@@ -87,8 +87,9 @@ def table_columns(cur: Any, ref: TableRef) -> list[Column] | None:
 
 def has_aws_s3(cur: Any) -> bool:
     """True when ``aws_s3.table_import_from_s3`` is callable (RDS extension or a stand-in)."""
-    cur.execute("SELECT to_regprocedure('aws_s3.table_import_from_s3(text,text,text,aws_commons._s3_uri_1)') "
-                "IS NOT NULL AND has_schema_privilege('aws_s3', 'USAGE')")
+    cur.execute("SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = 'aws_s3' AND p.proname = 'table_import_from_s3' "
+                "AND has_schema_privilege(n.oid, 'USAGE') AND has_function_privilege(p.oid, 'EXECUTE'))")
     row = cur.fetchone()
     return bool(row and row[0])
 

@@ -25,7 +25,8 @@ def endpoint_url() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
-def make_client(endpoint: str | None = None, max_attempts: int = 3) -> Any:
+def make_client(endpoint: str | None = None, max_attempts: int = 3,
+                credentials: tuple[str, str, str | None] | None = None) -> Any:
     """A boto3 S3 client. Executors call this too, so it only reads the environment."""
     import boto3
     from botocore.config import Config
@@ -38,6 +39,10 @@ def make_client(endpoint: str | None = None, max_attempts: int = 3) -> Any:
         s3={"addressing_style": "path"} if endpoint else {},
         max_pool_connections=16,
     )
+    if credentials is not None:
+        key, secret, token = credentials
+        return boto3.client("s3", endpoint_url=endpoint, config=config, aws_access_key_id=key,
+                            aws_secret_access_key=secret, aws_session_token=token)
     return boto3.client("s3", endpoint_url=endpoint, config=config)
 
 

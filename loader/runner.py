@@ -1,0 +1,203 @@
+"""The manifest runner: validate → plan → load → record, for every manifest given.
+
+Each manifest is one target table. Manifests are independent, so they may run
+concurrently (``parallel``); two runs of the same table are kept apart by the
+PostgreSQL advisory lock the engine takes. ``dry_run`` plans and prints only:
+it reads (table existence, bucket reachability) but writes nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .adapters import pg
+from .adapters import s3 as s3a
+from .engine import LoadRequest, copy_ready, estimate_size, execute
+from .errors import ConfigError, LoaderError, RunNotFoundError
+from .manifest import Manifest, load_manifests
+from .options import Method
+from .plan import choose_method
+from .redact import redact, register
+from .sources import check_unchanged, fingerprint, read_source
+from .state import StateStore
+
+log = logging.getLogger("loader")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    manifest: str
+    table: str
+    status: str
+    method: str = ""
+    rows: int = 0
+    seconds: float = 0.0
+    run_id: str = ""
+    error: str = ""
+    fallback_reason: str | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    manifest: str
+    source: str
+    target: str
+    mode: str
+    method: str
+    why: str
+    temp_prefix_root: str | None
+    creates_table: bool
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    only: tuple[str, ...] = ()
+    parallel: int = 1
+    resume: bool = False
+    wait: bool = False
+    live_progress: bool = False
+    reap_before_run: bool = False
+
+
+def select(paths: list[str], only: tuple[str, ...] = ()) -> list[Manifest]:
+    """Load and validate every manifest (ManifestError lists all problems), then apply --only."""
+    manifests = load_manifests(paths)
+    for m in manifests:
+        register(m.target.connection.password, m.source.connection.password if m.source.connection else None)
+    if only:
+        unknown = sorted(set(only) - {m.name for m in manifests})
+        if unknown:
+            raise ConfigError(f"--only: no manifest named {', '.join(unknown)}",
+                              next_step="names: " + ", ".join(m.name for m in manifests))
+        manifests = [m for m in manifests if m.name in only]
+    return manifests
+
+
+def dry_run(manifests: list[Manifest]) -> list[Plan]:
+    return [_plan(m) for m in manifests]
+
+
+def _plan(m: Manifest) -> Plan:
+    conn = pg.connect(m.target.connection)
+    try:
+        with conn.cursor() as cur:
+            exists = pg.table_columns(cur, m.target.ref) is not None
+    finally:
+        conn.close()
+    method, why = m.method, "requested in the manifest"
+    if method is Method.AUTO:
+        ready, why_not = copy_ready(m.copy)
+        method, why = choose_method(None, None, ready, why_not)
+    source = m.source.path if not m.source.is_jdbc else f"jdbc query on {m.source.connection}"
+    root = None
+    if method is Method.COPY:
+        bucket, _ = s3a.resolve_bucket(m.copy.bucket)
+        root = f"s3://{bucket}/{m.copy.prefix.strip('/')}/"
+    return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
+                mode=str(m.target.mode), method=str(method), why=why, temp_prefix_root=root,
+                creates_table=not exists and m.target.create == "if_missing")
+
+
+def run(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: Any = None) -> list[RunOutcome]:
+    """Run every manifest; never raises for one manifest's failure (it is in its outcome)."""
+    if spark is None:
+        from .adapters.spark import get_or_create_session
+
+        spark = get_or_create_session()
+    if opts.reap_before_run or any(m.reap_before_run for m in manifests):
+        _reap_tables(manifests, store)
+    if opts.parallel <= 1 or len(manifests) == 1:
+        return [run_one(m, store, opts, spark) for m in manifests]
+    with ThreadPoolExecutor(max_workers=opts.parallel, thread_name_prefix="loader-run") as pool:
+        return list(pool.map(lambda m: run_one(m, store, opts, spark), manifests))
+
+
+def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> RunOutcome:
+    table = str(m.target.ref)
+    t0 = time.monotonic()
+    try:
+        resume_record = None
+        if opts.resume:
+            resume_record = store.latest_resumable(m.name)
+            if resume_record is None:
+                log.info("%s: nothing to resume, starting a new run", m.name)
+            else:
+                check_unchanged(m.source, resume_record.source_fingerprint, resume_record.run_id)
+        df = read_source(spark, m.source, where=f"{m.path}: source")
+        req = LoadRequest(df=df, spec=m.target.connection, target=m.target.ref, method=m.method,
+                          mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy,
+                          jdbc=m.jdbc, manifest_name=m.name, manifest_hash=m.content_hash,
+                          wait_for_lock=opts.wait, live_progress=opts.live_progress,
+                          source_fingerprint=fingerprint(m.source))
+        result = execute(req, store, resume=resume_record)
+    except LoaderError as exc:
+        log.error("%s: %s", m.name, redact(str(exc)))
+        return RunOutcome(m.name, table, "failed", seconds=time.monotonic() - t0,
+                          run_id=exc.run_id or "", error=redact(str(exc)))
+    return RunOutcome(m.name, table, "succeeded", method=result.method, rows=result.rows,
+                      seconds=time.monotonic() - t0, run_id=result.run_id,
+                      fallback_reason=result.fallback_reason)
+
+
+def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOptions,
+               spark: Any = None) -> RunOutcome:
+    """``loader resume RUN_ID``: find the run's manifest among ``paths`` and resume it."""
+    record = store.get(run_id)
+    manifests = [m for m in load_manifests(paths) if m.name == record.manifest_name]
+    if not manifests:
+        raise RunNotFoundError(f"run {run_id} belongs to manifest {record.manifest_name!r}, not found in "
+                               f"{', '.join(paths)}", next_step="pass the folder that holds its manifest")
+    if not (record.status.is_active or record.status.value == "failed"):
+        raise RunNotFoundError(f"run {run_id} is {record.status}: nothing to resume", run_id=run_id)
+    if spark is None:
+        from .adapters.spark import get_or_create_session
+
+        spark = get_or_create_session()
+    m = manifests[0]
+    check_unchanged(m.source, record.source_fingerprint, run_id)
+    df = read_source(spark, m.source, where=f"{m.path}: source")
+    req = LoadRequest(df=df, spec=m.target.connection, target=m.target.ref, method=m.method,
+                      mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy, jdbc=m.jdbc,
+                      manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
+                      source_fingerprint=record.source_fingerprint)
+    t0 = time.monotonic()
+    result = execute(req, store, resume=record)
+    return RunOutcome(m.name, str(m.target.ref), "succeeded", method=result.method, rows=result.rows,
+                      seconds=time.monotonic() - t0, run_id=result.run_id)
+
+
+def _reap_tables(manifests: list[Manifest], store: StateStore) -> None:
+    """Reap stale prefixes of these manifests' tables before loading (reap_before_run)."""
+    try:
+        from .reaper import ReapPolicy, reap
+    except ImportError:  # pragma: no cover - the reaper ships with the package
+        return
+    for m in manifests:
+        bucket, _ = s3a.resolve_bucket(m.copy.bucket)
+        try:
+            reap(store, [bucket], ReapPolicy(prefix_root=m.copy.prefix, table=m.target.table))
+        except LoaderError as exc:
+            log.warning("%s: reaping before the run failed: %s", m.name, exc)
+
+
+def format_summary(outcomes: list[RunOutcome]) -> str:
+    header = ("manifest", "table", "method", "rows", "seconds", "rows/s", "status")
+    rows = [(o.manifest, o.table, o.method or "-", f"{o.rows:,}", f"{o.seconds:.1f}",
+             f"{o.rows_per_second:,.0f}", o.status) for o in outcomes]
+    return format_table(header, rows)
+
+
+def format_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(header, widths, strict=True)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
