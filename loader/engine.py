@@ -21,7 +21,7 @@ from .adapters import s3 as s3a
 from .connection import ConnectionSpec
 from .copy_method import CopyJob
 from .errors import ConfigError, LoaderError, LockHeldError, StagingError, TransitionError
-from .jdbc_load import jdbc_write
+from .jdbc_load import jdbc_write, row_width
 from .naming import TableRef, new_run_id, s3_uri, temp_prefix
 from .options import CopyOptions, JdbcOptions, Method, WriteMode
 from .plan import choose_method
@@ -262,7 +262,7 @@ class _Load:
 
 def estimate_size(df: Any) -> tuple[int | None, int | None]:
     """(rows, bytes per row) from Spark's optimizer statistics, without running a job."""
-    width = sum(f.dataType.defaultSize() for f in df.schema.fields) or 1
+    width = row_width(df.schema)
     try:
         stats = df._jdf.queryExecution().optimizedPlan().stats()
         rows_opt = stats.rowCount()

@@ -16,7 +16,7 @@ from typing import Any
 
 from .adapters import pg
 from .adapters import s3 as s3a
-from .engine import LoadRequest, copy_ready, estimate_size, execute
+from .engine import LoadRequest, copy_ready, execute
 from .errors import ConfigError, LoaderError, RunNotFoundError
 from .manifest import Manifest, load_manifests
 from .options import Method

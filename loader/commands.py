@@ -1,0 +1,146 @@
+"""The commands behind the CLI, as library functions (in the manner of alembic's command.py).
+
+Each returns text (or data) for the CLI to print; none calls ``sys.exit`` or
+catches our errors: that is the CLI's job.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from .manifest import load_manifests, validate_paths
+from .runner import RunOptions, RunOutcome, format_summary, format_table, select
+from .runner import dry_run as plan_all
+from .state import StateStore
+
+
+def validate(paths: list[str]) -> tuple[str, bool]:
+    manifests, problems = validate_paths(paths)
+    if problems:
+        return "\n".join(problems), False
+    return "\n".join(f"ok  {m.path}: {m.name} -> {m.target.ref}" for m in manifests), True
+
+
+def dry_run(paths: list[str], only: tuple[str, ...] = ()) -> str:
+    """The plan of each manifest. Reads the target catalog and the bucket; writes nothing."""
+    blocks = []
+    for p in plan_all(select(paths, only)):
+        blocks.append("\n".join([
+            f"manifest {p.manifest}",
+            f"  source:     {p.source}",
+            f"  target:     {p.target} ({'will be created' if p.creates_table else 'exists'})",
+            f"  mode:       {p.mode}",
+            f"  method:     {p.method} ({p.why})",
+            f"  temp root:  {p.temp_prefix_root or '-'}",
+        ]))
+    return "\n".join(blocks) + "\n(dry run: nothing was written)"
+
+
+def run(paths: list[str], *, state_url: str | None = None, only: tuple[str, ...] = (), parallel: int = 1,
+        resume: bool = False, wait: bool = False, reap_before_run: bool = False, live: bool = False,
+        spark: Any = None) -> list[RunOutcome]:
+    from . import runner
+
+    manifests = select(paths, only)
+    opts = RunOptions(only=only, parallel=parallel, resume=resume, wait=wait, live_progress=live,
+                      reap_before_run=reap_before_run)
+    return runner.run(manifests, StateStore(state_url), opts, spark=spark)
+
+
+def resume(run_id: str, paths: list[str], *, state_url: str | None = None, wait: bool = False,
+           spark: Any = None) -> RunOutcome:
+    from . import runner
+
+    return runner.resume_run(run_id, paths, StateStore(state_url), RunOptions(wait=wait), spark=spark)
+
+
+def summary_table(outcomes: list[RunOutcome]) -> str:
+    text = format_summary(outcomes)
+    failures = [f"{o.manifest}: {o.error}" for o in outcomes if o.error]
+    return text + ("\n\nfailures:\n" + "\n".join(failures) if failures else "")
+
+
+def status(state_url: str | None, *, limit: int = 20, as_json: bool = False, summary: bool = False,
+           since: str | None = None) -> str:
+    store = StateStore(state_url)
+    if summary:
+        since_at = _since(since)
+        data = store.summary(since_at)
+        return json.dumps(data, indent=2, default=str) if as_json else format_usage(data)
+    runs = store.list_runs(limit=limit)
+    if as_json:
+        return json.dumps([r.to_json_dict() for r in runs], indent=2)
+    rows = [(r.run_id[:12], r.manifest_name, r.target, r.method_used or r.method_requested, r.status.value,
+             f"{r.rows:,}" if r.rows is not None else "-", r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+             f"{r.duration_seconds:.1f}" if r.duration_seconds is not None else "-",
+             (r.fallback_reason or r.error or "")[:60]) for r in runs]
+    header = ("run", "manifest", "table", "method", "status", "rows", "started (UTC)", "seconds", "note")
+    return format_table(header, rows) if rows else "no runs recorded in " + store.url_for_display
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    from .reaper import parse_duration
+
+    return datetime.now(timezone.utc) - parse_duration(text)
+
+
+def format_usage(data: dict[str, Any]) -> str:
+    lines = [f"runs: {data['runs']} (succeeded {data['succeeded']}, failed {data['failed']}, "
+             f"abandoned {data['abandoned']}, active {data['active']})"]
+    lines.append("by method: " + ", ".join(f"{k} {v}" for k, v in data["runs_by_method"].items()))
+    lines.append(f"fallbacks: {data['fallbacks']} ({data['fallback_rate']:.0%} of runs)")
+    for reason, count in data["fallback_reasons"].items():
+        lines.append(f"  {count} x {reason[:100]}")
+    for method, rate in data["rows_per_second_by_method"].items():
+        rows = data["rows_by_method"].get(method, 0)
+        lines.append(f"{method}: {rows:,} rows" + (f", {rate:,.0f} rows/s" if rate else ""))
+    lines.append(f"temp bytes staged: {data['bytes_staged_total']:,}")
+    return "\n".join(lines)
+
+
+def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
+    """COPY readiness checks for each manifest's target and bucket (or the defaults)."""
+    from .recommend import doctor_lines, get_copy_protocol_recommendation
+
+    targets: list[tuple[str, str | None, Any]] = []
+    if paths:
+        for m in load_manifests(paths):
+            targets.append((m.name, bucket or m.copy.bucket, m.target.connection))
+    else:
+        targets.append(("defaults", bucket, None))
+    out: list[str] = []
+    ready = True
+    for name, b, conn in targets:
+        report = get_copy_protocol_recommendation(s3_bucket=b, conn_params=conn)
+        out.append(f"{name}: {report['method']} ({report['reason']})")
+        out.extend("  " + line for line in doctor_lines(report))
+        ready = ready and report["method"] == "copy"
+    return "\n".join(out), ready
+
+
+def recommend(rows: int, memory_gb: float = 8) -> str:
+    from .recommend import get_performance_recommendations
+
+    rec = get_performance_recommendations(rows, available_memory_gb=memory_gb)
+    return "\n".join(f"{k}: {v}" for k, v in rec.items())
+
+
+def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, resume_window: str,
+         stale_after: str, dry_run: bool, as_json: bool, table_manifests: list[str] | None = None) -> str:
+    from .reaper import ReapPolicy, default_buckets, format_report, parse_duration, reap_staging_tables
+    from .reaper import reap as do_reap
+
+    store = StateStore(state_url)
+    policy = ReapPolicy(prefix_root=prefix, grace=parse_duration(grace),
+                        resume_window=parse_duration(resume_window), stale_after=parse_duration(stale_after),
+                        dry_run=dry_run)
+    reports = [do_reap(store, buckets or default_buckets(store), policy)]
+    for m in load_manifests(table_manifests) if table_manifests else []:
+        reports.append(reap_staging_tables(store, m.target.connection, policy))
+    if as_json:
+        return json.dumps([r.to_json_dict() for r in reports], indent=2, default=str)
+    return "\n".join(format_report(r) for r in reports)

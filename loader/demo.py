@@ -1,0 +1,93 @@
+"""``make demo``: a real load, start to finish, on loopback.
+
+Starts a throwaway PostgreSQL cluster and a local S3 endpoint (moto's server,
+with the project's default bucket, so COPY needs zero configuration), generates
+a sample data set (1,000,000 trips in Parquet with realistic types, plus
+customers in CSV and events in JSON), runs ``loader run manifests/`` against
+them, prints ``loader status``, and stops what it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .options import DEFAULT_BUCKET
+from .testing.pgcluster import PgCluster
+from .testing.s3server import start_moto
+
+TRIPS = int(os.environ.get("LOADER_DEMO_ROWS", "1000000"))
+
+
+def generate(data: Path) -> None:
+    from pyspark.sql import functions as F
+
+    from .adapters.spark import get_or_create_session
+
+    spark = get_or_create_session("loader-demo-data")
+    ids = spark.range(TRIPS, numPartitions=4)
+    trips = ids.select(
+        F.col("id").alias("trip_id"),
+        F.concat(F.lit("driver-"), (F.col("id") % 5000).cast("string")).alias("driver"),
+        (F.col("id") % 100000 / 100 + 2.5).cast("decimal(12,2)").alias("fare"),
+        F.timestamp_micros(F.lit(1_700_000_000_000_000) + F.col("id") * 1_234_567).alias("picked_up_at"),
+        (F.col("id") % 3 == 0).alias("shared"),
+        F.when(F.col("id") % 11 == 0, None)
+         .when(F.col("id") % 11 == 1, F.lit(""))
+         .otherwise(F.concat(F.lit('note "'), F.col("id").cast("string"), F.lit('", with comma\nand newline')))
+         .alias("note"),
+    )
+    trips.write.mode("overwrite").parquet(str(data / "trips.parquet"))
+    customers = spark.range(50_000, numPartitions=1).select(
+        F.col("id").alias("customer_id"), F.concat(F.lit("Customer "), F.col("id").cast("string")).alias("name"),
+        F.concat(F.lit("c"), F.col("id").cast("string"), F.lit("@example.com")).alias("email"))
+    customers.coalesce(1).write.mode("overwrite").option("header", "true").csv(str(data / "customers.csv"))
+    events = spark.range(100_000, numPartitions=2).select(
+        F.col("id").alias("event_id"), (F.col("id") % 50_000).alias("customer_id"),
+        F.element_at(F.array(F.lit("view"), F.lit("click"), F.lit("buy")), (F.col("id") % 3 + 1).cast("int"))
+         .alias("kind"),
+        F.timestamp_micros(F.lit(1_700_000_000_000_000) + F.col("id") * 7_000_000).alias("at"))
+    events.write.mode("overwrite").json(str(data / "events.json"))
+    spark.stop()
+
+
+def main() -> int:
+    root = Path(".demo").resolve()
+    shutil.rmtree(root, ignore_errors=True)
+    data = root / "data"
+    data.mkdir(parents=True)
+    print(f"demo: starting PostgreSQL and a local S3 endpoint; generating {TRIPS:,} trips ...", flush=True)
+    with PgCluster(fast=False) as pg, start_moto() as s3:
+        s3.create_bucket(DEFAULT_BUCKET)  # the design document's default: zero configuration
+        env = dict(os.environ)
+        env.update(s3.env())
+        env.update({"LOADER_DEMO_DATA": str(data), "LOADER_DEMO_DATABASE_URL": pg.url(),
+                    "LOADER_STATE_URL": f"sqlite:///{root / 'state.db'}"})
+        os.environ.update(env)
+        t0 = time.monotonic()
+        generate(data)
+        print(f"demo: data generated in {time.monotonic() - t0:.0f}s", flush=True)
+        cli = [sys.executable, "-m", "loader.cli"]
+        subprocess.run([*cli, "validate", "manifests/"], env=env, check=True)
+        print("demo: loader run manifests/", flush=True)
+        code = subprocess.run([*cli, "run", "manifests/"], env=env).returncode
+        print("\ndemo: loader status", flush=True)
+        subprocess.run([*cli, "status"], env=env, check=True)
+        leftovers = [o["Key"] for o in s3.client().list_objects_v2(Bucket=DEFAULT_BUCKET).get("Contents", [])]
+        print(f"\ndemo: objects left in s3://{DEFAULT_BUCKET}: {len(leftovers)}")
+        import psycopg2
+
+        with psycopg2.connect(pg.url()) as conn, conn.cursor() as cur:
+            for table in ("trips", "customers", "events"):
+                cur.execute(f"SELECT count(*) FROM {table}")
+                print(f"demo: {table}: {cur.fetchone()[0]:,} rows in PostgreSQL")
+    shutil.rmtree(root, ignore_errors=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
