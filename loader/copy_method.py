@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,8 @@ class CopyJob:
     prefix: str
     create_sql: str | None = None
     progress: Progress = field(default_factory=Progress)
+    #: called once per part when its partition's marker is read (the engine records it)
+    on_part_staged: Callable[[StagedPart], None] = lambda part: None
 
     @property
     def temp_path(self) -> str:
@@ -137,40 +140,48 @@ class CopyJob:
 
     def _load_while_staging(self, client: Any, txn: CopyTransaction, stager: _StagingThread,
                             out: CopyOutcome) -> set[int]:
-        loaded: set[int] = set()
+        """COPY each part as soon as its object exists (S3 shows an object only once complete);
+        the partitions' markers, read as they appear, are checked against what was loaded."""
+        loaded: dict[str, int] = {}
+        markers: dict[int, list[StagedPart]] = {}
         while True:
-            finished = not stager.is_alive()  # read before listing: no marker can be missed
+            finished = not stager.is_alive()  # read before listing: nothing can be missed
             stager.raise_if_failed()
-            for obj in sorted(s3a.iter_objects(client, self.bucket, self.prefix), key=lambda o: o["Key"]):
+            objects = sorted(s3a.iter_objects(client, self.bucket, self.prefix), key=lambda o: o["Key"])
+            for obj in objects:
                 key = obj["Key"]
-                if not is_marker(key):
-                    continue
-                partition = int(key.rsplit("part-", 1)[1].split(".")[0])
-                if partition in loaded:
-                    continue
-                parts = s3a.call("GetObject", read_marker, client, self.bucket, key, bucket=self.bucket)
-                for part in parts:
-                    self._load_part(client, txn, part, out)
-                loaded.add(partition)
+                if is_marker(key):
+                    partition = int(key.rsplit("part-", 1)[1].split(".")[0])
+                    if partition not in markers:
+                        markers[partition] = s3a.call("GetObject", read_marker, client, self.bucket, key,
+                                                      bucket=self.bucket)
+                        for part in markers[partition]:
+                            self.on_part_staged(part)
+                elif key not in loaded:
+                    loaded[key] = self._load_part(client, txn, key, int(obj.get("Size", 0)), out)
             if finished:
-                return loaded
+                break
             time.sleep(POLL_SECONDS)
+        expected = {p.key: p.rows for parts in markers.values() for p in parts}
+        if expected != loaded:
+            wrong = sorted(set(expected.items()) ^ set(loaded.items()))[:3]
+            raise LoaderError(f"staged parts and loaded parts of run {self.run_id} disagree: {wrong}",
+                              next_step="run again: a staging task was retried with different data",
+                              run_id=self.run_id, retryable=True)
+        return set(markers)
 
-    def _load_part(self, client: Any, txn: CopyTransaction, part: StagedPart, out: CopyOutcome) -> None:
-        where = f"s3://{self.bucket}/{part.key}"
+    def _load_part(self, client: Any, txn: CopyTransaction, key: str, size: int, out: CopyOutcome) -> int:
+        where = f"s3://{self.bucket}/{key}"
         if out.server_side:
-            rows = txn.import_server_side(self.bucket, part.key, aws_region())
+            rows = txn.import_server_side(self.bucket, key, aws_region())
         else:
-            body = s3a.call("GetObject", client.get_object, Bucket=self.bucket, Key=part.key,
+            body = s3a.call("GetObject", client.get_object, Bucket=self.bucket, Key=key,
                             bucket=self.bucket)["Body"]
             rows = txn.copy_stream(body, where)
-        if rows != part.rows:
-            raise LoaderError(f"{where} holds {rows} rows, its marker says {part.rows}",
-                              next_step="run again: a staging task was retried with different data",
-                              run_id=self.run_id)
         out.parts += 1
-        out.bytes_staged += part.bytes
-        self.progress.part_loaded(part.key, part.rows, part.bytes)
+        out.bytes_staged += size
+        self.progress.part_loaded(key, rows, size)
+        return rows
 
 
 class _StagingThread(threading.Thread):

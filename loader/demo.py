@@ -84,7 +84,8 @@ def main() -> int:
         with psycopg2.connect(pg.url()) as conn, conn.cursor() as cur:
             for table in ("trips", "customers", "events"):
                 cur.execute(f"SELECT count(*) FROM {table}")
-                print(f"demo: {table}: {cur.fetchone()[0]:,} rows in PostgreSQL")
+                (count,) = cur.fetchone() or (0,)
+                print(f"demo: {table}: {count:,} rows in PostgreSQL")
     shutil.rmtree(root, ignore_errors=True)
     return code
 

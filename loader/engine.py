@@ -28,6 +28,7 @@ from .plan import choose_method
 from .progress import Progress
 from .redact import redact
 from .result import LoadResult
+from .stage import StagedPart
 from .state import RunRecord, StateStore
 from .state.status import RunStatus
 from .typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
@@ -184,7 +185,8 @@ class _Load:
             self.store.update(self.run_id, method_used="copy", bucket=bucket, temp_path=s3_uri(bucket, prefix),
                               cleanup_status="pending")
             job = CopyJob(self.req.df, self.req.spec, self.req.target, plan, self.req.mode, self.req.key,
-                          self.run_id, opts, bucket, prefix, create_sql=create_sql, progress=self.progress)
+                          self.run_id, opts, bucket, prefix, create_sql=create_sql, progress=self.progress,
+                          on_part_staged=self._record_part)
             out = job.run()
         except StagingError as exc:
             if opts.fallback == "none":
@@ -207,6 +209,9 @@ class _Load:
         method = "copy"
         return self._result(method, out.rows, out.bytes_staged, temp, None, reason,
                             server_side=out.server_side)
+
+    def _record_part(self, part: StagedPart) -> None:
+        self.store.record_part(self.run_id, part.partition * 10_000 + part.seq, part.key, part.rows, part.bytes)
 
     def _restart_for_fallback(self) -> None:
         status = self.store.get(self.run_id).status

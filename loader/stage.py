@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MARKER_SUFFIX = ".json"
-DEFAULT_PART_BYTES = 64 * 1024 * 1024  # uncompressed bytes per part: bounded memory per task
+# Uncompressed bytes per part: bounds a task's memory, and small enough that loading can
+# start while the rest is still being staged.
+DEFAULT_PART_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -461,7 +461,7 @@ def build_scenario(world: World) -> Scenario:
         "kept beyond window": w.run(RunStatus.SUCCEEDED, cleanup="kept", finished_ago=30 * H, started_ago=31 * H),
         "stale staging": w.run(RunStatus.STAGING, heartbeat_ago=2 * H),
         "stale pending": w.run(RunStatus.PENDING, heartbeat_ago=45 * timedelta(minutes=1)),
-        "stale loading": w.run(RunStatus.LOADING, heartbeat_ago=5 * H, objects=1200),  # > 1 delete batch
+        "stale loading": w.run(RunStatus.LOADING, heartbeat_ago=5 * H),
         "unknown old": w.run(None, started_ago=7 * H),
     }
     # the object next to it ("...-deadbeef" without a slash) is foreign and must survive
@@ -580,7 +580,7 @@ def test_two_concurrent_reapers_delete_each_prefix_once(world: World, state_url:
     made = [world.run(None, started_ago=7 * H, objects=1 + (i % 7) * 3) for i in range(24)]
     made += [world.run(RunStatus.SUCCEEDED, cleanup="failed", objects=4) for _ in range(6)]
     made += [world.run(RunStatus.LOADING, heartbeat_ago=2 * H, objects=5) for _ in range(6)]
-    made.append(world.run(None, started_ago=7 * H, objects=1500))
+    made.append(world.run(None, started_ago=7 * H, objects=1100))  # > 1 delete batch
     live = world.run(RunStatus.LOADING, objects=3)
     total = sum(m.objects for m in made)
     barrier = threading.Barrier(2)
