@@ -17,6 +17,7 @@ Order of events, chosen so that nothing is ever lost track of:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -24,12 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg2
+
 from .adapters import pg
 from .adapters import s3 as s3a
 from .connection import ConnectionSpec
 from .copy_load import CopyTransaction, aws_region
 from .csv_encode import csv_lines, nul_error_column
-from .errors import DataError, LoaderError, ServerSideUnavailable, StagingError
+from .errors import DataError, LoaderError, ServerSideUnavailable, StagingError, TargetConnectionError
 from .naming import TableRef, s3_uri
 from .options import CopyOptions, WriteMode
 from .progress import Progress
@@ -105,16 +108,42 @@ class CopyJob:
             self.progress.phase("staged")
             self.progress.phase("loading")
             rows = txn.finish()
-            conn.commit()
+            self._commit(conn)
             out.timings["load"] = time.monotonic() - t0
             out.rows = rows if self.mode is not WriteMode.UPSERT else txn.rows
             log.info("COPY protocol completed successfully")
             return out
+        except psycopg2.Error as exc:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            if pg.is_data_error(exc):
+                raise pg.data_error(exc, table=self.target, run_id=self.run_id) from None
+            raise TargetConnectionError(
+                f"PostgreSQL {self.spec.safe_description()} failed during the load of {self.target}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+                next_step="the transaction was rolled back; check the server and run again (or --resume)",
+                run_id=self.run_id) from None
         except BaseException:
-            conn.rollback()
+            with contextlib.suppress(Exception):
+                conn.rollback()
             raise
         finally:
             conn.close()
+
+    def _commit(self, conn: Any) -> None:
+        """Commit; if the connection dies during COMMIT, the ledger says whether it happened."""
+        try:
+            conn.commit()
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            check = pg.connect(self.spec)
+            try:
+                with check.cursor() as cur:
+                    committed = pg.ledger_lookup(cur, self.target, self.run_id) is not None
+            finally:
+                check.close()
+            if not committed:
+                raise
+            log.warning("connection lost during COMMIT, but the ledger shows run %s committed", self.run_id)
 
     # --- pieces -----------------------------------------------------------------
     def _use_server_side(self, conn: Any) -> bool:

@@ -1,0 +1,129 @@
+"""results.json (raw figures), results.md (the table) and chart.png (rows/s per method)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+HEADER = ("| method | mode | rows | s median | s min | s max | rows/s | x standard | of limit "
+          "| peak py MB | peak JVM MB | load1 | checksum |")
+RULE = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+
+
+def summarize(rec: dict[str, Any]) -> None:
+    """Median/min/max and rows/s from the repetitions that finished."""
+    secs = rec["seconds"]
+    if secs:
+        rec["median_s"] = statistics.median(secs)
+        rec["min_s"], rec["max_s"] = min(secs), max(secs)
+        rec["rows_per_s"] = rec["rows"] / rec["median_s"] if rec["median_s"] > 0 else None
+    else:
+        rec["median_s"] = rec["min_s"] = rec["max_s"] = rec["rows_per_s"] = None
+
+
+def add_ratios(records: list[dict[str, Any]]) -> None:
+    """x standard and fraction of the limit, within each dataset."""
+    by_ds: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in records:
+        by_ds.setdefault(r["dataset"], {})[r["method"]] = r
+    for r in records:
+        peers = by_ds[r["dataset"]]
+        std = peers.get("standard", {}).get("rows_per_s")
+        lim = peers.get("limit", {}).get("rows_per_s")
+        rps = r.get("rows_per_s")
+        r["x_standard"] = rps / std if rps and std else None
+        r["of_limit"] = rps / lim if rps and lim else None
+
+
+def _f(value: Any, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def _checksum_cell(rec: dict[str, Any]) -> str:
+    if rec.get("error"):
+        return "FAILED: " + rec["error"].replace("|", "/").replace("\n", " ")[:160]
+    states = rec.get("checksums", [])
+    if not states:
+        return "n/a"
+    bad = [s for s in states if s != "ok"]
+    return "ok" if not bad else bad[0].replace("|", "/")[:160]
+
+
+def table(records: list[dict[str, Any]], dataset: str) -> str:
+    lines = [HEADER, RULE]
+    for r in records:
+        if r["dataset"] != dataset:
+            continue
+        lines.append(
+            f"| {r['label']} | {r['mode']} | {r['rows']:,} | {_f(r['median_s'], '.2f')} | {_f(r['min_s'], '.2f')} "
+            f"| {_f(r['max_s'], '.2f')} | {_f(r['rows_per_s'], ',.0f')} | {_f(r['x_standard'], '.2f')} "
+            f"| {_f(r['of_limit'], '.0%')} | {_f(r.get('peak_py_mb'), '.0f')} | {_f(r.get('peak_jvm_mb'), '.0f')} "
+            f"| {_f(r.get('load1'), '.1f')} | {_checksum_cell(r)} |")
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    env = results["environment"]
+    lat = (f"latency proxy: +{env['latency_ms']} ms per round trip" if env.get("latency_ms")
+           else "no latency proxy (loopback)")
+    out = ["# loader benchmark", "",
+           f"{env['date']} - {env['cpus']} CPUs, {env['mem_gib']:.0f} GiB RAM, {env['postgres']}, "
+           f"Spark {env['spark']} {env['spark_master']}, S3: {env['s3']}, {lat}",
+           "", f"repetitions: {results['repeat']} (median shown; min and max too). "
+           f"load average at start {env['loadavg_start']}, at end {env.get('loadavg_end')}.", ""]
+    for ds in results["datasets"]:
+        out += [f"## {ds['name']} ({ds['rows']:,} rows)", ""]
+        out += [table(results["records"], ds["name"]), ""]
+    out += ["rows/s = rows / median seconds, wall clock around the one call (the DataFrame is read from "
+            "Parquet inside it, not cached; the peers read the CSV or the Parquet inside it too). "
+            "x standard and of limit compare rows/s. The limit is server-side "
+            "`COPY t FROM '/file.csv' (FORMAT csv)` into the same table with its primary key. "
+            "peak py MB: RSS of the benchmark's Python process (the Spark driver's Python side and the "
+            "psycopg2/dlt peers); peak JVM MB: RSS of the Spark JVM plus its Python workers (psql's own "
+            "memory is not counted). load1: 1-minute load average when the method started "
+            "(above 2 means other work shared the 2 CPUs). checksum: count, sums and NULL/'' counts of the "
+            "loaded table against the same figures computed from the Parquet with pyarrow.", ""]
+    if results.get("notes"):
+        out += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
+    return "\n".join(out)
+
+
+def chart(results: dict[str, Any], path: Path) -> str:
+    """Write the PNG; '' on success, else why not (matplotlib is only in the bench extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except Exception as exc:  # noqa: BLE001
+        return f"chart skipped: matplotlib is not available ({type(exc).__name__})"
+    datasets = [d["name"] for d in results["datasets"]]
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(9, 0.5 + 3.2 * len(datasets)), squeeze=False)
+    for ax, name in zip(axes[:, 0], datasets, strict=True):
+        recs = [r for r in results["records"] if r["dataset"] == name and r.get("rows_per_s")]
+        labels = [f"{r['label']} ({r['mode']})" if r["mode"] != "append" else r["label"] for r in recs]
+        values = [r["rows_per_s"] / 1000 for r in recs]
+        colors = ["#888888" if r["group"] == "limit" else "#4477aa" if r["group"] == "loader" else "#cc6677"
+                  for r in recs]
+        ax.barh(labels[::-1], values[::-1], color=colors[::-1])
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("thousand rows/s (median)")
+        ax.tick_params(labelsize=8)
+    fig.suptitle("loader: rows/s per method (blue: loader, grey: the limit, red: peers)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return ""
+
+
+def write(results: dict[str, Any], out: Path) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    why = chart(results, out / "chart.png")
+    if why:
+        results.setdefault("notes", []).append(why)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    md = markdown(results)
+    (out / "results.md").write_text(md)
+    return md

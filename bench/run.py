@@ -1,0 +1,448 @@
+#!/usr/bin/env python
+"""``make bench``: the loader's methods against the limit and its peers, end to end, on one machine.
+
+One PostgreSQL cluster (default durability settings), one SeaweedFS S3 server
+and one Spark ``local[2]`` for the whole run. Every repetition of every method
+loads the same rows into a freshly created, identically defined table (same
+DDL, primary key included, then CHECKPOINT, all untimed); the clock covers
+only the load call; the table is then checksummed against the source.
+
+    .venv/bin/python bench/run.py                      # 1M and 5M rows, TPC-H SF1, peers, 3 repetitions
+    .venv/bin/python bench/run.py --rows 1000000 --repeat 3 --no-tpch
+    .venv/bin/python bench/run.py --smoke --out /tmp/x  # 3,000 rows, a few methods, < 90 s
+    .venv/bin/python bench/run.py --latency-ms 10      # through a proxy adding 10 ms per round trip
+
+See bench/README.md for what is measured and how to read the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make `bench` and `loader` importable
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("TZ", "UTC")
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+from bench import inputs, peers, report  # noqa: E402
+from bench.inputs import TABLE, Dataset  # noqa: E402
+
+BUCKET = "loader-bench"
+Runner = Callable[[], int]
+Prepare = Callable[[Any, Dataset, str], Runner]
+
+
+# --- context --------------------------------------------------------------------
+@dataclass
+class Ctx:
+    pg: Any
+    port: int  # where the methods connect: PostgreSQL, or the latency proxy in front of it
+    workdir: Path
+    spark: Any = None
+    state_url: str = ""
+    dlt_runs: int = 0
+    last_extra: dict[str, Any] = field(default_factory=dict)
+
+    def conn_params(self) -> dict[str, Any]:
+        return {**self.pg.conn_params(), "port": self.port}
+
+    def url(self) -> str:
+        from loader.testing.pgcluster import SUPERUSER_PASSWORD
+
+        return f"postgresql://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{self.port}/postgres"
+
+    def psycopg2_kwargs(self) -> dict[str, Any]:
+        p = self.conn_params()
+        return {"host": p["host"], "port": p["port"], "dbname": p["database"], "user": p["user"],
+                "password": p["password"]}
+
+    def admin(self) -> Any:
+        """Direct (never proxied) autocommit connection for setup and checksums."""
+        import psycopg2
+
+        p = self.pg.conn_params()
+        conn = psycopg2.connect(host=p["host"], port=p["port"], dbname=p["database"], user=p["user"],
+                                password=p["password"])
+        conn.autocommit = True
+        return conn
+
+
+# --- methods --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Method:
+    id: str
+    label: str
+    group: str  # loader | limit | peer
+    prepare: Prepare
+    mode: str = "append"
+    with_pk: bool = True
+    prefill: str | None = None  # full | half: the table holds these rows before the timed load
+    kinds: tuple[str, ...] = ("synthetic", "tpch")
+
+
+def loader_call(method: str, mode: str = "append", **opts: Any) -> Prepare:
+    def prepare(ctx: Ctx, ds: Dataset, table: str) -> Runner:
+        from loader import write_to_postgres
+
+        df = ctx.spark.read.parquet(str(ds.parquet))  # lazy: the files are read inside the timed call
+
+        def run() -> int:
+            res = write_to_postgres(df, ctx.conn_params(), method=method, temp_s3_bucket=BUCKET,
+                                    table=f"public.{table}", mode=mode,
+                                    key=list(ds.key) if mode == "upsert" else None, create="never",
+                                    state_url=ctx.state_url, **opts)
+            if res.method != method:
+                raise RuntimeError(f"asked for {method}, the loader used {res.method}: {res.fallback_reason}")
+            want_server = opts.get("server_side")
+            if want_server and res.server_side != (want_server == "always"):
+                raise RuntimeError(f"server_side={want_server} but the result says server_side={res.server_side}")
+            ctx.last_extra = {"timings": res.timings, "bytes_staged": res.bytes_staged,
+                              "server_side": res.server_side}
+            return res.rows
+        return run
+    return prepare
+
+
+COPY_OPTS = {"fallback": "none"}  # a failed COPY must fail here, not quietly become JDBC
+METHODS = [
+    Method("standard", "standard (Spark JDBC)", "loader", loader_call("standard")),
+    Method("optimized", "optimized (tuned JDBC)", "loader", loader_call("optimized")),
+    Method("copy", "copy (client-side)", "loader", loader_call("copy", server_side="never", **COPY_OPTS)),
+    Method("copy-server", "copy (server-side, aws_s3 stand-in)", "loader",
+           loader_call("copy", server_side="always", **COPY_OPTS)),
+    Method("copy-overwrite", "copy (client-side)", "loader",
+           loader_call("copy", "overwrite", server_side="never", **COPY_OPTS), mode="overwrite", prefill="full",
+           kinds=("synthetic",)),
+    Method("copy-upsert", "copy (client-side)", "loader",
+           loader_call("copy", "upsert", server_side="never", **COPY_OPTS), mode="upsert", prefill="half",
+           kinds=("synthetic",)),
+    Method("limit", "LIMIT: server COPY FROM file", "limit", peers.server_copy),
+    Method("limit-noindex", "server COPY FROM file, no PK", "limit", peers.server_copy, with_pk=False),
+    Method("psql-copy", "psql \\copy", "limit", peers.psql_copy),
+    Method("psycopg2", "psycopg2 copy_expert (CSV)", "peer", peers.psycopg2_copy),
+    Method("dlt-parquet", "dlt (parquet)", "peer", peers.dlt_load("parquet")),
+    Method("dlt-csv", "dlt (csv)", "peer", peers.dlt_load("csv")),
+]
+BY_ID = {m.id: m for m in METHODS}
+PEERS = ("psycopg2", "dlt-parquet", "dlt-csv")
+SMOKE_METHODS = ("standard", "optimized", "copy", "limit")
+
+
+# --- memory ---------------------------------------------------------------------
+class MemorySampler(threading.Thread):
+    """Peak RSS of this process and of the Spark JVM (with its Python workers), every 100 ms."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        super().__init__(name="bench-memory", daemon=True)
+        import psutil
+
+        self.psutil = psutil
+        self.me = psutil.Process()
+        self.interval = interval
+        self.lock = threading.Lock()
+        self.py_peak = self.jvm_peak = 0
+        self.stopped = threading.Event()
+
+    def _jvm_rss(self) -> int:
+        total = 0
+        try:
+            for child in self.me.children(recursive=True):
+                if child.name() != "java":
+                    continue
+                total += child.memory_info().rss
+                for sub in child.children(recursive=True):
+                    try:
+                        total += sub.memory_info().rss
+                    except self.psutil.Error:
+                        pass
+        except self.psutil.Error:
+            pass
+        return total
+
+    def sample(self) -> None:
+        py, jvm = self.me.memory_info().rss, self._jvm_rss()
+        with self.lock:
+            self.py_peak, self.jvm_peak = max(self.py_peak, py), max(self.jvm_peak, jvm)
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.sample()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.py_peak = self.jvm_peak = 0
+        self.sample()
+
+    def peaks_mb(self) -> tuple[float, float]:
+        self.sample()
+        with self.lock:
+            return self.py_peak / 2**20, self.jvm_peak / 2**20
+
+
+# --- one method ------------------------------------------------------------------
+def setup_table(ctx: Ctx, ds: Dataset, m: Method) -> None:
+    conn = ctx.admin()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS public.{TABLE} CASCADE")
+            cur.execute(ds.ddl(TABLE, with_pk=m.with_pk))
+            if m.prefill:
+                src = ds.csv if m.prefill == "full" else ds.half_csv
+                cur.execute(f"COPY public.{TABLE} FROM %s (FORMAT csv)", (str(src),))
+                cur.execute(f"VACUUM ANALYZE public.{TABLE}")
+            cur.execute("CHECKPOINT")  # each repetition starts without the previous one's dirty buffers
+    finally:
+        conn.close()
+
+
+def checksum(ctx: Ctx, ds: Dataset) -> dict[str, str]:
+    conn = ctx.admin()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(ds.checksum_sql(TABLE))
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    return {c.name: inputs.num(v) for c, v in zip(ds.checks, row, strict=True)}
+
+
+def run_method(ctx: Ctx, ds: Dataset, m: Method, repeat: int, sampler: MemorySampler | None) -> dict[str, Any]:
+    rec: dict[str, Any] = {"dataset": ds.name, "method": m.id, "label": m.label, "group": m.group,
+                           "mode": m.mode, "rows": ds.rows, "seconds": [], "rows_loaded": [], "checksums": [],
+                           "checksum_figures": [], "extra": [], "error": None}
+    py_peak = jvm_peak = 0.0
+    loads = []
+    for i in range(repeat):
+        try:
+            setup_table(ctx, ds, m)
+            runner = m.prepare(ctx, ds, TABLE)
+            ctx.last_extra = {}
+            loads.append(os.getloadavg()[0])
+            if sampler:
+                sampler.reset()
+            t0 = time.perf_counter()
+            rows = runner()
+            seconds = time.perf_counter() - t0
+            if sampler:
+                py, jvm = sampler.peaks_mb()
+                py_peak, jvm_peak = max(py_peak, py), max(jvm_peak, jvm)
+            got = checksum(ctx, ds)
+        except Exception as exc:  # noqa: BLE001 - recorded in the report, the run goes on
+            rec["error"] = f"{type(exc).__name__}: {exc}".strip()
+            rec["traceback"] = traceback.format_exc()[-4000:]
+            log(f"  {m.id} repetition {i + 1}: FAILED {rec['error'][:300]}")
+            break
+        state = inputs.compare(ds.expected, got)
+        rec["seconds"].append(seconds)
+        rec["rows_loaded"].append(rows)
+        rec["checksums"].append(state)
+        rec["checksum_figures"].append(got)
+        rec["extra"].append(ctx.last_extra)
+        log(f"  {m.id:<15} rep {i + 1}/{repeat}: {seconds:8.2f} s  {ds.rows / seconds:12,.0f} rows/s  "
+            f"checksum {state}")
+    if sampler:
+        rec["peak_py_mb"], rec["peak_jvm_mb"] = py_peak or None, jvm_peak or None
+    rec["load1"] = sum(loads) / len(loads) if loads else None
+    report.summarize(rec)
+    return rec
+
+
+_T0 = time.monotonic()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.monotonic() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+# --- the run -----------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", default="1000000,5000000", help="synthetic sizes, comma separated")
+    p.add_argument("--repeat", type=int, default=3, help="repetitions per method (median reported)")
+    p.add_argument("--tpch", action=argparse.BooleanOptionalAction, default=True,
+                   help="TPC-H lineitem SF1 via tpchgen-cli (default on)")
+    p.add_argument("--tpch-scale", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument("--methods", default="", help="subset, comma separated: " + ", ".join(BY_ID))
+    p.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
+                   help="psycopg2 and dlt peers (default on)")
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="put a TCP proxy adding this many ms per round trip in front of PostgreSQL")
+    p.add_argument("--smoke", action="store_true",
+                   help="3,000 rows, 1 repetition, no TPC-H, no peers: standard, optimized, copy, the limit")
+    p.add_argument("--out", default=str(ROOT / "bench" / "out"), help="where results.* and chart.png go")
+    p.add_argument("--keep", action="store_true", help="keep the work directory (Parquet, CSV) afterwards")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.rows, args.repeat, args.tpch, args.peers = "3000", 1, False, False
+        args.methods = args.methods or ",".join(SMOKE_METHODS)
+    chosen = [m.strip() for m in args.methods.split(",") if m.strip()] or [m.id for m in METHODS]
+    unknown = [m for m in chosen if m not in BY_ID]
+    if unknown:
+        p.error(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(BY_ID)}")
+    if not args.peers:
+        chosen = [m for m in chosen if m not in PEERS]
+    args.method_list = [BY_ID[m] for m in chosen]
+    args.sizes = [int(float(s)) for s in args.rows.split(",") if s.strip()]
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    return args
+
+
+def environment(ctx: Ctx, s3_kind: str, latency: float) -> dict[str, Any]:
+    try:
+        import psutil
+
+        mem_gib = psutil.virtual_memory().total / 2**30
+    except ImportError:
+        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    conn = ctx.admin()
+    with conn.cursor() as cur:
+        cur.execute("SHOW server_version")
+        version = cur.fetchone()[0]
+        settings = {}
+        for name in ("shared_buffers", "max_wal_size", "fsync", "synchronous_commit", "wal_level",
+                     "checkpoint_timeout"):
+            cur.execute(f"SHOW {name}")
+            settings[name] = cur.fetchone()[0]
+    conn.close()
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),
+            "mem_gib": mem_gib, "postgres": f"PostgreSQL {version}",
+            "postgres_settings": settings, "spark": ctx.spark.version, "spark_master": ctx.spark.sparkContext.master,
+            "python": platform.python_version(), "s3": s3_kind, "latency_ms": latency,
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.monotonic()
+
+    from loader.adapters.spark import get_or_create_session
+    from loader.testing import aws_s3_standin
+    from loader.testing.pgcluster import PgCluster
+    from loader.testing.s3server import ACCESS_KEY, REGION, SECRET_KEY, start_seaweedfs
+
+    workdir = Path(tempfile.mkdtemp(prefix="loader-bench-"))
+    os.chmod(workdir, 0o755)  # the PostgreSQL server user reads the CSV files in here
+    notes: list[str] = []
+    pg = s3 = proxy = None
+    ctx: Ctx | None = None
+    records: list[dict[str, Any]] = []
+    datasets: list[Dataset] = []
+    failed = False
+    try:
+        log("bench: starting PostgreSQL (default durability settings) and SeaweedFS ...")
+        pg = PgCluster(fast=False).start()
+        s3 = start_seaweedfs()
+        s3.create_bucket(BUCKET)
+        os.environ.update(s3.env())  # before Spark starts: its Python workers inherit it
+        port = pg.port
+        if args.latency_ms > 0:
+            from bench.proxy import LatencyProxy
+
+            proxy = LatencyProxy("127.0.0.1", pg.port, args.latency_ms).start()
+            port = proxy.port
+            notes.append(f"All PostgreSQL connections of the methods went through a TCP proxy adding "
+                         f"{args.latency_ms:g} ms per round trip; S3 traffic did not.")
+        ctx = Ctx(pg=pg, port=port, workdir=workdir, state_url=f"sqlite:///{workdir / 'state.db'}")
+        admin = ctx.admin()
+        aws_s3_standin.install(admin, s3.endpoint_url, ACCESS_KEY, SECRET_KEY, REGION)
+        admin.close()
+        log("bench: starting Spark local[2] ...")
+        ctx.spark = get_or_create_session(
+            "loader-bench", master="local[2]", shuffle_partitions=2,
+            extra_conf={"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+                        "spark.driver.memory": "2g"})
+        env = environment(ctx, "SeaweedFS on loopback", args.latency_ms)
+        sampler: MemorySampler | None = None
+        try:
+            sampler = MemorySampler()
+            sampler.start()
+        except ImportError:
+            notes.append("psutil is not installed: no memory figures")
+
+        for n in args.sizes:
+            t0 = time.monotonic()
+            log(f"bench: preparing synthetic input, {n:,} rows (Parquet + CSV) ...")
+            ds = inputs.finish(inputs.synthetic(ctx.spark, n, workdir))
+            ds.prep_seconds = time.monotonic() - t0
+            datasets.append(ds)
+        if args.tpch:
+            t0 = time.monotonic()
+            log(f"bench: generating TPC-H lineitem SF{args.tpch_scale:g} with tpchgen-cli ...")
+            tpch, why = inputs.tpch_lineitem(workdir, args.tpch_scale)
+            if tpch is None:
+                notes.append(why)
+                log(f"bench: {why}")
+            else:
+                datasets.append(inputs.finish(tpch))
+                tpch.prep_seconds = time.monotonic() - t0
+        else:
+            notes.append("TPC-H lineitem not run (--no-tpch).")
+
+        for ds in datasets:
+            log(f"bench: {ds.name}: {ds.rows:,} rows, CSV {ds.csv.stat().st_size / 2**20:,.0f} MiB")
+            for m in args.method_list:
+                if ds.kind not in m.kinds:
+                    continue
+                rec = run_method(ctx, ds, m, args.repeat, sampler)
+                records.append(rec)
+                if m.group != "peer" and (rec["error"] or any(s != "ok" for s in rec["checksums"])):
+                    failed = True
+        report.add_ratios(records)
+        env["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        if sampler:
+            sampler.stopped.set()
+        if any(r["method"].startswith("dlt") for r in records):
+            notes.append("dlt loads into the same pre-created table (dataset public); it adds no columns for "
+                         "Arrow input. Its parquet format goes through ADBC (adbc-driver-postgresql).")
+        results = {"environment": env, "repeat": args.repeat, "sizes": args.sizes,
+                   "latency_ms": args.latency_ms, "smoke": args.smoke,
+                   "datasets": [{"name": d.name, "kind": d.kind, "rows": d.rows, "expected_checksum": d.expected,
+                                 "csv_bytes": d.csv.stat().st_size, "prep_seconds": d.prep_seconds}
+                                for d in datasets],
+                   "records": records, "notes": notes,
+                   "wall_seconds": time.monotonic() - t_start}
+        md = report.write(results, out)
+        print(md)
+        log(f"bench: wrote {out / 'results.md'}, {out / 'results.json'}"
+            + ("" if not (out / "chart.png").exists() else f", {out / 'chart.png'}")
+            + f" in {time.monotonic() - t_start:.0f} s")
+    finally:
+        if ctx is not None and ctx.spark is not None:
+            try:
+                ctx.spark.stop()
+            except Exception:  # noqa: BLE001
+                pass
+        if proxy is not None:
+            proxy.stop()
+        if s3 is not None:
+            s3.stop()
+        if pg is not None:
+            pg.stop()
+        if args.keep:
+            log(f"bench: inputs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Run manifests and SIGKILL this whole process group at a chosen point of the load.
+
+Used by tests/test_crash_resume.py. The patches only choose *where* the real
+SIGKILL lands; everything else (Spark, S3, PostgreSQL, the state store) is real.
+
+    python -m tests.helpers.crash_child STATE_URL PHASE MANIFEST_DIR
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+
+def die() -> None:
+    sys.stdout.flush()
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+
+def install(phase: str) -> None:
+    from loader import copy_load, copy_method
+
+    if phase == "staging":  # some parts loaded into the open transaction, staging still running
+        original = copy_method.CopyJob._load_part
+
+        def load_then_die(self: Any, *args: Any, **kwargs: Any) -> int:
+            rows = original(self, *args, **kwargs)
+            die()
+            return rows
+
+        copy_method.CopyJob._load_part = load_then_die  # type: ignore[method-assign]
+    elif phase == "staged":  # everything staged, nothing committed
+        original_finish = copy_load.CopyTransaction.finish
+
+        def finish_then_die(self: Any) -> int:
+            die()
+            return original_finish(self)
+
+        copy_load.CopyTransaction.finish = finish_then_die  # type: ignore[method-assign]
+    elif phase == "loading":  # inside the final statements of the transaction
+        original_finish = copy_load.CopyTransaction.finish
+
+        def die_in_finish(self: Any) -> int:
+            rows = original_finish(self)
+            die()
+            return rows
+
+        copy_load.CopyTransaction.finish = die_in_finish  # type: ignore[method-assign]
+    elif phase == "committed":  # the data is committed, the state store not yet told
+        original_commit = copy_method.CopyJob._commit
+
+        def commit_then_die(self: Any, conn: Any) -> None:
+            original_commit(self, conn)
+            die()
+
+        copy_method.CopyJob._commit = commit_then_die  # type: ignore[method-assign]
+    else:
+        raise SystemExit(f"unknown phase {phase}")
+
+
+def main() -> None:
+    state_url, phase, folder = sys.argv[1:4]
+    os.setpgid(0, 0)
+    install(phase)
+    from loader import commands
+
+    commands.run([folder], state_url=state_url)
+    print("child finished without being killed", flush=True)
+
+
+if __name__ == "__main__":
+    main()
