@@ -85,9 +85,30 @@ def markdown(results: dict[str, Any]) -> str:
             "memory is not counted). load1: 1-minute load average when the method started "
             "(above 2 means other work shared the 2 CPUs). checksum: count, sums and NULL/'' counts of the "
             "loaded table against the same figures computed from the Parquet with pyarrow.", ""]
+    phases = phase_lines(results["records"])
+    if phases:
+        out += ["## Where the loader's time goes (LoadResult.timings, medians)", ""] + phases + [""]
     if results.get("notes"):
         out += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
     return "\n".join(out)
+
+
+def phase_lines(records: list[dict[str, Any]]) -> list[str]:
+    """The loader's own phase timings: for COPY, staging (Spark -> CSV -> S3) overlaps loading."""
+    lines = []
+    for r in records:
+        extras = [e for e in r.get("extra") or [] if e and e.get("timings")]
+        if not extras:
+            continue
+        keys = sorted({k for e in extras for k in e["timings"]})
+        parts = [f"{k} {statistics.median(e['timings'].get(k, 0.0) for e in extras):.2f} s" for k in keys]
+        staged = statistics.median(e.get("bytes_staged", 0) for e in extras)
+        if staged:
+            parts.append(f"{staged / 2**20:,.0f} MiB staged")
+        total = r.get("median_s")
+        lines.append(f"- {r['dataset']}, {r['label']} {r['mode']}: " + ", ".join(parts)
+                     + (f" (wall {total:.2f} s)" if total else ""))
+    return lines
 
 
 def chart(results: dict[str, Any], path: Path) -> str:
@@ -127,3 +148,11 @@ def write(results: dict[str, Any], out: Path) -> str:
     md = markdown(results)
     (out / "results.md").write_text(md)
     return md
+
+
+if __name__ == "__main__":  # re-render results.md and chart.png from results.json
+    import sys
+
+    where = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/out")
+    data = json.loads((where / "results.json").read_text())
+    print(write(data, where))

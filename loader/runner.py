@@ -117,6 +117,7 @@ def run(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: A
         _reap_tables(manifests, store)
     if opts.parallel <= 1 or len(manifests) == 1:
         return [run_one(m, store, opts, spark) for m in manifests]
+    _ensure_ledgers(manifests)
     with ThreadPoolExecutor(max_workers=opts.parallel, thread_name_prefix="loader-run") as pool:
         return list(pool.map(lambda m: run_one(m, store, opts, spark), manifests))
 
@@ -143,9 +144,50 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
         log.error("%s: %s", m.name, redact(str(exc)))
         return RunOutcome(m.name, table, "failed", seconds=time.monotonic() - t0,
                           run_id=exc.run_id or "", error=redact(str(exc)))
+    except Exception as exc:
+        # Not one of ours (a Spark reader error, a psycopg2 error nobody translated): this
+        # manifest failed, but the others' outcomes must still be reported. The traceback is logged.
+        text = redact(_first_line(exc))
+        log.error("%s: unexpected error: %s", m.name, text, exc_info=log.isEnabledFor(logging.DEBUG))
+        return RunOutcome(m.name, table, "failed", seconds=time.monotonic() - t0, error=text)
     return RunOutcome(m.name, table, "succeeded", method=result.method, rows=result.rows,
                       seconds=time.monotonic() - t0, run_id=result.run_id,
                       fallback_reason=result.fallback_reason)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:500] if lines else ''}".rstrip(": ")
+
+
+def _ensure_ledgers(manifests: list[Manifest]) -> None:
+    """Create each target schema's ledger table up front, in its own committed transaction.
+
+    Otherwise two loads committing concurrently into a schema without a ledger both run
+    ``CREATE TABLE IF NOT EXISTS`` inside their load transactions, and the second fails with
+    a unique violation on pg_type (reported as "run ... has already committed"). Best effort:
+    a database that cannot be reached is reported by the load itself."""
+    done: set[tuple[str, str]] = set()
+    for m in manifests:
+        spec, ref = m.target.connection, m.target.ref
+        key = (spec.safe_description(), ref.schema)
+        if key in done:
+            continue
+        done.add(key)
+        try:
+            conn = pg.connect(spec, application_name="loader:ledger", autocommit=True)
+        except LoaderError:
+            continue
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT to_regclass(%s)", (pg.ledger_ref(ref).quoted,))
+                if cur.fetchone()[0] is None:
+                    cur.execute("SELECT pg_advisory_lock(hashtext('loader_ledger'))")
+                    pg.ensure_ledger(cur, ref)
+        except Exception as exc:  # a missing schema, no CREATE privilege: the load reports it
+            log.debug("%s: could not create the ledger table up front: %s", m.name, exc)
+        finally:
+            conn.close()
 
 
 def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOptions,
