@@ -70,7 +70,7 @@ def num(value: Any) -> str:
     if value is None:
         return "0"
     if isinstance(value, Decimal):
-        return str(value.normalize() if value != 0 else Decimal(0))
+        return format(value.normalize(), "f") if value != 0 else "0"
     return str(value)
 
 
@@ -115,7 +115,8 @@ def _sum_ts_us(col: str) -> Callable[[Any], Any]:
     def f(b: Any) -> int:
         import pyarrow as pa
 
-        arr = b.column(col).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        # microseconds since 1970 overflow int64 when summed: add them up as decimals
+        arr = b.column(col).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).cast(pa.decimal128(38, 0))
         return int(_pc().sum(arr).as_py() or 0)
     return f
 

@@ -21,6 +21,7 @@ import argparse
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -328,8 +329,13 @@ def environment(ctx: Ctx, s3_kind: str, latency: float) -> dict[str, Any]:
             "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # run the finally blocks: stop PostgreSQL, SeaweedFS and Spark
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.monotonic()

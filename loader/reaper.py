@@ -429,7 +429,7 @@ def format_report(report: ReapReport) -> str:
         size = ""
         if e.action == DELETE and e.kind == "s3":
             size = f"  ({e.objects:,} object{'s' if e.objects != 1 else ''}, {human_bytes(e.bytes)})"
-        text = f"{verb} {e.location}{size}  {e.reason}"
+        text = f"{verb} {e.location}{size} {e.reason}" if size else f"{verb} {e.location}  {e.reason}"
         if e.note:
             text += f" [{e.note}]"
         if e.error:

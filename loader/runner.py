@@ -148,7 +148,9 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
         # Not one of ours (a Spark reader error, a psycopg2 error nobody translated): this
         # manifest failed, but the others' outcomes must still be reported. The traceback is logged.
         text = redact(_first_line(exc))
-        log.error("%s: unexpected error: %s", m.name, text, exc_info=log.isEnabledFor(logging.DEBUG))
+        debug = log.isEnabledFor(logging.DEBUG)
+        log.error("%s: unexpected error: %s%s", m.name, text, "" if debug else " (-v shows the traceback)",
+                  exc_info=debug)
         return RunOutcome(m.name, table, "failed", seconds=time.monotonic() - t0, error=text)
     return RunOutcome(m.name, table, "succeeded", method=result.method, rows=result.rows,
                       seconds=time.monotonic() - t0, run_id=result.run_id,

@@ -320,7 +320,7 @@ def test_format_report_and_json() -> None:
     ]
     text = format_report(report)
     lines = text.splitlines()
-    assert lines[0] == ("DELETE s3://b/tmp/postgres-copy/t-1700000000-deadbeef/  (412 objects, 3.1 MB)  "
+    assert lines[0] == ("DELETE s3://b/tmp/postgres-copy/t-1700000000-deadbeef/  (412 objects, 3.1 MB) "
                         "finished run deadbeef succeeded, cleanup failed")
     assert lines[1].startswith("KEEP s3://b/tmp/postgres-copy/t-1700000001-abcdef01/  live run")
     assert "not counted" in lines[2]

@@ -105,7 +105,9 @@ def start_seaweedfs(port: int = 0) -> S3Server:
         [weed_binary(), "server", f"-dir={server.workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
          f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
          f"-filer.port={ports['filer']}", "-s3", f"-s3.port={server.port}",
-         "-master.volumeSizeLimitMB=64", "-volume.max=300", "-metricsPort=0"],
+         "-master.volumeSizeLimitMB=64", "-volume.max=300", "-metricsPort=0",
+         # its Iceberg and Lance gateways default to fixed ports (8181, 9101): off
+         "-s3.port.iceberg=0", "-s3.port.lance=0"],
         stdout=log, stderr=subprocess.STDOUT,
     )
     wait_listening(server.port, timeout=60)

@@ -1,0 +1,241 @@
+"""The ``loader`` command as users run it: subprocesses, exit codes and output.
+
+Only two tests here start Spark (``loader run`` without ``--dry-run``); every other
+command must work without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_runner import (
+    COLUMNS,
+    base_rows,
+    bucket_history,
+    pg_url,
+    query,
+    state_rows,
+    table_exists,
+    version_bucket,
+    write_manifest,
+    write_source,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+BAD = REPO / "tests" / "data" / "manifests_bad"
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loader.cli", *args], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture()
+def cli_env(pg_db: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("T_PG_URL", pg_url(pg_db))
+    monkeypatch.setenv("T_BUCKET", bucket)
+    monkeypatch.setenv("T_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("LOADER_STATE_URL", f"sqlite:///{tmp_path / 'default-state.db'}")
+    monkeypatch.delenv("PYSPARK_TEMP_S3_BUCKET", raising=False)
+    env = dict(os.environ)  # the s3_server fixture exported the endpoint and credentials
+    return {"env": env, "bucket": bucket, "data": tmp_path / "data", "manifests": tmp_path / "manifests",
+            "state": f"sqlite:///{tmp_path / 'state.db'}"}
+
+
+PROBLEM_LINE = re.compile(r"^(?P<file>[^:\s]+\.yaml)(?::\d+:\d+)?: (?P<rest>.+)$")
+
+
+def test_validate_good_manifests_exits_0(cli_env: dict[str, Any]) -> None:
+    for name in ("a", "b"):
+        write_manifest(cli_env["manifests"], name, source={"format": "parquet", "path": "/nowhere/x.parquet"},
+                       table=name)
+    res = cli("validate", str(cli_env["manifests"]), env=cli_env["env"])
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert lines == [f"ok  {cli_env['manifests'] / n}.yaml: {n} -> public.{n}" for n in ("a", "b")]
+    assert "Traceback" not in res.stderr
+
+
+def test_validate_bad_manifests_exits_1_listing_every_problem(cli_env: dict[str, Any]) -> None:
+    res = cli("validate", str(BAD), env=cli_env["env"])
+    assert res.returncode == 1
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert "Traceback" not in res.stderr
+    for line in lines:
+        assert PROBLEM_LINE.match(line), line
+    files = {Path(PROBLEM_LINE.match(line).group("file")).name for line in lines}  # type: ignore[union-attr]
+    assert files == {"list.yaml", "orders.yaml", "secret.yaml", "syntax.yaml"}
+    # file: field: message
+    assert f"{BAD}/orders.yaml: target.mode: 'upsrt' is not one of append, overwrite, upsert" in lines
+    assert f"{BAD}/orders.yaml: method: 'fast' is not one of auto, copy, optimized, standard" in lines
+    assert any(line.startswith(f"{BAD}/orders.yaml: target.tabel: ") for line in lines)
+    assert any(line.startswith(f"{BAD}/secret.yaml: target.connection.password: ") for line in lines)
+    assert "hunter2-literal" not in res.stderr
+    assert any(line.startswith(f"{BAD}/syntax.yaml:5:7: YAML syntax error") for line in lines)
+
+
+def test_run_with_an_invalid_manifest_exits_2_and_does_nothing(cli_env: dict[str, Any], pg_conn: Any) -> None:
+    folder = cli_env["manifests"]
+    write_manifest(folder, "good", source={"format": "parquet", "path": "/nowhere/x.parquet"}, table="good")
+    write_manifest(folder, "bad", source={"format": "parquet", "path": "/nowhere/x.parquet"}, table="bad",
+                   mode="upsert")  # upsert without key
+    res = cli("--state-url", cli_env["state"], "run", str(folder), env=cli_env["env"], timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert f"{folder}/bad.yaml: target: missing required field 'key'" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert state_rows(cli_env["state"]) == []
+    assert not table_exists(pg_conn, "good") and not table_exists(pg_conn, "bad")
+
+
+def test_dry_run_touches_nothing(spark: Any, cli_env: dict[str, Any], pg_conn: Any) -> None:
+    write_source(spark, cli_env["data"] / "s.parquet", base_rows(range(20)))
+    folder = cli_env["manifests"]
+    version_bucket(cli_env["bucket"])
+    write_manifest(folder, "fresh", source={"format": "parquet", "path": "${T_DATA}/s.parquet"}, table="fresh",
+                   method="auto", mode="overwrite")
+    query(pg_conn, f"CREATE TABLE existing ({COLUMNS})")
+    write_manifest(folder, "old", source={"format": "parquet", "path": "${T_DATA}/s.parquet"}, table="existing",
+                   method="optimized", mode="append")
+    write_manifest(folder, "cp", source={"format": "parquet", "path": "${T_DATA}/s.parquet"}, table="cp",
+                   method="copy", create="never", copy={"prefix": "stage/area"})
+    state_file = Path(cli_env["state"].removeprefix("sqlite:///"))
+    res = cli("--state-url", cli_env["state"], "run", "--dry-run", str(folder), env=cli_env["env"], timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    blocks: dict[str, str] = {}
+    current = ""
+    for line in out.splitlines():
+        if line.startswith("manifest "):
+            current = line.split()[1]
+            blocks[current] = ""
+        if current:
+            blocks[current] += line + "\n"
+    assert set(blocks) == {"fresh", "old", "cp"}, out
+    fresh = blocks["fresh"]
+    assert f"source:     parquet {cli_env['data']}/s.parquet" in fresh
+    assert "target:     public.fresh (will be created)" in fresh
+    assert "mode:       overwrite" in fresh
+    assert re.search(r"method:     copy \(.+\)", fresh), fresh  # auto with a reachable bucket: COPY, and why
+    assert f"temp root:  s3://{cli_env['bucket']}/tmp/postgres-copy/" in fresh
+    old = blocks["old"]
+    assert "target:     public.existing (exists)" in old
+    assert "method:     optimized (requested in the manifest)" in old
+    assert "mode:       append" in old and "temp root:  -" in old
+    cp = blocks["cp"]
+    assert "method:     copy (requested in the manifest)" in cp
+    assert f"temp root:  s3://{cli_env['bucket']}/stage/area/" in cp
+    assert "will be created" not in cp, "create: never must not promise a new table"
+    assert out.rstrip().endswith("(dry run: nothing was written)")
+    # nothing anywhere: no runs recorded, no table, no S3 object, no ledger
+    assert not state_file.exists() or state_rows(cli_env["state"]) == []
+    assert not table_exists(pg_conn, "fresh") and not table_exists(pg_conn, "cp")
+    assert not table_exists(pg_conn, "loader_ledger")
+    assert query(pg_conn, "SELECT count(*) FROM existing") == [(0,)]
+    assert bucket_history(cli_env["bucket"]) == []
+
+
+def test_run_exit_codes_summary_and_status(spark: Any, cli_env: dict[str, Any], pg_conn: Any) -> None:
+    write_source(spark, cli_env["data"] / "s.parquet", base_rows(range(50)))
+    folder = cli_env["manifests"]
+    write_manifest(folder, "good", source={"format": "parquet", "path": "${T_DATA}/s.parquet"}, table="good",
+                   method="optimized")
+    query(pg_conn, "CREATE TABLE mism (id bigint, v text)")
+    write_manifest(folder, "mism", source={"format": "parquet", "path": "${T_DATA}/s.parquet"}, table="mism",
+                   method="copy")
+    state = cli_env["state"]
+
+    ok = cli("--state-url", state, "run", "--only", "good", str(folder), env=cli_env["env"])
+    assert ok.returncode == 0, ok.stderr
+    header, rule, *rows = ok.stdout.strip().splitlines()
+    assert header.split() == ["manifest", "table", "method", "rows", "seconds", "rows/s", "status"]
+    assert set(rule.replace(" ", "")) == {"-"}
+    assert len(rows) == 1 and rows[0].split()[:4] == ["good", "public.good", "optimized", "50"]
+    assert rows[0].split()[-1] == "succeeded"
+    assert query(pg_conn, "SELECT count(*) FROM good") == [(50,)]
+
+    failed = cli("--state-url", state, "run", str(folder), env=cli_env["env"])
+    assert failed.returncode == 1, failed.stderr
+    table = failed.stdout
+    assert re.search(r"^good\s+public\.good\s+optimized\s+50\s+\S+\s+\S+\s+succeeded\s*$", table, re.M), table
+    assert re.search(r"^mism\s+public\.mism\s+-\s+0\s+\S+\s+0\s+failed\s*$", table, re.M), table
+    assert "failures:\nmism: public.mism: the source does not match the table" in table
+    assert "'amount'" in table
+    assert "Traceback" not in failed.stderr
+    assert query(pg_conn, "SELECT count(*) FROM mism") == [(0,)]
+    assert bucket_history(cli_env["bucket"]) == []
+
+    status = cli("--state-url", state, "status", env=cli_env["env"], timeout=60)
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.strip().splitlines()
+    assert lines[0].split()[:6] == ["run", "manifest", "table", "method", "status", "rows"]
+    body = lines[2:]
+    assert len(body) == 3
+    assert sum(" failed " in line for line in body) == 1 and sum(" succeeded " in line for line in body) == 2
+
+    as_json = cli("--state-url", state, "status", "--json", env=cli_env["env"], timeout=60)
+    assert as_json.returncode == 0, as_json.stderr
+    runs = json.loads(as_json.stdout)
+    assert sorted((r["manifest_name"], r["status"]) for r in runs) == [
+        ("good", "succeeded"), ("good", "succeeded"), ("mism", "failed")]
+    assert all(r["target_db"].endswith(pg_conn.info.dbname) for r in runs)
+
+    summary = cli("--state-url", state, "status", "--summary", env=cli_env["env"], timeout=60)
+    assert summary.returncode == 0, summary.stderr
+    assert summary.stdout.startswith("runs: 3 (succeeded 2, failed 1, abandoned 0, active 0)")
+    assert "optimized: 100 rows" in summary.stdout
+    summary_json = json.loads(cli("--state-url", state, "status", "--summary", "--json",
+                                  env=cli_env["env"], timeout=60).stdout)
+    assert summary_json["runs"] == 3 and summary_json["failed"] == 1
+
+
+def test_status_of_an_empty_store(cli_env: dict[str, Any]) -> None:
+    res = cli("--state-url", cli_env["state"], "status", env=cli_env["env"], timeout=60)
+    assert res.returncode == 0 and res.stdout.startswith("no runs recorded in "), (res.stdout, res.stderr)
+
+
+@pytest.mark.parametrize(("rows", "method"), [(2_000_000, "copy"), (10, "optimized")])
+def test_recommend(rows: int, method: str) -> None:
+    res = cli("recommend", "--rows", str(rows), timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[0] == f"method: {method}"
+    assert ("rows_per_part" in res.stdout) is (method == "copy")
+
+
+def test_doctor_ready_and_missing_bucket(cli_env: dict[str, Any]) -> None:
+    ready_dir = cli_env["manifests"] / "ready"
+    write_manifest(ready_dir, "ready", source={"format": "parquet", "path": "/x.parquet"}, table="t")
+    res = cli("doctor", str(ready_dir), env=cli_env["env"], timeout=60)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert res.stdout.startswith(f"ready: copy (COPY is ready: staging in s3://{cli_env['bucket']}")
+    assert "OK   credentials:" in res.stdout
+    assert f"OK   bucket: bucket {cli_env['bucket']} (argument) is reachable" in res.stdout
+    assert "OK   database: connected to" in res.stdout
+    assert "FAIL" not in res.stdout
+
+    missing_dir = cli_env["manifests"] / "missing"
+    write_manifest(missing_dir, "missing", source={"format": "parquet", "path": "/x.parquet"}, table="t",
+                   copy={"bucket": "no-such-bucket-here"})
+    res = cli("doctor", str(missing_dir), env=cli_env["env"], timeout=60)
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert res.stdout.startswith("missing: optimized (COPY is not ready (bucket failed)")
+    fail = [line for line in res.stdout.splitlines() if line.strip().startswith("FAIL")]
+    assert len(fail) == 1 and "bucket no-such-bucket-here" in fail[0]
+    assert "-> create it or set PYSPARK_TEMP_S3_BUCKET / copy.bucket" in fail[0]
+
+
+def test_unknown_only_is_a_usage_error(cli_env: dict[str, Any]) -> None:
+    write_manifest(cli_env["manifests"], "a", source={"format": "parquet", "path": "/x.parquet"}, table="a")
+    res = cli("--state-url", cli_env["state"], "run", "--only", "zzz", str(cli_env["manifests"]),
+              env=cli_env["env"], timeout=60)
+    assert res.returncode == 2
+    assert "error: --only: no manifest named zzz -> names: a" in res.stderr
+    assert state_rows(cli_env["state"]) == []
