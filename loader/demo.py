@@ -52,6 +52,10 @@ def generate(data: Path) -> None:
          .alias("kind"),
         F.timestamp_micros(F.lit(1_700_000_000_000_000) + F.col("id") * 7_000_000).alias("at"))
     events.write.mode("overwrite").json(str(data / "events.json"))
+    sessions = spark.range(20_000, numPartitions=2).select(
+        F.col("id").alias("session_id"), (F.col("id") % 50_000).alias("customer_id"),
+        (F.col("id") % 3600).cast("int").alias("seconds"), (F.col("id") % 5 == 0).alias("converted"))
+    sessions.write.mode("overwrite").orc(str(data / "sessions.orc"))
     spark.stop()
 
 
@@ -82,7 +86,7 @@ def main() -> int:
         import psycopg2
 
         with psycopg2.connect(pg.url()) as conn, conn.cursor() as cur:
-            for table in ("trips", "customers", "events"):
+            for table in ("trips", "customers", "events", "sessions", "calendar"):
                 cur.execute(f"SELECT count(*) FROM {table}")
                 (count,) = cur.fetchone() or (0,)
                 print(f"demo: {table}: {count:,} rows in PostgreSQL")

@@ -16,7 +16,7 @@ import hashlib
 import os
 from typing import Any
 
-from .errors import ConfigError, SourceChangedError
+from .errors import ConfigError, SourceChangedError, TargetConnectionError
 from .manifest import SourceSpec
 
 
@@ -26,6 +26,7 @@ def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
         conn = source.connection
         if conn is None or not source.query:
             raise ConfigError(f"{where}: a jdbc source needs query and connection")
+        _check_source_connection(conn, where)
         reader = spark.read.format("jdbc").option("url", conn.jdbc_url()).option("query", source.query)
         for key, value in conn.jdbc_properties().items():
             reader = reader.option(key, value)
@@ -35,6 +36,18 @@ def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
         raise ConfigError(f"{where}.path: {path} does not exist",
                           next_step="check the path (and the ${VAR} it uses)")
     return spark.read.format(source.format).options(**source.options_dict()).load(path)
+
+
+def _check_source_connection(conn: Any, where: str) -> None:
+    """Connect once with psycopg2 first: Spark's JDBC error only says "Couldn't connect to the
+    database", while ours says what failed (password, database, host) and what to check."""
+    from .adapters import pg
+
+    try:
+        pg.connect(conn, application_name="loader:source").close()
+    except TargetConnectionError as exc:
+        raise TargetConnectionError(f"{where}: {exc.message}", next_step=exc.next_step,
+                                    retryable=exc.retryable) from None
 
 
 def _is_local(path: str) -> bool:

@@ -95,6 +95,7 @@ def test_password_never_appears_in_process(spark: Any, secret_env: dict[str, Any
     by_name = {o.manifest: o for o in bad}
     assert by_name["badpw"].status == "failed" and "refused the password" in by_name["badpw"].error
     assert by_name["badjdbc"].status == "failed"
+    assert "source: PostgreSQL" in by_name["badjdbc"].error and "refused the password" in by_name["badjdbc"].error
     assert caplog.records, "nothing was logged: the check below would prove nothing"
 
     logged = "\n".join(f"{r.getMessage()}\n{r.exc_text or ''}" for r in caplog.records) + caplog.text
@@ -144,11 +145,13 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.Co
 def test_password_never_appears_in_cli_output(secret_env: dict[str, Any], pg_conn: Any) -> None:
     env, state = secret_env["env"], secret_env["state"]
     # a failing run (schema mismatch and a wrong password) with debug logging: one Spark start
-    run = _cli("-v", "--state-url", state, "run", str(secret_env["good"] / "mism.yaml"), str(secret_env["bad"]),
-               env=env)
+    run = _cli("-v", "--state-url", state, "run", str(secret_env["good"] / "ok.yaml"),
+               str(secret_env["good"] / "mism.yaml"), str(secret_env["bad"]), env=env)
     assert run.returncode == 1, run.stderr[-3000:]
-    assert "DEBUG" in run.stderr or "INFO" in run.stderr
+    assert "INFO: public.ok: method optimized" in run.stderr  # debug logging was on and the check is real
     assert "refused the password" in run.stdout and "does not match the table" in run.stdout
+    assert "badjdbc.yaml: source: PostgreSQL" in run.stdout, "a JDBC source with a wrong password says so"
+    assert query(pg_conn, "SELECT count(*) FROM ok") == [(30,)]
     assert_no_secret(run.stdout + run.stderr, "loader -v run")
 
     for folder in ("good", "bad"):
