@@ -35,7 +35,7 @@ bench: deps ## full benchmark (1M/5M rows, TPC-H SF1): table, JSON, chart under 
 	@$(PY) bench/run.py
 
 fuzz: deps ## property and fuzz tests with many more examples
-	@LOADER_FUZZ=1 $(VENV)/bin/pytest -q -m "not slow" tests/test_fuzz*.py tests/test_property*.py
+	@LOADER_FUZZ=1 $(VENV)/bin/pytest -q tests/test_manifest_fuzz.py tests/test_property_roundtrip.py
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
