@@ -36,6 +36,8 @@ def write_to_postgres(
     create: str = "if_missing",
     state_url: str | None = None,
     wait: bool = False,
+    on_error: str = "fail",
+    max_errors: int | None = None,
     **options: Any,
 ) -> LoadResult:
     """Load ``df`` into PostgreSQL and return a :class:`LoadResult`.
@@ -46,6 +48,8 @@ def write_to_postgres(
     ``mode``: append, overwrite or upsert (with ``key``). ``**options``: the manifest's
     ``copy`` and ``jdbc`` keys by name (``fallback="none"``, ``compression="none"``,
     ``server_side="never"``, ``batchsize=...``); an unknown name raises ConfigError.
+    ``on_error="reject"`` loads the good rows and writes rejected ones, with the reason, to
+    ``<schema>.loader_rejects``; more than ``max_errors`` rejections fail the load.
     """
     redact.install()
     spec = ConnectionSpec.parse(conn_params)
@@ -58,11 +62,13 @@ def write_to_postgres(
 
         copy_opts = replace(copy_opts, cleanup=False)
     keys = (key,) if isinstance(key, str) else tuple(key or ())
+    if on_error not in ("fail", "reject"):
+        raise ConfigError(f"on_error={on_error!r} is not one of fail, reject")
     if create not in _CREATE:
         raise ConfigError(f"create={create!r} is not one of {', '.join(_CREATE)}")
     req = LoadRequest(df=df, spec=spec, target=target, method=_enum(Method, method, "method"),
                       mode=_enum(WriteMode, mode, "mode"), key=keys, create=create, copy=copy_opts,
-                      jdbc=jdbc_opts, wait_for_lock=wait)
+                      jdbc=jdbc_opts, wait_for_lock=wait, on_error=on_error, max_errors=max_errors)
     return execute(req, StateStore(state_url))
 
 

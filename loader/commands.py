@@ -27,10 +27,12 @@ def dry_run(paths: list[str], only: tuple[str, ...] = ()) -> str:
     """The plan of each manifest. Reads the target catalog and the bucket; writes nothing."""
     blocks = []
     for p in plan_all(select(paths, only)):
+        table = "exists" if p.table_exists else "will be created" if p.creates_table else \
+            "does not exist and create is 'never': the run will fail"
         blocks.append("\n".join([
             f"manifest {p.manifest}",
             f"  source:     {p.source}",
-            f"  target:     {p.target} ({'will be created' if p.creates_table else 'exists'})",
+            f"  target:     {p.target} ({table})",
             f"  mode:       {p.mode}",
             f"  method:     {p.method} ({p.why})",
             f"  temp root:  {p.temp_prefix_root or '-'}",

@@ -30,6 +30,7 @@ from .errors import DataError, StagingError
 from .naming import TableRef, quote_ident
 from .options import WriteMode
 from .publish import publish
+from .rejects import RejectPolicy, publish_rejecting
 from .typemap import ColumnPlan
 
 COPY_BUFFER = 1 << 20
@@ -74,7 +75,9 @@ class CopyTransaction:
     key: tuple[str, ...]
     run_id: str
     create_sql: str | None = None
+    reject: RejectPolicy | None = None
     rows: int = 0
+    rows_rejected: int = 0
 
     def begin(self) -> None:
         self.cur = self.conn.cursor()
@@ -82,7 +85,15 @@ class CopyTransaction:
         if self.create_sql:
             self.cur.execute(self.create_sql)
             freeze = True
-        if self.mode is WriteMode.UPSERT:
+        if self.reject is not None:
+            # on_error: reject: text columns accept every value; the casts happen in
+            # rejects.publish_rejecting, where a bad row can be told apart and set aside
+            self.dest = quote_ident(f"loader_reject_src_{self.run_id[:8]}")
+            cols = ", ".join(f"{quote_ident(n)} text" for n in self.plan.names)
+            self.cur.execute(f"CREATE TEMP TABLE {self.dest} ({cols}, loader_part text, "
+                             "loader_line bigserial) ON COMMIT DROP")
+            freeze = False
+        elif self.mode is WriteMode.UPSERT:
             self.dest = quote_ident(f"loader_upsert_{self.run_id[:8]}")
             cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in zip(self.plan.names, self.plan.pg_types,
                                                                     strict=True))
@@ -108,6 +119,7 @@ class CopyTransaction:
 
     def copy_stream(self, body: Any, where: str) -> int:
         """COPY one part streamed from S3 (client-side)."""
+        self._mark_part(where)
         sql = f"COPY {self.dest} ({self.columns}) FROM STDIN WITH {self.copy_options(freeze=True)}"
         try:
             self.cur.copy_expert(sql, _PartStream(body), size=COPY_BUFFER)
@@ -119,6 +131,7 @@ class CopyTransaction:
     def import_server_side(self, bucket: str, key: str, region: str) -> int:
         """Let the database pull the part itself (RDS/Aurora ``aws_s3``)."""
         where = f"s3://{bucket}/{key}"
+        self._mark_part(where)
         try:
             self.cur.execute(
                 "SELECT aws_s3.table_import_from_s3(%s, %s, %s, aws_commons.create_s3_uri(%s, %s, %s))",
@@ -131,6 +144,12 @@ class CopyTransaction:
         rows = int(str(message).split(" ", 1)[0])
         self.rows += rows
         return rows
+
+    def _mark_part(self, where: str) -> None:
+        """In reject mode, every row remembers the part it came from (line numbers follow)."""
+        if self.reject is not None:
+            literal = "'" + where.replace("'", "''") + "'"
+            self.cur.execute(f"ALTER TABLE {self.dest} ALTER COLUMN loader_part SET DEFAULT {literal}")
 
     def _classify(self, exc: Exception, where: str) -> Exception:
         if isinstance(exc, DataError | StagingError):
@@ -145,6 +164,14 @@ class CopyTransaction:
 
     def finish(self) -> int:
         """Make the rows visible (for upsert: merge) and write the ledger row; caller commits."""
+        if self.reject is not None:
+            origin = ("loader_part || ' line ' || (loader_line - min(loader_line) OVER "
+                      "(PARTITION BY loader_part) + 1)")
+            moved, self.rows_rejected = publish_rejecting(
+                self.cur, source=self.dest, target=self.target, columns=self.plan.names,
+                casts=self.plan.pg_types, mode=self.mode, key=self.key, run_id=self.run_id, policy=self.reject,
+                origin_sql=origin, order_sql="loader_line")
+            return moved
         if self.mode is WriteMode.UPSERT:
             moved = publish(self.cur, source=self.dest, target=self.target, columns=self.plan.names,
                             casts=None, mode=WriteMode.UPSERT, key=self.key, run_id=self.run_id)

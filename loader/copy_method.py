@@ -36,6 +36,7 @@ from .errors import DataError, LoaderError, ServerSideUnavailable, StagingError,
 from .naming import TableRef, s3_uri
 from .options import CopyOptions, WriteMode
 from .progress import Progress
+from .rejects import RejectPolicy
 from .stage import StageConfig, StagedPart, is_marker, local_credentials, read_marker, run_staging_job
 from .typemap import ColumnPlan
 
@@ -49,6 +50,7 @@ class CopyOutcome:
     bytes_staged: int = 0
     parts: int = 0
     server_side: bool = False
+    rows_rejected: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -65,6 +67,7 @@ class CopyJob:
     bucket: str
     prefix: str
     create_sql: str | None = None
+    reject: RejectPolicy | None = None
     progress: Progress = field(default_factory=Progress)
     #: called once per part when its partition's marker is read (the engine records it)
     on_part_staged: Callable[[StagedPart], None] = lambda part: None
@@ -92,7 +95,7 @@ class CopyJob:
             stager = _StagingThread(lines, cfg, self.run_id)
             stager.start()
             txn = CopyTransaction(conn, self.target, self.plan, self.mode, self.key, self.run_id,
-                                  create_sql=self.create_sql)
+                                  create_sql=self.create_sql, reject=self.reject)
             t0 = time.monotonic()
             try:
                 txn.begin()
@@ -110,7 +113,8 @@ class CopyJob:
             rows = txn.finish()
             self._commit(conn)
             out.timings["load"] = time.monotonic() - t0
-            out.rows = rows if self.mode is not WriteMode.UPSERT else txn.rows
+            out.rows = rows if self.mode is not WriteMode.UPSERT or self.reject else txn.rows
+            out.rows_rejected = txn.rows_rejected
             log.info("COPY protocol completed successfully")
             return out
         except psycopg2.Error as exc:

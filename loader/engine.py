@@ -27,6 +27,7 @@ from .options import CopyOptions, JdbcOptions, Method, WriteMode
 from .plan import choose_method
 from .progress import Progress
 from .redact import redact
+from .rejects import RejectPolicy
 from .result import LoadResult
 from .stage import StagedPart
 from .state import RunRecord, StateStore
@@ -52,6 +53,12 @@ class LoadRequest:
     wait_for_lock: bool = False
     live_progress: bool = False
     source_fingerprint: str | None = None
+    on_error: str = "fail"  # fail | reject
+    max_errors: int | None = None
+
+    @property
+    def reject(self) -> RejectPolicy | None:
+        return RejectPolicy(self.max_errors) if self.on_error == "reject" else None
 
 
 def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord | None = None) -> LoadResult:
@@ -186,7 +193,7 @@ class _Load:
                               cleanup_status="pending")
             job = CopyJob(self.req.df, self.req.spec, self.req.target, plan, self.req.mode, self.req.key,
                           self.run_id, opts, bucket, prefix, create_sql=create_sql, progress=self.progress,
-                          on_part_staged=self._record_part)
+                          on_part_staged=self._record_part, reject=self.req.reject)
             out = job.run()
         except StagingError as exc:
             if opts.fallback == "none":
@@ -203,12 +210,12 @@ class _Load:
             raise
         self.timings.update(out.timings)
         self.store.succeed(self.run_id, rows=out.rows, bytes_staged=out.bytes_staged, timings=self.timings,
-                           parts_loaded=out.parts)
+                           parts_loaded=out.parts, rows_rejected=out.rows_rejected)
         temp = s3_uri(bucket, prefix)
         self._cleanup(temp)
         method = "copy"
         return self._result(method, out.rows, out.bytes_staged, temp, None, reason,
-                            server_side=out.server_side)
+                            server_side=out.server_side, rows_rejected=out.rows_rejected)
 
     def _record_part(self, part: StagedPart) -> None:
         self.store.record_part(self.run_id, part.partition * 10_000 + part.seq, part.key, part.rows, part.bytes)
@@ -227,11 +234,13 @@ class _Load:
         res = jdbc_write(self.req.df, self.req.spec, self.req.target, run_id=self.run_id, method=method,
                          mode=self.req.mode, key=self.req.key, plan=plan, create_sql=create_sql,
                          opts=self.req.jdbc,
-                         on_stage_created=lambda name: self.store.update(self.run_id, staging_table=name))
+                         on_stage_created=lambda name: self.store.update(self.run_id, staging_table=name),
+                         reject=self.req.reject)
         self.timings.update(res.timings)
         self.timings.setdefault("load", time.monotonic() - t0)
-        self.store.succeed(self.run_id, rows=res.rows, timings=self.timings)
-        return self._result(str(method), res.rows, 0, None, fallback_reason, reason)
+        self.store.succeed(self.run_id, rows=res.rows, timings=self.timings, rows_rejected=res.rows_rejected)
+        return self._result(str(method), res.rows, 0, None, fallback_reason, reason,
+                            rows_rejected=res.rows_rejected)
 
     def _cleanup(self, temp_path: str | None) -> None:
         if not temp_path:
@@ -258,11 +267,11 @@ class _Load:
             log.warning("could not record cleanup of run %s: %s", self.run_id, exc)
 
     def _result(self, method: str, rows: int, nbytes: int, temp_path: str | None, fallback: str | None,
-                reason: str, server_side: bool = False) -> LoadResult:
+                reason: str, server_side: bool = False, rows_rejected: int = 0) -> LoadResult:
         self.progress.done()
         return LoadResult(method=method, rows=rows, bytes_staged=nbytes, temp_path=temp_path,
                           timings=dict(self.timings), fallback_reason=fallback, run_id=self.run_id,
-                          reason=reason, server_side=server_side)
+                          reason=reason, server_side=server_side, rows_rejected=rows_rejected)
 
 
 def estimate_size(df: Any) -> tuple[int | None, int | None]:

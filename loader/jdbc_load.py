@@ -46,6 +46,7 @@ from .errors import ConfigError, DataError, TargetConnectionError
 from .naming import TableRef, quote_ident, staging_table_name
 from .options import JdbcOptions, Method, WriteMode
 from .publish import publish
+from .rejects import RejectPolicy, publish_rejecting
 from .typemap import ColumnPlan, kind, pg_type
 
 #: Spark's own default, kept for ``standard`` (the baseline).
@@ -64,6 +65,7 @@ class JdbcResult:
     timings: dict[str, float] = field(default_factory=dict)
     batchsize: int = SPARK_DEFAULT_BATCHSIZE
     num_partitions: int = 0
+    rows_rejected: int = 0
 
 
 #: Spark's own per-value size estimates (DataType.defaultSize; strings count 20 bytes)
@@ -130,7 +132,8 @@ def staging_frame(df: Any, plan: ColumnPlan) -> tuple[Any, list[tuple[str, str]]
 
 def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, method: Method,
                mode: WriteMode, key: tuple[str, ...], plan: ColumnPlan, create_sql: str | None,
-               opts: JdbcOptions, on_stage_created: Callable[[str], None] | None = None) -> JdbcResult:
+               opts: JdbcOptions, on_stage_created: Callable[[str], None] | None = None,
+               reject: RejectPolicy | None = None) -> JdbcResult:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
@@ -173,13 +176,13 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         timings["verify"] = time.monotonic() - t
 
         t = time.monotonic()
-        rows = _publish(spec, stage, target, plan, stage_cols, create_sql, mode, key, run_id)
+        rows, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, mode, key, run_id, reject)
         timings["publish"] = time.monotonic() - t
     except BaseException:
         _drop_quietly(spec, stage)
         raise
     timings["total"] = time.monotonic() - started
-    return JdbcResult(rows, stage.table, timings, batchsize, parts)
+    return JdbcResult(rows, stage.table, timings, batchsize, parts, rejected)
 
 
 def _writer_settings(frame: Any, spec: ConnectionSpec, method: Method,
@@ -224,18 +227,25 @@ def _create_stage(spec: ConnectionSpec, stage: TableRef, cols: list[tuple[str, s
 
 def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: ColumnPlan,
              stage_cols: list[tuple[str, str]], create_sql: str | None, mode: WriteMode,
-             key: tuple[str, ...], run_id: str) -> int:
+             key: tuple[str, ...], run_id: str, reject: RejectPolicy | None = None) -> tuple[int, int]:
     conn = pg.connect(spec, application_name=f"loader:{run_id}")
     try:
         with conn.cursor() as cur:
             if create_sql:  # in the same transaction: a failed load leaves no empty table behind
                 cur.execute(create_sql)
-            rows = publish(cur, source=stage.quoted, target=target, columns=plan.names,
-                           casts=plan.pg_types, mode=mode, key=key, run_id=run_id,
-                           source_columns=[n for n, _ in stage_cols])
+            rejected = 0
+            if reject is None:
+                rows = publish(cur, source=stage.quoted, target=target, columns=plan.names,
+                               casts=plan.pg_types, mode=mode, key=key, run_id=run_id,
+                               source_columns=[n for n, _ in stage_cols])
+            else:
+                rows, rejected = publish_rejecting(
+                    cur, source=stage.quoted, target=target, columns=plan.names, casts=plan.pg_types,
+                    mode=mode, key=key, run_id=run_id, policy=reject,
+                    source_columns=[n for n, _ in stage_cols], origin_sql="'staging row ' || ctid::text")
             cur.execute(f"DROP TABLE {stage.quoted}")
         conn.commit()
-        return rows
+        return rows, rejected
     finally:
         conn.close()  # closing without commit rolls back
 

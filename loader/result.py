@@ -23,6 +23,8 @@ class LoadResult:
     run_id: str = ""
     reason: str = ""
     server_side: bool = False
+    #: rows set aside in <schema>.loader_rejects (``on_error="reject"``)
+    rows_rejected: int = 0
 
     @property
     def seconds(self) -> float:

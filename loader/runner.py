@@ -21,7 +21,7 @@ from .engine import LoadRequest, copy_ready, execute
 from .errors import ConfigError, LoaderError, RunNotFoundError
 from .manifest import Manifest, load_manifests
 from .options import Method
-from .plan import choose_method
+from .plan import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 from .redact import redact, register
 from .sources import check_unchanged, fingerprint, read_source
 from .state import StateStore
@@ -56,6 +56,8 @@ class Plan:
     why: str
     temp_prefix_root: str | None
     creates_table: bool
+    #: the target table exists now (False and not creates_table: the run will fail, create is 'never')
+    table_exists: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,18 +95,29 @@ def _plan(m: Manifest) -> Plan:
             exists = pg.table_columns(cur, m.target.ref) is not None
     finally:
         conn.close()
-    method, why = m.method, "requested in the manifest"
-    if method is Method.AUTO:
+    method, why = str(m.method), "requested in the manifest"
+    copy_possible = m.method is Method.COPY
+    if m.method is Method.AUTO:
         ready, why_not = copy_ready(m.copy)
-        method, why = choose_method(None, None, ready, why_not)
+        if ready:
+            # The run decides from the DataFrame's size (Spark's statistics), which a dry run
+            # does not compute: say so rather than guess.
+            method = "copy or optimized"
+            why = (f"auto: COPY via S3 is ready; chosen when the source is read: COPY above "
+                   f"{COPY_MIN_ROWS:,} rows or {COPY_MIN_BYTES // (1024 * 1024)} MB or when the size is unknown, "
+                   "else optimized JDBC")
+            copy_possible = True
+        else:
+            chosen, why = choose_method(None, None, ready, why_not)
+            method = str(chosen)
     source = m.source.path if not m.source.is_jdbc else f"jdbc query on {m.source.connection}"
     root = None
-    if method is Method.COPY:
+    if copy_possible:
         bucket, _ = s3a.resolve_bucket(m.copy.bucket)
         root = f"s3://{bucket}/{m.copy.prefix.strip('/')}/"
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
-                mode=str(m.target.mode), method=str(method), why=why, temp_prefix_root=root,
-                creates_table=not exists and m.target.create == "if_missing")
+                mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
+                creates_table=not exists and m.target.create == "if_missing", table_exists=exists)
 
 
 def run(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: Any = None) -> list[RunOutcome]:
@@ -138,7 +151,8 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
                           mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy,
                           jdbc=m.jdbc, manifest_name=m.name, manifest_hash=m.content_hash,
                           wait_for_lock=opts.wait, live_progress=opts.live_progress,
-                          source_fingerprint=fingerprint(m.source))
+                          source_fingerprint=fingerprint(m.source), on_error=m.on_error,
+                          max_errors=m.max_errors)
         result = execute(req, store, resume=resume_record)
     except LoaderError as exc:
         log.error("%s: %s", m.name, redact(str(exc)))
@@ -212,7 +226,8 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
     req = LoadRequest(df=df, spec=m.target.connection, target=m.target.ref, method=m.method,
                       mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy, jdbc=m.jdbc,
                       manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
-                      source_fingerprint=record.source_fingerprint)
+                      source_fingerprint=record.source_fingerprint, on_error=m.on_error,
+                      max_errors=m.max_errors)
     t0 = time.monotonic()
     result = execute(req, store, resume=record)
     return RunOutcome(m.name, str(m.target.ref), "succeeded", method=result.method, rows=result.rows,

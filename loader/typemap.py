@@ -42,6 +42,8 @@ _SCALARS = {
 }
 _INTS = ("smallint", "integer", "bigint")
 _NUMERIC_TARGETS = _INTS + ("numeric", "real", "double precision")
+#: text-like targets: every scalar has a text rendering (format_type spells varchar/char this way)
+_TEXTS = ("text", "character varying", "character")
 
 
 def kind(spark_type: Any) -> str:
@@ -74,26 +76,28 @@ def compatible(spark_type: Any, target: str) -> bool:
     """Can values of ``spark_type`` be loaded into a column of PostgreSQL type ``target``?"""
     name = kind(spark_type)
     base = _base(target)
-    if name in ("StringType", "VarcharType", "CharType", "NullType"):
+    if name == "NullType":
+        return True  # only NULLs: any column takes them
+    if name in ("StringType", "VarcharType", "CharType"):
         return not target.endswith("[]")  # text input works for any scalar type; PG validates
     if name in ("ByteType", "ShortType", "IntegerType", "LongType"):
-        return base in _NUMERIC_TARGETS or base in ("text", "character varying")
+        return base in _NUMERIC_TARGETS or base in _TEXTS
     if name == "DecimalType":
-        return base in _NUMERIC_TARGETS or base in ("text", "character varying")
+        return base in _NUMERIC_TARGETS or base in _TEXTS
     if name in ("FloatType", "DoubleType"):
-        return base in ("real", "double precision", "numeric", "text")
+        return base in ("real", "double precision", "numeric") or base in _TEXTS
     if name == "BooleanType":
-        return base in ("boolean", "text")
+        return base == "boolean" or base in _TEXTS
     if name == "DateType":
-        return base in ("date", "timestamp with time zone", "timestamp without time zone", "text")
+        return base in ("date", "timestamp with time zone", "timestamp without time zone") or base in _TEXTS
     if name in ("TimestampType", "TimestampNTZType"):
-        return base in ("timestamp with time zone", "timestamp without time zone", "text")
+        return base in ("timestamp with time zone", "timestamp without time zone") or base in _TEXTS
     if name == "BinaryType":
         return base == "bytea"
     if name == "ArrayType":
         return target.endswith("[]") or base in ("jsonb", "json")
     if name in ("StructType", "MapType"):
-        return base in ("jsonb", "json", "text")
+        return base in ("jsonb", "json") or base in _TEXTS
     return False
 
 

@@ -124,7 +124,8 @@ def test_dry_run_touches_nothing(spark: Any, cli_env: dict[str, Any], pg_conn: A
     assert f"source:     parquet {cli_env['data']}/s.parquet" in fresh
     assert "target:     public.fresh (will be created)" in fresh
     assert "mode:       overwrite" in fresh
-    assert re.search(r"method:     copy \(.+\)", fresh), fresh  # auto with a reachable bucket: COPY, and why
+    # auto with a reachable bucket: decided from the source's size when it is read, and said so
+    assert "method:     copy or optimized (auto: COPY via S3 is ready; chosen when the source is read" in fresh
     assert f"temp root:  s3://{cli_env['bucket']}/tmp/postgres-copy/" in fresh
     old = blocks["old"]
     assert "target:     public.existing (exists)" in old
@@ -133,7 +134,7 @@ def test_dry_run_touches_nothing(spark: Any, cli_env: dict[str, Any], pg_conn: A
     cp = blocks["cp"]
     assert "method:     copy (requested in the manifest)" in cp
     assert f"temp root:  s3://{cli_env['bucket']}/stage/area/" in cp
-    assert "will be created" not in cp, "create: never must not promise a new table"
+    assert "target:     public.cp (does not exist and create is 'never': the run will fail)" in cp
     assert out.rstrip().endswith("(dry run: nothing was written)")
     # nothing anywhere: no runs recorded, no table, no S3 object, no ledger
     assert not state_file.exists() or state_rows(cli_env["state"]) == []

@@ -77,6 +77,12 @@ def test_pg_type_of_an_unmapped_type_is_a_schema_mismatch() -> None:
     (T.ArrayType(T.IntegerType()), "integer[]"), (T.ArrayType(T.StringType()), "jsonb"),
     (T.StructType([T.StructField("a", T.IntegerType())]), "jsonb"),
     (T.MapType(T.StringType(), T.IntegerType()), "json"),
+    # every scalar renders as text: character varying / character take what text takes
+    (T.BooleanType(), "character varying(5)"), (T.DoubleType(), "character varying"),
+    (T.DateType(), "character(10)"), (T.TimestampType(), "character varying(40)"),
+    (T.LongType(), "character(20)"), (T.StructType([T.StructField("a", T.IntegerType())]), "character varying"),
+    # a column of only NULLs fits any column, arrays included
+    (T.NullType(), "integer[]"), (T.NullType(), "jsonb"), (T.NullType(), "bytea"),
 ])
 def test_compatible_pairs(spark_type: Any, target: str) -> None:
     assert compatible(spark_type, target)
