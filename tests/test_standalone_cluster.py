@@ -17,7 +17,6 @@ from loader.adapters.spark import jdbc_jar
 from loader.state import StateStore
 from loader.testing.ports import free_port, wait_listening
 
-
 MANIFEST = """\
 version: 1
 name: on_cluster
