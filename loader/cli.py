@@ -134,11 +134,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(commands.recommend(args.rows, args.memory_gb), file=out)
         return 0
     if args.command == "reap":
-        text = commands.reap(args.state_url, buckets=args.bucket, prefix=args.prefix, grace=args.grace,
-                             resume_window=args.resume_window, stale_after=args.stale_after,
-                             dry_run=args.dry_run, as_json=args.json, table_manifests=args.tables)
+        text, ok = commands.reap(args.state_url, buckets=args.bucket, prefix=args.prefix, grace=args.grace,
+                                 resume_window=args.resume_window, stale_after=args.stale_after,
+                                 dry_run=args.dry_run, as_json=args.json, table_manifests=args.tables)
         print(text, file=out)
-        return 0
+        return 0 if ok else 1
     raise AssertionError(args.command)  # argparse guarantees a known command
 
 

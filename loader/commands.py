@@ -132,7 +132,8 @@ def recommend(rows: int, memory_gb: float = 8) -> str:
 
 
 def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, resume_window: str,
-         stale_after: str, dry_run: bool, as_json: bool, table_manifests: list[str] | None = None) -> str:
+         stale_after: str, dry_run: bool, as_json: bool,
+         table_manifests: list[str] | None = None) -> tuple[str, bool]:
     from .reaper import ReapPolicy, default_buckets, format_report, parse_duration, reap_staging_tables
     from .reaper import reap as do_reap
 
@@ -143,6 +144,7 @@ def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, 
     reports = [do_reap(store, buckets or default_buckets(store), policy)]
     for m in load_manifests(table_manifests) if table_manifests else []:
         reports.append(reap_staging_tables(store, m.target.connection, policy))
+    ok = all(r.ok for r in reports)
     if as_json:
-        return json.dumps([r.to_json_dict() for r in reports], indent=2, default=str)
-    return "\n".join(format_report(r) for r in reports)
+        return json.dumps([r.to_json_dict() for r in reports], indent=2, default=str), ok
+    return "\n".join(format_report(r) for r in reports), ok

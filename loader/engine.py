@@ -20,9 +20,16 @@ from .adapters import pg
 from .adapters import s3 as s3a
 from .connection import ConnectionSpec
 from .copy_method import CopyJob
-from .errors import ConfigError, LoaderError, LockHeldError, StagingError, TransitionError
+from .errors import (
+    ConfigError,
+    LoaderError,
+    LockHeldError,
+    SchemaMismatchError,
+    StagingError,
+    TransitionError,
+)
 from .jdbc_load import jdbc_write, row_width
-from .naming import TableRef, new_run_id, s3_uri, temp_prefix
+from .naming import TableRef, new_run_id, quote_ident, s3_uri, temp_prefix
 from .options import CopyOptions, JdbcOptions, Method, WriteMode
 from .plan import choose_method
 from .progress import Progress
@@ -157,20 +164,35 @@ class _Load:
         return True
 
     def _prepare_target(self) -> tuple[ColumnPlan, str | None]:
+        """Everything that can be refused is refused here, before any data moves."""
+        target, schema, key = self.req.target, self.req.df.schema, self.req.key
         conn = pg.connect(self.req.spec)
         try:
             with conn.cursor() as cur:
-                existing = pg.table_columns(cur, self.req.target)
+                existing = pg.table_columns(cur, target)
+                has_unique_key = bool(key) and existing is not None and pg.has_unique_index(cur, target, key)
+            # the ledger is created once, outside any load transaction: two loads committing
+            # into a fresh schema at the same time must not race on CREATE TABLE
+            pg.ensure_ledger_committed(conn, target)
         finally:
             conn.close()
-        schema = self.req.df.schema
+        missing_key = [k for k in key if k not in {f.name for f in schema.fields}]
+        if missing_key:
+            raise SchemaMismatchError(f"{target}: key column(s) {', '.join(missing_key)} are not in the source",
+                                      next_step="fix target.key / key=, or add the columns", table=str(target))
         if existing is None:
             if self.req.create == "never":
-                raise ConfigError(f"table {self.req.target} does not exist and create is 'never'",
+                raise ConfigError(f"table {target} does not exist and create is 'never'",
                                   next_step="create the table, or set target.create: if_missing",
-                                  table=str(self.req.target))
-            return plan_for_new_table(schema), create_table_sql(self.req.target, schema, self.req.key)
-        return match_columns(self.req.target, schema, existing), None
+                                  table=str(target))
+            return plan_for_new_table(schema), create_table_sql(target, schema, key)
+        if self.req.mode is WriteMode.UPSERT and not has_unique_key:
+            cols = ", ".join(quote_ident(k) for k in key)
+            raise SchemaMismatchError(f"{target}: upsert on ({', '.join(key)}) needs a primary key or unique "
+                                      "index on exactly those columns",
+                                      next_step=f"ALTER TABLE {target.quoted} ADD PRIMARY KEY ({cols})",
+                                      table=str(target))
+        return match_columns(target, schema, existing), None
 
     def _choose(self, plan: ColumnPlan) -> tuple[Method, str]:
         if self.req.method is not Method.AUTO:
@@ -281,13 +303,18 @@ def estimate_size(df: Any) -> tuple[int | None, int | None]:
         stats = df._jdf.queryExecution().optimizedPlan().stats()
         rows_opt = stats.rowCount()
         if rows_opt.isDefined():
-            return int(rows_opt.get().toString()), width
-        size = int(stats.sizeInBytes().toString())
+            return _big_int(rows_opt.get()), width
+        size = _big_int(stats.sizeInBytes())
     except Exception:
         return None, width
     if size >= 2**62:  # Spark's "unknown"
         return None, width
     return size // width, width
+
+
+def _big_int(value: Any) -> int:
+    """A Scala BigInt from py4j: already a Python int, or an object with toString()."""
+    return value if isinstance(value, int) else int(value.toString())
 
 
 def copy_ready(opts: CopyOptions) -> tuple[bool, str]:

@@ -71,7 +71,9 @@ def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
 
     try:
         pg.ledger_record(cur, target, run_id, rows)
-    except psycopg2.errors.UniqueViolation:
+    except psycopg2.errors.UniqueViolation as exc:
+        if getattr(exc.diag, "constraint_name", None) != f"{pg.LEDGER_TABLE}_pkey":
+            raise
         raise StateError(f"run {run_id} has already committed into {target}",
                          next_step="a run publishes once; start a new run to load again",
                          table=str(target), run_id=run_id) from None

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from sqlalchemy import text
 
@@ -43,35 +42,6 @@ class Clock:
     def tick(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now
-
-
-@pytest.fixture(scope="module")
-def pg_module_spec(pg_server: ConnectionSpec) -> Iterator[ConnectionSpec]:
-    """One PostgreSQL database for the module; tests isolate themselves by schema (CREATE DATABASE is slow)."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = psycopg2.connect(**pg_server.psycopg2_kwargs())
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield ConnectionSpec(host=pg_server.host, port=pg_server.port, database=name, user=pg_server.user,
-                             password=pg_server.password, sslmode=pg_server.sslmode)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-@pytest.fixture()
-def pg_schema_url(pg_module_spec: ConnectionSpec) -> str:
-    """A fresh schema of its own, first on the search_path of the store's connections."""
-    schema = "s_" + uuid.uuid4().hex[:12]
-    conn = psycopg2.connect(**pg_module_spec.psycopg2_kwargs())
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE SCHEMA "{schema}"')
-    conn.close()
-    return pg_module_spec.sqlalchemy_url() + f"?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from itertools import product
 from typing import Any
 
-import psycopg2
 import pytest
 
 from loader.connection import ConnectionSpec
@@ -39,21 +38,9 @@ REFUSED_EDGES = sorted(((s, d) for s, d in product(S, S) if d not in ALLOWED[s])
 
 
 @pytest.fixture(scope="module")
-def pg_module_url(pg_server: ConnectionSpec) -> Iterator[str]:
+def pg_module_url(pg_module_spec: ConnectionSpec) -> str:
     """One database for the whole module (each test uses its own run ids)."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = psycopg2.connect(**pg_server.psycopg2_kwargs())
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    spec = ConnectionSpec(host=pg_server.host, port=pg_server.port, database=name, user=pg_server.user,
-                          password=pg_server.password, sslmode=pg_server.sslmode)
-    try:
-        yield spec.sqlalchemy_url()
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    return pg_module_spec.sqlalchemy_url()
 
 
 @pytest.fixture(scope="module")

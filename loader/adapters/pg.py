@@ -154,6 +154,30 @@ def ensure_ledger(cur: Any, target: TableRef) -> None:
     )
 
 
+def ensure_ledger_committed(conn: Any, target: TableRef) -> None:
+    """Create the ledger in a transaction of its own, serialised by an advisory lock."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE, "loader_ledger"))
+        ensure_ledger(cur, target)
+    conn.commit()
+
+
+def has_unique_index(cur: Any, ref: TableRef, key: tuple[str, ...] | list[str]) -> bool:
+    """Is there a primary key or unique index on exactly these columns (what ON CONFLICT needs)?"""
+    cur.execute(
+        """SELECT array_agg(a.attname::text ORDER BY a.attname)
+             FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+            WHERE n.nspname = %s AND c.relname = %s AND i.indisunique AND i.indpred IS NULL
+            GROUP BY i.indexrelid""",
+        (ref.schema, ref.table),
+    )
+    wanted = sorted(key)
+    return any(sorted(row[0]) == wanted for row in cur.fetchall())
+
+
 def ledger_record(cur: Any, target: TableRef, run_id: str, rows: int) -> None:
     """Record the run in the same transaction that makes its data visible."""
     ensure_ledger(cur, target)
