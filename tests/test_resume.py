@@ -1,0 +1,64 @@
+"""Resume by run id, refusal when the source changed since staging, and reap_before_run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loader import commands
+from loader.adapters import s3 as s3a
+from loader.errors import SourceChangedError
+from loader.state import StateStore
+from tests.test_crash_resume import ROWS, crash_setup  # noqa: F401 - the fixture is reused
+
+pytestmark = pytest.mark.slow
+
+
+def _crash(state_url: str, folder: Path, phase: str = "staged") -> str:
+    child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, phase, str(folder)],
+                           env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    assert child.returncode == -9, child.stderr[-3000:]
+    return StateStore(state_url).list_runs(limit=1)[0].run_id
+
+
+def test_loader_resume_by_run_id(crash_setup: Path, spark: Any, pg_conn: Any, bucket: str,  # noqa: F811
+                                 state_url: str) -> None:
+    run_id = _crash(state_url, crash_setup)
+    outcome = commands.resume(run_id, [str(crash_setup)], state_url=state_url, spark=spark)
+    assert outcome.status == "succeeded" and outcome.run_id == run_id
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT id) FROM crashy")
+        assert cur.fetchone() == (ROWS, ROWS)
+    assert list(s3a.iter_objects(s3a.make_client(), bucket, "")) == []
+
+
+def test_resume_refuses_a_changed_source(crash_setup: Path, spark: Any, bucket: str,  # noqa: F811
+                                         state_url: str) -> None:
+    run_id = _crash(state_url, crash_setup)
+    data = Path(os.environ["CRASH_DATA"])
+    victim = next(p for p in sorted(data.iterdir()) if p.suffix == ".parquet")
+    os.utime(victim, (time.time() + 60, time.time() + 60))  # same bytes, newer modification time
+    with pytest.raises(SourceChangedError, match=run_id):
+        commands.resume(run_id, [str(crash_setup)], state_url=state_url, spark=spark)
+    outcomes = commands.run([str(crash_setup)], state_url=state_url, resume=True, spark=spark)
+    assert outcomes[0].status == "failed" and "changed since run" in outcomes[0].error
+    assert StateStore(state_url).get(run_id).status.is_active  # refused: nothing moved it
+
+
+def test_reap_before_run_removes_stale_prefixes_of_the_same_table(crash_setup: Path, spark: Any,  # noqa: F811
+                                                                  bucket: str, state_url: str) -> None:
+    client = s3a.make_client()
+    old = int(time.time()) - 2 * 86400
+    mine = f"tmp/postgres-copy/crashy-{old}-0badc0de/part-00000-0000.csv.gz"
+    other = f"tmp/postgres-copy/othertable-{old}-0badc0de/part-00000-0000.csv.gz"
+    for key in (mine, other):
+        client.put_object(Bucket=bucket, Key=key, Body=b"x")
+    outcomes = commands.run([str(crash_setup)], state_url=state_url, spark=spark, reap_before_run=True)
+    assert outcomes[0].status == "succeeded"
+    assert [o["Key"] for o in s3a.iter_objects(client, bucket, "")] == [other]
