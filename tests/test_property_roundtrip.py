@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from loader import write_to_postgres
@@ -85,6 +85,19 @@ def _same(col: str, want: Any, got: Any) -> bool:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(rows=st.lists(row, min_size=1, max_size=6))
+@example(rows=[  # every limit of the type matrix, always tried first
+    (-(2**7), -(2**15), -(2**31), -(2**63), float("nan"), float("nan"),
+     Decimal("-99999999999999999999.999999999999999999"), Decimal(-(10**10) + 1), "", b"", False,
+     dt.date(1, 1, 1), dt.datetime(1850, 3, 1, 12, 0, 0, 123456, tzinfo=UTC), dt.datetime(1, 1, 1),
+     [None, -(2**31)], [None, '"', "", "NULL"], (0, ""), {}),
+    (2**7 - 1, 2**15 - 1, 2**31 - 1, 2**63 - 1, float("inf"), float("-inf"),
+     Decimal("99999999999999999999.999999999999999999"), Decimal(10**10 - 1), "\\N", b"\x00\xff", True,
+     dt.date(9999, 12, 31), dt.datetime(2024, 3, 10, 7, 0, 0, 1, tzinfo=UTC),  # across a US DST change
+     dt.datetime(9999, 12, 31, 23, 59, 59, 999999), [], ["a,b", "\n"], (-1, "😀"), {"a": 1}),
+    (0, 0, 0, 0, -0.0, -0.0, Decimal("0E-18"), Decimal(0), None, b"\x00", True,
+     dt.date(2024, 2, 29), dt.datetime(2024, 11, 3, 6, 30, 0, 999999, tzinfo=UTC),
+     dt.datetime(2024, 11, 3, 1, 30), [0], [None], (0, "x"), {"b": -5}),
+])
 def test_every_type_round_trips(method: str, rows: list[tuple[Any, ...]], spark: Any, pg_db: Any, pg_conn: Any,
                                 bucket: str, state_url: str) -> None:
     data = [(i, *r[:16], (r[16][0], r[16][1]), r[17]) for i, r in enumerate(rows)]
