@@ -68,6 +68,8 @@ class CopyJob:
     prefix: str
     create_sql: str | None = None
     reject: RejectPolicy | None = None
+    #: key columns named in data errors (the upsert key, else the table's primary key)
+    error_key: tuple[str, ...] = ()
     progress: Progress = field(default_factory=Progress)
     #: called once per part when its partition's marker is read (the engine records it)
     on_part_staged: Callable[[StagedPart], None] = lambda part: None
@@ -205,16 +207,56 @@ class CopyJob:
 
     def _load_part(self, client: Any, txn: CopyTransaction, key: str, size: int, out: CopyOutcome) -> int:
         where = f"s3://{self.bucket}/{key}"
-        if out.server_side:
-            rows = txn.import_server_side(self.bucket, key, aws_region())
-        else:
-            body = s3a.call("GetObject", client.get_object, Bucket=self.bucket, Key=key,
-                            bucket=self.bucket)["Body"]
-            rows = txn.copy_stream(body, where)
+        try:
+            if out.server_side:
+                rows = txn.import_server_side(self.bucket, key, aws_region())
+            else:
+                body = s3a.call("GetObject", client.get_object, Bucket=self.bucket, Key=key,
+                                bucket=self.bucket)["Body"]
+                rows = txn.copy_stream(body, where)
+        except DataError as exc:
+            if self.error_key:
+                exc.message += key_of_line(client, self.bucket, key, exc.message, self.plan.names,
+                                           self.error_key)
+            raise
         out.parts += 1
         out.bytes_staged += size
         self.progress.part_loaded(key, rows, size)
         return rows
+
+
+def key_of_line(client: Any, bucket: str, key: str, message: str, columns: tuple[str, ...],
+                key_columns: tuple[str, ...]) -> str:
+    """'; key (id=7)' for the record at the line PostgreSQL named, read back from the part."""
+    import csv
+    import io
+    import re
+
+    from .copy_load import _PartStream
+
+    found = re.search(r"\bline (\d+)", message)
+    if not found or not all(k in columns for k in key_columns):
+        return ""
+    wanted = int(found.group(1))
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        # parts are bounded (16 MB of CSV), and this runs only on the error path
+        text = io.StringIO(_PartStream(body).read().decode("utf-8"), newline="")
+        lines_read = 0
+
+        def counted() -> Any:  # PostgreSQL counts physical lines; csv reads records
+            nonlocal lines_read
+            for line in text:
+                lines_read += 1
+                yield line
+
+        for record in csv.reader(counted()):
+            if lines_read >= wanted:
+                shown = ", ".join(f"{k}={record[columns.index(k)]}" for k in key_columns)
+                return f"; key ({shown})"
+    except Exception:  # the key is a courtesy; the error itself stands
+        return ""
+    return ""
 
 
 class _StagingThread(threading.Thread):

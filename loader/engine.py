@@ -116,6 +116,7 @@ class _Load:
     def __init__(self, req: LoadRequest, store: StateStore, run_id: str) -> None:
         self.req, self.store, self.run_id = req, store, run_id
         self.timings: dict[str, float] = {}
+        self.error_key: tuple[str, ...] = req.key
         self.progress = Progress(label=str(req.target), heartbeat=self._beat, live=req.live_progress,
                                  on_phase=self._on_phase)
 
@@ -171,6 +172,8 @@ class _Load:
             with conn.cursor() as cur:
                 existing = pg.table_columns(cur, target)
                 has_unique_key = bool(key) and existing is not None and pg.has_unique_index(cur, target, key)
+                # named in data errors: "the key columns when the table has a key"
+                self.error_key = key or (pg.primary_key_columns(cur, target) if existing is not None else ())
             # the ledger is created once, outside any load transaction: two loads committing
             # into a fresh schema at the same time must not race on CREATE TABLE
             pg.ensure_ledger_committed(conn, target)
@@ -215,7 +218,7 @@ class _Load:
                               cleanup_status="pending")
             job = CopyJob(self.req.df, self.req.spec, self.req.target, plan, self.req.mode, self.req.key,
                           self.run_id, opts, bucket, prefix, create_sql=create_sql, progress=self.progress,
-                          on_part_staged=self._record_part, reject=self.req.reject)
+                          on_part_staged=self._record_part, reject=self.req.reject, error_key=self.error_key)
             out = job.run()
         except StagingError as exc:
             if opts.fallback == "none":

@@ -79,6 +79,7 @@ def test_copy_error_in_a_late_part_leaves_target_unchanged(spark: Any, pg_db: An
         write_to_postgres(df, pg_db.as_params(), table="checked", temp_s3_bucket=bucket, state_url=state_url,
                           rows_per_part=1_000)
     assert "s3://" in str(info.value) and "line" in str(info.value)
+    assert str(info.value).split(" -> ")[0].endswith("key (id=19999)")  # the table has a key: it is named
     assert fetch_table(pg_conn, "checked") == [(-1, "before")]
     assert _objects(bucket) == []
     run = StateStore(state_url).list_runs(limit=1)[0]

@@ -178,6 +178,19 @@ def has_unique_index(cur: Any, ref: TableRef, key: tuple[str, ...] | list[str]) 
     return any(sorted(row[0]) == wanted for row in cur.fetchall())
 
 
+def primary_key_columns(cur: Any, ref: TableRef) -> tuple[str, ...]:
+    cur.execute(
+        """SELECT a.attname FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+            WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary
+            ORDER BY array_position(i.indkey, a.attnum)""",
+        (ref.schema, ref.table),
+    )
+    return tuple(r[0] for r in cur.fetchall())
+
+
 def ledger_record(cur: Any, target: TableRef, run_id: str, rows: int) -> None:
     """Record the run in the same transaction that makes its data visible."""
     ensure_ledger(cur, target)
