@@ -313,10 +313,12 @@ def staging_failure(exc: BaseException, run_id: str) -> LoaderError:
 
 
 def _last_python_error(text: str) -> str | None:
-    """The last 'SomethingError: message' line of a Python traceback inside a Spark error."""
-    for line in reversed(text.splitlines()):
-        stripped = line.strip()
-        head = stripped.split(":", 1)[0]
-        if head.endswith(("Error", "Exception")) and " " not in head and ":" in stripped:
-            return stripped[:300]
+    """The exception line ('module.Error: message') of the last Python traceback in a Spark error."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return None
+    for line in lines[starts[-1] + 1:]:
+        if line and not line[0].isspace():
+            return line.strip()[:300]
     return None

@@ -6,6 +6,7 @@ Both run as child processes so a test can stop the endpoint mid-operation
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -95,10 +96,23 @@ def weed_binary() -> str:
     return found
 
 
-def start_seaweedfs(port: int = 0) -> S3Server:
-    """A real S3-compatible server. Small volumes, many of them: each bucket grows 7."""
+def start_seaweedfs(port: int = 0, read_only_key: tuple[str, str] | None = None) -> S3Server:
+    """A real S3-compatible server. Small volumes, many of them: each bucket grows 7.
+
+    ``read_only_key`` adds an identity (access key, secret) allowed only to read and list,
+    next to the admin identity the harness uses (SeaweedFS enforces both)."""
     server = S3Server(port=port or free_port(), kind="seaweedfs")
     server.workdir = Path(tempfile.mkdtemp(prefix="loader-weed-"))
+    iam: list[str] = []
+    if read_only_key is not None:
+        config = {"identities": [
+            {"name": "admin", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+             "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
+            {"name": "reader", "credentials": [{"accessKey": read_only_key[0], "secretKey": read_only_key[1]}],
+             "actions": ["Read", "List"]},
+        ]}
+        (server.workdir / "s3.json").write_text(json.dumps(config))
+        iam = [f"-s3.config={server.workdir / 's3.json'}"]
     ports = {name: free_port() for name in ("master", "volume", "filer")}
     log = open(server.workdir / "weed.log", "wb")  # noqa: SIM115 - lives as long as the process
     server.proc = subprocess.Popen(
@@ -107,7 +121,7 @@ def start_seaweedfs(port: int = 0) -> S3Server:
          f"-filer.port={ports['filer']}", "-s3", f"-s3.port={server.port}",
          "-master.volumeSizeLimitMB=64", "-volume.max=300", "-metricsPort=0",
          # its Iceberg and Lance gateways default to fixed ports (8181, 9101): off
-         "-s3.port.iceberg=0", "-s3.port.lance=0"],
+         "-s3.port.iceberg=0", "-s3.port.lance=0", *iam],
         stdout=log, stderr=subprocess.STDOUT,
     )
     wait_listening(server.port, timeout=60)
