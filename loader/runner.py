@@ -147,12 +147,7 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
             else:
                 check_unchanged(m.source, resume_record.source_fingerprint, resume_record.run_id)
         df = read_source(spark, m.source, where=f"{m.path}: source")
-        req = LoadRequest(df=df, spec=m.target.connection, target=m.target.ref, method=m.method,
-                          mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy,
-                          jdbc=m.jdbc, manifest_name=m.name, manifest_hash=m.content_hash,
-                          wait_for_lock=opts.wait, live_progress=opts.live_progress,
-                          source_fingerprint=fingerprint(m.source), on_error=m.on_error,
-                          max_errors=m.max_errors)
+        req = request_for(m, df, opts, fingerprint(m.source))
         result = execute(req, store, resume=resume_record)
     except LoaderError as exc:
         log.error("%s: %s", m.name, redact(str(exc)))
@@ -206,6 +201,15 @@ def _ensure_ledgers(manifests: list[Manifest]) -> None:
             conn.close()
 
 
+def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str | None) -> LoadRequest:
+    """The one translation of a manifest into the engine's request."""
+    return LoadRequest(df=df, spec=m.target.connection, target=m.target.ref, method=m.method,
+                       mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy, jdbc=m.jdbc,
+                       manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
+                       live_progress=opts.live_progress, source_fingerprint=source_fingerprint,
+                       on_error=m.on_error, max_errors=m.max_errors)
+
+
 def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOptions,
                spark: Any = None) -> RunOutcome:
     """``loader resume RUN_ID``: find the run's manifest among ``paths`` and resume it."""
@@ -223,11 +227,7 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
     m = manifests[0]
     check_unchanged(m.source, record.source_fingerprint, run_id)
     df = read_source(spark, m.source, where=f"{m.path}: source")
-    req = LoadRequest(df=df, spec=m.target.connection, target=m.target.ref, method=m.method,
-                      mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy, jdbc=m.jdbc,
-                      manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
-                      source_fingerprint=record.source_fingerprint, on_error=m.on_error,
-                      max_errors=m.max_errors)
+    req = request_for(m, df, opts, record.source_fingerprint)
     t0 = time.monotonic()
     result = execute(req, store, resume=record)
     return RunOutcome(m.name, str(m.target.ref), "succeeded", method=result.method, rows=result.rows,
