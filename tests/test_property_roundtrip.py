@@ -1,5 +1,5 @@
-"""Property test: DataFrames over every supported Spark type, loaded with every method, read back
-value for value. Bounded in `make test`; `make fuzz` (LOADER_FUZZ=1) runs many more examples."""
+"""Property test: DataFrames over every supported Spark type, loaded with every method and write mode,
+read back value for value. Bounded in `make test`; `make fuzz` (LOADER_FUZZ=1) runs many more examples."""
 
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ def _same(col: str, want: Any, got: Any) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["append", "overwrite", "upsert"])
 @pytest.mark.parametrize("method", ["copy", "optimized", "standard"])
 @settings(max_examples=40 if FUZZ else 2, deadline=None, derandomize=not FUZZ,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -98,7 +99,7 @@ def _same(col: str, want: Any, got: Any) -> bool:
      dt.date(2024, 2, 29), dt.datetime(2024, 11, 3, 6, 30, 0, 999999, tzinfo=UTC),
      dt.datetime(2024, 11, 3, 1, 30), [0], [None], (0, "x"), {"b": -5}),
 ])
-def test_every_type_round_trips(method: str, rows: list[tuple[Any, ...]], spark: Any, pg_db: Any, pg_conn: Any,
+def test_every_type_round_trips(method: str, mode: str, rows: list[tuple[Any, ...]], spark: Any, pg_db: Any, pg_conn: Any,
                                 bucket: str, state_url: str) -> None:
     data = [(i, *r[:16], (r[16][0], r[16][1]), r[17]) for i, r in enumerate(rows)]
     table = f"prop_{method}_{uuid.uuid4().hex[:8]}"
@@ -106,8 +107,11 @@ def test_every_type_round_trips(method: str, rows: list[tuple[Any, ...]], spark:
     spark.conf.set("spark.sql.session.timeZone", "America/New_York")  # non-UTC session
     try:
         df = spark.createDataFrame(data, _schema())
-        write_to_postgres(df, pg_db.as_params(), method=method, table=table, temp_s3_bucket=bucket,
-                          state_url=state_url, fallback="none")
+        key = ["id"] if mode == "upsert" else None
+        loads = 1 if mode == "append" else 2  # overwrite and upsert: a second load must change nothing
+        for _ in range(loads):
+            write_to_postgres(df, pg_db.as_params(), method=method, table=table, temp_s3_bucket=bucket,
+                              state_url=state_url, fallback="none", mode=mode, key=key)
     finally:
         spark.conf.set("spark.sql.session.timeZone", old_tz)
     names = [f.name for f in _schema().fields]
