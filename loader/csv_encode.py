@@ -50,14 +50,19 @@ def _timestamp_utc(expr: str) -> str:
     )
 
 
+def string_guard(expr: str, column: str, strip_nul: bool) -> str:
+    """SQL for a string value with NUL bytes stripped, or failing with an error naming the column."""
+    if strip_nul:
+        return f"replace({expr}, char(0), '')"
+    # the newline ends the column name for nul_error_column, whatever Spark appends after it
+    return f"if(instr({expr}, char(0)) > 0, raise_error({_lit(NUL_ERROR_TAG + ':' + column + chr(10))}), {expr})"
+
+
 def _text(expr: str, dtype: Any, column: str, strip_nul: bool) -> str:
     """A non-NULL value of ``dtype`` as PostgreSQL input text (before CSV quoting)."""
     kind = type(dtype).__name__
     if kind in ("StringType", "VarcharType", "CharType"):
-        if strip_nul:
-            return f"replace({expr}, char(0), '')"
-        return (f"if(instr({expr}, char(0)) > 0, raise_error(concat({_lit(NUL_ERROR_TAG + ':' + column)}, "
-                f"'')), {expr})")
+        return string_guard(expr, column, strip_nul)
     if kind == "TimestampType":
         return _timestamp_utc(expr)
     if kind == "TimestampNTZType":

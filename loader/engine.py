@@ -260,7 +260,7 @@ class _Load:
                          mode=self.req.mode, key=self.req.key, plan=plan, create_sql=create_sql,
                          opts=self.req.jdbc,
                          on_stage_created=lambda name: self.store.update(self.run_id, staging_table=name),
-                         reject=self.req.reject)
+                         reject=self.req.reject, strip_nul=self.req.copy.strip_nul)
         self.timings.update(res.timings)
         self.timings.setdefault("load", time.monotonic() - t0)
         self.store.succeed(self.run_id, rows=res.rows, timings=self.timings, rows_rejected=res.rows_rejected)

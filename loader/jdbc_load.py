@@ -42,6 +42,7 @@ import psycopg2.errors
 
 from .adapters import pg
 from .connection import ConnectionSpec
+from .csv_encode import nul_error_column, string_guard
 from .errors import ConfigError, DataError, TargetConnectionError
 from .naming import TableRef, quote_ident, staging_table_name
 from .options import JdbcOptions, Method, WriteMode
@@ -105,7 +106,7 @@ def _as_json(spark_type: Any, target_type: str) -> bool:
     return False
 
 
-def staging_frame(df: Any, plan: ColumnPlan) -> tuple[Any, list[tuple[str, str]]]:
+def staging_frame(df: Any, plan: ColumnPlan, strip_nul: bool = False) -> tuple[Any, list[tuple[str, str]]]:
     """The DataFrame as it goes into staging, and the staging columns (name, type)."""
     from pyspark.sql import functions as F
 
@@ -121,6 +122,10 @@ def staging_frame(df: Any, plan: ColumnPlan) -> tuple[Any, list[tuple[str, str]]
         if _as_json(dtype, target_type):
             exprs.append(F.to_json(col).alias(alias))
             cols.append((alias, "text"))
+        elif kind(dtype) in ("StringType", "VarcharType", "CharType"):
+            # a NUL byte: the same error naming the column as COPY gives, or stripped on opt-in
+            exprs.append(F.expr(string_guard("`" + name.replace("`", "``") + "`", name, strip_nul)).alias(alias))
+            cols.append((alias, pg_type(dtype)))
         elif kind(dtype) == "NullType":  # the JDBC writer has no type for void
             exprs.append(col.cast("string").alias(alias))
             cols.append((alias, "text"))
@@ -133,7 +138,7 @@ def staging_frame(df: Any, plan: ColumnPlan) -> tuple[Any, list[tuple[str, str]]
 def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, method: Method,
                mode: WriteMode, key: tuple[str, ...], plan: ColumnPlan, create_sql: str | None,
                opts: JdbcOptions, on_stage_created: Callable[[str], None] | None = None,
-               reject: RejectPolicy | None = None) -> JdbcResult:
+               reject: RejectPolicy | None = None, strip_nul: bool = False) -> JdbcResult:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
@@ -142,7 +147,7 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         raise ConfigError(f"jdbc_write handles methods standard and optimized, not {method}")
     timings: dict[str, float] = {}
     started = time.monotonic()
-    frame, stage_cols = staging_frame(df, plan)
+    frame, stage_cols = staging_frame(df, plan, strip_nul)
     stage = TableRef(target.schema, staging_table_name(run_id))
 
     _create_stage(spec, stage, stage_cols, run_id, target)
@@ -158,6 +163,12 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         try:
             frame.write.mode("append").jdbc(url, stage.quoted, properties=options)
         except Exception as exc:
+            column = nul_error_column(str(exc))
+            if column is not None:
+                raise DataError(f"column {column!r} contains a NUL byte (0x00), which PostgreSQL cannot store "
+                                "in text", next_step="clean the source, or set copy.strip_nul: true "
+                                "(strip_nul=True) to remove NUL bytes", table=str(target), run_id=run_id,
+                                column=column) from None
             raise _spark_error(exc, target, spec) from exc
         timings["write"] = time.monotonic() - t
 

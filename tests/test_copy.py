@@ -124,16 +124,23 @@ def test_data_error_fails_fast_without_fallback_and_leaves_target(spark: Any, pg
     assert run.status == "failed" and run.fallback_reason is None and "column v" in (run.error or "")
 
 
-def test_nul_byte_is_an_error_naming_the_column_unless_stripped(spark: Any, pg_db: Any, pg_conn: Any,
-                                                               bucket: str, state_url: str) -> None:
+@pytest.mark.parametrize("method", ["copy", "optimized", "standard"])
+def test_nul_byte_is_an_error_naming_the_column_unless_stripped(method: str, spark: Any, pg_db: Any,
+                                                               pg_conn: Any, bucket: str, state_url: str) -> None:
     from pyspark.sql import Row
 
-    df = spark.createDataFrame([Row(id=1, clean="x", dirty="a\x00b")])
-    with pytest.raises(DataError, match="'dirty'.*NUL byte"):
-        write_to_postgres(df, pg_db.as_params(), table="nul", temp_s3_bucket=bucket, state_url=state_url)
+    df = spark.createDataFrame([Row(id=1, clean="x", dirty="a\x00b"), Row(id=2, clean="y", dirty="ok")])
+    with pytest.raises(DataError, match="'dirty'.*NUL byte") as info:
+        write_to_postgres(df, pg_db.as_params(), table="nul", temp_s3_bucket=bucket, state_url=state_url,
+                          method=method)
+    if method == "copy":
+        assert "row " in str(info.value)  # partition and row of the offending value
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('nul')")
+        assert cur.fetchone()[0] is None  # nothing half-written
     write_to_postgres(df, pg_db.as_params(), table="nul", temp_s3_bucket=bucket, state_url=state_url,
-                      strip_nul=True)
-    assert fetch_table(pg_conn, "nul") == [(1, "x", "ab")]
+                      strip_nul=True, method=method)
+    assert fetch_table(pg_conn, "nul") == [(1, "x", "ab"), (2, "y", "ok")]
 
 
 def test_cleanup_disabled_keeps_files(spark: Any, pg_db: Any, bucket: str, state_url: str) -> None:
