@@ -151,7 +151,7 @@ def test_rejected_value_is_a_data_error_and_target_unchanged(spark: Any, pg_db: 
 
 def test_nul_byte_is_a_data_error(spark: Any, pg_db: ConnectionSpec, pg_conn: Any) -> None:
     df = spark.createDataFrame([(1, "a\x00b")], "id long, s string")
-    with pytest.raises(DataError, match="staging"):
+    with pytest.raises(DataError, match="column 's' contains a NUL byte"):
         _write(df, pg_db, pg_conn, method=Method.OPTIMIZED)
     assert _fetch(pg_conn, "SELECT to_regclass('public.target')") == [(None,)]  # create rolled back
     assert _stage_tables(pg_conn) == []
