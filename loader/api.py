@@ -9,6 +9,7 @@ optimized JDBC are automatic. Everything else is optional and named.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from . import redact
@@ -58,8 +59,6 @@ def write_to_postgres(
     copy_opts, jdbc_opts = split_call_options(options)
     copy_opts = with_bucket(copy_opts, temp_s3_bucket)
     if not cleanup_temp_files:
-        from dataclasses import replace
-
         copy_opts = replace(copy_opts, cleanup=False)
     keys = (key,) if isinstance(key, str) else tuple(key or ())
     if on_error not in ("fail", "reject"):

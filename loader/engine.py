@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .adapters import pg
@@ -332,4 +332,4 @@ def copy_ready(opts: CopyOptions) -> tuple[bool, str]:
     return True, ""
 
 
-__all__ = ["LoadRequest", "execute", "LoadResult", "replace"]
+__all__ = ["LoadRequest", "LoadResult", "execute"]
