@@ -39,6 +39,7 @@ def write_to_postgres(
     wait: bool = False,
     on_error: str = "fail",
     max_errors: int | None = None,
+    defer_indexes: bool = True,
     **options: Any,
 ) -> LoadResult:
     """Load ``df`` into PostgreSQL and return a :class:`LoadResult`.
@@ -51,6 +52,8 @@ def write_to_postgres(
     ``server_side="never"``, ``batchsize=...``); an unknown name raises ConfigError.
     ``on_error="reject"`` loads the good rows and writes rejected ones, with the reason, to
     ``<schema>.loader_rejects``; more than ``max_errors`` rejections fail the load.
+    ``defer_indexes``: when the table is new, overwritten or empty, its indexes are dropped
+    inside the load transaction and built once after the rows; ``False`` keeps them.
     """
     redact.install()
     spec = ConnectionSpec.parse(conn_params)
@@ -67,7 +70,8 @@ def write_to_postgres(
         raise ConfigError(f"create={create!r} is not one of {', '.join(_CREATE)}")
     req = LoadRequest(df=df, spec=spec, target=target, method=_enum(Method, method, "method"),
                       mode=_enum(WriteMode, mode, "mode"), key=keys, create=create, copy=copy_opts,
-                      jdbc=jdbc_opts, wait_for_lock=wait, on_error=on_error, max_errors=max_errors)
+                      jdbc=jdbc_opts, wait_for_lock=wait, on_error=on_error, max_errors=max_errors,
+                      defer_indexes=bool(defer_indexes))
     return execute(req, StateStore(state_url))
 
 

@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from .adapters import pg
 from .errors import DataError, StagingError
+from .index_defer import DeferredIndexes, claim_empty_target, drop_indexes
 from .naming import TableRef, quote_ident
 from .options import WriteMode
 from .publish import publish
@@ -76,8 +77,11 @@ class CopyTransaction:
     run_id: str
     create_sql: str | None = None
     reject: RejectPolicy | None = None
+    #: build the target's indexes after the rows when it is new, overwritten or empty (index_defer)
+    defer_indexes: bool = False
     rows: int = 0
     rows_rejected: int = 0
+    deferred: DeferredIndexes | None = None
 
     def begin(self) -> None:
         self.cur = self.conn.cursor()
@@ -85,6 +89,8 @@ class CopyTransaction:
         if self.create_sql:
             self.cur.execute(self.create_sql)
             freeze = True
+            if self.reject is None and self.mode is not WriteMode.UPSERT:  # ON CONFLICT needs the key
+                self._defer()
         if self.reject is not None:
             # on_error: reject: text columns accept every value; the casts happen in
             # rejects.publish_rejecting, where a bad row can be told apart and set aside
@@ -106,8 +112,17 @@ class CopyTransaction:
                 # seeing an empty or half-loaded table. The price of atomic overwrite.
                 self.cur.execute(f"TRUNCATE {self.target.quoted}")
                 freeze = True
+                self._defer()
+            elif self.mode is WriteMode.APPEND and not self.create_sql and self.defer_indexes:
+                claimed, freeze = claim_empty_target(self.cur, self.target)
+                if claimed:
+                    self._defer()
         self.freeze = freeze and not self._partitioned()
         self.columns = pg.qualified_columns(list(self.plan.names))
+
+    def _defer(self) -> None:
+        if self.defer_indexes:
+            self.deferred = drop_indexes(self.cur, self.target)
 
     def _partitioned(self) -> bool:
         self.cur.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass(%s)", (self.target.quoted,))
@@ -176,6 +191,8 @@ class CopyTransaction:
             moved = publish(self.cur, source=self.dest, target=self.target, columns=self.plan.names,
                             casts=None, mode=WriteMode.UPSERT, key=self.key, run_id=self.run_id)
             return int(moved)
+        if self.deferred is not None:
+            self.deferred.rebuild(self.cur)  # a duplicate key surfaces here, as a data error
         pg.ledger_record(self.cur, self.target, self.run_id, self.rows)
         return self.rows
 

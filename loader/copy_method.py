@@ -71,6 +71,7 @@ class CopyJob:
     #: key columns named in data errors (the upsert key, else the table's primary key)
     error_key: tuple[str, ...] = ()
     progress: Progress = field(default_factory=Progress)
+    defer_indexes: bool = False
     #: called once per part when its partition's marker is read (the engine records it)
     on_part_staged: Callable[[StagedPart], None] = lambda part: None
 
@@ -97,7 +98,8 @@ class CopyJob:
             stager = _StagingThread(lines, cfg, self.run_id)
             stager.start()
             txn = CopyTransaction(conn, self.target, self.plan, self.mode, self.key, self.run_id,
-                                  create_sql=self.create_sql, reject=self.reject)
+                                  create_sql=self.create_sql, reject=self.reject,
+                                  defer_indexes=self.defer_indexes)
             t0 = time.monotonic()
             try:
                 txn.begin()

@@ -62,6 +62,8 @@ class LoadRequest:
     source_fingerprint: str | None = None
     on_error: str = "fail"  # fail | reject
     max_errors: int | None = None
+    #: build the target's indexes after the rows when it is new, overwritten or empty (index_defer)
+    defer_indexes: bool = True
 
     @property
     def reject(self) -> RejectPolicy | None:
@@ -218,7 +220,8 @@ class _Load:
                               cleanup_status="pending")
             job = CopyJob(self.req.df, self.req.spec, self.req.target, plan, self.req.mode, self.req.key,
                           self.run_id, opts, bucket, prefix, create_sql=create_sql, progress=self.progress,
-                          on_part_staged=self._record_part, reject=self.req.reject, error_key=self.error_key)
+                          on_part_staged=self._record_part, reject=self.req.reject, error_key=self.error_key,
+                          defer_indexes=self.req.defer_indexes)
             out = job.run()
         except StagingError as exc:
             if opts.fallback == "none":
@@ -260,7 +263,8 @@ class _Load:
                          mode=self.req.mode, key=self.req.key, plan=plan, create_sql=create_sql,
                          opts=self.req.jdbc,
                          on_stage_created=lambda name: self.store.update(self.run_id, staging_table=name),
-                         reject=self.req.reject, strip_nul=self.req.copy.strip_nul)
+                         reject=self.req.reject, strip_nul=self.req.copy.strip_nul,
+                         defer_indexes=self.req.defer_indexes)
         self.timings.update(res.timings)
         self.timings.setdefault("load", time.monotonic() - t0)
         self.store.succeed(self.run_id, rows=res.rows, timings=self.timings, rows_rejected=res.rows_rejected)

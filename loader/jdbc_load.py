@@ -138,7 +138,8 @@ def staging_frame(df: Any, plan: ColumnPlan, strip_nul: bool = False) -> tuple[A
 def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, method: Method,
                mode: WriteMode, key: tuple[str, ...], plan: ColumnPlan, create_sql: str | None,
                opts: JdbcOptions, on_stage_created: Callable[[str], None] | None = None,
-               reject: RejectPolicy | None = None, strip_nul: bool = False) -> JdbcResult:
+               reject: RejectPolicy | None = None, strip_nul: bool = False,
+               defer_indexes: bool = False) -> JdbcResult:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
@@ -187,7 +188,8 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         timings["verify"] = time.monotonic() - t
 
         t = time.monotonic()
-        rows, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, mode, key, run_id, reject)
+        rows, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, mode, key, run_id, reject,
+                                  defer_indexes)
         timings["publish"] = time.monotonic() - t
     except BaseException:
         _drop_quietly(spec, stage)
@@ -238,7 +240,8 @@ def _create_stage(spec: ConnectionSpec, stage: TableRef, cols: list[tuple[str, s
 
 def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: ColumnPlan,
              stage_cols: list[tuple[str, str]], create_sql: str | None, mode: WriteMode,
-             key: tuple[str, ...], run_id: str, reject: RejectPolicy | None = None) -> tuple[int, int]:
+             key: tuple[str, ...], run_id: str, reject: RejectPolicy | None = None,
+             defer_indexes: bool = False) -> tuple[int, int]:
     conn = pg.connect(spec, application_name=f"loader:{run_id}")
     try:
         with conn.cursor() as cur:
@@ -248,7 +251,7 @@ def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: Colu
             if reject is None:
                 rows = publish(cur, source=stage.quoted, target=target, columns=plan.names,
                                casts=plan.pg_types, mode=mode, key=key, run_id=run_id,
-                               source_columns=[n for n, _ in stage_cols])
+                               source_columns=[n for n, _ in stage_cols], defer_indexes=defer_indexes)
             else:
                 rows, rejected = publish_rejecting(
                     cur, source=stage.quoted, target=target, columns=plan.names, casts=plan.pg_types,

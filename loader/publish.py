@@ -21,6 +21,7 @@ import psycopg2.errors
 
 from .adapters import pg
 from .errors import ConfigError, DataError, SchemaMismatchError, StateError
+from .index_defer import DeferredIndexes, claim_empty_target, drop_indexes
 from .naming import TableRef, quote_ident
 from .options import WriteMode
 
@@ -29,13 +30,14 @@ _SAVEPOINT = "loader_publish"
 
 def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
             casts: Sequence[str] | None, mode: WriteMode, key: Sequence[str], run_id: str,
-            source_columns: Sequence[str] | None = None) -> int:
+            source_columns: Sequence[str] | None = None, defer_indexes: bool = False) -> int:
     """Move every row of ``source`` into ``target``; record the run in the ledger. Returns rows moved.
 
     ``source`` is an already-quoted relation name. ``source_columns`` names the
     source's columns when they differ from the target's (JDBC staging uses
     positional names, see jdbc_load); by default they are ``columns``. Runs in
-    the caller's transaction; the caller commits or rolls back.
+    the caller's transaction; the caller commits or rolls back. ``defer_indexes``: when the
+    target is overwritten or found empty, build its indexes after the INSERT (index_defer).
     """
     mode = WriteMode(mode)
     src_cols = list(source_columns) if source_columns is not None else list(columns)
@@ -63,8 +65,11 @@ def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
             # table referenced by foreign keys cannot be truncated: that error
             # surfaces as is.
             cur.execute(f"TRUNCATE TABLE {target.quoted}")
+        deferred = _defer(cur, target, mode) if defer_indexes else None
         cur.execute(sql)
         rows = max(int(cur.rowcount), 0)
+        if deferred is not None:
+            deferred.rebuild(cur)  # a duplicate key in the new rows surfaces here
     except psycopg2.Error as exc:
         raise _translate(cur, exc, source, target, columns, src_cols, casts, key) from None
     cur.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
@@ -78,6 +83,12 @@ def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
                          next_step="a run publishes once; start a new run to load again",
                          table=str(target), run_id=run_id) from None
     return rows
+
+
+def _defer(cur: Any, target: TableRef, mode: WriteMode) -> DeferredIndexes | None:
+    if mode is WriteMode.OVERWRITE or (mode is WriteMode.APPEND and claim_empty_target(cur, target)[0]):
+        return drop_indexes(cur, target)
+    return None  # upsert: ON CONFLICT needs the key's index
 
 
 def _validate(target: TableRef, columns: Sequence[str], src_cols: Sequence[str],

@@ -207,7 +207,7 @@ def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str 
                        mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy, jdbc=m.jdbc,
                        manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
                        live_progress=opts.live_progress, source_fingerprint=source_fingerprint,
-                       on_error=m.on_error, max_errors=m.max_errors)
+                       on_error=m.on_error, max_errors=m.max_errors, defer_indexes=m.target.defer_indexes)
 
 
 def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOptions,

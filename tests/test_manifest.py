@@ -89,6 +89,7 @@ def test_minimal_manifest_builds_a_frozen_tree_with_defaults() -> None:
     assert m.target.connection == ConnectionSpec(host="db.example", port=5432, database="shop", user="loader")
     assert (m.target.schema, m.target.table, m.target.mode, m.target.key, m.target.create) == (
         "public", "orders", WriteMode.APPEND, (), "if_missing")
+    assert m.target.defer_indexes is True
     assert m.target.ref == TableRef("public", "orders")
     assert m.method is Method.AUTO and m.copy == CopyOptions() and m.jdbc == JdbcOptions()
     assert (m.on_error, m.max_errors, m.reap_before_run) == ("fail", None, False)
@@ -108,7 +109,7 @@ def test_every_field_given(monkeypatch: pytest.MonkeyPatch) -> None:
         "target": {"connection": {"host": "h", "port": 6543, "database": "d", "user": "u",
                                   "password": "${ORDERS_PW}", "sslmode": "require"},
                    "schema": "sales", "table": "orders", "mode": "upsert", "key": ["id", "day"],
-                   "create": "never"},
+                   "create": "never", "defer_indexes": False},
         "method": "copy",
         "copy": {"bucket": "b", "prefix": "/tmp/x/", "compression": "none", "server_side": "always",
                  "cleanup": False, "fallback": "none", "strip_nul": True, "rows_per_part": 1000},
@@ -124,6 +125,7 @@ def test_every_field_given(monkeypatch: pytest.MonkeyPatch) -> None:
     assert m.target.connection.password == "s3cr3t-value" and m.target.connection.sslmode == "require"
     assert m.target.ref == TableRef("sales", "orders") and m.target.key == ("id", "day")
     assert m.target.mode is WriteMode.UPSERT and m.target.create == "never"
+    assert m.target.defer_indexes is False
     assert m.method is Method.COPY
     assert m.copy == CopyOptions(bucket="b", prefix="tmp/x", compression="none", server_side="always",
                                  cleanup=False, fallback="none", strip_nul=True, rows_per_part=1000)
@@ -299,6 +301,7 @@ TYPES = [
     ("copy__bucket", 12, "copy.bucket: expected a string, got 12"),
     ("copy__prefix", ["a"], "copy.prefix: expected a string, got a list"),
     ("reap_before_run", "no", "reap_before_run: expected true or false, got 'no'"),
+    ("target__defer_indexes", "yes", "target.defer_indexes: expected true or false, got 'yes'"),
     ("name", 5, "name: expected a string, got 5"),
     ("source", "s3://x", "source: expected a mapping, got 's3://x'"),
     ("target", ["a"], "target: expected a mapping, got a list"),

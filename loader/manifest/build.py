@@ -179,7 +179,8 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
         return None
     return TargetSpec(connection=conn, schema=_str(tgt, "schema") or "public", table=table,
                       mode=WriteMode(mode), key=tuple(k for k in key if isinstance(k, str)),
-                      create=_str(tgt, "create") or "if_missing")
+                      create=_str(tgt, "create") or "if_missing",
+                      defer_indexes=tgt.get("defer_indexes") is not False)
 
 
 def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:

@@ -49,6 +49,8 @@ class TargetSpec:
     mode: WriteMode = WriteMode.APPEND
     key: tuple[str, ...] = ()
     create: str = "if_missing"
+    #: build indexes after the rows when the table is new, overwritten or empty (index_defer)
+    defer_indexes: bool = True
 
     @property
     def ref(self) -> TableRef:
