@@ -117,3 +117,29 @@ def dlt_load(file_format: str) -> Callable[[Any, Dataset, str], Runner]:
             return ds.rows  # dlt reports files, not rows; the checksum counts the rows
         return run
     return prepare
+
+
+def spark_jdbc_direct(tuned: bool) -> Callable[[Any, Dataset, str], Runner]:
+    """Spark's JDBC writer straight into the target, outside the loader: what a job does
+    without us. Not atomic (one commit per partition), so a reference, not a method. ``tuned``
+    uses the optimized method's settings, to show what its atomic publish costs."""
+    def prepare(ctx: Any, ds: Dataset, table: str) -> Runner:
+        from loader.connection import ConnectionSpec
+        from loader.jdbc_load import SPARK_DEFAULT_BATCHSIZE, choose_batchsize, row_width
+
+        spec = ConnectionSpec.parse(ctx.conn_params())
+        df = ctx.spark.read.parquet(str(ds.parquet))
+        props = spec.jdbc_properties()
+        url = spec.jdbc_url()
+        batchsize = SPARK_DEFAULT_BATCHSIZE
+        if tuned:
+            url = spec.jdbc_url(reWriteBatchedInserts="true", stringtype="unspecified")
+            batchsize = choose_batchsize(row_width(df.schema))
+            props.update({"isolationLevel": "READ_COMMITTED"})
+        props["batchsize"] = str(batchsize)
+
+        def run() -> int:
+            df.write.mode("append").jdbc(url, f"public.{table}", properties=props)
+            return ds.rows  # the checksum counts the rows
+        return run
+    return prepare

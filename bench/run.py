@@ -138,9 +138,11 @@ METHODS = [
     Method("psycopg2", "psycopg2 copy_expert (CSV)", "peer", peers.psycopg2_copy),
     Method("dlt-parquet", "dlt (parquet)", "peer", peers.dlt_load("parquet")),
     Method("dlt-csv", "dlt (csv)", "peer", peers.dlt_load("csv")),
+    Method("jdbc-direct", "Spark JDBC as shipped, direct, not atomic", "peer", peers.spark_jdbc_direct(False)),
+    Method("jdbc-tuned-direct", "Spark JDBC tuned, direct, not atomic", "peer", peers.spark_jdbc_direct(True)),
 ]
 BY_ID = {m.id: m for m in METHODS}
-PEERS = ("psycopg2", "dlt-parquet", "dlt-csv")
+PEERS = ("psycopg2", "dlt-parquet", "dlt-csv", "jdbc-direct", "jdbc-tuned-direct")
 SMOKE_METHODS = ("standard", "optimized", "copy", "limit")
 
 
