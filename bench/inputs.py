@@ -164,11 +164,19 @@ def parquet_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*.parquet") if not p.name.startswith((".", "_")))
 
 
-def iter_batches(path: Path, batch_rows: int = 200_000) -> Any:
+def iter_batches(path: Path, batch_rows: int = 200_000, plain_strings: bool = False) -> Any:
+    """Record batches of the Parquet. ``plain_strings``: string_view/binary_view columns (what
+    tpchgen-cli writes) as plain string/binary, for readers that do not take view types (dlt)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    views = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
     for f in parquet_files(path):
-        yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows)
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
+            if plain_strings and any(t.type in views for t in batch.schema):
+                schema = pa.schema([fld.with_type(views.get(fld.type, fld.type)) for fld in batch.schema])
+                batch = batch.cast(schema)
+            yield batch
 
 
 def expected_checksum(ds: Dataset) -> dict[str, str]:

@@ -105,7 +105,7 @@ def dlt_load(file_format: str) -> Callable[[Any, Dataset, str], Runner]:
         def rows() -> Any:
             import pyarrow as pa
 
-            for batch in iter_batches(ds.parquet, 100_000):
+            for batch in iter_batches(ds.parquet, 100_000, plain_strings=True):
                 yield pa.Table.from_batches([batch])
 
         def run() -> int:
