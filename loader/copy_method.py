@@ -288,8 +288,32 @@ class _StagingThread(threading.Thread):
 
     def cancel(self) -> None:
         if self.is_alive():
-            self.lines.sparkSession.sparkContext.cancelJobGroup(self.group)
-            self.join(timeout=120)  # no executor may upload after we clean up
+            sc = self.lines.sparkSession.sparkContext
+            sc.cancelJobGroup(self.group)
+            self.join(timeout=120)
+            _wait_until_tasks_stop(sc, self.group)
+
+
+def _wait_until_tasks_stop(sc: Any, group: str, timeout: float = 60.0) -> None:
+    """No executor may upload after we clean up. The job ends as soon as it is cancelled, but
+    its tasks stop later, and a task's Python worker can finish an upload in flight until Spark
+    destroys it (``spark.python.task.killTimeout`` after the kill). So wait for the tasks, then
+    for that timeout. Only on the failure path."""
+    tracker = sc.statusTracker()
+    deadline = time.monotonic() + timeout
+    try:
+        stages = [s for j in tracker.getJobIdsForGroup(group) if (info := tracker.getJobInfo(j)) is not None
+                  for s in info.stageIds]
+        while time.monotonic() < deadline:
+            active = sum(i.numActiveTasks for s in stages if (i := tracker.getStageInfo(s)) is not None)
+            if not active:
+                break
+            time.sleep(0.1)
+        kill_timeout = sc.getConf().get("spark.python.task.killTimeout", "2s")
+        seconds = float(kill_timeout[:-2]) / 1000 if kill_timeout.endswith("ms") else float(kill_timeout.rstrip("s"))
+    except Exception:  # the tracker is a courtesy: fall back to the default kill timeout
+        seconds = 2.0
+    time.sleep(min(seconds, 30.0) + 0.5)
 
 
 def staging_failure(exc: BaseException, run_id: str) -> LoaderError:
