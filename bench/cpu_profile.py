@@ -117,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from loader import csv_encode, stage
     from loader.adapters import s3 as s3a
-    from loader.adapters.spark import get_or_create_session
     from loader.testing.pgcluster import PgCluster
     from loader.testing.s3server import start_seaweedfs
 
@@ -129,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         s3 = start_seaweedfs()
         s3.create_bucket(run.BUCKET)
         os.environ.update(s3.env())
-        spark = get_or_create_session("loader-profile", master="local[2]", shuffle_partitions=2,
-                                      extra_conf={"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-                                                  "spark.driver.memory": "2g"})
+        spark = run.spark_session("loader-profile")
         ctx = run.Ctx(pg=pg, port=pg.port, workdir=workdir, spark=spark,
                       state_url=f"sqlite:///{workdir / 'state.db'}")
         ds = inputs.finish(inputs.synthetic(spark, args.rows, workdir))

@@ -348,6 +348,15 @@ def environment(ctx: Ctx, s3_kind: str, latency: float) -> dict[str, Any]:
             "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
 
+def spark_session(name: str) -> Any:
+    """The benchmark's Spark: local[2], 2g driver, Parquet timestamps in microseconds."""
+    from loader.adapters.spark import get_or_create_session
+
+    return get_or_create_session(name, master="local[2]", shuffle_partitions=2,
+                                 extra_conf={"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+                                             "spark.driver.memory": "2g"})
+
+
 def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)  # run the finally blocks: stop PostgreSQL, SeaweedFS and Spark
 
@@ -359,7 +368,6 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.monotonic()
 
-    from loader.adapters.spark import get_or_create_session
     from loader.testing import aws_s3_standin
     from loader.testing.pgcluster import PgCluster
     from loader.testing.s3server import ACCESS_KEY, REGION, SECRET_KEY, start_seaweedfs
@@ -391,10 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         aws_s3_standin.install(admin, s3.endpoint_url, ACCESS_KEY, SECRET_KEY, REGION)
         admin.close()
         log("bench: starting Spark local[2] ...")
-        ctx.spark = get_or_create_session(
-            "loader-bench", master="local[2]", shuffle_partitions=2,
-            extra_conf={"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-                        "spark.driver.memory": "2g"})
+        ctx.spark = spark_session("loader-bench")
         env = environment(ctx, "SeaweedFS on loopback", args.latency_ms)
         sampler: MemorySampler | None = None
         try:

@@ -27,7 +27,7 @@ from typing import Any, cast
 
 from .adapters import pg
 from .errors import DataError, StagingError
-from .index_defer import DeferredIndexes, claim_empty_target, drop_indexes
+from .index_defer import DeferredIndexes, defer_for_load
 from .naming import TableRef, quote_ident
 from .options import WriteMode
 from .publish import publish
@@ -89,8 +89,6 @@ class CopyTransaction:
         if self.create_sql:
             self.cur.execute(self.create_sql)
             freeze = True
-            if self.reject is None and self.mode is not WriteMode.UPSERT:  # ON CONFLICT needs the key
-                self._defer()
         if self.reject is not None:
             # on_error: reject: text columns accept every value; the casts happen in
             # rejects.publish_rejecting, where a bad row can be told apart and set aside
@@ -112,17 +110,10 @@ class CopyTransaction:
                 # seeing an empty or half-loaded table. The price of atomic overwrite.
                 self.cur.execute(f"TRUNCATE {self.target.quoted}")
                 freeze = True
-                self._defer()
-            elif self.mode is WriteMode.APPEND and not self.create_sql and self.defer_indexes:
-                claimed, freeze = claim_empty_target(self.cur, self.target)
-                if claimed:
-                    self._defer()
+            if self.defer_indexes:
+                self.deferred, freeze = defer_for_load(self.cur, self.target, self.mode, fresh=freeze)
         self.freeze = freeze and not self._partitioned()
         self.columns = pg.qualified_columns(list(self.plan.names))
-
-    def _defer(self) -> None:
-        if self.defer_indexes:
-            self.deferred = drop_indexes(self.cur, self.target)
 
     def _partitioned(self) -> bool:
         self.cur.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass(%s)", (self.target.quoted,))

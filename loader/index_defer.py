@@ -31,6 +31,7 @@ from typing import Any
 import psycopg2
 
 from .naming import TableRef, quote_ident
+from .options import WriteMode
 
 log = logging.getLogger("loader")
 _SAVEPOINT = "loader_defer_indexes"
@@ -106,6 +107,22 @@ class DeferredIndexes:
                 cur.execute(f"COMMENT ON INDEX {qualified} IS %s", (ix.index_comment,))
             if ix.clustered:
                 cur.execute(f"ALTER TABLE {table} CLUSTER ON {quote_ident(name)}")
+
+
+def defer_for_load(cur: Any, target: TableRef, mode: WriteMode, *,
+                   fresh: bool) -> tuple[DeferredIndexes | None, bool]:
+    """The one policy, for COPY and for the JDBC publish. ``fresh``: the caller created or
+    truncated the target in this transaction. Returns the dropped indexes (None: keep them) and
+    whether the target is fresh now (COPY FREEZE allowed)."""
+    if mode is WriteMode.UPSERT:
+        return None, fresh  # ON CONFLICT needs the key's index
+    if not fresh:
+        if mode is not WriteMode.APPEND:
+            return None, False
+        claimed, fresh = claim_empty_target(cur, target)
+        if not claimed:
+            return None, False
+    return drop_indexes(cur, target), fresh
 
 
 def drop_indexes(cur: Any, target: TableRef) -> DeferredIndexes | None:

@@ -21,7 +21,7 @@ import psycopg2.errors
 
 from .adapters import pg
 from .errors import ConfigError, DataError, SchemaMismatchError, StateError
-from .index_defer import DeferredIndexes, claim_empty_target, drop_indexes
+from .index_defer import defer_for_load
 from .naming import TableRef, quote_ident
 from .options import WriteMode
 
@@ -65,7 +65,8 @@ def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
             # table referenced by foreign keys cannot be truncated: that error
             # surfaces as is.
             cur.execute(f"TRUNCATE TABLE {target.quoted}")
-        deferred = _defer(cur, target, mode) if defer_indexes else None
+        deferred = (defer_for_load(cur, target, mode, fresh=mode is WriteMode.OVERWRITE)[0]
+                    if defer_indexes else None)
         cur.execute(sql)
         rows = max(int(cur.rowcount), 0)
         if deferred is not None:
@@ -83,12 +84,6 @@ def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
                          next_step="a run publishes once; start a new run to load again",
                          table=str(target), run_id=run_id) from None
     return rows
-
-
-def _defer(cur: Any, target: TableRef, mode: WriteMode) -> DeferredIndexes | None:
-    if mode is WriteMode.OVERWRITE or (mode is WriteMode.APPEND and claim_empty_target(cur, target)[0]):
-        return drop_indexes(cur, target)
-    return None  # upsert: ON CONFLICT needs the key's index
 
 
 def _validate(target: TableRef, columns: Sequence[str], src_cols: Sequence[str],
