@@ -17,6 +17,7 @@ from typing import Any
 
 from .adapters import s3 as s3a
 from .errors import StagingError, TargetConnectionError
+from .jdbc_codec import inlet_name
 from .naming import STAGING_TABLE_PREFIX, TableRef, parse_staging_table
 
 
@@ -139,6 +140,10 @@ def drop_table(conn: Any, ref: TableRef, lock_timeout_ms: int = 5000) -> bool:
     try:
         with conn.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout_ms)}ms",))
+            # a JDBC run's inlet view (jdbc_codec) depends on its staging table: it goes first
+            inlet = TableRef(ref.schema, inlet_name(ref.table))
+            cur.execute(f"DROP VIEW IF EXISTS {inlet.quoted}")
+            conn.notices.clear()  # only the table's notice says whether this call dropped it
             cur.execute(f"DROP TABLE IF EXISTS {ref.quoted}")
         conn.commit()
     except psycopg2.Error as exc:

@@ -177,8 +177,8 @@ def test_optimized_settings(spark: Any, pg_db: ConnectionSpec, pg_conn: Any) -> 
     assert parse_staging_table(result.staging_table) is not None
     standard = _write(df, pg_db, pg_conn, method=Method.STANDARD, opts=JdbcOptions(num_partitions=1))
     assert (standard.num_partitions, standard.batchsize) == (4, 1000)  # the baseline ignores tuning
-    assert choose_batchsize(80) == 50_000 and choose_batchsize(10_000) == 1_000
-    assert choose_batchsize(1000) == 4194
+    assert choose_batchsize(10) == 50_000 and choose_batchsize(10_000) == 1_000  # the bounds
+    assert choose_batchsize(80) == 13_107 and choose_batchsize(1000) == 1_048  # ~1 MiB of rows
 
 
 def test_empty_dataframe(spark: Any, pg_db: ConnectionSpec, pg_conn: Any) -> None:

@@ -1,0 +1,117 @@
+"""How the ``optimized`` method hands values to Spark's JDBC writer: compact wire forms.
+
+A JFR profile of Spark's JDBC writer (1M rows of the benchmark table: bigint,
+text, numeric(12,2), timestamptz, boolean, text) showed that most of the JVM's
+time went into converting single values, not into Spark or the network:
+
+* strings: Spark's UTF-8 bytes are decoded into a Java String, then pgjdbc
+  encodes them to UTF-8 again (about a quarter of the JVM's samples);
+* decimals: a java.math.BigDecimal, then pgjdbc's binary numeric, built by
+  BigInteger division (12%);
+* timestamps and dates: a java.sql.Timestamp/Date (with calendar rebasing),
+  then text through a GregorianCalendar (9%), which PostgreSQL parses again.
+
+So ``optimized`` sends each such column in a form both sides handle cheaply.
+Spark's writer inserts into an *inlet*: a view with the wire types whose
+``DO INSTEAD`` rule decodes the values in SQL and inserts them into the staging
+table, which keeps the Spark-native types (``typemap.pg_type``). The decoding
+thus runs in the PostgreSQL backends that receive the rows, in parallel, during
+the write (decoding bytea costs PostgreSQL what parsing the text did), and the
+publish reads an ordinary staging table whatever the method.
+
+| Spark type              | sent as              | Spark side          | decoded by the rule              |
+|-------------------------|----------------------|---------------------|----------------------------------|
+| string, varchar, char   | bytea                | cast to binary      | convert_from(c, 'UTF8')          |
+| timestamp               | bigint (microsecond) | unix_micros         | exact integer arithmetic         |
+| date                    | integer (days)       | unix_date           | date '1970-01-01' + c            |
+| decimal(p <= 18, s >= 0)| bigint (unscaled)    | x * 10^s, exactly   | c::numeric * 10^-s               |
+
+Everything else goes as Spark's JDBC writer sends it. Measured on the
+benchmark table (1M rows): the write went from 2.9-3.5 s to 2.3-2.4 s, JVM CPU
+from 3.4-4.4 s to 2.4 s, PostgreSQL's CPU unchanged (2.2 s). Every decode is
+exact: bytes are not re-encoded, timestamps are integer microseconds on the
+proleptic Gregorian calendar on both sides (no Julian rebasing), decimals keep
+every digit; invalid UTF-8 is refused by convert_from as it would be by text
+input. ``standard`` keeps Spark's writer exactly as shipped: it is the baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .naming import TableRef, quote_ident
+from .typemap import kind
+
+_STRINGS = ("StringType", "VarcharType", "CharType")
+#: unscaled decimals up to 18 digits fit a signed 64-bit integer
+MAX_COMPACT_PRECISION = 18
+INLET_SUFFIX = "_in"
+
+
+@dataclass(frozen=True)
+class StagedColumn:
+    """One column: its staging name, its type in the staging table, and how it travels there."""
+
+    name: str
+    #: the staging table's type: the Spark-native PostgreSQL type
+    pg_type: str
+    #: the type Spark's writer sends (the inlet view's column type)
+    wire_type: str
+    #: SQL over the inlet row (``NEW.<name>``) giving the value in ``pg_type``
+    decode: str
+
+    @classmethod
+    def plain(cls, name: str, pg_type: str) -> StagedColumn:
+        return cls(name, pg_type, pg_type, "NEW." + quote_ident(name))
+
+    @property
+    def compact(self) -> bool:
+        return self.wire_type != self.pg_type
+
+
+def compact(expr: Any, spark_type: Any, name: str, native_pg_type: str) -> tuple[Any, StagedColumn] | None:
+    """The column in its compact wire form, or None when it is sent as Spark's writer sends it.
+
+    ``expr`` is the (already NUL-guarded) Spark Column; ``native_pg_type`` the staging type."""
+    from pyspark.sql import functions as F
+
+    c = "NEW." + quote_ident(name)
+    k = kind(spark_type)
+
+    def staged(wire: str, decode: str) -> StagedColumn:
+        return StagedColumn(name, native_pg_type, wire, decode)
+
+    if k in _STRINGS:
+        return expr.cast("binary"), staged("bytea", f"convert_from({c}, 'UTF8')")
+    if k == "TimestampType":
+        # whole seconds through to_timestamp (exact: |seconds| < 2^38 and seconds * 10^6 stays a
+        # multiple of 64 below 2^59, so the double holds it exactly), the microseconds as an interval
+        decode = f"to_timestamp(({c} / 1000000)::float8) + ({c} % 1000000) * interval '1 microsecond'"
+        return F.unix_micros(expr), staged("bigint", decode)
+    if k == "DateType":
+        return F.unix_date(expr), staged("integer", f"date '1970-01-01' + {c}")
+    if k == "DecimalType" and spark_type.scale >= 0 and spark_type.precision <= MAX_COMPACT_PRECISION:
+        scale = spark_type.scale
+        if scale == 0:
+            return expr.cast("long"), staged("bigint", f"{c}::numeric")
+        # 10^s as an exact decimal(s+1, 0): the product's type (p+s+2 <= 38 digits) needs no rounding
+        unscaled = (expr * F.lit(Decimal(10) ** scale)).cast("long")
+        return unscaled, staged("bigint", f"{c}::numeric * 0.{'0' * (scale - 1)}1")
+    return None
+
+
+def inlet_name(stage_table: str) -> str:
+    """The inlet view of a staging table (dropped with it; the reaper drops both)."""
+    return stage_table + INLET_SUFFIX
+
+
+def inlet_ddl(stage: TableRef, inlet: TableRef, cols: list[StagedColumn]) -> list[str]:
+    """The view Spark writes into and the rule that decodes each row into ``stage``."""
+    wire = ", ".join(f"NULL::{c.wire_type} AS {quote_ident(c.name)}" for c in cols)
+    names = ", ".join(quote_ident(c.name) for c in cols)
+    decoded = ", ".join(c.decode for c in cols)
+    return [f"CREATE VIEW {inlet.quoted} AS SELECT {wire} WHERE false",
+            f"CREATE RULE loader_decode AS ON INSERT TO {inlet.quoted} DO INSTEAD "
+            f"INSERT INTO {stage.quoted} ({names}) VALUES ({decoded})"]
