@@ -11,20 +11,26 @@ transaction moves the rows into the target with ``publish.publish`` and drops
 the staging table. A process killed half-way leaves a ``loader_stage_*`` table
 and an untouched target; the reaper removes the table.
 
+``optimized`` sends strings, timestamps, dates and short decimals in compact
+wire forms that an inlet view's rule decodes (jdbc_codec explains why and how).
+
 Measured with bench/ on this machine (2 vCPUs shared by Spark local[2] and
-PostgreSQL 15 with default settings, nothing else running), 1,000,000 rows of
-(bigint PK, text, numeric(12,2), timestamptz, boolean, nullable text) read
-from Parquet, median of 3 (bench/README.md has 5M and TPC-H):
+PostgreSQL 15 with default settings), 6 columns (bigint PK, text,
+numeric(12,2), timestamptz, boolean, nullable text) read from Parquet, median
+of 3 (bench/README.md has TPC-H):
 
-    Spark JDBC as shipped, straight into the target (not atomic)   157k rows/s
-    the same with the optimized settings (not atomic)              275k rows/s
-    standard (atomic: staging table + publish)                     140k rows/s
-    optimized (atomic): write 2.95 s (339k rows/s) + publish 1.42 s 224k rows/s
+                                                                 1M rows   5M rows
+    Spark JDBC as shipped, direct into the target (not atomic)   148k      130k
+    the same with the optimized writer settings (not atomic)     262k      217k
+    standard (atomic: staging table + publish)                   143k      155k
+    optimized (atomic, compact values)                           278k      297k
+    optimized into the table without its primary key             332k      296k
+    without the key, direct: as shipped 191k/177k, tuned 339k/300k
 
-Batch sizes 1,000-50,000 and 1-3 connections were tried: the width rule's
-50,000 with 2 connections (one per core) was fastest. The publish is the
-price of atomicity; for new, overwritten or empty targets it builds the
-indexes after the rows (index_defer), which took it from 1.9 s to 1.4 s.
+Batch sizes of 3,000-20,000 rows were equally fast with the compact forms;
+50,000 cost more JVM CPU, hence ~1 MB of rows per batch. The publish is the
+price of atomicity; for new, overwritten or empty targets it builds the indexes
+after the rows (index_defer).
 """
 
 from __future__ import annotations
