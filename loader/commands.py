@@ -128,7 +128,9 @@ def recommend(rows: int, memory_gb: float = 8) -> str:
     from .recommend import get_performance_recommendations
 
     rec = get_performance_recommendations(rows, available_memory_gb=memory_gb)
-    return "\n".join(f"{k}: {v}" for k, v in rec.items())
+    lines = [f"{k}: {v}" for k, v in rec.items()]
+    lines.append("(batchsize: chosen at load time from the row width, ~1 MiB of rows per batch)")
+    return "\n".join(lines)
 
 
 def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, resume_window: str,

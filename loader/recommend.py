@@ -45,10 +45,10 @@ def get_performance_recommendations(row_count: int, available_memory_gb: float =
     # a connection) and never more than the default connection budget.
     by_memory = max(1, int(available_memory_gb))
     partitions = max(1, min(-(-row_count // 500_000), by_memory, _DEFAULT_MAX_CONNECTIONS))
-    # 10,000 rows per batch measured as fast as 50,000 (jdbc_load.py) with a fifth
-    # of the memory; small memories get half of that.
-    batchsize = 10_000 if available_memory_gb >= 2 else 5_000
-    rec: dict[str, Any] = {"method": "optimized", "batchsize": batchsize, "num_partitions": partitions}
+    # No batchsize: the row count says nothing about the row width, and the width
+    # rule (jdbc_load.choose_batchsize, ~1 MiB of rows per batch) measured best;
+    # a pinned count would send 100 MB batches of 10 KB rows.
+    rec: dict[str, Any] = {"method": "optimized", "num_partitions": partitions}
     if row_count > COPY_MIN_ROWS:
         # Parts are streamed, so memory bounds a part's size, not the load's; the
         # JDBC options stay for the fallback.

@@ -209,6 +209,7 @@ def test_recommend(rows: int, method: str) -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines()[0] == f"method: {method}"
     assert ("rows_per_part" in res.stdout) is (method == "copy")
+    assert "batchsize: chosen at load time from the row width" in res.stdout
 
 
 def test_doctor_ready_and_missing_bucket(cli_env: dict[str, Any]) -> None:
