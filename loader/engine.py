@@ -28,7 +28,8 @@ from .errors import (
     StagingError,
     TransitionError,
 )
-from .jdbc_load import jdbc_write, row_width
+from .jdbc_frame import row_width
+from .jdbc_load import jdbc_write
 from .naming import TableRef, new_run_id, quote_ident, s3_uri, temp_prefix
 from .options import CopyOptions, JdbcOptions, Method, WriteMode
 from .plan import choose_method

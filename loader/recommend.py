@@ -46,7 +46,7 @@ def get_performance_recommendations(row_count: int, available_memory_gb: float =
     by_memory = max(1, int(available_memory_gb))
     partitions = max(1, min(-(-row_count // 500_000), by_memory, _DEFAULT_MAX_CONNECTIONS))
     # No batchsize: the row count says nothing about the row width, and the width
-    # rule (jdbc_load.choose_batchsize, ~1 MiB of rows per batch) measured best;
+    # rule (jdbc_frame.choose_batchsize, ~1 MiB of rows per batch) measured best;
     # a pinned count would send 100 MB batches of 10 KB rows.
     rec: dict[str, Any] = {"method": "optimized", "num_partitions": partitions}
     if row_count > COPY_MIN_ROWS:

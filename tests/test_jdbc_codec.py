@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from loader.connection import ConnectionSpec
-from loader.jdbc_load import jdbc_write, staging_frame
+from loader.jdbc_frame import staging_frame
+from loader.jdbc_load import jdbc_write
 from loader.naming import TableRef
 from loader.options import JdbcOptions, Method, WriteMode
 from loader.typemap import create_table_sql, plan_for_new_table

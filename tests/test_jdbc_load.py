@@ -21,7 +21,8 @@ import pytest
 from loader.adapters import pg
 from loader.connection import ConnectionSpec
 from loader.errors import DataError
-from loader.jdbc_load import choose_batchsize, jdbc_write
+from loader.jdbc_frame import choose_batchsize
+from loader.jdbc_load import jdbc_write
 from loader.naming import TableRef, parse_staging_table, quote_ident
 from loader.options import JdbcOptions, Method, WriteMode
 from loader.typemap import create_table_sql, match_columns, plan_for_new_table
