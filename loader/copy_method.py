@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,13 +30,14 @@ from .adapters import pg
 from .adapters import s3 as s3a
 from .connection import ConnectionSpec
 from .copy_load import CopyTransaction, aws_region
-from .csv_encode import csv_lines, nul_error_column
-from .errors import DataError, LoaderError, ServerSideUnavailable, StagingError, TargetConnectionError
+from .copy_staging import StagingThread
+from .csv_encode import csv_lines
+from .errors import DataError, LoaderError, ServerSideUnavailable, TargetConnectionError
 from .naming import TableRef, s3_uri
 from .options import CopyOptions, WriteMode
 from .progress import Progress
 from .rejects import RejectPolicy
-from .stage import StageConfig, StagedPart, is_marker, local_credentials, read_marker, run_staging_job
+from .stage import StageConfig, StagedPart, is_marker, local_credentials, read_marker
 from .typemap import ColumnPlan
 
 log = logging.getLogger("loader")
@@ -95,7 +95,7 @@ class CopyJob:
                               credentials=local_credentials(self.df.sparkSession))
             log.info("Writing temporary CSV to %s", self.temp_path)
             self.progress.phase("staging", parts_total=None)
-            stager = _StagingThread(lines, cfg, self.run_id)
+            stager = StagingThread(lines, cfg, self.run_id)
             stager.start()
             txn = CopyTransaction(conn, self.target, self.plan, self.mode, self.key, self.run_id,
                                   create_sql=self.create_sql, reject=self.reject,
@@ -175,7 +175,7 @@ class CopyJob:
                 found.add(int(obj["Key"].rsplit("part-", 1)[1].split(".")[0]))
         return found
 
-    def _load_while_staging(self, client: Any, txn: CopyTransaction, stager: _StagingThread,
+    def _load_while_staging(self, client: Any, txn: CopyTransaction, stager: StagingThread,
                             out: CopyOutcome) -> set[int]:
         """COPY each part as soon as its object exists (S3 shows an object only once complete);
         the partitions' markers, read as they appear, are checked against what was loaded."""
@@ -259,92 +259,3 @@ def key_of_line(client: Any, bucket: str, key: str, message: str, columns: tuple
     except Exception:  # the key is a courtesy; the error itself stands
         return ""
     return ""
-
-
-class _StagingThread(threading.Thread):
-    """Runs the Spark staging job; keeps its error for the driver loop to raise."""
-
-    def __init__(self, lines: Any, cfg: StageConfig, run_id: str) -> None:
-        super().__init__(name=f"loader-stage-{run_id[:8]}", daemon=True)
-        self.lines, self.cfg, self.run_id = lines, cfg, run_id
-        self.group = f"loader-{run_id}"
-        self.error: BaseException | None = None
-        self.seconds = 0.0
-
-    def run(self) -> None:
-        t0 = time.monotonic()
-        sc = self.lines.sparkSession.sparkContext
-        try:
-            sc.setJobGroup(self.group, f"loader staging {self.run_id}", interruptOnCancel=True)
-            run_staging_job(self.lines, self.cfg)
-        except BaseException as exc:  # noqa: BLE001 - handed to the driver loop
-            self.error = exc
-        finally:
-            self.seconds = time.monotonic() - t0
-
-    def raise_if_failed(self) -> None:
-        if self.error is not None:
-            raise staging_failure(self.error, self.run_id)
-
-    def cancel(self) -> None:
-        if self.is_alive():
-            sc = self.lines.sparkSession.sparkContext
-            sc.cancelJobGroup(self.group)
-            self.join(timeout=120)
-            _wait_until_tasks_stop(sc, self.group)
-
-
-def _wait_until_tasks_stop(sc: Any, group: str, timeout: float = 60.0) -> None:
-    """No executor may upload after we clean up. The job ends as soon as it is cancelled, but
-    its tasks stop later, and a task's Python worker can finish an upload in flight until Spark
-    destroys it (``spark.python.task.killTimeout`` after the kill). So wait for the tasks, then
-    for that timeout. Only on the failure path."""
-    tracker = sc.statusTracker()
-    deadline = time.monotonic() + timeout
-    try:
-        stages = [s for j in tracker.getJobIdsForGroup(group) if (info := tracker.getJobInfo(j)) is not None
-                  for s in info.stageIds]
-        while time.monotonic() < deadline:
-            active = sum(i.numActiveTasks for s in stages if (i := tracker.getStageInfo(s)) is not None)
-            if not active:
-                break
-            time.sleep(0.1)
-        kill_timeout = sc.getConf().get("spark.python.task.killTimeout", "2s")
-        seconds = float(kill_timeout[:-2]) / 1000 if kill_timeout.endswith("ms") else float(kill_timeout.rstrip("s"))
-    except Exception:  # the tracker is a courtesy: fall back to the default kill timeout
-        seconds = 2.0
-    time.sleep(min(seconds, 30.0) + 0.5)
-
-
-def staging_failure(exc: BaseException, run_id: str) -> LoaderError:
-    """Classify a failed Spark staging job: NUL byte (data), S3 trouble (infra), or other."""
-    if isinstance(exc, LoaderError):
-        return exc
-    text = str(exc)
-    column = nul_error_column(text)
-    if column is not None:
-        where = text[text.find("(partition"):].split(")", 1)[0] + ")" if "(partition" in text else ""
-        return DataError(f"column {column!r} contains a NUL byte (0x00), which PostgreSQL cannot store in text "
-                         f"{where}".strip(),
-                         next_step="clean the source, or set copy.strip_nul: true (strip_nul=True) to remove "
-                                   "NUL bytes", run_id=run_id, column=column)
-    infra = ("botocore", "EndpointConnectionError", "NoSuchBucket", "AccessDenied", "S3UploadFailedError",
-             "Could not connect to the endpoint", "ConnectionRefused", "ReadTimeout")
-    first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
-    if any(marker in text for marker in infra):
-        return StagingError(f"staging to S3 failed: {_last_python_error(text) or first}", run_id=run_id,
-                            next_step="check the S3 endpoint, bucket permissions and network")
-    return LoaderError(f"the Spark staging job failed: {_last_python_error(text) or first}", run_id=run_id,
-                       next_step="see the Spark error above; fix the source or the DataFrame")
-
-
-def _last_python_error(text: str) -> str | None:
-    """The exception line ('module.Error: message') of the last Python traceback in a Spark error."""
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
-    if not starts:
-        return None
-    for line in lines[starts[-1] + 1:]:
-        if line and not line[0].isspace():
-            return line.strip()[:300]
-    return None
