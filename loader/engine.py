@@ -18,6 +18,7 @@ from typing import Any
 
 from .adapters import pg
 from .adapters import s3 as s3a
+from .auto_facts import copy_ready, estimate_size
 from .connection import ConnectionSpec
 from .copy_method import CopyJob
 from .errors import (
@@ -28,7 +29,6 @@ from .errors import (
     StagingError,
     TransitionError,
 )
-from .jdbc_frame import row_width
 from .jdbc_load import jdbc_write
 from .naming import TableRef, new_run_id, quote_ident, s3_uri, temp_prefix
 from .options import CopyOptions, JdbcOptions, Method, WriteMode
@@ -302,39 +302,6 @@ class _Load:
         return LoadResult(method=method, rows=rows, bytes_staged=nbytes, temp_path=temp_path,
                           timings=dict(self.timings), fallback_reason=fallback, run_id=self.run_id,
                           reason=reason, server_side=server_side, rows_rejected=rows_rejected)
-
-
-def estimate_size(df: Any) -> tuple[int | None, int | None]:
-    """(rows, bytes per row) from Spark's optimizer statistics, without running a job."""
-    width = row_width(df.schema)
-    try:
-        stats = df._jdf.queryExecution().optimizedPlan().stats()
-        rows_opt = stats.rowCount()
-        if rows_opt.isDefined():
-            return _big_int(rows_opt.get()), width
-        size = _big_int(stats.sizeInBytes())
-    except Exception:
-        return None, width
-    if size >= 2**62:  # Spark's "unknown"
-        return None, width
-    return size // width, width
-
-
-def _big_int(value: Any) -> int:
-    """A Scala BigInt from py4j: already a Python int, or an object with toString()."""
-    return value if isinstance(value, int) else int(value.toString())
-
-
-def copy_ready(opts: CopyOptions) -> tuple[bool, str]:
-    """Cheap readiness check for ``auto``: credentials and one HeadBucket."""
-    if not s3a.credentials_present():
-        return False, "no AWS credentials found"
-    bucket, _ = s3a.resolve_bucket(opts.bucket)
-    try:
-        s3a.check_bucket(s3a.make_client(max_attempts=1), bucket)
-    except StagingError as exc:
-        return False, f"bucket {bucket} not accessible ({exc.message})"
-    return True, ""
 
 
 __all__ = ["LoadRequest", "LoadResult", "execute"]

@@ -17,7 +17,8 @@ from typing import Any
 
 from .adapters import pg
 from .adapters import s3 as s3a
-from .engine import LoadRequest, copy_ready, execute
+from .auto_facts import copy_ready
+from .engine import LoadRequest, execute
 from .errors import ConfigError, LoaderError, RunNotFoundError
 from .manifest import Manifest, load_manifests
 from .options import Method
