@@ -42,9 +42,8 @@ from decimal import Decimal
 from typing import Any
 
 from .naming import TableRef, quote_ident
-from .typemap import kind
+from .typemap import STRING_KINDS, kind
 
-_STRINGS = ("StringType", "VarcharType", "CharType")
 #: unscaled decimals up to 18 digits fit a signed 64-bit integer
 MAX_COMPACT_PRECISION = 18
 INLET_SUFFIX = "_in"
@@ -83,7 +82,7 @@ def compact(expr: Any, spark_type: Any, name: str, native_pg_type: str) -> tuple
     def staged(wire: str, decode: str) -> StagedColumn:
         return StagedColumn(name, native_pg_type, wire, decode)
 
-    if k in _STRINGS:
+    if k in STRING_KINDS:
         return expr.cast("binary"), staged("bytea", f"convert_from({c}, 'UTF8')")
     if k == "TimestampType":
         # whole seconds through to_timestamp (exact: |seconds| < 2^38 and seconds * 10^6 stays a
@@ -102,13 +101,14 @@ def compact(expr: Any, spark_type: Any, name: str, native_pg_type: str) -> tuple
     return None
 
 
-def inlet_name(stage_table: str) -> str:
+def inlet_of(stage: TableRef) -> TableRef:
     """The inlet view of a staging table (dropped with it; the reaper drops both)."""
-    return stage_table + INLET_SUFFIX
+    return TableRef(stage.schema, stage.table + INLET_SUFFIX)
 
 
-def inlet_ddl(stage: TableRef, inlet: TableRef, cols: list[StagedColumn]) -> list[str]:
-    """The view Spark writes into and the rule that decodes each row into ``stage``."""
+def inlet_ddl(stage: TableRef, cols: list[StagedColumn]) -> list[str]:
+    """The view Spark writes into (``inlet_of(stage)``) and the rule that decodes each row into ``stage``."""
+    inlet = inlet_of(stage)
     wire = ", ".join(f"NULL::{c.wire_type} AS {quote_ident(c.name)}" for c in cols)
     names = ", ".join(quote_ident(c.name) for c in cols)
     decoded = ", ".join(c.decode for c in cols)

@@ -19,7 +19,7 @@ from .csv_encode import string_guard
 from .errors import ConfigError
 from .jdbc_codec import StagedColumn
 from .options import JdbcOptions, Method
-from .typemap import ColumnPlan, kind, pg_type
+from .typemap import STRING_KINDS, ColumnPlan, kind, pg_type
 
 #: Spark's own default, kept for ``standard`` (the baseline).
 SPARK_DEFAULT_BATCHSIZE = 1000
@@ -88,7 +88,7 @@ def staging_frame(df: Any, plan: ColumnPlan, strip_nul: bool = False,
         alias = f"c_{i}"
         if _as_json(dtype, target_type):
             col, dtype, native = F.to_json(F.col(quoted)), StringType(), "text"
-        elif kind(dtype) in ("StringType", "VarcharType", "CharType"):
+        elif kind(dtype) in STRING_KINDS:
             # a NUL byte: the same error naming the column as COPY gives, or stripped on opt-in
             col, native = F.expr(string_guard(quoted, name, strip_nul)), pg_type(dtype)
         elif kind(dtype) == "NullType":  # the JDBC writer has no type for void
@@ -115,6 +115,8 @@ def writer_settings(frame: Any, spec: ConnectionSpec, method: Method,
     # reWriteBatchedInserts turns a batch into multi-row INSERTs (the big win);
     # stringtype=unspecified lets the server type string parameters.
     url = spec.jdbc_url(reWriteBatchedInserts="true", stringtype="unspecified")
+    # the width of the frame as sent (compact strings are binary: 100 bytes in Spark's
+    # estimate), which is what the 1 MiB target was measured with
     batchsize = choose_batchsize(row_width(frame.schema), opts.batchsize)
     limits = [current, opts.max_connections] + ([opts.num_partitions] if opts.num_partitions else [])
     parts = max(1, min(limits))

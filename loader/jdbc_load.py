@@ -139,14 +139,14 @@ def _create_stage(spec: ConnectionSpec, stage: TableRef, cols: list[StagedColumn
                   target: TableRef) -> TableRef:
     """Create the staging table (and, for compact columns, its inlet view); return where Spark writes."""
     ddl = ", ".join(f"{quote_ident(c.name)} {c.pg_type}" for c in cols)
-    inlet = TableRef(stage.schema, jdbc_codec.inlet_name(stage.table))
+    inlet = jdbc_codec.inlet_of(stage) if any(c.compact for c in cols) else None
     with _connection(spec) as conn, conn.cursor() as cur:
         try:
             cur.execute("BEGIN")
             cur.execute(f"CREATE UNLOGGED TABLE {stage.quoted} ({ddl})")
             cur.execute(f"COMMENT ON TABLE {stage.quoted} IS %s", (f"loader run {run_id} -> {target}",))
-            if any(c.compact for c in cols):
-                for sql in jdbc_codec.inlet_ddl(stage, inlet, cols):
+            if inlet is not None:
+                for sql in jdbc_codec.inlet_ddl(stage, cols):
                     cur.execute(sql)
             cur.execute("COMMIT")
         except psycopg2.errors.InvalidSchemaName:
@@ -156,12 +156,11 @@ def _create_stage(spec: ConnectionSpec, stage: TableRef, cols: list[StagedColumn
             raise ConfigError(f"user {spec.user} may not create the staging table in schema {target.schema}",
                               next_step=f"GRANT CREATE ON SCHEMA {quote_ident(target.schema)} TO "
                                         f"{quote_ident(spec.user)}") from None
-    return inlet if any(c.compact for c in cols) else stage
+    return inlet or stage
 
 
 def _drop_stage(cur: Any, stage: TableRef) -> None:
-    inlet = TableRef(stage.schema, jdbc_codec.inlet_name(stage.table))
-    cur.execute(f"DROP VIEW IF EXISTS {inlet.quoted}")  # its rule depends on the table
+    cur.execute(f"DROP VIEW IF EXISTS {jdbc_codec.inlet_of(stage).quoted}")  # its rule depends on the table
     cur.execute(f"DROP TABLE IF EXISTS {stage.quoted}")
 
 

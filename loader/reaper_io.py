@@ -17,7 +17,7 @@ from typing import Any
 
 from .adapters import s3 as s3a
 from .errors import StagingError, TargetConnectionError
-from .jdbc_codec import inlet_name
+from .jdbc_codec import inlet_of
 from .naming import STAGING_TABLE_PREFIX, TableRef, parse_staging_table
 
 
@@ -141,8 +141,7 @@ def drop_table(conn: Any, ref: TableRef, lock_timeout_ms: int = 5000) -> bool:
         with conn.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout_ms)}ms",))
             # a JDBC run's inlet view (jdbc_codec) depends on its staging table: it goes first
-            inlet = TableRef(ref.schema, inlet_name(ref.table))
-            cur.execute(f"DROP VIEW IF EXISTS {inlet.quoted}")
+            cur.execute(f"DROP VIEW IF EXISTS {inlet_of(ref).quoted}")
             conn.notices.clear()  # only the table's notice says whether this call dropped it
             cur.execute(f"DROP TABLE IF EXISTS {ref.quoted}")
         conn.commit()

@@ -33,6 +33,8 @@ from typing import Any
 from .errors import SchemaMismatchError
 from .naming import TableRef, quote_ident
 
+#: Spark's string types
+STRING_KINDS = ("StringType", "VarcharType", "CharType")
 _SCALARS = {
     "ByteType": "smallint", "ShortType": "smallint", "IntegerType": "integer", "LongType": "bigint",
     "FloatType": "real", "DoubleType": "double precision", "StringType": "text",
@@ -78,7 +80,7 @@ def compatible(spark_type: Any, target: str) -> bool:
     base = _base(target)
     if name == "NullType":
         return True  # only NULLs: any column takes them
-    if name in ("StringType", "VarcharType", "CharType"):
+    if name in STRING_KINDS:
         return not target.endswith("[]")  # text input works for any scalar type; PG validates
     if name in ("ByteType", "ShortType", "IntegerType", "LongType"):
         return base in _NUMERIC_TARGETS or base in _TEXTS
