@@ -97,7 +97,7 @@ def _passthrough(gzip: bool, batches: Any) -> Any:
 
     import pyarrow as pa
 
-    from loader.stage import _batch_bytes
+    from loader.copy.task import _batch_bytes
 
     n = 0
     for batch in batches:
@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
 
-    from loader import csv_encode, stage
     from loader.adapters import s3 as s3a
+    from loader.copy import csv_encode
+    from loader.copy import task as stage
     from loader.testing.pgcluster import PgCluster
     from loader.testing.s3server import start_seaweedfs
 

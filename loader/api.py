@@ -14,7 +14,7 @@ from typing import Any
 
 from . import redact
 from .connection import ConnectionSpec
-from .engine import LoadRequest, execute
+from .engine.execute import LoadRequest, execute
 from .errors import ConfigError
 from .naming import TableRef
 from .options import Method, WriteMode, split_call_options, with_bucket

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .manifest import load_manifests, validate_paths
-from .runner import RunOptions, RunOutcome, format_summary, format_table, select
-from .runner import dry_run as plan_all
+from .runner.run import RunOptions, RunOutcome, format_summary, format_table, select
+from .runner.run import dry_run as plan_all
 from .state import StateStore
 
 
@@ -43,7 +43,7 @@ def dry_run(paths: list[str], only: tuple[str, ...] = ()) -> str:
 def run(paths: list[str], *, state_url: str | None = None, only: tuple[str, ...] = (), parallel: int = 1,
         resume: bool = False, wait: bool = False, reap_before_run: bool = False, live: bool = False,
         spark: Any = None) -> list[RunOutcome]:
-    from . import runner
+    from .runner import run as runner
 
     manifests = select(paths, only)
     opts = RunOptions(only=only, parallel=parallel, resume=resume, wait=wait, live_progress=live,
@@ -53,7 +53,7 @@ def run(paths: list[str], *, state_url: str | None = None, only: tuple[str, ...]
 
 def resume(run_id: str, paths: list[str], *, state_url: str | None = None, wait: bool = False,
            spark: Any = None) -> RunOutcome:
-    from . import runner
+    from .runner import run as runner
 
     return runner.resume_run(run_id, paths, StateStore(state_url), RunOptions(wait=wait), spark=spark)
 
@@ -85,7 +85,7 @@ def status(state_url: str | None, *, limit: int = 20, as_json: bool = False, sum
 def _since(text: str | None) -> datetime | None:
     if not text:
         return None
-    from .reaper import parse_duration
+    from .reaper.apply import parse_duration
 
     return datetime.now(timezone.utc) - parse_duration(text)
 
@@ -106,7 +106,7 @@ def format_usage(data: dict[str, Any]) -> str:
 
 def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
     """COPY readiness checks for each manifest's target and bucket (or the defaults)."""
-    from .recommend import doctor_lines, get_copy_protocol_recommendation
+    from .plan.recommend import doctor_lines, get_copy_protocol_recommendation
 
     targets: list[tuple[str, str | None, Any]] = []
     if paths:
@@ -125,7 +125,7 @@ def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
 
 
 def recommend(rows: int, memory_gb: float = 8) -> str:
-    from .recommend import get_performance_recommendations
+    from .plan.recommend import get_performance_recommendations
 
     rec = get_performance_recommendations(rows, available_memory_gb=memory_gb)
     lines = [f"{k}: {v}" for k, v in rec.items()]
@@ -136,8 +136,8 @@ def recommend(rows: int, memory_gb: float = 8) -> str:
 def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, resume_window: str,
          stale_after: str, dry_run: bool, as_json: bool,
          table_manifests: list[str] | None = None) -> tuple[str, bool]:
-    from .reaper import ReapPolicy, default_buckets, format_report, parse_duration, reap_staging_tables
-    from .reaper import reap as do_reap
+    from .reaper.apply import ReapPolicy, default_buckets, format_report, parse_duration, reap_staging_tables
+    from .reaper.apply import reap as do_reap
 
     store = StateStore(state_url)
     policy = ReapPolicy(prefix_root=prefix, grace=parse_duration(grace),

@@ -1,4 +1,4 @@
-"""Indexes built after the rows (loader.index_defer), on a real PostgreSQL and end to end.
+"""Indexes built after the rows (loader.target.index_defer), on a real PostgreSQL and end to end.
 
 What must hold: the table ends with exactly the indexes, constraints, comments
 and CLUSTER mark it had; a duplicate key fails the load and leaves the table as
@@ -19,10 +19,10 @@ from loader import write_to_postgres
 from loader.adapters import pg
 from loader.connection import ConnectionSpec
 from loader.errors import DataError
-from loader.index_defer import claim_empty_target, drop_indexes
 from loader.naming import TableRef
 from loader.options import WriteMode
-from loader.publish import publish
+from loader.target.index_defer import claim_empty_target, drop_indexes
+from loader.target.publish import publish
 
 T = TableRef("public", "target")
 

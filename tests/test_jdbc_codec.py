@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from loader.connection import ConnectionSpec
-from loader.jdbc_frame import staging_frame
-from loader.jdbc_load import jdbc_write
+from loader.jdbc.frame import staging_frame
+from loader.jdbc.method import jdbc_write
 from loader.naming import TableRef
 from loader.options import JdbcOptions, Method, WriteMode
-from loader.typemap import create_table_sql, plan_for_new_table
+from loader.plan.typemap import create_table_sql, plan_for_new_table
 
 pytestmark = pytest.mark.slow
 T = TableRef("public", "codec_target")
@@ -113,7 +113,7 @@ def test_decimal_into_integer_and_timestamp_into_text_targets(spark: Any, pg_db:
                                                               pg_conn: Any) -> None:
     """A decoded value is cast to the target's type exactly as the plain staging value was."""
     from loader.adapters import pg
-    from loader.typemap import match_columns
+    from loader.plan.typemap import match_columns
 
     with pg_conn.cursor() as cur:
         cur.execute(f"CREATE TABLE {T.quoted} (n bigint, ts timestamp, t text, d date)")
@@ -168,10 +168,10 @@ def test_invalid_utf8_is_refused_naming_the_target(spark: Any, pg_db: Connection
 def test_reaper_drops_a_stage_with_its_inlet(pg_db: ConnectionSpec, pg_conn: Any) -> None:
     """A killed optimized run leaves the staging table and its inlet view; the reaper's drop takes both."""
     from loader.adapters import pg
-    from loader.jdbc_codec import StagedColumn
-    from loader.jdbc_load import _create_stage
+    from loader.jdbc.codec import StagedColumn
+    from loader.jdbc.method import _create_stage
     from loader.naming import staging_table_name
-    from loader.reaper_io import drop_table
+    from loader.reaper.tables import drop_table
 
     stage = TableRef("public", staging_table_name(uuid.uuid4().hex))
     cols = [StagedColumn("c_1", "text", "bytea", "convert_from(NEW.c_1, 'UTF8')")]

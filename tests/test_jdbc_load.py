@@ -21,11 +21,11 @@ import pytest
 from loader.adapters import pg
 from loader.connection import ConnectionSpec
 from loader.errors import DataError
-from loader.jdbc_frame import choose_batchsize
-from loader.jdbc_load import jdbc_write
+from loader.jdbc.frame import choose_batchsize
+from loader.jdbc.method import jdbc_write
 from loader.naming import TableRef, parse_staging_table, quote_ident
 from loader.options import JdbcOptions, Method, WriteMode
-from loader.typemap import create_table_sql, match_columns, plan_for_new_table
+from loader.plan.typemap import create_table_sql, match_columns, plan_for_new_table
 
 pytestmark = pytest.mark.slow
 METHODS = [Method.STANDARD, Method.OPTIMIZED]
@@ -237,10 +237,10 @@ _KILLED_SCRIPT = textwrap.dedent("""
     import json, os, sys, time, uuid
     from loader.adapters.spark import get_or_create_session
     from loader.connection import ConnectionSpec
-    from loader.jdbc_load import jdbc_write
+    from loader.jdbc.method import jdbc_write
     from loader.naming import TableRef
     from loader.options import JdbcOptions, Method, WriteMode
-    from loader.typemap import plan_for_new_table
+    from loader.plan.typemap import plan_for_new_table
     from pyspark.sql import functions as F
 
     spec = ConnectionSpec.parse(json.loads(os.environ["KILL_TEST_CONN"]))

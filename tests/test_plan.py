@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loader.options import Method
-from loader.plan import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
+from loader.plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 
 
 @pytest.mark.parametrize(("rows", "width", "expected"), [

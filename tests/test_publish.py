@@ -13,7 +13,7 @@ from loader.connection import ConnectionSpec
 from loader.errors import DataError, SchemaMismatchError, StateError
 from loader.naming import TableRef, quote_ident
 from loader.options import WriteMode
-from loader.publish import publish
+from loader.target.publish import publish
 
 T = TableRef("public", "target")
 SRC = "public.src"

@@ -19,7 +19,7 @@ from loader.adapters import s3 as s3a
 from loader.connection import ConnectionSpec
 from loader.errors import ConfigError
 from loader.naming import s3_uri, temp_prefix
-from loader.reaper import (
+from loader.reaper.apply import (
     Decision,
     ReapEntry,
     ReapPolicy,

@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from loader.reaper import ReapPolicy, format_report, reap
+from loader.reaper.apply import ReapPolicy, format_report, reap
 from loader.state import StateStore
 from loader.testing.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 

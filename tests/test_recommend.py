@@ -12,7 +12,7 @@ import pytest
 from loader.connection import ConnectionSpec
 from loader.errors import ConfigError
 from loader.options import CopyOptions, JdbcOptions, split_call_options
-from loader.recommend import (
+from loader.plan.recommend import (
     doctor_lines,
     get_copy_protocol_recommendation,
     get_performance_recommendations,

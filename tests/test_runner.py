@@ -22,7 +22,7 @@ from loader import commands
 from loader.adapters import pg
 from loader.adapters import s3 as s3a
 from loader.naming import TableRef
-from loader.runner import RunOutcome
+from loader.runner.run import RunOutcome
 
 pytestmark = pytest.mark.slow
 
@@ -288,7 +288,7 @@ def test_schema_mismatch_fails_before_any_data_moves(spark: Any, env: dict[str, 
 
 
 def test_schema_mismatch_is_a_schema_mismatch_error(spark: Any, pg_db: Any, pg_conn: Any, state_url: str) -> None:
-    from loader.engine import LoadRequest, execute
+    from loader.engine.execute import LoadRequest, execute
     from loader.errors import SchemaMismatchError
     from loader.options import Method
     from loader.state import StateStore

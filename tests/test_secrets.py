@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from loader import commands
-from loader.engine import LoadRequest, execute
+from loader.engine.execute import LoadRequest, execute
 from loader.errors import LoaderError, TargetConnectionError
 from loader.manifest import load_manifests
 from loader.naming import TableRef
 from loader.options import Method
-from loader.sources import read_source
+from loader.runner.sources import read_source
 from loader.state import StateStore
 from loader.testing.pgcluster import SUPERUSER_PASSWORD
 from tests.test_runner import base_rows, query, write_manifest, write_source

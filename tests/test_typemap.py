@@ -11,7 +11,7 @@ from pyspark.sql import types as T
 from loader.adapters.pg import Column
 from loader.errors import SchemaMismatchError
 from loader.naming import TableRef
-from loader.typemap import (
+from loader.plan.typemap import (
     ColumnPlan,
     compatible,
     create_table_sql,

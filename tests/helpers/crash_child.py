@@ -20,7 +20,8 @@ def die() -> None:
 
 
 def install(phase: str) -> None:
-    from loader import copy_load, copy_method
+    from loader.copy import method as copy_method
+    from loader.copy import transaction as copy_load
 
     if phase == "staging":  # some parts loaded into the open transaction, staging still running
         original = copy_method.CopyJob._load_part

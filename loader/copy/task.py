@@ -132,7 +132,7 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
     import pyarrow as pa
     from pyspark import TaskContext
 
-    from .adapters.s3 import make_client
+    from ..adapters.s3 import make_client
 
     ctx = TaskContext.get()
     partition = ctx.partitionId() if ctx is not None else 0

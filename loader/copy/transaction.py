@@ -25,14 +25,14 @@ import os
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .adapters import pg
-from .errors import DataError, StagingError
-from .index_defer import DeferredIndexes, defer_for_load
-from .naming import TableRef, quote_ident
-from .options import WriteMode
-from .publish import publish
-from .rejects import RejectPolicy, publish_rejecting
-from .typemap import ColumnPlan
+from ..adapters import pg
+from ..errors import DataError, StagingError
+from ..naming import TableRef, quote_ident
+from ..options import WriteMode
+from ..plan.typemap import ColumnPlan
+from ..target.index_defer import DeferredIndexes, defer_for_load
+from ..target.publish import publish
+from ..target.rejects import RejectPolicy, publish_rejecting
 
 COPY_BUFFER = 1 << 20
 

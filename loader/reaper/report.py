@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .naming import s3_uri
-from .reaper_rules import DELETE, KEEP
+from ..naming import s3_uri
+from .rules import DELETE, KEEP
 
 
 @dataclass

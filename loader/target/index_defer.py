@@ -30,8 +30,8 @@ from typing import Any
 
 import psycopg2
 
-from .naming import TableRef, quote_ident
-from .options import WriteMode
+from ..naming import TableRef, quote_ident
+from ..options import WriteMode
 
 log = logging.getLogger("loader")
 _SAVEPOINT = "loader_defer_indexes"

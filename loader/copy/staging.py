@@ -13,9 +13,9 @@ import threading
 import time
 from typing import Any
 
+from ..errors import DataError, LoaderError, StagingError
 from .csv_encode import nul_error_column
-from .errors import DataError, LoaderError, StagingError
-from .stage import StageConfig, run_staging_job
+from .task import StageConfig, run_staging_job
 
 
 class StagingThread(threading.Thread):

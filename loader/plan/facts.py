@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .adapters import s3 as s3a
-from .errors import StagingError
-from .jdbc_frame import row_width
-from .options import CopyOptions
+from ..adapters import s3 as s3a
+from ..errors import StagingError
+from ..jdbc.frame import row_width
+from ..options import CopyOptions
 
 
 def estimate_size(df: Any) -> tuple[int | None, int | None]:

@@ -6,7 +6,7 @@ batches): it grows with objects/1,000, never with objects. Failures leave as
 :class:`~loader.errors.StagingError` (S3) or
 :class:`~loader.errors.TargetConnectionError` (PostgreSQL).
 
-Nothing here decides anything; :mod:`loader.reaper` does.
+Nothing here decides anything; :mod:`loader.reaper.apply` does.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .adapters import s3 as s3a
-from .errors import StagingError, TargetConnectionError
-from .jdbc_codec import inlet_of
-from .naming import STAGING_TABLE_PREFIX, TableRef, parse_staging_table
+from ..adapters import s3 as s3a
+from ..errors import StagingError, TargetConnectionError
+from ..jdbc.codec import inlet_of
+from ..naming import STAGING_TABLE_PREFIX, TableRef, parse_staging_table
 
 
 @dataclass

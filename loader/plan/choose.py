@@ -9,7 +9,7 @@ optimized JDBC, with the reason COPY was not ready.
 
 from __future__ import annotations
 
-from .options import Method
+from ..options import Method
 
 # The thresholds come from the benchmark (bench/README.md, 2 vCPUs shared by
 # Spark and PostgreSQL). Below ~200k rows COPY's fixed cost (a Spark job to

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .naming import TableRef, quote_ident
-from .typemap import STRING_KINDS, kind
+from ..naming import TableRef, quote_ident
+from ..plan.typemap import STRING_KINDS, kind
 
 #: unscaled decimals up to 18 digits fit a signed 64-bit integer
 MAX_COMPACT_PRECISION = 18

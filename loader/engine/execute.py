@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .adapters import pg
-from .adapters import s3 as s3a
-from .auto_facts import copy_ready, estimate_size
-from .connection import ConnectionSpec
-from .copy_method import CopyJob
-from .errors import (
+from ..adapters import pg
+from ..adapters import s3 as s3a
+from ..connection import ConnectionSpec
+from ..copy.method import CopyJob
+from ..copy.task import StagedPart
+from ..errors import (
     ConfigError,
     LoaderError,
     LockHeldError,
@@ -29,18 +29,18 @@ from .errors import (
     StagingError,
     TransitionError,
 )
-from .jdbc_load import jdbc_write
-from .naming import TableRef, new_run_id, quote_ident, s3_uri, temp_prefix
-from .options import CopyOptions, JdbcOptions, Method, WriteMode
-from .plan import choose_method
-from .progress import Progress
-from .redact import redact
-from .rejects import RejectPolicy
-from .result import LoadResult
-from .stage import StagedPart
-from .state import RunRecord, StateStore
-from .state.status import RunStatus
-from .typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
+from ..jdbc.method import jdbc_write
+from ..naming import TableRef, new_run_id, quote_ident, s3_uri, temp_prefix
+from ..options import CopyOptions, JdbcOptions, Method, WriteMode
+from ..plan.choose import choose_method
+from ..plan.facts import copy_ready, estimate_size
+from ..plan.typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
+from ..progress import Progress
+from ..redact import redact
+from ..result import LoadResult
+from ..state import RunRecord, StateStore
+from ..state.status import RunStatus
+from ..target.rejects import RejectPolicy
 
 log = logging.getLogger("loader")
 

@@ -1,4 +1,4 @@
-"""The reaper's rules, pure: policy, durations and the keep/delete decision (see loader.reaper)."""
+"""The reaper's rules, pure: policy, durations and the keep/delete decision (see loader.reaper.apply)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
-from .naming import check_prefix_root, parse_prefix, parse_staging_table, prefix_table_part
-from .state.status import ACTIVE, RunStatus
+from ..errors import ConfigError
+from ..naming import check_prefix_root, parse_prefix, parse_staging_table, prefix_table_part
+from ..state.status import ACTIVE, RunStatus
 
 if TYPE_CHECKING:
-    from .state.models import RunRecord
+    from ..state.models import RunRecord
 
 DELETE = "delete"
 KEEP = "keep"

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import jdbc_codec
-from .connection import ConnectionSpec
-from .csv_encode import string_guard
-from .errors import ConfigError
-from .jdbc_codec import StagedColumn
-from .options import JdbcOptions, Method
-from .typemap import STRING_KINDS, ColumnPlan, kind, pg_type
+from ..connection import ConnectionSpec
+from ..copy.csv_encode import string_guard
+from ..errors import ConfigError
+from ..options import JdbcOptions, Method
+from ..plan.typemap import STRING_KINDS, ColumnPlan, kind, pg_type
+from . import codec as jdbc_codec
+from .codec import StagedColumn
 
 #: Spark's own default, kept for ``standard`` (the baseline).
 SPARK_DEFAULT_BATCHSIZE = 1000

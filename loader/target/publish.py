@@ -19,11 +19,11 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
-from .adapters import pg
-from .errors import ConfigError, DataError, SchemaMismatchError, StateError
+from ..adapters import pg
+from ..errors import ConfigError, DataError, SchemaMismatchError, StateError
+from ..naming import TableRef, quote_ident
+from ..options import WriteMode
 from .index_defer import defer_for_load
-from .naming import TableRef, quote_ident
-from .options import WriteMode
 
 _SAVEPOINT = "loader_publish"
 

@@ -2,7 +2,7 @@
 
 Policy and decisions are pure (:func:`decide`, :func:`decide_staging_table`);
 :func:`reap` and :func:`reap_staging_tables` apply them to S3 and PostgreSQL
-through :mod:`loader.reaper_io`.
+through :mod:`loader.reaper.tables`.
 
 What is looked at
 -----------------
@@ -63,11 +63,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .adapters import s3 as s3a
-from .errors import LoaderError, RunNotFoundError, TransitionError
-from .naming import parse_prefix, parse_staging_table, s3_uri
-from .reaper_report import ReapEntry, ReapReport, format_report, human_bytes
-from .reaper_rules import (
+from ..adapters import s3 as s3a
+from ..errors import LoaderError, RunNotFoundError, TransitionError
+from ..naming import parse_prefix, parse_staging_table, s3_uri
+from .report import ReapEntry, ReapReport, format_report, human_bytes
+from .rules import (
     DELETE,
     KEEP,
     Decision,
@@ -80,9 +80,9 @@ from .reaper_rules import (
 )
 
 if TYPE_CHECKING:
-    from .connection import ConnectionSpec
-    from .state.models import RunRecord
-    from .state.store import StateStore
+    from ..connection import ConnectionSpec
+    from ..state.models import RunRecord
+    from ..state.store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def reap(store: StateStore, buckets: Iterable[str], policy: ReapPolicy, client: 
     A bucket that cannot be listed goes to ``report.errors``; a prefix that cannot
     be deleted is an entry with ``error`` set. Other buckets and prefixes go on.
     """
-    from . import reaper_io as io
+    from . import tables as io
 
     client = client if client is not None else s3a.make_client()
     clock = _clock(now)
@@ -161,7 +161,7 @@ def reap(store: StateStore, buckets: Iterable[str], policy: ReapPolicy, client: 
 
 def _reap_prefix(store: StateStore, client: Any, bucket: str, prefix: str, policy: ReapPolicy,
                  clock: Callable[[], datetime], counter: Any) -> ReapEntry | None:
-    from . import reaper_io as io
+    from . import tables as io
 
     root = policy.prefix_root + "/"
     parsed = parse_prefix(prefix[len(root):]) if prefix.startswith(root) else None
@@ -219,8 +219,8 @@ def reap_staging_tables(store: StateStore, conn_spec: ConnectionSpec, policy: Re
     whose name matches exactly are considered. ``policy.table`` and
     ``policy.prefix_root`` do not apply.
     """
-    from . import reaper_io as io
-    from .adapters import pg
+    from ..adapters import pg
+    from . import tables as io
 
     clock = _clock(now)
     report = ReapReport(dry_run=policy.dry_run)

@@ -14,11 +14,11 @@ import os
 from dataclasses import fields
 from typing import Any
 
-from .adapters import pg, s3
-from .connection import ConnectionSpec
-from .errors import ConfigError, LoaderError
-from .options import CopyOptions, JdbcOptions
-from .plan import COPY_MIN_ROWS
+from ..adapters import pg, s3
+from ..connection import ConnectionSpec
+from ..errors import ConfigError, LoaderError
+from ..options import CopyOptions, JdbcOptions
+from .choose import COPY_MIN_ROWS
 
 #: keys a recommendation may contain: write_to_postgres's ``method`` and its options
 ALLOWED_KEYS = frozenset({"method"} | {f.name for f in fields(CopyOptions)} | {f.name for f in fields(JdbcOptions)})

@@ -26,19 +26,19 @@ from typing import Any
 
 import psycopg2
 
-from .adapters import pg
-from .adapters import s3 as s3a
-from .connection import ConnectionSpec
-from .copy_load import CopyTransaction, aws_region
-from .copy_staging import StagingThread
+from ..adapters import pg
+from ..adapters import s3 as s3a
+from ..connection import ConnectionSpec
+from ..errors import DataError, LoaderError, ServerSideUnavailable, TargetConnectionError
+from ..naming import TableRef, s3_uri
+from ..options import CopyOptions, WriteMode
+from ..plan.typemap import ColumnPlan
+from ..progress import Progress
+from ..target.rejects import RejectPolicy
 from .csv_encode import csv_lines
-from .errors import DataError, LoaderError, ServerSideUnavailable, TargetConnectionError
-from .naming import TableRef, s3_uri
-from .options import CopyOptions, WriteMode
-from .progress import Progress
-from .rejects import RejectPolicy
-from .stage import StageConfig, StagedPart, is_marker, local_credentials, read_marker
-from .typemap import ColumnPlan
+from .staging import StagingThread
+from .task import StageConfig, StagedPart, is_marker, local_credentials, read_marker
+from .transaction import CopyTransaction, aws_region
 
 log = logging.getLogger("loader")
 POLL_SECONDS = 0.25
@@ -234,7 +234,7 @@ def key_of_line(client: Any, bucket: str, key: str, message: str, columns: tuple
     import io
     import re
 
-    from .copy_load import _PartStream
+    from .transaction import _PartStream
 
     found = re.search(r"\bline (\d+)", message)
     if not found or not all(k in columns for k in key_columns):

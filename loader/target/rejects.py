@@ -21,10 +21,10 @@ from typing import Any
 
 import psycopg2
 
-from .adapters import pg
-from .errors import DataError
-from .naming import TableRef, quote_ident
-from .options import WriteMode
+from ..adapters import pg
+from ..errors import DataError
+from ..naming import TableRef, quote_ident
+from ..options import WriteMode
 from .publish import _check_duplicate_keys, _on_conflict, _select_exprs, publish
 
 REJECT_TABLE = "loader_rejects"

@@ -15,17 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .adapters import pg
-from .adapters import s3 as s3a
-from .auto_facts import copy_ready
-from .engine import LoadRequest, execute
-from .errors import ConfigError, LoaderError, RunNotFoundError
-from .manifest import Manifest, load_manifests
-from .options import Method
-from .plan import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
-from .redact import redact, register
+from ..adapters import pg
+from ..adapters import s3 as s3a
+from ..engine.execute import LoadRequest, execute
+from ..errors import ConfigError, LoaderError, RunNotFoundError
+from ..manifest import Manifest, load_manifests
+from ..options import Method
+from ..plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
+from ..plan.facts import copy_ready
+from ..redact import redact, register
+from ..state import StateStore
 from .sources import check_unchanged, fingerprint, read_source
-from .state import StateStore
 
 log = logging.getLogger("loader")
 
@@ -124,7 +124,7 @@ def _plan(m: Manifest) -> Plan:
 def run(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: Any = None) -> list[RunOutcome]:
     """Run every manifest; never raises for one manifest's failure (it is in its outcome)."""
     if spark is None:
-        from .adapters.spark import get_or_create_session
+        from ..adapters.spark import get_or_create_session
 
         spark = get_or_create_session()
     if opts.reap_before_run or any(m.reap_before_run for m in manifests):
@@ -222,7 +222,7 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
     if not (record.status.is_active or record.status.value == "failed"):
         raise RunNotFoundError(f"run {run_id} is {record.status}: nothing to resume", run_id=run_id)
     if spark is None:
-        from .adapters.spark import get_or_create_session
+        from ..adapters.spark import get_or_create_session
 
         spark = get_or_create_session()
     m = manifests[0]
@@ -238,7 +238,7 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
 def _reap_tables(manifests: list[Manifest], store: StateStore) -> None:
     """Reap stale prefixes of these manifests' tables before loading (reap_before_run)."""
     try:
-        from .reaper import ReapPolicy, reap
+        from ..reaper.apply import ReapPolicy, reap
     except ImportError:  # pragma: no cover - the reaper ships with the package
         return
     for m in manifests:

@@ -16,8 +16,8 @@ import hashlib
 import os
 from typing import Any
 
-from .errors import ConfigError, SourceChangedError, TargetConnectionError
-from .manifest import SourceSpec
+from ..errors import ConfigError, SourceChangedError, TargetConnectionError
+from ..manifest import SourceSpec
 
 
 def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
@@ -41,7 +41,7 @@ def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
 def _check_source_connection(conn: Any, where: str) -> None:
     """Connect once with psycopg2 first: Spark's JDBC error only says "Couldn't connect to the
     database", while ours says what failed (password, database, host) and what to check."""
-    from .adapters import pg
+    from ..adapters import pg
 
     try:
         pg.connect(conn, application_name="loader:source").close()
@@ -88,7 +88,7 @@ def _walk(top: str) -> list[str]:
 
 
 def _s3_entries(uri: str) -> list[str]:
-    from .adapters import s3 as s3a
+    from ..adapters import s3 as s3a
 
     bucket, _, prefix = uri.split("://", 1)[1].partition("/")
     client = s3a.make_client()

@@ -44,18 +44,18 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
-from . import jdbc_codec
-from .adapters import pg
-from .connection import ConnectionSpec
-from .csv_encode import nul_error_column
-from .errors import ConfigError, DataError, TargetConnectionError
-from .jdbc_codec import StagedColumn
-from .jdbc_frame import SPARK_DEFAULT_BATCHSIZE, staging_frame, writer_settings
-from .naming import TableRef, quote_ident, staging_table_name
-from .options import JdbcOptions, Method, WriteMode
-from .publish import publish
-from .rejects import RejectPolicy, publish_rejecting
-from .typemap import ColumnPlan
+from ..adapters import pg
+from ..connection import ConnectionSpec
+from ..copy.csv_encode import nul_error_column
+from ..errors import ConfigError, DataError, TargetConnectionError
+from ..naming import TableRef, quote_ident, staging_table_name
+from ..options import JdbcOptions, Method, WriteMode
+from ..plan.typemap import ColumnPlan
+from ..target.publish import publish
+from ..target.rejects import RejectPolicy, publish_rejecting
+from . import codec as jdbc_codec
+from .codec import StagedColumn
+from .frame import SPARK_DEFAULT_BATCHSIZE, staging_frame, writer_settings
 
 
 @dataclass(frozen=True)

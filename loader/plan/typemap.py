@@ -30,8 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import SchemaMismatchError
-from .naming import TableRef, quote_ident
+from ..errors import SchemaMismatchError
+from ..naming import TableRef, quote_ident
 
 #: Spark's string types
 STRING_KINDS = ("StringType", "VarcharType", "CharType")
