@@ -14,10 +14,11 @@ from typing import Any
 
 from . import redact
 from .connection import ConnectionSpec
-from .engine.execute import LoadRequest, execute
+from .engine.execute import execute
 from .errors import ConfigError
 from .naming import TableRef
 from .options import Method, WriteMode, split_call_options, with_bucket
+from .request import LoadRequest
 from .result import LoadResult
 from .state import StateStore
 

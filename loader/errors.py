@@ -12,7 +12,6 @@ Messages never contain secrets: connection details are rendered through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 
@@ -69,14 +68,19 @@ class ManifestError(ConfigError):
         super().__init__(summary, next_step=None, **ids)
 
 
-class SecretInManifestError(ConfigError):
-    """A literal password in a manifest."""
-
-
 class TargetConnectionError(LoaderError):
     """PostgreSQL could not be reached or refused us (usually retryable)."""
 
     retryable = True
+
+
+class TargetError(LoaderError):
+    """The target database refused a statement for a reason other than the data or the
+    connection (no privilege, no such schema...); ``ids["sqlstate"]`` says which."""
+
+    @property
+    def sqlstate(self) -> str:
+        return str(self.ids.get("sqlstate") or "")
 
 
 class StagingError(LoaderError):
@@ -125,8 +129,3 @@ class SourceChangedError(LoaderError):
 
 class RunNotFoundError(StateError):
     """No run with this id (or no resumable run for this manifest)."""
-
-
-def describe(ids: Mapping[str, Any]) -> str:
-    """Render ids as ``key=value`` pairs for log lines."""
-    return " ".join(f"{k}={v}" for k, v in sorted(ids.items()))

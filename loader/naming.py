@@ -112,6 +112,54 @@ def s3_uri(bucket: str, key: str) -> str:
 
 
 @dataclass(frozen=True)
+class TempLocation:
+    """Where one run stages: a bucket and a key prefix ending with '/'. Built, parsed and
+    turned into part and marker keys here only (dlt's ``ParsedLoadJobFileName``)."""
+
+    bucket: str
+    prefix: str
+
+    MARKER_SUFFIX = ".json"
+
+    @classmethod
+    def new(cls, bucket: str, root: str, table: str, run_id: str, now: float | None = None) -> TempLocation:
+        return cls(bucket, temp_prefix(root, table, run_id, now))
+
+    @classmethod
+    def parse(cls, uri: str) -> TempLocation:
+        """``s3://bucket/prefix/`` back into a location (what the state store records)."""
+        if not uri.startswith("s3://"):
+            raise ValueError(f"not an s3:// URI: {uri!r}")
+        bucket, _, prefix = uri[5:].partition("/")
+        if not bucket or not prefix.endswith("/"):
+            raise ValueError(f"not a temp location (s3://bucket/prefix/): {uri!r}")
+        return cls(bucket, prefix)
+
+    @property
+    def uri(self) -> str:
+        return s3_uri(self.bucket, self.prefix)
+
+    def __str__(self) -> str:
+        return self.uri
+
+    def part_key(self, partition: int, seq: int, extension: str) -> str:
+        """``part-<partition>-<seq><extension>``: deterministic, so a retried task overwrites its own."""
+        return f"{self.prefix}part-{partition:05d}-{seq:04d}{extension}"
+
+    def marker_key(self, partition: int) -> str:
+        return f"{self.prefix}part-{partition:05d}{self.MARKER_SUFFIX}"
+
+    @classmethod
+    def marker_partition(cls, key: str) -> int | None:
+        """The partition a marker key belongs to, or None when ``key`` is not a marker."""
+        name = key.rsplit("/", 1)[-1]
+        if not (name.startswith("part-") and name.endswith(cls.MARKER_SUFFIX)):
+            return None
+        digits = name[len("part-"):-len(cls.MARKER_SUFFIX)]
+        return int(digits) if digits.isdigit() else None
+
+
+@dataclass(frozen=True)
 class ParsedPrefix:
     table: str
     epoch: int
@@ -124,10 +172,6 @@ def parse_prefix(name: str) -> ParsedPrefix | None:
     if not m:
         return None
     return ParsedPrefix(m.group("table"), int(m.group("epoch")), m.group("hex"))
-
-
-def part_key(prefix: str, index: int, gzip: bool) -> str:
-    return f"{prefix}part-{index:05d}.csv" + (".gz" if gzip else "")
 
 
 def staging_table_name(run_id: str, now: float | None = None) -> str:

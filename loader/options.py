@@ -53,6 +53,13 @@ class CopyOptions:
 
 
 @dataclass(frozen=True)
+class RejectPolicy:
+    """``on_error: reject``: rows PostgreSQL rejects are set aside, up to ``max_errors``."""
+
+    max_errors: int | None = None  # None: no limit
+
+
+@dataclass(frozen=True)
 class JdbcOptions:
     batchsize: int | None = None
     num_partitions: int | None = None

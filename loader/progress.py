@@ -22,7 +22,6 @@ HeartbeatFn = Callable[[str, int, int], None]  # phase, parts loaded, rows loade
 class Progress:
     label: str = ""
     heartbeat: HeartbeatFn | None = None
-    on_phase: Callable[[str], None] | None = None
     live: bool = False
     log_every: float = 10.0
     beat_every: float = 5.0
@@ -36,9 +35,7 @@ class Progress:
     _last_beat: float = 0.0
 
     def phase(self, name: str, parts_total: int | None = None) -> None:
-        self.current = name
-        if self.on_phase is not None:
-            self.on_phase(name)  # state transitions: these must not be swallowed
+        self.current = name  # display only: the engine makes the run-state transitions
         if parts_total is not None:
             self.parts_total = parts_total
         self._report(force=True)

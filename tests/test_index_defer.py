@@ -23,6 +23,7 @@ from loader.naming import TableRef
 from loader.options import WriteMode
 from loader.target.index_defer import claim_empty_target, drop_indexes
 from loader.target.publish import publish
+from loader.target.write_modes import write_mode
 
 T = TableRef("public", "target")
 
@@ -106,7 +107,7 @@ def test_duplicate_key_found_by_the_rebuild_rolls_everything_back(pg_db: Connect
     try:
         with conn.cursor() as cur, pytest.raises(DataError) as info:
             publish(cur, source="public.src", target=T, columns=("id", "code", "day", "v", "n"), casts=None,
-                    mode=WriteMode.OVERWRITE, key=(), run_id=uuid.uuid4().hex, defer_indexes=True)
+                    write=write_mode(WriteMode.OVERWRITE), run_id=uuid.uuid4().hex, defer_indexes=True)
     finally:
         conn.close()  # rolled back
     assert "(id)=(1)" in str(info.value), str(info.value)

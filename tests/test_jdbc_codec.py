@@ -20,6 +20,7 @@ from loader.jdbc.method import jdbc_write
 from loader.naming import TableRef
 from loader.options import JdbcOptions, Method, WriteMode
 from loader.plan.typemap import create_table_sql, plan_for_new_table
+from loader.target.write_modes import write_mode
 
 pytestmark = pytest.mark.slow
 T = TableRef("public", "codec_target")
@@ -102,7 +103,7 @@ def test_edge_values_round_trip_exactly(spark: Any, pg_db: ConnectionSpec, pg_co
     df = _frame(spark)
     expected = _spark_truth(df)
     assert expected[0][0] == -62135596800000000  # Spark's own proleptic reading of 0001-01-01
-    res = jdbc_write(df, pg_db, T, run_id=uuid.uuid4().hex, method=method, mode=WriteMode.APPEND, key=(),
+    res = jdbc_write(df, pg_db, T, run_id=uuid.uuid4().hex, method=method, write=write_mode(WriteMode.APPEND),
                      plan=plan_for_new_table(df.schema), create_sql=create_table_sql(T, df.schema),
                      opts=JdbcOptions())
     assert res.rows == len(expected)
@@ -121,8 +122,8 @@ def test_decimal_into_integer_and_timestamp_into_text_targets(spark: Any, pg_db:
                    "TIMESTAMP'2024-03-10 02:30:00.000001' AS ts, 'x' AS t, DATE'2024-02-29' AS d")
     with pg_conn.cursor() as cur:
         plan = match_columns(T, df.schema, pg.table_columns(cur, T))
-    jdbc_write(df, pg_db, T, run_id=uuid.uuid4().hex, method=Method.OPTIMIZED, mode=WriteMode.APPEND,
-               key=(), plan=plan, create_sql=None, opts=JdbcOptions())
+    jdbc_write(df, pg_db, T, run_id=uuid.uuid4().hex, method=Method.OPTIMIZED, write=write_mode(WriteMode.APPEND),
+               plan=plan, create_sql=None, opts=JdbcOptions())
     with pg_conn.cursor() as cur:
         cur.execute(f"SELECT n, ts, t, d FROM {T.quoted}")
         assert cur.fetchone() == (123456789012345678, datetime(2024, 3, 10, 2, 30, 0, 1), "x", date(2024, 2, 29))
@@ -139,7 +140,7 @@ def test_inlet_view_is_used_and_dropped_with_the_stage(spark: Any, pg_db: Connec
             seen.extend(str(v) for v in cur.fetchone())
 
     df = spark.sql("SELECT 1 AS id, 'x' AS s")
-    jdbc_write(df, pg_db, T, run_id=uuid.uuid4().hex, method=Method.OPTIMIZED, mode=WriteMode.APPEND, key=(),
+    jdbc_write(df, pg_db, T, run_id=uuid.uuid4().hex, method=Method.OPTIMIZED, write=write_mode(WriteMode.APPEND),
                plan=plan_for_new_table(df.schema), create_sql=create_table_sql(T, df.schema),
                opts=JdbcOptions(), on_stage_created=on_stage)
     assert seen == ["v", "loader_decode"]
@@ -156,8 +157,8 @@ def test_invalid_utf8_is_refused_naming_the_target(spark: Any, pg_db: Connection
 
     df = spark.sql("SELECT 1 AS id, cast(X'C328' AS string) AS s")
     with pytest.raises(DataError, match="codec_target"):
-        jdbc_write(df, pg_db, T, run_id=uuid.uuid4().hex, method=Method.OPTIMIZED, mode=WriteMode.APPEND,
-                   key=(), plan=plan_for_new_table(df.schema), create_sql=create_table_sql(T, df.schema),
+        jdbc_write(df, pg_db, T, run_id=uuid.uuid4().hex, method=Method.OPTIMIZED, write=write_mode(WriteMode.APPEND),
+                   plan=plan_for_new_table(df.schema), create_sql=create_table_sql(T, df.schema),
                    opts=JdbcOptions())
     with pg_conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'loader\\_stage\\_%%' OR relname = %s",

@@ -26,6 +26,7 @@ from loader.jdbc.method import jdbc_write
 from loader.naming import TableRef, parse_staging_table, quote_ident
 from loader.options import JdbcOptions, Method, WriteMode
 from loader.plan.typemap import create_table_sql, match_columns, plan_for_new_table
+from loader.target.write_modes import write_mode
 
 pytestmark = pytest.mark.slow
 METHODS = [Method.STANDARD, Method.OPTIMIZED]
@@ -69,7 +70,7 @@ def _write(df: Any, spec: ConnectionSpec, conn: Any, *, method: Method, mode: Wr
         plan, create_sql = plan_for_new_table(df.schema), create_table_sql(target, df.schema, key)
     else:
         plan, create_sql = match_columns(target, df.schema, existing), None
-    return jdbc_write(df, spec, target, run_id=uuid.uuid4().hex, method=method, mode=mode, key=key,
+    return jdbc_write(df, spec, target, run_id=uuid.uuid4().hex, method=method, write=write_mode(mode, key),
                       plan=plan, create_sql=create_sql, opts=opts or JdbcOptions(),
                       on_stage_created=on_stage_created)
 
@@ -241,6 +242,7 @@ _KILLED_SCRIPT = textwrap.dedent("""
     from loader.naming import TableRef
     from loader.options import JdbcOptions, Method, WriteMode
     from loader.plan.typemap import plan_for_new_table
+    from loader.target.write_modes import write_mode
     from pyspark.sql import functions as F
 
     spec = ConnectionSpec.parse(json.loads(os.environ["KILL_TEST_CONN"]))
@@ -255,7 +257,7 @@ _KILLED_SCRIPT = textwrap.dedent("""
     def staged(name):
         print("STAGED", name, flush=True)
     jdbc_write(df, spec, TableRef("public", "target"), run_id=uuid.uuid4().hex, method=Method.OPTIMIZED,
-               mode=WriteMode.OVERWRITE, key=(), plan=plan_for_new_table(df.schema), create_sql=None,
+               write=write_mode(WriteMode.OVERWRITE), plan=plan_for_new_table(df.schema), create_sql=None,
                opts=JdbcOptions(batchsize=100), on_stage_created=staged)
     print("DONE", flush=True)
 """)

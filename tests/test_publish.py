@@ -14,6 +14,7 @@ from loader.errors import DataError, SchemaMismatchError, StateError
 from loader.naming import TableRef, quote_ident
 from loader.options import WriteMode
 from loader.target.publish import publish
+from loader.target.write_modes import write_mode
 
 T = TableRef("public", "target")
 SRC = "public.src"
@@ -32,8 +33,8 @@ def _publish(spec: ConnectionSpec, *, target: TableRef = T, source: str = SRC,
     conn = pg.connect(spec)
     try:
         with conn.cursor() as cur:
-            rows = publish(cur, source=source, target=target, columns=columns, casts=casts, mode=mode,
-                           key=key, run_id=run_id or uuid.uuid4().hex)
+            rows = publish(cur, source=source, target=target, columns=columns, casts=casts,
+                           write=write_mode(mode, key), run_id=run_id or uuid.uuid4().hex)
         if commit:
             conn.commit()
         return rows

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 
 from loader import commands
-from loader.engine.execute import LoadRequest, execute
+from loader.engine.execute import execute
 from loader.errors import LoaderError, TargetConnectionError
 from loader.manifest import load_manifests
 from loader.naming import TableRef
 from loader.options import Method
+from loader.request import LoadRequest
 from loader.runner.sources import read_source
 from loader.state import StateStore
 from loader.testing.pgcluster import SUPERUSER_PASSWORD

@@ -1,8 +1,8 @@
 """The PostgreSQL edge: connections, introspection, the advisory lock and the ledger.
 
-Everything here talks to the target database through psycopg2 and turns
-psycopg2's exceptions into loader's, with messages that name what to check and
-never the password.
+Everything here talks to the target database through psycopg2; its exceptions
+become loader's in ``pg_errors``, with messages that name what to check and never
+the password.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import psycopg2
 import psycopg2.errors
 
 from ..connection import ConnectionSpec
-from ..errors import DataError, LockHeldError, TargetConnectionError
+from ..errors import LockHeldError
 from ..naming import TableRef, quote_ident
+from . import pg_errors
 
 LEDGER_TABLE = "loader_ledger"
 #: first key of the two-int advisory lock: the loader's own namespace
@@ -32,27 +33,9 @@ def connect(spec: ConnectionSpec, application_name: str = "loader", autocommit: 
     try:
         conn = psycopg2.connect(**kwargs)
     except psycopg2.OperationalError as exc:
-        raise _connection_error(spec, exc) from None
+        raise pg_errors.connection_error(spec, exc) from None
     conn.autocommit = autocommit
     return conn
-
-
-def _connection_error(spec: ConnectionSpec, exc: Exception) -> TargetConnectionError:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if spec.password:
-        text = text.replace(spec.password, "***")
-    where = spec.safe_description()
-    lowered = text.lower()
-    if "password authentication failed" in lowered or "no password supplied" in lowered:
-        return TargetConnectionError(f"PostgreSQL {where} refused the password for user {spec.user}",
-                                     next_step="check the password variable (e.g. PGPASSWORD or the ${VAR} "
-                                               "in the manifest)", retryable=False)
-    if "does not exist" in lowered and "database" in lowered:
-        return TargetConnectionError(f"PostgreSQL {where}: database {spec.database!r} does not exist",
-                                     next_step="create it or fix target.connection.database",
-                                     retryable=False)
-    return TargetConnectionError(f"cannot reach PostgreSQL {where}: {text}",
-                                 next_step="check host, port, network/security group and that the server runs")
 
 
 @dataclass(frozen=True)
@@ -206,38 +189,6 @@ def ledger_lookup(cur: Any, target: TableRef, run_id: str) -> int | None:
     cur.execute(f"SELECT rows FROM {ledger_ref(target).quoted} WHERE run_id = %s", (run_id,))
     row = cur.fetchone()
     return int(row[0]) if row else None
-
-
-# --- errors -------------------------------------------------------------------
-def data_error(exc: Exception, *, table: TableRef, where: str | None = None,
-               run_id: str | None = None) -> DataError:
-    """Turn a PostgreSQL data/constraint error into a DataError naming column, value, place."""
-    diag = getattr(exc, "diag", None)
-    primary = (getattr(diag, "message_primary", None) or str(exc)).strip()
-    context = (getattr(diag, "context", None) or "").strip()
-    column = getattr(diag, "column_name", None)
-    detail = (getattr(diag, "message_detail", None) or "").strip()
-    parts = [f"{table}: {primary}"]
-    if column:
-        parts.append(f"column {column}")
-    if detail:
-        parts.append(_truncate(detail))
-    if context:
-        parts.append(_truncate(context.splitlines()[0]))
-    if where:
-        parts.append(f"in {where}")
-    return DataError("; ".join(parts), next_step="fix the value in the source or the column type in the target",
-                     table=str(table), run_id=run_id)
-
-
-def _truncate(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def is_data_error(exc: BaseException) -> bool:
-    """Errors caused by the data itself (never worth a fallback): SQLSTATE classes 22 and 23."""
-    code = getattr(exc, "pgcode", None) or ""
-    return isinstance(exc, psycopg2.DataError | psycopg2.IntegrityError) or code[:2] in ("22", "23")
 
 
 def qualified_columns(columns: list[str]) -> str:

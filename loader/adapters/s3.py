@@ -2,16 +2,17 @@
 
 boto3 finds credentials the usual way (environment, profile, instance or EMR
 role) and honours ``AWS_ENDPOINT_URL``, which is how tests, the demo and the
-benchmark point it at a local S3 server. Every botocore failure leaves here as
-a ``StagingError`` (infrastructure, retryable), which is what makes COPY fall
-back to JDBC.
+benchmark point it at a local S3 server. Every botocore/boto3 failure leaves here
+(``translated``) as a ``StagingError`` (infrastructure, retryable), which is what
+makes COPY fall back to JDBC. The reaper's counted listing and deletes live here too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import StagingError
@@ -67,16 +68,24 @@ def credentials_present() -> bool:
 
 def call(what: str, fn: Callable[..., T], *args: Any, bucket: str | None = None, **kwargs: Any) -> T:
     """Run one S3 call; any botocore failure becomes a StagingError naming the bucket."""
+    with translated(what, bucket):
+        return fn(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def translated(what: str, bucket: str | None = None) -> Iterator[None]:
+    """botocore's and boto3's exceptions leave as ``StagingError``, decided by their error code."""
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return fn(*args, **kwargs)
+        yield
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "?")
         msg = exc.response.get("Error", {}).get("Message", "") or str(exc)
         raise StagingError(f"S3 {what} failed on bucket {bucket}: {code} {msg}".strip(),
-                           next_step=_hint(code), bucket=bucket) from None
-    except BotoCoreError as exc:
+                           next_step=_hint(code), bucket=bucket, code=code) from None
+    except (BotoCoreError, Boto3Error) as exc:
         raise StagingError(f"S3 {what} failed on bucket {bucket}: {exc}",
                            next_step="check the S3 endpoint, network and AWS credentials",
                            bucket=bucket) from None
@@ -95,69 +104,96 @@ def check_bucket(client: Any, bucket: str) -> None:
     call("HeadBucket", client.head_bucket, Bucket=bucket, bucket=bucket)
 
 
-def iter_objects(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
-    paginator = client.get_paginator("list_objects_v2")
-    pages = call("ListObjectsV2", paginator.paginate, Bucket=bucket, Prefix=prefix, bucket=bucket)
-    try:
-        for page in pages:
-            yield from page.get("Contents", [])
-    except Exception as exc:
-        if isinstance(exc, StagingError):
-            raise
-        raise StagingError(f"S3 ListObjectsV2 failed on bucket {bucket}: {exc}", bucket=bucket) from None
+# --- listing and deleting, with every request counted --------------------------------------
+@dataclass
+class RequestCounter:
+    """S3 requests made, by kind: a reap report says what it cost (grows with objects/1,000)."""
 
+    lists: int = 0
+    deletes: int = 0
 
-def iter_prefixes(client: Any, bucket: str, root: str) -> Iterator[str]:
-    """Common prefixes directly under ``root`` (which ends with '/'), listed by delimiter."""
-    paginator = client.get_paginator("list_objects_v2")
-    try:
-        for page in paginator.paginate(Bucket=bucket, Prefix=root, Delimiter="/"):
-            for cp in page.get("CommonPrefixes", []):
-                yield cp["Prefix"]
-    except Exception as exc:
-        raise StagingError(f"S3 listing of s3://{bucket}/{root} failed: {exc}", bucket=bucket) from None
+    @property
+    def total(self) -> int:
+        return self.lists + self.deletes
 
 
 @dataclass
-class DeleteStats:
-    objects: int = 0
+class PrefixListing:
+    """Every object under one prefix, as listed (keys kept for the delete)."""
+
+    keys: list[str] = field(default_factory=list)
     bytes: int = 0
-    requests: int = 0
+
+    @property
+    def objects(self) -> int:
+        return len(self.keys)
 
 
-def delete_prefix(client: Any, bucket: str, prefix: str) -> DeleteStats:
-    """Delete every object under ``prefix``: paginated listing, batches of 1,000 keys."""
+def _pages(client: Any, bucket: str, counter: RequestCounter, **params: Any) -> Iterator[dict[str, Any]]:
+    """ListObjectsV2 pages, one request counted per page."""
+    token: str | None = None
+    while True:
+        kwargs = dict(params)
+        if token:
+            kwargs["ContinuationToken"] = token
+        counter.lists += 1
+        page = call("ListObjectsV2", client.list_objects_v2, Bucket=bucket, bucket=bucket, **kwargs)
+        yield page
+        if not page.get("IsTruncated"):
+            return
+        token = page.get("NextContinuationToken")
+        if not token:  # a server that says "truncated" without a token: stop rather than loop
+            return
+
+
+def iter_objects(client: Any, bucket: str, prefix: str,
+                 counter: RequestCounter | None = None) -> Iterator[dict[str, Any]]:
+    for page in _pages(client, bucket, counter or RequestCounter(), Prefix=prefix):
+        yield from page.get("Contents", []) or []
+
+
+def list_prefixes(client: Any, bucket: str, root: str, counter: RequestCounter) -> Iterator[str]:
+    """Common prefixes directly under ``root`` (ending with '/'), by delimiter, paginated."""
+    if not root.endswith("/"):
+        raise ValueError(f"root must end with '/': {root!r}")
+    for page in _pages(client, bucket, counter, Prefix=root, Delimiter="/"):
+        for cp in page.get("CommonPrefixes", []) or []:
+            yield cp["Prefix"]
+
+
+def list_prefix(client: Any, bucket: str, prefix: str, counter: RequestCounter) -> PrefixListing:
+    """Every object under ``prefix`` (which must end with '/')."""
     if not prefix or not prefix.endswith("/"):
-        raise ValueError(f"refusing to delete a prefix that does not end with '/': {prefix!r}")
-    stats = DeleteStats()
-    batch: list[dict[str, str]] = []
-    paginator = client.get_paginator("list_objects_v2")
-    try:
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            stats.requests += 1
-            for obj in page.get("Contents", []):
-                batch.append({"Key": obj["Key"]})
-                stats.bytes += int(obj.get("Size", 0))
-                if len(batch) == DELETE_BATCH:
-                    _delete_batch(client, bucket, batch, stats)
-                    batch = []
-        if batch:
-            _delete_batch(client, bucket, batch, stats)
-    except StagingError:
-        raise
-    except Exception as exc:
-        raise StagingError(f"S3 delete of s3://{bucket}/{prefix} failed: {exc}", bucket=bucket,
-                           prefix=prefix) from None
-    return stats
+        raise ValueError(f"refusing to list a prefix that does not end with '/': {prefix!r}")
+    out = PrefixListing()
+    for obj in iter_objects(client, bucket, prefix, counter):
+        if obj["Key"].startswith(prefix):  # defensive: never delete outside the prefix
+            out.keys.append(obj["Key"])
+            out.bytes += int(obj.get("Size", 0) or 0)
+    return out
 
 
-def _delete_batch(client: Any, bucket: str, batch: list[dict[str, str]], stats: DeleteStats) -> None:
-    resp = call("DeleteObjects", client.delete_objects, Bucket=bucket,
-                Delete={"Objects": batch, "Quiet": True}, bucket=bucket)
-    stats.requests += 1
-    errors = resp.get("Errors") or []
-    if errors:
-        first = errors[0]
-        raise StagingError(f"S3 DeleteObjects refused {len(errors)} key(s) in {bucket}, e.g. "
-                           f"{first.get('Key')}: {first.get('Code')}", bucket=bucket)
-    stats.objects += len(batch)
+def delete_keys(client: Any, bucket: str, keys: list[str], counter: RequestCounter) -> int:
+    """Delete ``keys`` in batches of 1,000 (``DeleteObjects``, quiet). A key already gone
+    (``NoSuchKey``) is what we wanted. Returns how many were sent."""
+    sent = 0
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = [{"Key": k} for k in keys[start:start + DELETE_BATCH]]
+        counter.deletes += 1
+        resp = call("DeleteObjects", client.delete_objects, Bucket=bucket,
+                    Delete={"Objects": batch, "Quiet": True}, bucket=bucket)
+        errors = [e for e in (resp.get("Errors") or []) if e.get("Code") != "NoSuchKey"]
+        if errors:
+            first = errors[0]
+            raise StagingError(f"S3 DeleteObjects refused {len(errors)} key(s) in {bucket}, e.g. "
+                               f"{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}".strip(),
+                               next_step="check that the role may delete under the prefix", bucket=bucket)
+        sent += len(batch)
+    return sent
+
+
+def delete_prefix(client: Any, bucket: str, prefix: str) -> PrefixListing:
+    """Delete every object under ``prefix``: paginated listing, batches of 1,000 keys."""
+    listing = list_prefix(client, bucket, prefix, RequestCounter())
+    delete_keys(client, bucket, listing.keys, RequestCounter())
+    return listing

@@ -1,4 +1,4 @@
-"""The Spark edge: finding or starting a SparkSession.
+"""The Spark edge: finding or starting a SparkSession, and Spark's JDBC failures translated.
 
 On a cluster (spark-submit, EMR Serverless) the active session is used as it
 is, so the cluster's settings win. Only when there is none (a laptop, the
@@ -12,6 +12,10 @@ import glob
 import os
 import sys
 from typing import Any
+
+from ..connection import ConnectionSpec
+from ..errors import DataError, TargetConnectionError
+from ..naming import TableRef
 
 DEBIAN_JDBC_JAR = "/usr/share/java/postgresql.jar"
 
@@ -68,3 +72,39 @@ def get_or_create_session(app_name: str = "loader", master: str | None = None,
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+# --- Spark's failures, translated ------------------------------------------------------
+def translate_jdbc_failure(exc: BaseException, target: TableRef, spec: ConnectionSpec) -> BaseException:
+    """Find the PostgreSQL error under Spark's job failure and translate it by SQLSTATE."""
+    state, message = _sql_state(exc)
+    if state is None:
+        return exc
+    if state[:2] in ("22", "23"):
+        return DataError(f"{target}: PostgreSQL rejected a value while Spark wrote the staging table: "
+                         f"{message}", next_step="fix the value in the source (e.g. strip NUL bytes)",
+                         table=str(target))
+    if state[:2] in ("08", "28"):  # connection exception, invalid authorization
+        return TargetConnectionError(f"lost PostgreSQL {spec.safe_description()} during the JDBC write: "
+                                     f"{message}", next_step="check the server and network, then run again")
+    return exc
+
+
+def _sql_state(exc: BaseException) -> tuple[str | None, str]:
+    try:
+        from py4j.java_gateway import is_instance_of
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway
+        throwable = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+        for _ in range(20):  # the cause chain is short; never loop forever on a cycle
+            if throwable is None or gateway is None:
+                break
+            if is_instance_of(gateway, throwable, "java.sql.SQLException"):
+                inner = throwable.getNextException() or throwable
+                text = str(inner.getMessage() or "").strip().splitlines()
+                return throwable.getSQLState(), (text[0][:300] if text else "")
+            throwable = throwable.getCause()
+    except Exception:
+        pass
+    return None, ""

@@ -20,117 +20,58 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg2
-
-from ..adapters import pg
+from ..adapters import pg, pg_errors
 from ..adapters import s3 as s3a
-from ..connection import ConnectionSpec
 from ..errors import DataError, LoaderError, ServerSideUnavailable, TargetConnectionError
-from ..naming import TableRef, s3_uri
-from ..options import CopyOptions, WriteMode
-from ..plan.typemap import ColumnPlan
-from ..progress import Progress
-from ..target.rejects import RejectPolicy
+from ..naming import TempLocation
+from ..request import LoadMethod, MethodContext, MethodOutcome
 from .csv_encode import csv_lines
 from .staging import StagingThread
-from .task import StageConfig, StagedPart, is_marker, local_credentials, read_marker
+from .task import StageConfig, StagedPart, local_credentials, read_marker
 from .transaction import CopyTransaction, aws_region
 
 log = logging.getLogger("loader")
 POLL_SECONDS = 0.25
 
 
-@dataclass
-class CopyOutcome:
-    rows: int = 0
-    bytes_staged: int = 0
-    parts: int = 0
-    server_side: bool = False
-    rows_rejected: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
+class CopyMethod:
+    """Stage to S3 from the executors and COPY the parts in one transaction, overlapped."""
 
+    name = "copy"
 
-@dataclass
-class CopyJob:
-    df: Any
-    spec: ConnectionSpec
-    target: TableRef
-    plan: ColumnPlan
-    mode: WriteMode
-    key: tuple[str, ...]
-    run_id: str
-    opts: CopyOptions
-    bucket: str
-    prefix: str
-    create_sql: str | None = None
-    reject: RejectPolicy | None = None
-    #: key columns named in data errors (the upsert key, else the table's primary key)
-    error_key: tuple[str, ...] = ()
-    progress: Progress = field(default_factory=Progress)
-    defer_indexes: bool = False
-    #: called once per part when its partition's marker is read (the engine records it)
-    on_part_staged: Callable[[StagedPart], None] = lambda part: None
+    def __init__(self, fallback: LoadMethod | None = None) -> None:
+        self._fallback = fallback
 
     @property
-    def temp_path(self) -> str:
-        return s3_uri(self.bucket, self.prefix)
+    def fallback(self) -> LoadMethod | None:
+        return self._fallback
 
-    def run(self) -> CopyOutcome:
-        client = s3a.make_client()
-        out = CopyOutcome()
-        conn = pg.connect(self.spec, application_name=f"loader-copy:{self.run_id[:8]}")
+    def run(self, ctx: MethodContext) -> MethodOutcome:
+        loc, client = ctx.location, s3a.make_client()
+        if not ctx.bucket_checked:
+            s3a.check_bucket(client, loc.bucket)
+        ctx.events.use_location(loc)  # recorded before the first object exists
+        log.info("Using project S3 bucket for temporary staging: %s", loc.bucket)
+        return _CopyRun(ctx, loc, client).run()
+
+
+class _CopyRun:
+    def __init__(self, ctx: MethodContext, loc: TempLocation, client: Any) -> None:
+        self.ctx, self.loc, self.client = ctx, loc, client
+        self.req, self.run_id, self.plan = ctx.req, ctx.run_id, ctx.plan
+        self.opts = ctx.req.copy
+        self.progress = ctx.progress
+
+    def run(self) -> MethodOutcome:
+        req = self.req
+        conn = pg.connect(req.spec, application_name=f"loader-copy:{self.run_id[:8]}")
         try:
-            out.server_side = self._use_server_side(conn)
-            lines = csv_lines(self.df, self.plan.names, self.opts.strip_nul)
-            n_partitions = lines.rdd.getNumPartitions()
-            done_before = self._staged_partitions(client)
-            cfg = StageConfig(bucket=self.bucket, prefix=self.prefix, gzip=self.opts.compression == "gzip",
-                              rows_per_part=self.opts.rows_per_part, endpoint_url=s3a.endpoint_url(),
-                              skip_partitions=frozenset(done_before), columns=self.plan.names,
-                              check_nul=not self.opts.strip_nul,
-                              credentials=local_credentials(self.df.sparkSession))
-            log.info("Writing temporary CSV to %s", self.temp_path)
-            self.progress.phase("staging", parts_total=None)
-            stager = StagingThread(lines, cfg, self.run_id)
-            stager.start()
-            txn = CopyTransaction(conn, self.target, self.plan, self.mode, self.key, self.run_id,
-                                  create_sql=self.create_sql, reject=self.reject,
-                                  defer_indexes=self.defer_indexes)
-            t0 = time.monotonic()
-            try:
-                txn.begin()
-                loaded = self._load_while_staging(client, txn, stager, out)
-            except BaseException:
-                stager.cancel()
-                raise
-            out.timings["stage"] = stager.seconds
-            missing = set(range(n_partitions)) - loaded
-            if missing:
-                raise LoaderError(f"partitions {sorted(missing)[:5]} of run {self.run_id} were never staged",
-                                  next_step="resume the run", run_id=self.run_id, retryable=True)
-            self.progress.phase("staged")
-            self.progress.phase("loading")
-            rows = txn.finish()
-            self._commit(conn)
-            out.timings["load"] = time.monotonic() - t0
-            out.rows = rows if self.mode is not WriteMode.UPSERT or self.reject else txn.rows
-            out.rows_rejected = txn.rows_rejected
-            log.info("COPY protocol completed successfully")
-            return out
-        except psycopg2.Error as exc:
-            with contextlib.suppress(Exception):
-                conn.rollback()
-            if pg.is_data_error(exc):
-                raise pg.data_error(exc, table=self.target, run_id=self.run_id) from None
-            raise TargetConnectionError(
-                f"PostgreSQL {self.spec.safe_description()} failed during the load of {self.target}: "
-                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
-                next_step="the transaction was rolled back; check the server and run again (or --resume)",
-                run_id=self.run_id) from None
+            # any PostgreSQL failure that is not the data's ends the transaction: say so once
+            with pg_errors.translated(table=req.target, run_id=self.run_id,
+                                      during=f"the load of {req.target} on {req.spec.safe_description()}"):
+                return self._run(conn)
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.rollback()
@@ -138,15 +79,54 @@ class CopyJob:
         finally:
             conn.close()
 
+    def _run(self, conn: Any) -> MethodOutcome:
+        req, out = self.req, MethodOutcome()
+        out.server_side = self._use_server_side(conn)
+        lines = csv_lines(req.df, self.plan.names, self.opts.strip_nul)
+        n_partitions = lines.rdd.getNumPartitions()
+        cfg = StageConfig(location=self.loc, gzip=self.opts.compression == "gzip",
+                          rows_per_part=self.opts.rows_per_part, endpoint_url=s3a.endpoint_url(),
+                          skip_partitions=frozenset(self._staged_partitions()), columns=self.plan.names,
+                          check_nul=not self.opts.strip_nul, credentials=local_credentials(req.df.sparkSession))
+        log.info("Writing temporary CSV to %s", self.loc.uri)
+        self.ctx.events.staging_started()
+        self.progress.phase("staging", parts_total=None)
+        stager = StagingThread(lines, cfg, self.run_id)
+        stager.start()
+        txn = CopyTransaction(conn, req.target, self.plan, req.write, self.run_id, create_sql=self.ctx.create_sql,
+                              reject=req.reject, defer_indexes=req.defer_indexes)
+        t0 = time.monotonic()
+        try:
+            txn.begin()
+            loaded = self._load_while_staging(txn, stager, out)
+        except BaseException:
+            stager.cancel()
+            raise
+        out.timings["stage"] = stager.seconds
+        missing = set(range(n_partitions)) - loaded
+        if missing:
+            raise LoaderError(f"partitions {sorted(missing)[:5]} of run {self.run_id} were never staged",
+                              next_step="resume the run", run_id=self.run_id, retryable=True)
+        self.ctx.events.staged()
+        self.ctx.events.loading_started()
+        self.progress.phase("loading")
+        out.rows = txn.finish()
+        self._commit(conn)
+        out.timings["load"] = time.monotonic() - t0
+        out.rows_rejected = txn.rows_rejected
+        log.info("COPY protocol completed successfully")
+        return out
+
     def _commit(self, conn: Any) -> None:
         """Commit; if the connection dies during COMMIT, the ledger says whether it happened."""
         try:
-            conn.commit()
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            check = pg.connect(self.spec)
+            with pg_errors.translated(table=self.req.target, run_id=self.run_id, during="COMMIT"):
+                conn.commit()
+        except TargetConnectionError:
+            check = pg.connect(self.req.spec)
             try:
                 with check.cursor() as cur:
-                    committed = pg.ledger_lookup(cur, self.target, self.run_id) is not None
+                    committed = pg.ledger_lookup(cur, self.req.target, self.run_id) is not None
             finally:
                 check.close()
             if not committed:
@@ -162,21 +142,20 @@ class CopyJob:
         conn.rollback()
         if self.opts.server_side == "always" and not present:
             raise ServerSideUnavailable(
-                f"server_side: always, but {self.spec.safe_description()} has no aws_s3 extension",
+                f"server_side: always, but {self.req.spec.safe_description()} has no aws_s3 extension",
                 next_step="CREATE EXTENSION aws_s3 CASCADE (RDS/Aurora), or set copy.server_side: auto",
                 run_id=self.run_id)
         return present
 
-    def _staged_partitions(self, client: Any) -> set[int]:
-        """Partitions staged by an earlier attempt of this run (their markers exist)."""
-        found = set()
-        for obj in s3a.iter_objects(client, self.bucket, self.prefix):
-            if is_marker(obj["Key"]):
-                found.add(int(obj["Key"].rsplit("part-", 1)[1].split(".")[0]))
-        return found
+    def _objects(self) -> list[dict[str, Any]]:
+        return sorted(s3a.iter_objects(self.client, self.loc.bucket, self.loc.prefix), key=lambda o: o["Key"])
 
-    def _load_while_staging(self, client: Any, txn: CopyTransaction, stager: StagingThread,
-                            out: CopyOutcome) -> set[int]:
+    def _staged_partitions(self) -> set[int]:
+        """Partitions staged by an earlier attempt of this run (their markers exist)."""
+        found = (TempLocation.marker_partition(o["Key"]) for o in self._objects())
+        return {p for p in found if p is not None}
+
+    def _load_while_staging(self, txn: CopyTransaction, stager: StagingThread, out: MethodOutcome) -> set[int]:
         """COPY each part as soon as its object exists (S3 shows an object only once complete);
         the partitions' markers, read as they appear, are checked against what was loaded."""
         loaded: dict[str, int] = {}
@@ -184,18 +163,17 @@ class CopyJob:
         while True:
             finished = not stager.is_alive()  # read before listing: nothing can be missed
             stager.raise_if_failed()
-            objects = sorted(s3a.iter_objects(client, self.bucket, self.prefix), key=lambda o: o["Key"])
-            for obj in objects:
+            for obj in self._objects():
                 key = obj["Key"]
-                if is_marker(key):
-                    partition = int(key.rsplit("part-", 1)[1].split(".")[0])
+                partition = TempLocation.marker_partition(key)
+                if partition is not None:
                     if partition not in markers:
-                        markers[partition] = s3a.call("GetObject", read_marker, client, self.bucket, key,
-                                                      bucket=self.bucket)
+                        markers[partition] = s3a.call("GetObject", read_marker, self.client, self.loc.bucket,
+                                                      key, bucket=self.loc.bucket)
                         for part in markers[partition]:
-                            self.on_part_staged(part)
+                            self.ctx.events.part_staged(part.partition, part.seq, part.key, part.rows, part.bytes)
                 elif key not in loaded:
-                    loaded[key] = self._load_part(client, txn, key, int(obj.get("Size", 0)), out)
+                    loaded[key] = self._load_part(txn, key, int(obj.get("Size", 0)), out)
             if finished:
                 break
             time.sleep(POLL_SECONDS)
@@ -207,19 +185,18 @@ class CopyJob:
                               run_id=self.run_id, retryable=True)
         return set(markers)
 
-    def _load_part(self, client: Any, txn: CopyTransaction, key: str, size: int, out: CopyOutcome) -> int:
-        where = f"s3://{self.bucket}/{key}"
+    def _load_part(self, txn: CopyTransaction, key: str, size: int, out: MethodOutcome) -> int:
+        bucket = self.loc.bucket
         try:
             if out.server_side:
-                rows = txn.import_server_side(self.bucket, key, aws_region())
+                rows = txn.import_server_side(bucket, key, aws_region())
             else:
-                body = s3a.call("GetObject", client.get_object, Bucket=self.bucket, Key=key,
-                                bucket=self.bucket)["Body"]
-                rows = txn.copy_stream(body, where)
+                body = s3a.call("GetObject", self.client.get_object, Bucket=bucket, Key=key, bucket=bucket)["Body"]
+                rows = txn.copy_stream(body, f"s3://{bucket}/{key}")
         except DataError as exc:
-            if self.error_key:
-                exc.message += key_of_line(client, self.bucket, key, exc.message, self.plan.names,
-                                           self.error_key)
+            if self.ctx.error_key:
+                exc.message += key_of_line(self.client, bucket, key, exc.message, self.plan.names,
+                                           self.ctx.error_key)
             raise
         out.parts += 1
         out.bytes_staged += size

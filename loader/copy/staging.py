@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import DataError, LoaderError, StagingError
 from .csv_encode import nul_error_column
-from .task import StageConfig, run_staging_job
+from .task import STAGING_ERROR_TAG, StageConfig, run_staging_job
 
 
 class StagingThread(threading.Thread):
@@ -85,11 +85,10 @@ def staging_failure(exc: BaseException, run_id: str) -> LoaderError:
                          f"{where}".strip(),
                          next_step="clean the source, or set copy.strip_nul: true (strip_nul=True) to remove "
                                    "NUL bytes", run_id=run_id, column=column)
-    infra = ("botocore", "EndpointConnectionError", "NoSuchBucket", "AccessDenied", "S3UploadFailedError",
-             "Could not connect to the endpoint", "ConnectionRefused", "ReadTimeout")
     first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
-    if any(marker in text for marker in infra):
-        return StagingError(f"staging to S3 failed: {_last_python_error(text) or first}", run_id=run_id,
+    if STAGING_ERROR_TAG in text:  # an executor's S3 call failed (adapters.s3 translated it there)
+        detail = text[text.index(STAGING_ERROR_TAG) + len(STAGING_ERROR_TAG) + 2:].splitlines()[0][:300]
+        return StagingError(f"staging to S3 failed: {detail}", run_id=run_id,
                             next_step="check the S3 endpoint, bucket permissions and network")
     return LoaderError(f"the Spark staging job failed: {_last_python_error(text) or first}", run_id=run_id,
                        next_step="see the Spark error above; fix the source or the DataFrame")

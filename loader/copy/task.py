@@ -23,7 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-MARKER_SUFFIX = ".json"
+from ..adapters.s3 import translated
+from ..naming import TempLocation
+
+#: starts the message of an S3 failure on an executor, so the driver can tell it from others
+STAGING_ERROR_TAG = "LOADER_STAGING_ERROR"
+
 # Uncompressed bytes per part: bounds a task's memory, and small enough that loading can
 # start while the rest is still being staged.
 DEFAULT_PART_BYTES = 16 * 1024 * 1024
@@ -43,8 +48,7 @@ class StageConfig:
     """Everything an executor needs; pickled into the Spark task (no secrets: credentials
     come from the executor's own environment or instance role)."""
 
-    bucket: str
-    prefix: str
+    location: TempLocation
     gzip: bool
     part_bytes: int = DEFAULT_PART_BYTES
     rows_per_part: int | None = None
@@ -56,18 +60,6 @@ class StageConfig:
     credentials: tuple[str, str, str | None] | None = field(default=None, repr=False)
     columns: tuple[str, ...] = ()  # target column names, to name the column of a NUL byte
     check_nul: bool = True
-
-
-def part_key(cfg: StageConfig, partition: int, seq: int) -> str:
-    return f"{cfg.prefix}part-{partition:05d}-{seq:04d}.csv" + (".gz" if cfg.gzip else "")
-
-
-def marker_key(prefix: str, partition: int) -> str:
-    return f"{prefix}part-{partition:05d}{MARKER_SUFFIX}"
-
-
-def is_marker(key: str) -> bool:
-    return key.endswith(MARKER_SUFFIX) and "/part-" in key
 
 
 def _batch_bytes(arr: Any) -> bytes:
@@ -112,19 +104,21 @@ class _PartWriter:
             self.buf.write(self.zip.flush())
         size = self.buf.tell()
         self.buf.seek(0)
-        key = part_key(self.cfg, self.partition, len(self.parts))
+        key = self.cfg.location.part_key(self.partition, len(self.parts), ".csv.gz" if self.cfg.gzip else ".csv")
         extra = {"ContentType": "text/csv"}
         if self.cfg.gzip:
             extra["ContentEncoding"] = "gzip"  # RDS's aws_s3 gunzips only with this metadata
-        self.client.upload_fileobj(self.buf, self.cfg.bucket, key, ExtraArgs=extra)
+        with translated("upload", self.cfg.location.bucket):
+            self.client.upload_fileobj(self.buf, self.cfg.location.bucket, key, ExtraArgs=extra)
         self.parts.append(StagedPart(self.partition, len(self.parts), key, self.rows, size))
         self._reset()
 
     def write_marker(self) -> None:
         body = json.dumps({"partition": self.partition,
                            "parts": [p.__dict__ for p in self.parts]}).encode()
-        self.client.put_object(Bucket=self.cfg.bucket, Key=marker_key(self.cfg.prefix, self.partition),
-                               Body=body, ContentType="application/json")
+        with translated("PutObject", self.cfg.location.bucket):
+            self.client.put_object(Bucket=self.cfg.location.bucket, Key=self.cfg.location.marker_key(self.partition),
+                                   Body=body, ContentType="application/json")
 
 
 def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
@@ -133,6 +127,7 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
     from pyspark import TaskContext
 
     from ..adapters.s3 import make_client
+    from ..errors import StagingError
 
     ctx = TaskContext.get()
     partition = ctx.partitionId() if ctx is not None else 0
@@ -142,17 +137,21 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
         # Staged by an earlier attempt of this run: its marker is there, nothing to redo.
         yield pa.RecordBatch.from_pylist([], schema=out_schema)
         return
-    writer = _PartWriter(cfg, partition, make_client(cfg.endpoint_url, credentials=cfg.credentials))
-    rows_before = 0
-    for batch in batches:
-        if batch.num_rows:
-            data = _batch_bytes(batch.column(0))
-            if cfg.check_nul and b"\x00" in data:  # memchr: free when there is none
-                raise ValueError(nul_byte_message(batch.column(0), cfg.columns, partition, rows_before))
-            writer.add(data, batch.num_rows)
-            rows_before += batch.num_rows
-    writer.flush()
-    writer.write_marker()
+    try:
+        writer = _PartWriter(cfg, partition, make_client(cfg.endpoint_url, credentials=cfg.credentials))
+        rows_before = 0
+        for batch in batches:
+            if batch.num_rows:
+                data = _batch_bytes(batch.column(0))
+                if cfg.check_nul and b"\x00" in data:  # memchr: free when there is none
+                    raise ValueError(nul_byte_message(batch.column(0), cfg.columns, partition, rows_before))
+                writer.add(data, batch.num_rows)
+                rows_before += batch.num_rows
+        writer.flush()
+        writer.write_marker()
+    except StagingError as exc:
+        # reaches the driver as text inside Spark's error: the tag says "infrastructure"
+        raise RuntimeError(f"{STAGING_ERROR_TAG}: {exc.message}") from None
     yield pa.RecordBatch.from_pylist(
         [{"partition": partition, "parts": len(writer.parts), "rows": sum(p.rows for p in writer.parts),
           "bytes": sum(p.bytes for p in writer.parts)}], schema=out_schema)

@@ -25,14 +25,16 @@ import os
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ..adapters import pg
-from ..errors import DataError, StagingError
+from ..adapters import pg, pg_errors
+from ..adapters import s3 as s3a
+from ..errors import StagingError, TargetConnectionError, TargetError
 from ..naming import TableRef, quote_ident
-from ..options import WriteMode
+from ..options import RejectPolicy
 from ..plan.typemap import ColumnPlan
-from ..target.index_defer import DeferredIndexes, defer_for_load
+from ..target.index_defer import DeferredIndexes
 from ..target.publish import publish
-from ..target.rejects import RejectPolicy, publish_rejecting
+from ..target.rejects import publish_rejecting
+from ..target.write_modes import WriteStrategy
 
 COPY_BUFFER = 1 << 20
 
@@ -54,15 +56,27 @@ class _Raw:
 
 class _PartStream:
     """File-like view of an S3 object for psycopg2's copy_expert: gunzips when the bytes are
-    gzip (checked by magic number, whatever an HTTP layer did with Content-Encoding)."""
+    gzip (checked by magic number, whatever an HTTP layer did with Content-Encoding).
+    An S3 failure while reading is kept in ``failure``: psycopg2 reports it only as a
+    cancelled COPY, and it is the S3 error that says what went wrong."""
 
-    def __init__(self, body: Any) -> None:
-        head = body.read(2)
+    def __init__(self, body: Any, bucket: str | None = None) -> None:
+        self.bucket = bucket
+        self.failure: StagingError | None = None
+        head = self._guard(body.read, 2)
         raw = _Raw(body, head)
         self._src: Any = gzip.GzipFile(fileobj=cast(Any, raw), mode="rb") if head == b"\x1f\x8b" else raw
 
     def read(self, size: int = -1) -> bytes:
-        return bytes(self._src.read(size))
+        return bytes(self._guard(self._src.read, size))
+
+    def _guard(self, read: Any, size: int) -> Any:
+        try:
+            with s3a.translated("GetObject", self.bucket):
+                return read(size)
+        except StagingError as exc:
+            self.failure = exc
+            raise
 
 
 @dataclass
@@ -72,8 +86,7 @@ class CopyTransaction:
     conn: Any
     target: TableRef
     plan: ColumnPlan
-    mode: WriteMode
-    key: tuple[str, ...]
+    write: WriteStrategy
     run_id: str
     create_sql: str | None = None
     reject: RejectPolicy | None = None
@@ -85,10 +98,10 @@ class CopyTransaction:
 
     def begin(self) -> None:
         self.cur = self.conn.cursor()
-        freeze = False
-        if self.create_sql:
+        created = bool(self.create_sql)
+        if created:
             self.cur.execute(self.create_sql)
-            freeze = True
+        freeze = created
         if self.reject is not None:
             # on_error: reject: text columns accept every value; the casts happen in
             # rejects.publish_rejecting, where a bad row can be told apart and set aside
@@ -97,7 +110,7 @@ class CopyTransaction:
             self.cur.execute(f"CREATE TEMP TABLE {self.dest} ({cols}, loader_part text, "
                              "loader_line bigserial) ON COMMIT DROP")
             freeze = False
-        elif self.mode is WriteMode.UPSERT:
+        elif self.write.merges:
             self.dest = quote_ident(f"loader_upsert_{self.run_id[:8]}")
             cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in zip(self.plan.names, self.plan.pg_types,
                                                                     strict=True))
@@ -105,13 +118,9 @@ class CopyTransaction:
             freeze = True
         else:
             self.dest = self.target.quoted
-            if self.mode is WriteMode.OVERWRITE and not self.create_sql:
-                # TRUNCATE holds an ACCESS EXCLUSIVE lock until commit: readers wait instead of
-                # seeing an empty or half-loaded table. The price of atomic overwrite.
-                self.cur.execute(f"TRUNCATE {self.target.quoted}")
-                freeze = True
+            freeze = self.write.prepare(self.cur, self.target, created=created)
             if self.defer_indexes:
-                self.deferred, freeze = defer_for_load(self.cur, self.target, self.mode, fresh=freeze)
+                self.deferred, freeze = self.write.defer_indexes(self.cur, self.target, fresh=freeze)
         self.freeze = freeze and not self._partitioned()
         self.columns = pg.qualified_columns(list(self.plan.names))
 
@@ -127,10 +136,13 @@ class CopyTransaction:
         """COPY one part streamed from S3 (client-side)."""
         self._mark_part(where)
         sql = f"COPY {self.dest} ({self.columns}) FROM STDIN WITH {self.copy_options(freeze=True)}"
+        stream = _PartStream(body, where[5:].split("/", 1)[0])
         try:
-            self.cur.copy_expert(sql, _PartStream(body), size=COPY_BUFFER)
-        except Exception as exc:
-            raise self._classify(exc, where) from None
+            with pg_errors.translated(table=self.target, where=where, run_id=self.run_id,
+                                      during=f"the COPY of {where} into {self.target}"):
+                self.cur.copy_expert(sql, stream, size=COPY_BUFFER)
+        except TargetConnectionError as exc:
+            raise stream.failure or exc from None
         self.rows += self.cur.rowcount
         return int(self.cur.rowcount)
 
@@ -139,14 +151,17 @@ class CopyTransaction:
         where = f"s3://{bucket}/{key}"
         self._mark_part(where)
         try:
-            self.cur.execute(
-                "SELECT aws_s3.table_import_from_s3(%s, %s, %s, aws_commons.create_s3_uri(%s, %s, %s))",
-                # no FREEZE: the extension's function runs COPY in a subtransaction of its own
-                (self.dest, self.columns, self.copy_options(freeze=False), bucket, key, region),
-            )
-            message = self.cur.fetchone()[0]
-        except Exception as exc:
-            raise self._classify(exc, where) from None
+            with pg_errors.translated(table=self.target, where=where, run_id=self.run_id):
+                self.cur.execute(
+                    "SELECT aws_s3.table_import_from_s3(%s, %s, %s, aws_commons.create_s3_uri(%s, %s, %s))",
+                    # no FREEZE: the extension's function runs COPY in a subtransaction of its own
+                    (self.dest, self.columns, self.copy_options(freeze=False), bucket, key, region),
+                )
+                message = self.cur.fetchone()[0]
+        except TargetError as exc:
+            # not the data's fault (22/23) nor the connection's: the server could not import from S3
+            raise StagingError(f"the database could not import {where}: {exc.message}", run_id=self.run_id,
+                               next_step="check that the database can reach S3 (network, IAM role)") from None
         rows = int(str(message).split(" ", 1)[0])
         self.rows += rows
         return rows
@@ -157,17 +172,6 @@ class CopyTransaction:
             literal = "'" + where.replace("'", "''") + "'"
             self.cur.execute(f"ALTER TABLE {self.dest} ALTER COLUMN loader_part SET DEFAULT {literal}")
 
-    def _classify(self, exc: Exception, where: str) -> Exception:
-        if isinstance(exc, DataError | StagingError):
-            return exc
-        if pg.is_data_error(exc):
-            return pg.data_error(exc, table=self.target, where=where, run_id=self.run_id)
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "HTTP" in text or "S3" in text or "s3" in text or _is_botocore(exc):
-            return StagingError(f"reading {where} failed: {text}", run_id=self.run_id,
-                                next_step="check that the database can reach S3 (network, IAM role)")
-        return exc
-
     def finish(self) -> int:
         """Make the rows visible (for upsert: merge) and write the ledger row; caller commits."""
         if self.reject is not None:
@@ -175,21 +179,17 @@ class CopyTransaction:
                       "(PARTITION BY loader_part) + 1)")
             moved, self.rows_rejected = publish_rejecting(
                 self.cur, source=self.dest, target=self.target, columns=self.plan.names,
-                casts=self.plan.pg_types, mode=self.mode, key=self.key, run_id=self.run_id, policy=self.reject,
+                casts=self.plan.pg_types, write=self.write, run_id=self.run_id, policy=self.reject,
                 origin_sql=origin, order_sql="loader_line")
             return moved
-        if self.mode is WriteMode.UPSERT:
-            moved = publish(self.cur, source=self.dest, target=self.target, columns=self.plan.names,
-                            casts=None, mode=WriteMode.UPSERT, key=self.key, run_id=self.run_id)
-            return int(moved)
+        if self.write.merges:
+            publish(self.cur, source=self.dest, target=self.target, columns=self.plan.names,
+                    casts=None, write=self.write, run_id=self.run_id)
+            return self.rows  # what the source had: a merge's row count mixes inserts and updates
         if self.deferred is not None:
             self.deferred.rebuild(self.cur)  # a duplicate key surfaces here, as a data error
         pg.ledger_record(self.cur, self.target, self.run_id, self.rows)
         return self.rows
-
-
-def _is_botocore(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith(("botocore", "urllib3", "boto3"))
 
 
 def aws_region() -> str:

@@ -41,18 +41,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg2
-import psycopg2.errors
-
-from ..adapters import pg
+from ..adapters import pg, pg_errors
+from ..adapters.spark import translate_jdbc_failure
 from ..connection import ConnectionSpec
 from ..copy.csv_encode import nul_error_column
-from ..errors import ConfigError, DataError, TargetConnectionError
+from ..errors import ConfigError, DataError, TargetError
 from ..naming import TableRef, quote_ident, staging_table_name
-from ..options import JdbcOptions, Method, WriteMode
+from ..options import JdbcOptions, Method, RejectPolicy
 from ..plan.typemap import ColumnPlan
+from ..request import LoadMethod, MethodContext, MethodOutcome
 from ..target.publish import publish
-from ..target.rejects import RejectPolicy, publish_rejecting
+from ..target.rejects import publish_rejecting
+from ..target.write_modes import WriteStrategy
 from . import codec as jdbc_codec
 from .codec import StagedColumn
 from .frame import SPARK_DEFAULT_BATCHSIZE, staging_frame, writer_settings
@@ -69,7 +69,7 @@ class JdbcResult:
 
 
 def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, method: Method,
-               mode: WriteMode, key: tuple[str, ...], plan: ColumnPlan, create_sql: str | None,
+               write: WriteStrategy, plan: ColumnPlan, create_sql: str | None,
                opts: JdbcOptions, on_stage_created: Callable[[str], None] | None = None,
                reject: RejectPolicy | None = None, strip_nul: bool = False,
                defer_indexes: bool = False) -> JdbcResult:
@@ -103,12 +103,13 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
                                 "in text", next_step="clean the source, or set copy.strip_nul: true "
                                 "(strip_nul=True) to remove NUL bytes", table=str(target), run_id=run_id,
                                 column=column) from None
-            raise _spark_error(exc, target, spec) from exc
+            raise translate_jdbc_failure(exc, target, spec) from exc
         timings["write"] = time.monotonic() - t
 
         t = time.monotonic()
         written = int(obs.get["rows"])
-        with _connection(spec) as conn, conn.cursor() as cur:
+        with pg_errors.translated(table=target, during="the row count check"), _connection(spec) as conn, \
+                conn.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM {stage.quoted}")
             staged = int(cur.fetchone()[0])
         if staged != written:
@@ -121,7 +122,7 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         timings["verify"] = time.monotonic() - t
 
         t = time.monotonic()
-        rows, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, mode, key, run_id, reject,
+        rows, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, write, run_id, reject,
                                   defer_indexes)
         timings["publish"] = time.monotonic() - t
     except BaseException:
@@ -142,21 +143,29 @@ def _create_stage(spec: ConnectionSpec, stage: TableRef, cols: list[StagedColumn
     inlet = jdbc_codec.inlet_of(stage) if any(c.compact for c in cols) else None
     with _connection(spec) as conn, conn.cursor() as cur:
         try:
-            cur.execute("BEGIN")
-            cur.execute(f"CREATE UNLOGGED TABLE {stage.quoted} ({ddl})")
-            cur.execute(f"COMMENT ON TABLE {stage.quoted} IS %s", (f"loader run {run_id} -> {target}",))
-            if inlet is not None:
-                for sql in jdbc_codec.inlet_ddl(stage, cols):
-                    cur.execute(sql)
-            cur.execute("COMMIT")
-        except psycopg2.errors.InvalidSchemaName:
-            raise ConfigError(f"schema {target.schema!r} does not exist in {spec.safe_description()}",
-                              next_step=f"CREATE SCHEMA {quote_ident(target.schema)}") from None
-        except psycopg2.errors.InsufficientPrivilege:
-            raise ConfigError(f"user {spec.user} may not create the staging table in schema {target.schema}",
-                              next_step=f"GRANT CREATE ON SCHEMA {quote_ident(target.schema)} TO "
-                                        f"{quote_ident(spec.user)}") from None
+            with pg_errors.translated(table=stage):
+                _create_stage_sql(cur, stage, ddl, inlet, cols, run_id, target)
+        except TargetError as exc:
+            if exc.sqlstate == pg_errors.NO_SUCH_SCHEMA:
+                raise ConfigError(f"schema {target.schema!r} does not exist in {spec.safe_description()}",
+                                  next_step=f"CREATE SCHEMA {quote_ident(target.schema)}") from None
+            if exc.sqlstate == pg_errors.INSUFFICIENT_PRIVILEGE:
+                raise ConfigError(f"user {spec.user} may not create the staging table in schema {target.schema}",
+                                  next_step=f"GRANT CREATE ON SCHEMA {quote_ident(target.schema)} TO "
+                                            f"{quote_ident(spec.user)}") from None
+            raise
     return inlet or stage
+
+
+def _create_stage_sql(cur: Any, stage: TableRef, ddl: str, inlet: TableRef | None, cols: list[StagedColumn],
+                      run_id: str, target: TableRef) -> None:
+    cur.execute("BEGIN")
+    cur.execute(f"CREATE UNLOGGED TABLE {stage.quoted} ({ddl})")
+    cur.execute(f"COMMENT ON TABLE {stage.quoted} IS %s", (f"loader run {run_id} -> {target}",))
+    if inlet is not None:
+        for sql in jdbc_codec.inlet_ddl(stage, cols):
+            cur.execute(sql)
+    cur.execute("COMMIT")
 
 
 def _drop_stage(cur: Any, stage: TableRef) -> None:
@@ -165,27 +174,27 @@ def _drop_stage(cur: Any, stage: TableRef) -> None:
 
 
 def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: ColumnPlan,
-             stage_cols: list[StagedColumn], create_sql: str | None, mode: WriteMode,
-             key: tuple[str, ...], run_id: str, reject: RejectPolicy | None = None,
+             stage_cols: list[StagedColumn], create_sql: str | None, write: WriteStrategy,
+             run_id: str, reject: RejectPolicy | None = None,
              defer_indexes: bool = False) -> tuple[int, int]:
     names = [c.name for c in stage_cols]
     conn = pg.connect(spec, application_name=f"loader:{run_id}")
     try:
-        with conn.cursor() as cur:
+        with pg_errors.translated(table=target, during=f"the publish into {target}"), conn.cursor() as cur:
             if create_sql:  # in the same transaction: a failed load leaves no empty table behind
                 cur.execute(create_sql)
             rejected = 0
             if reject is None:
                 rows = publish(cur, source=stage.quoted, target=target, columns=plan.names, casts=plan.pg_types,
-                               mode=mode, key=key, run_id=run_id, source_columns=names,
+                               write=write, run_id=run_id, source_columns=names,
                                defer_indexes=defer_indexes)
             else:
                 rows, rejected = publish_rejecting(
                     cur, source=stage.quoted, target=target, columns=plan.names, casts=plan.pg_types,
-                    mode=mode, key=key, run_id=run_id, policy=reject, source_columns=names,
+                    write=write, run_id=run_id, policy=reject, source_columns=names,
                     origin_sql="'staging row ' || ctid::text")
             _drop_stage(cur, stage)
-        conn.commit()
+            conn.commit()
         return rows, rejected
     finally:
         conn.close()  # closing without commit rolls back
@@ -193,43 +202,32 @@ def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: Colu
 
 def _drop_quietly(spec: ConnectionSpec, stage: TableRef) -> None:
     """Best effort: if this fails too, the reaper finds the table by its name."""
-    try:
-        with _connection(spec) as conn, conn.cursor() as cur:
-            _drop_stage(cur, stage)
-    except Exception:
-        pass
+    with contextlib.suppress(Exception), _connection(spec) as conn, conn.cursor() as cur:
+        _drop_stage(cur, stage)
 
 
-def _spark_error(exc: BaseException, target: TableRef, spec: ConnectionSpec) -> BaseException:
-    """Find the PostgreSQL error under Spark's job failure and translate it by SQLSTATE."""
-    state, message = _sql_state(exc)
-    if state is None:
-        return exc
-    if state[:2] in ("22", "23"):
-        return DataError(f"{target}: PostgreSQL rejected a value while Spark wrote the staging table: "
-                         f"{message}", next_step="fix the value in the source (e.g. strip NUL bytes)",
-                         table=str(target))
-    if state[:2] in ("08", "28"):  # connection exception, invalid authorization
-        return TargetConnectionError(f"lost PostgreSQL {spec.safe_description()} during the JDBC write: "
-                                     f"{message}", next_step="check the server and network, then run again")
-    return exc
+class JdbcMethod:
+    """``standard`` or ``optimized``: Spark's JDBC writer into a staging table, then one publish."""
 
+    def __init__(self, method: Method) -> None:
+        if method not in (Method.STANDARD, Method.OPTIMIZED):
+            raise ConfigError(f"the JDBC methods are standard and optimized, not {method}")
+        self.method = method
+        self.name = str(method)
 
-def _sql_state(exc: BaseException) -> tuple[str | None, str]:
-    try:
-        from py4j.java_gateway import is_instance_of
-        from pyspark import SparkContext
+    @property
+    def fallback(self) -> LoadMethod | None:
+        return None
 
-        gateway = SparkContext._gateway
-        throwable = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
-        for _ in range(20):  # the cause chain is short; never loop forever on a cycle
-            if throwable is None or gateway is None:
-                break
-            if is_instance_of(gateway, throwable, "java.sql.SQLException"):
-                inner = throwable.getNextException() or throwable
-                text = str(inner.getMessage() or "").strip().splitlines()
-                return throwable.getSQLState(), (text[0][:300] if text else "")
-            throwable = throwable.getCause()
-    except Exception:
-        pass
-    return None, ""
+    def run(self, ctx: MethodContext) -> MethodOutcome:
+        req = ctx.req
+        ctx.events.loading_started()
+        ctx.progress.phase("loading")
+        t0 = time.monotonic()
+        res = jdbc_write(req.df, req.spec, req.target, run_id=ctx.run_id, method=self.method, write=req.write,
+                         plan=ctx.plan, create_sql=ctx.create_sql, opts=req.jdbc,
+                         on_stage_created=ctx.events.staging_table_created, reject=req.reject,
+                         strip_nul=req.copy.strip_nul, defer_indexes=req.defer_indexes)
+        timings = dict(res.timings)
+        timings.setdefault("load", time.monotonic() - t0)
+        return MethodOutcome(rows=res.rows, rows_rejected=res.rows_rejected, timings=timings)

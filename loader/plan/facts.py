@@ -39,7 +39,7 @@ def copy_ready(opts: CopyOptions) -> tuple[bool, str]:
     """Cheap readiness check for ``auto``: credentials and one HeadBucket."""
     if not s3a.credentials_present():
         return False, "no AWS credentials found"
-    bucket, _ = s3a.resolve_bucket(opts.bucket)
+    bucket = opts.bucket or s3a.resolve_bucket(None)[0]
     try:
         s3a.check_bucket(s3a.make_client(max_attempts=1), bucket)
     except StagingError as exc:

@@ -135,17 +135,15 @@ def reap(store: StateStore, buckets: Iterable[str], policy: ReapPolicy, client: 
     A bucket that cannot be listed goes to ``report.errors``; a prefix that cannot
     be deleted is an entry with ``error`` set. Other buckets and prefixes go on.
     """
-    from . import tables as io
-
     client = client if client is not None else s3a.make_client()
     clock = _clock(now)
     report = ReapReport(dry_run=policy.dry_run)
-    counter = io.RequestCounter()
+    counter = s3a.RequestCounter()
     root = policy.prefix_root + "/"
     try:
         for bucket in dict.fromkeys(buckets):
             try:
-                prefixes = list(io.list_prefixes(client, bucket, root, counter))
+                prefixes = list(s3a.list_prefixes(client, bucket, root, counter))
             except LoaderError as exc:
                 report.errors.append(f"s3://{bucket}/{root}: {exc}")
                 continue
@@ -161,8 +159,6 @@ def reap(store: StateStore, buckets: Iterable[str], policy: ReapPolicy, client: 
 
 def _reap_prefix(store: StateStore, client: Any, bucket: str, prefix: str, policy: ReapPolicy,
                  clock: Callable[[], datetime], counter: Any) -> ReapEntry | None:
-    from . import tables as io
-
     root = policy.prefix_root + "/"
     parsed = parse_prefix(prefix[len(root):]) if prefix.startswith(root) else None
     if parsed is None:
@@ -182,7 +178,7 @@ def _reap_prefix(store: StateStore, client: Any, bucket: str, prefix: str, polic
         entry.action, entry.reason, entry.run_id = d.action, d.reason, d.run_id
         if not d.delete:
             return entry
-        listing = io.list_prefix(client, bucket, prefix, counter)
+        listing = s3a.list_prefix(client, bucket, prefix, counter)
         entry.objects, entry.bytes = listing.objects, listing.bytes
         if policy.dry_run:
             entry.counted = True
@@ -195,7 +191,7 @@ def _reap_prefix(store: StateStore, client: Any, bucket: str, prefix: str, polic
             # claim first: the one insert that wins counts; everyone who decided "delete" deletes
             won = store.record_reap(bucket, prefix, listing.objects, listing.bytes, d.reason,
                                     run_id=d.run_id, reaper_id=policy.reaper_id)
-            io.delete_keys(client, bucket, listing.keys, counter)
+            s3a.delete_keys(client, bucket, listing.keys, counter)
             entry.counted = won
             if not won:
                 entry.note = "already recorded by another reaper: not counted"

@@ -17,13 +17,14 @@ from typing import Any
 
 from ..adapters import pg
 from ..adapters import s3 as s3a
-from ..engine.execute import LoadRequest, execute
+from ..engine.execute import execute
 from ..errors import ConfigError, LoaderError, RunNotFoundError
 from ..manifest import Manifest, load_manifests
 from ..options import Method
 from ..plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 from ..plan.facts import copy_ready
 from ..redact import redact, register
+from ..request import LoadRequest
 from ..state import StateStore
 from .sources import check_unchanged, fingerprint, read_source
 

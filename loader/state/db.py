@@ -154,10 +154,6 @@ class StateDatabase:
         return self._url.render_as_string(hide_password=True)
 
     @property
-    def dialect_name(self) -> str:
-        return "sqlite" if self._is_sqlite else "postgresql"
-
-    @property
     def engine(self) -> Engine:
         return self._engine
 

@@ -30,10 +30,6 @@ class RunStatus(str, Enum):
         return self.value
 
     @property
-    def is_finished(self) -> bool:
-        return self in (RunStatus.SUCCEEDED, RunStatus.ABANDONED)
-
-    @property
     def is_active(self) -> bool:
         """A process may be working on the run right now (or died while doing so)."""
         return self in ACTIVE

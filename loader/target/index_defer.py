@@ -28,13 +28,16 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg2
-
+from ..adapters import pg_errors
+from ..errors import LoaderError
 from ..naming import TableRef, quote_ident
-from ..options import WriteMode
 
 log = logging.getLogger("loader")
 _SAVEPOINT = "loader_defer_indexes"
+
+
+class _RowsArrived(Exception):
+    """Rows were committed into the 'empty' target between our two looks."""
 #: the one sort per index wants memory; PostgreSQL's default (64MB) spills to disk above a few million rows
 BUILD_MEMORY = "256MB"
 
@@ -109,22 +112,6 @@ class DeferredIndexes:
                 cur.execute(f"ALTER TABLE {table} CLUSTER ON {quote_ident(name)}")
 
 
-def defer_for_load(cur: Any, target: TableRef, mode: WriteMode, *,
-                   fresh: bool) -> tuple[DeferredIndexes | None, bool]:
-    """The one policy, for COPY and for the JDBC publish. ``fresh``: the caller created or
-    truncated the target in this transaction. Returns the dropped indexes (None: keep them) and
-    whether the target is fresh now (COPY FREEZE allowed)."""
-    if mode is WriteMode.UPSERT:
-        return None, fresh  # ON CONFLICT needs the key's index
-    if not fresh:
-        if mode is not WriteMode.APPEND:
-            return None, False
-        claimed, fresh = claim_empty_target(cur, target)
-        if not claimed:
-            return None, False
-    return drop_indexes(cur, target), fresh
-
-
 def drop_indexes(cur: Any, target: TableRef) -> DeferredIndexes | None:
     """Drop the target's indexes for the rest of the transaction; None (nothing changed) when
     that is not safe or not allowed. The caller already holds ACCESS EXCLUSIVE on the target."""
@@ -139,18 +126,16 @@ def drop_indexes(cur: Any, target: TableRef) -> DeferredIndexes | None:
                              constraint_comment=r[8]) for r in cur.fetchall())
     if not saved:
         return DeferredIndexes(target, ())
-    cur.execute(f"SAVEPOINT {_SAVEPOINT}")
     try:
-        for ix in saved:
-            if ix.constraint:
-                cur.execute(f"ALTER TABLE {target.quoted} DROP CONSTRAINT {quote_ident(ix.constraint)}")
-            else:
-                cur.execute(f"DROP INDEX {quote_ident(target.schema)}.{quote_ident(ix.name)}")
-    except psycopg2.Error as exc:  # not the owner, or a dependency we did not foresee
-        cur.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        log.debug("%s: indexes kept during the load (%s)", target, str(exc).strip().splitlines()[0])
+        with pg_errors.savepoint(cur, _SAVEPOINT, table=target):
+            for ix in saved:
+                if ix.constraint:
+                    cur.execute(f"ALTER TABLE {target.quoted} DROP CONSTRAINT {quote_ident(ix.constraint)}")
+                else:
+                    cur.execute(f"DROP INDEX {quote_ident(target.schema)}.{quote_ident(ix.name)}")
+    except LoaderError as exc:  # not the owner, or a dependency we did not foresee
+        log.debug("%s: indexes kept during the load (%s)", target, exc.message)
         return None
-    cur.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
     log.debug("%s: %d index(es) dropped for the load, built again before commit", target, len(saved))
     return DeferredIndexes(target, saved)
 
@@ -163,18 +148,15 @@ def claim_empty_target(cur: Any, target: TableRef) -> tuple[bool, bool]:
     cur.execute(empty)  # cheap first look, so a table with rows is never locked exclusively
     if not cur.fetchone()[0]:
         return False, False
-    cur.execute(f"SAVEPOINT {_SAVEPOINT}")
     try:
-        # NOWAIT: an empty table someone is reading or writing right now keeps the normal path
-        cur.execute(f"LOCK TABLE {target.quoted} IN ACCESS EXCLUSIVE MODE NOWAIT")
-        cur.execute(empty)
-        if not cur.fetchone()[0]:  # rows committed between the two looks
-            cur.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")  # releases the lock
-            return False, False
-    except psycopg2.Error:
-        cur.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        with pg_errors.savepoint(cur, _SAVEPOINT, table=target):
+            # NOWAIT: an empty table someone is reading or writing right now keeps the normal path
+            cur.execute(f"LOCK TABLE {target.quoted} IN ACCESS EXCLUSIVE MODE NOWAIT")
+            cur.execute(empty)
+            if not cur.fetchone()[0]:  # rows committed between the two looks
+                raise _RowsArrived
+    except (LoaderError, _RowsArrived):  # rolled back to the savepoint: the lock is released
         return False, False
-    cur.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
     return True, _truncate_if_quiet(cur, target)
 
 
@@ -187,11 +169,9 @@ def _truncate_if_quiet(cur: Any, target: TableRef) -> bool:
     """, (target.quoted, target.schema, target.table))
     if not cur.fetchone()[0]:
         return False
-    cur.execute(f"SAVEPOINT {_SAVEPOINT}")
     try:
-        cur.execute(f"TRUNCATE {target.quoted}")
-    except psycopg2.Error:  # no TRUNCATE privilege: load without FREEZE
-        cur.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        with pg_errors.savepoint(cur, _SAVEPOINT, table=target):
+            cur.execute(f"TRUNCATE {target.quoted}")
+    except LoaderError:  # no TRUNCATE privilege: load without FREEZE
         return False
-    cur.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
     return True

@@ -16,24 +16,17 @@ pgloader's idea, done inside the same one transaction as every other load:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import psycopg2
-
-from ..adapters import pg
+from ..adapters import pg, pg_errors
 from ..errors import DataError
 from ..naming import TableRef, quote_ident
-from ..options import WriteMode
-from .publish import _check_duplicate_keys, _on_conflict, _select_exprs, publish
+from ..options import RejectPolicy
+from .publish import check_duplicate_keys, publish, select_exprs
+from .write_modes import WriteStrategy
 
 REJECT_TABLE = "loader_rejects"
 _MAX_REASONS = 5
-
-
-@dataclass(frozen=True)
-class RejectPolicy:
-    max_errors: int | None = None  # None: no limit
 
 
 def reject_table(target: TableRef) -> TableRef:
@@ -47,7 +40,7 @@ def ensure_reject_table(cur: Any, target: TableRef) -> None:
 
 
 def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
-                      casts: Sequence[str] | None, mode: WriteMode, key: Sequence[str], run_id: str,
+                      casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
                       policy: RejectPolicy, source_columns: Sequence[str] | None = None,
                       origin_sql: str | None = None, order_sql: str | None = None) -> tuple[int, int]:
     """Like ``publish`` but rows PostgreSQL rejects are recorded instead of failing the run.
@@ -55,28 +48,25 @@ def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Seque
     src_cols = list(source_columns) if source_columns is not None else list(columns)
     cur.execute("SAVEPOINT loader_reject_fast")
     try:
-        moved = publish(cur, source=source, target=target, columns=columns, casts=casts, mode=mode, key=key,
+        moved = publish(cur, source=source, target=target, columns=columns, casts=casts, write=write,
                         run_id=run_id, source_columns=source_columns)
         cur.execute("RELEASE SAVEPOINT loader_reject_fast")
         return moved, 0
     except DataError:
         cur.execute("ROLLBACK TO SAVEPOINT loader_reject_fast")
-    exprs = _select_exprs(src_cols, casts)
-    if WriteMode(mode) is WriteMode.UPSERT:  # duplicates in the source are the run's error, not a row's
-        _check_duplicate_keys(cur, source, target, columns, src_cols, casts, exprs, key)
+    exprs = select_exprs(src_cols, casts)
+    if write.merges:  # duplicates in the source are the run's error, not a row's
+        check_duplicate_keys(cur, source, target, columns, src_cols, casts, exprs, write.key)
     numbered = quote_ident(f"loader_numbered_{run_id[:8]}")
     cur.execute(f"CREATE TEMP TABLE {numbered} ON COMMIT DROP AS SELECT "
                 f"row_number() OVER (ORDER BY {order_sql or '(SELECT NULL)'}) AS loader_rn, "
                 f"{origin_sql or 'NULL::text'} AS loader_origin, * FROM {source}")
     cur.execute(f"SELECT count(*) FROM {numbered}")
     total = int(cur.fetchone()[0])
-    if WriteMode(mode) is WriteMode.OVERWRITE:
-        cur.execute(f"TRUNCATE TABLE {target.quoted}")
+    write.prepare(cur, target, created=False)
     ensure_reject_table(cur, target)
-    insert = (f"INSERT INTO {target.quoted} ({', '.join(quote_ident(c) for c in columns)}) "
-              f"SELECT {', '.join(exprs)} FROM {numbered} WHERE loader_rn BETWEEN %s AND %s")
-    if WriteMode(mode) is WriteMode.UPSERT:
-        insert += _on_conflict(columns, key)
+    insert = write.insert_sql(target, columns,
+                              f"SELECT {', '.join(exprs)} FROM {numbered} WHERE loader_rn BETWEEN %s AND %s")
     row_json = "jsonb_build_object(" + ", ".join(
         f"{_lit(c)}, {quote_ident(s)}::text" for c, s in zip(columns, src_cols, strict=True)) + ")"
     bisect = _Bisect(cur, insert, numbered, row_json, target, run_id, policy)
@@ -104,23 +94,20 @@ class _Bisect:
             a, b = stack.pop()
             if a > b:
                 continue
-            self.cur.execute("SAVEPOINT loader_reject_range")
             try:
-                self.cur.execute(self.insert, (a, b))
-                self.moved += max(int(self.cur.rowcount), 0)
-                self.cur.execute("RELEASE SAVEPOINT loader_reject_range")
-            except psycopg2.Error as exc:
-                self.cur.execute("ROLLBACK TO SAVEPOINT loader_reject_range")
+                with pg_errors.savepoint(self.cur, "loader_reject_range", table=self.target):
+                    self.cur.execute(self.insert, (a, b))
+                    self.moved += max(int(self.cur.rowcount), 0)
+            except DataError as exc:
                 if a == b:
                     self._reject(a, exc)
                 else:
                     mid = (a + b) // 2
                     stack.extend([(mid + 1, b), (a, mid)])  # lower half first: rows keep their order
 
-    def _reject(self, rn: int, exc: psycopg2.Error) -> None:
-        if not pg.is_data_error(exc):
-            raise exc  # not the row's fault (connection, permissions): fail the run as usual
-        reason = pg.data_error(exc, table=self.target).message
+    def _reject(self, rn: int, exc: DataError) -> None:
+        # only data errors get here: anything else (connection, permissions) fails the run as usual
+        reason = exc.message
         self.rejected += 1
         self.cur.execute(
             f"INSERT INTO {reject_table(self.target).quoted} (run_id, target, row_number, origin, error, row_data) "

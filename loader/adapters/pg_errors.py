@@ -1,0 +1,137 @@
+"""psycopg2's exceptions become loader's here, and only here, by SQLSTATE (httpx's
+``map_httpcore_exceptions``, dlt's ``_make_database_exception``).
+
+* class 22 (data exception) and 23 (integrity constraint): ``DataError`` naming the table,
+  the column, PostgreSQL's detail and where the row came from; never worth a fallback;
+* class 28 (invalid authorization): ``TargetConnectionError`` that says the login was refused;
+* class 08 and errors without a SQLSTATE (the connection died), 53 (out of disk or memory) and
+  57 (the server cancelled or shut down): ``TargetConnectionError``;
+* anything else: ``TargetError`` carrying the SQLSTATE, so a caller decides by code
+  (``3F000`` no such schema, ``42501`` no privilege, ``42P10`` no unique index for ON CONFLICT).
+
+Every translated error keeps ``sqlstate`` (and ``constraint``/``column`` when PostgreSQL named
+them) in its ids, for callers that branch on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg2
+
+from ..connection import ConnectionSpec
+from ..errors import DataError, LoaderError, TargetConnectionError, TargetError
+from ..naming import TableRef
+
+NO_SUCH_SCHEMA = "3F000"
+INSUFFICIENT_PRIVILEGE = "42501"
+NO_UNIQUE_INDEX_FOR_ON_CONFLICT = "42P10"
+UNIQUE_VIOLATION = "23505"
+
+def sqlstate(exc: BaseException) -> str:
+    return getattr(exc, "pgcode", None) or ""
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Errors caused by the data itself (never worth a fallback): SQLSTATE classes 22 and 23."""
+    return isinstance(exc, psycopg2.DataError | psycopg2.IntegrityError) or sqlstate(exc)[:2] in ("22", "23")
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def data_error(exc: BaseException, *, table: TableRef | str, where: str | None = None,
+               run_id: str | None = None) -> DataError:
+    """A DataError naming column, value and place, from PostgreSQL's diagnostics."""
+    diag = getattr(exc, "diag", None)
+    primary = (getattr(diag, "message_primary", None) or str(exc)).strip()
+    context = (getattr(diag, "context", None) or "").strip()
+    column = getattr(diag, "column_name", None)
+    detail = (getattr(diag, "message_detail", None) or "").strip()
+    parts = [f"{table}: {primary}"]
+    if column:
+        parts.append(f"column {column}")
+    if detail:
+        parts.append(_truncate(detail))
+    if context:
+        parts.append(_truncate(context.splitlines()[0]))
+    if where:
+        parts.append(f"in {where}")
+    return DataError("; ".join(parts), next_step="fix the value in the source or the column type in the target",
+                     table=str(table), run_id=run_id, sqlstate=sqlstate(exc) or None,
+                     constraint=getattr(diag, "constraint_name", None), column=column)
+
+
+def _truncate(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def translate(exc: BaseException, *, table: TableRef | str | None = None, where: str | None = None,
+              run_id: str | None = None, during: str | None = None) -> LoaderError:
+    """The LoaderError for a psycopg2 exception. ``during`` ("the load of t on host:5432") makes
+    every failure that is not the data's a ``TargetConnectionError``: the transaction is gone."""
+    if isinstance(exc, LoaderError):
+        return exc
+    code = sqlstate(exc)
+    if is_data_error(exc):
+        return data_error(exc, table=table or "?", where=where, run_id=run_id)
+    if code.startswith("28"):
+        return TargetConnectionError(f"PostgreSQL refused the login: {first_line(exc)}",
+                                     next_step="check the user, the password and pg_hba.conf",
+                                     retryable=False, run_id=run_id, sqlstate=code)
+    if during is not None or code[:2] in ("08", "53", "57") or not code:
+        return TargetConnectionError(
+            f"PostgreSQL failed during {during or 'a statement'}: {first_line(exc)}",
+            next_step="the transaction was rolled back; check the server and run again (or --resume)",
+            run_id=run_id, sqlstate=code or None)
+    diag = getattr(exc, "diag", None)
+    prefix = f"{table}: " if table else ""
+    return TargetError(f"{prefix}{first_line(exc)}", table=str(table) if table else None, run_id=run_id,
+                       sqlstate=code, constraint=getattr(diag, "constraint_name", None))
+
+
+@contextlib.contextmanager
+def translated(**context: Any) -> Iterator[None]:
+    """Run a block of psycopg2 calls; whatever it raises leaves as a LoaderError (``translate``)."""
+    try:
+        yield
+    except psycopg2.Error as exc:
+        raise translate(exc, **context) from None
+
+
+@contextlib.contextmanager
+def savepoint(cur: Any, name: str, **context: Any) -> Iterator[None]:
+    """A block under a savepoint: on any failure the transaction is rolled back to it (and stays
+    usable); a database error leaves translated. On success the savepoint is released."""
+    cur.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except psycopg2.Error as exc:
+        cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        raise translate(exc, **context) from None
+    except BaseException:
+        cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        raise
+    cur.execute(f"RELEASE SAVEPOINT {name}")
+
+
+def connection_error(spec: ConnectionSpec, exc: Exception) -> TargetConnectionError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if spec.password:
+        text = text.replace(spec.password, "***")
+    where = spec.safe_description()
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return TargetConnectionError(f"PostgreSQL {where} refused the password for user {spec.user}",
+                                     next_step="check the password variable (e.g. PGPASSWORD or the ${VAR} "
+                                               "in the manifest)", retryable=False)
+    if "does not exist" in lowered and "database" in lowered:
+        return TargetConnectionError(f"PostgreSQL {where}: database {spec.database!r} does not exist",
+                                     next_step="create it or fix target.connection.database",
+                                     retryable=False)
+    return TargetConnectionError(f"cannot reach PostgreSQL {where}: {text}",
+                                 next_step="check host, port, network/security group and that the server runs")

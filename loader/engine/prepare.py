@@ -1,0 +1,56 @@
+"""Before any data moves: look at the target and refuse whatever can be refused.
+
+Reads the target's columns and keys (one connection), creates the exactly-once ledger in a
+transaction of its own, and returns the column plan: how the DataFrame's columns map onto
+the table, or the CREATE TABLE for a table that does not exist yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..adapters import pg
+from ..errors import ConfigError, SchemaMismatchError
+from ..naming import quote_ident
+from ..plan.typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
+from ..request import LoadRequest
+
+
+@dataclass(frozen=True)
+class PreparedTarget:
+    plan: ColumnPlan
+    #: CREATE TABLE for a new target (run inside the load transaction), else None
+    create_sql: str | None
+    #: key columns named in data errors: the upsert key, else the table's primary key
+    error_key: tuple[str, ...]
+
+
+def prepare_target(req: LoadRequest) -> PreparedTarget:
+    target, schema, key = req.target, req.df.schema, req.key
+    conn = pg.connect(req.spec)
+    try:
+        with conn.cursor() as cur:
+            existing = pg.table_columns(cur, target)
+            has_unique_key = bool(key) and existing is not None and pg.has_unique_index(cur, target, key)
+            error_key = key or (pg.primary_key_columns(cur, target) if existing is not None else ())
+        # the ledger is created once, outside any load transaction: two loads committing
+        # into a fresh schema at the same time must not race on CREATE TABLE
+        pg.ensure_ledger_committed(conn, target)
+    finally:
+        conn.close()
+    missing_key = [k for k in key if k not in {f.name for f in schema.fields}]
+    if missing_key:
+        raise SchemaMismatchError(f"{target}: key column(s) {', '.join(missing_key)} are not in the source",
+                                  next_step="fix target.key / key=, or add the columns", table=str(target))
+    if existing is None:
+        if req.create == "never":
+            raise ConfigError(f"table {target} does not exist and create is 'never'",
+                              next_step="create the table, or set target.create: if_missing", table=str(target))
+        return PreparedTarget(plan_for_new_table(schema), create_table_sql(target, schema, key), error_key)
+    if req.write.merges and not has_unique_key:
+        cols = ", ".join(quote_ident(k) for k in key)
+        raise SchemaMismatchError(f"{target}: upsert on ({', '.join(key)}) needs a primary key or unique "
+                                  "index on exactly those columns",
+                                  next_step=f"ALTER TABLE {target.quoted} ADD PRIMARY KEY ({cols})",
+                                  table=str(target))
+    return PreparedTarget(match_columns(target, schema, existing), None, error_key)

@@ -1,0 +1,106 @@
+"""The contract between the callers, the engine and the load methods.
+
+``LoadRequest`` is what ``write_to_postgres`` and the runner hand the engine: every choice
+the user made, already checked and resolved (the write mode is a strategy object, the bucket
+is known). ``LoadMethod`` is what the engine hands the work to (COPY, JDBC, or a fake one in
+tests, as httpx's transports and ``MockTransport``): ``run(ctx)`` with a ``MethodContext`` that
+carries the request, the column plan and the ``RunEvents`` through which a method tells the
+engine what happened. The engine alone turns those events into run-state transitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .adapters.s3 import resolve_bucket
+from .connection import ConnectionSpec
+from .naming import TableRef, TempLocation
+from .options import CopyOptions, JdbcOptions, Method, RejectPolicy, WriteMode, with_bucket
+from .plan.typemap import ColumnPlan
+from .progress import Progress
+from .target.write_modes import WriteStrategy, write_mode
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    df: Any
+    spec: ConnectionSpec
+    target: TableRef
+    method: Method = Method.AUTO
+    mode: WriteMode = WriteMode.APPEND
+    key: tuple[str, ...] = ()
+    create: str = "if_missing"
+    copy: CopyOptions = field(default_factory=CopyOptions)
+    jdbc: JdbcOptions = field(default_factory=JdbcOptions)
+    manifest_name: str | None = None
+    manifest_hash: str | None = None
+    wait_for_lock: bool = False
+    live_progress: bool = False
+    source_fingerprint: str | None = None
+    on_error: str = "fail"  # fail | reject
+    max_errors: int | None = None
+    #: build the target's indexes after the rows when it is new, overwritten or empty (index_defer)
+    defer_indexes: bool = True
+    #: the write mode as behaviour, chosen once here (upsert without a key is refused here)
+    write: WriteStrategy = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "write", write_mode(self.mode, self.key))
+        if self.copy.bucket is None:  # argument, else $PYSPARK_TEMP_S3_BUCKET, else the project default
+            object.__setattr__(self, "copy", with_bucket(self.copy, resolve_bucket(None)[0]))
+
+    @property
+    def reject(self) -> RejectPolicy | None:
+        return RejectPolicy(self.max_errors) if self.on_error == "reject" else None
+
+
+class RunEvents(Protocol):
+    """What a method reports while it works; the engine records each (state transitions,
+    parts, the temp location, the staging table)."""
+
+    def use_location(self, location: TempLocation) -> None: ...  # recorded before the first object
+    def staging_started(self) -> None: ...
+    def part_staged(self, partition: int, seq: int, key: str, rows: int, nbytes: int) -> None: ...
+    def staged(self) -> None: ...
+    def loading_started(self) -> None: ...
+    def staging_table_created(self, name: str) -> None: ...
+
+
+@dataclass
+class MethodContext:
+    req: LoadRequest
+    run_id: str
+    plan: ColumnPlan
+    #: CREATE TABLE for a target that does not exist yet (run inside the load transaction)
+    create_sql: str | None
+    #: key columns named in data errors (the upsert key, else the table's primary key)
+    error_key: tuple[str, ...]
+    events: RunEvents
+    #: where this run stages if its method stages (a resume keeps the prefix of its first attempt)
+    location: TempLocation
+    progress: Progress = field(default_factory=Progress)
+    #: the bucket was checked already (auto's readiness check): no second HeadBucket
+    bucket_checked: bool = False
+
+
+@dataclass
+class MethodOutcome:
+    rows: int = 0
+    bytes_staged: int = 0
+    parts: int = 0
+    server_side: bool = False
+    rows_rejected: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class LoadMethod(Protocol):
+    #: what LoadResult.method and the state store call it: copy, optimized, standard
+    name: str
+
+    def run(self, ctx: MethodContext) -> MethodOutcome: ...
+
+    @property
+    def fallback(self) -> LoadMethod | None:
+        """What an infrastructure failure (``StagingError``) falls back to, or None."""
+        ...

@@ -1,0 +1,118 @@
+"""The write modes, one strategy each, chosen once from ``WriteMode`` and carried as an object.
+
+As dlt's ``sql_jobs.py`` has one class per write disposition, every method (COPY,
+JDBC, rejects) asks the strategy instead of branching on the mode itself:
+
+* ``prepare``: what happens to the target before the rows (overwrite: TRUNCATE);
+* ``insert_sql``: how rows are inserted (upsert: ``ON CONFLICT ... DO UPDATE``);
+* ``merges``: whether rows go through a TEMP table first (upsert);
+* ``defer_indexes``: whether the target's indexes may be dropped and built after the rows.
+
+"Upsert needs key columns" is checked once, in ``write_mode`` (``key_problem`` gives the same
+rule to manifest validation, which reports it with the manifest's field).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from ..errors import ConfigError
+from ..naming import TableRef, quote_ident
+from ..options import WriteMode
+from .index_defer import DeferredIndexes, claim_empty_target, drop_indexes
+
+
+class WriteStrategy:
+    mode: ClassVar[WriteMode]
+    #: rows are collected in a TEMP table and merged into the target with one statement
+    merges: ClassVar[bool] = False
+
+    def __init__(self, key: Sequence[str] = ()) -> None:
+        self.key = tuple(key)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(key={self.key!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WriteStrategy) and type(other) is type(self) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.key))
+
+    def prepare(self, cur: Any, target: TableRef, *, created: bool) -> bool:
+        """Run before the rows, in the load transaction. Returns whether the target is fresh
+        (created or emptied in this transaction: COPY FREEZE and index deferral allowed)."""
+        return created
+
+    def insert_sql(self, target: TableRef, columns: Sequence[str], select_sql: str) -> str:
+        cols = ", ".join(quote_ident(c) for c in columns)
+        return f"INSERT INTO {target.quoted} ({cols}) {select_sql}"
+
+    def defer_indexes(self, cur: Any, target: TableRef, *, fresh: bool) -> tuple[DeferredIndexes | None, bool]:
+        """Drop the target's indexes for the load when nobody can tell (index_defer). Returns the
+        dropped indexes (None: kept) and whether the target is fresh now."""
+        return (drop_indexes(cur, target), fresh) if fresh else (None, False)
+
+
+class Append(WriteStrategy):
+    mode = WriteMode.APPEND
+
+    def defer_indexes(self, cur: Any, target: TableRef, *, fresh: bool) -> tuple[DeferredIndexes | None, bool]:
+        if fresh:
+            return drop_indexes(cur, target), True
+        # an empty target nobody is using is as good as a new one
+        claimed, fresh = claim_empty_target(cur, target)
+        return (drop_indexes(cur, target), fresh) if claimed else (None, False)
+
+
+class Overwrite(WriteStrategy):
+    mode = WriteMode.OVERWRITE
+
+    def prepare(self, cur: Any, target: TableRef, *, created: bool) -> bool:
+        if not created:
+            # TRUNCATE is transactional in PostgreSQL: until our commit, other sessions keep the
+            # old rows. Trade-off: it holds an ACCESS EXCLUSIVE lock until commit, so readers wait
+            # instead of seeing an empty or half-loaded table. DELETE would let them read on, but
+            # leaves every old row dead (bloat, a VACUUM to pay) and is far slower on big tables.
+            # A table referenced by foreign keys cannot be truncated: that error surfaces as is.
+            cur.execute(f"TRUNCATE TABLE {target.quoted}")
+        return True
+
+
+class Upsert(WriteStrategy):
+    mode = WriteMode.UPSERT
+    merges = True
+
+    def __init__(self, key: Sequence[str] = ()) -> None:
+        problem = key_problem(WriteMode.UPSERT, key)
+        if problem:
+            raise ConfigError(problem, next_step="pass key=['id', ...] (manifest: target.key)")
+        super().__init__(key)
+
+    def insert_sql(self, target: TableRef, columns: Sequence[str], select_sql: str) -> str:
+        conflict = ", ".join(quote_ident(k) for k in self.key)
+        others = [c for c in columns if c not in self.key]
+        if not others:
+            action = "DO NOTHING"
+        else:
+            action = "DO UPDATE SET " + ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in others)
+        return f"{super().insert_sql(target, columns, select_sql)} ON CONFLICT ({conflict}) {action}"
+
+    def defer_indexes(self, cur: Any, target: TableRef, *, fresh: bool) -> tuple[DeferredIndexes | None, bool]:
+        return None, fresh  # ON CONFLICT needs the key's index
+
+
+_STRATEGIES: dict[WriteMode, type[WriteStrategy]] = {s.mode: s for s in (Append, Overwrite, Upsert)}
+
+
+def key_problem(mode: WriteMode | str, key: Sequence[str]) -> str | None:
+    """The one rule about keys and modes, for the request and for manifest validation."""
+    if WriteMode(mode) is WriteMode.UPSERT and not key:
+        return "mode upsert needs key columns (rows are matched on them)"
+    return None
+
+
+def write_mode(mode: WriteMode | str, key: Sequence[str] = ()) -> WriteStrategy:
+    """The strategy for ``mode``; the only place a ``WriteMode`` is turned into behaviour."""
+    return _STRATEGIES[WriteMode(mode)](key)
