@@ -8,7 +8,14 @@ It defines, in plpython3u, the same functions with the same signatures as RDS:
 
 Like RDS, the database server pulls the object from S3 itself and runs COPY on
 it inside the caller's transaction, and an object is gunzipped only when its
-``Content-Encoding`` metadata says ``gzip``. The S3 endpoint and keys (on RDS:
+``Content-Encoding`` metadata says ``gzip`` (a gzip object without it reaches
+COPY as it is, and COPY rejects it). ``options`` goes to COPY verbatim, as on
+RDS, whose docs name csv, text (the default) and binary as the formats: a
+parenthesized list such as ``(format binary)`` or ``(format csv, header true)``,
+or the old keyword syntax such as ``DELIMITER '|'``. The object's bytes are
+never decoded in Python: they are copied (or gunzipped) into a file that the
+server's own ``COPY ... FROM '<file>'`` reads, so binary COPY streams and any
+file encoding pass through untouched. The S3 endpoint and keys (on RDS:
 the instance's IAM role) come from the table ``aws_s3._standin_config``.
 Needs Debian's ``postgresql-plpython3-*`` and ``python3-boto3`` on the server.
 """
@@ -53,11 +60,12 @@ try:
     obj = s3.get_object(Bucket=bucket, Key=file_path)
 except Exception as exc:
     plpy.error("HTTP error while fetching s3://%s/%s: %s" % (bucket, file_path, exc))
-fd, path = tempfile.mkstemp(prefix="aws_s3_standin_", suffix=".csv")
+# bytes only, whatever the format: the server's COPY reads this file itself
+fd, path = tempfile.mkstemp(prefix="aws_s3_standin_", suffix=".copy")
 try:
     body = obj["Body"]
     with os.fdopen(fd, "wb") as out:
-        if (obj.get("ContentEncoding") or "").lower() == "gzip":
+        if (obj.get("ContentEncoding") or "").strip().lower() == "gzip":
             with gzip.GzipFile(fileobj=body) as gz:
                 shutil.copyfileobj(gz, out, 1 << 20)
         else:
