@@ -50,6 +50,8 @@ class CopyOptions:
     #: rows per staged part: bounded so a part streams in bounded memory and a
     #: resume re-stages little; None lets the planner size parts from the data
     rows_per_part: int | None = None
+    #: staging format: binary where every column can take it (auto), or always binary / csv
+    format: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ _CHOICES = {
     ("copy", "compression"): ("gzip", "none"),
     ("copy", "server_side"): ("auto", "always", "never"),
     ("copy", "fallback"): ("optimized", "none"),
+    ("copy", "format"): ("auto", "binary", "csv"),
 }
 
 

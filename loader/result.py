@@ -25,6 +25,10 @@ class LoadResult:
     server_side: bool = False
     #: rows set aside in <schema>.loader_rejects (``on_error="reject"``)
     rows_rejected: int = 0
+    #: how COPY staged the rows: "binary" or "csv" (None for the JDBC methods)
+    staging_format: str | None = None
+    #: why that format (e.g. "csv: column 'id' (uuid: ...)")
+    format_reason: str = ""
 
     @property
     def seconds(self) -> float:

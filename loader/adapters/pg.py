@@ -29,7 +29,8 @@ def connect(spec: ConnectionSpec, application_name: str = "loader", autocommit: 
     """A psycopg2 connection in UTC, or a TargetConnectionError saying what to check."""
     kwargs = spec.psycopg2_kwargs()
     kwargs["application_name"] = application_name[:63]
-    kwargs["options"] = "-c timezone=UTC"
+    # UTF8 whatever the server's default: binary COPY reads text fields in the client encoding
+    kwargs["options"] = "-c timezone=UTC -c client_encoding=UTF8"
     try:
         conn = psycopg2.connect(**kwargs)
     except psycopg2.OperationalError as exc:

@@ -27,7 +27,7 @@ from ..adapters import s3 as s3a
 from ..errors import DataError, LoaderError, ServerSideUnavailable, TargetConnectionError
 from ..naming import TempLocation
 from ..request import LoadMethod, MethodContext, MethodOutcome
-from .csv_encode import csv_lines
+from .formats import choose_format
 from .staging import StagingThread
 from .task import StageConfig, StagedPart, local_credentials, read_marker
 from .transaction import CopyTransaction, aws_region
@@ -82,19 +82,24 @@ class _CopyRun:
     def _run(self, conn: Any) -> MethodOutcome:
         req, out = self.req, MethodOutcome()
         out.server_side = self._use_server_side(conn)
-        lines = csv_lines(req.df, self.plan.names, self.opts.strip_nul)
-        n_partitions = lines.rdd.getNumPartitions()
-        cfg = StageConfig(location=self.loc, gzip=self.opts.compression == "gzip",
-                          rows_per_part=self.opts.rows_per_part, endpoint_url=s3a.endpoint_url(),
-                          skip_partitions=frozenset(self._staged_partitions()), columns=self.plan.names,
-                          check_nul=not self.opts.strip_nul, credentials=local_credentials(req.df.sparkSession))
-        log.info("Writing temporary CSV to %s", self.loc.uri)
+        fmt, out.format_reason = choose_format(self.opts.format, self.plan, req.df.schema, reject=req.reject is not None)
+        out.staging_format = fmt.name
+        log.info("%s: staging format %s (%s)", req.target, fmt.name, out.format_reason)
+        frame = fmt.frame(req.df, self.plan, self.opts.strip_nul)
+        n_partitions = frame.rdd.getNumPartitions()
+        gzip = self.opts.compression == "gzip"
+        cfg = StageConfig(location=self.loc, gzip=gzip, rows_per_part=self.opts.rows_per_part,
+                          endpoint_url=s3a.endpoint_url(), skip_partitions=frozenset(self._staged_partitions()),
+                          credentials=local_credentials(req.df.sparkSession),
+                          encoder=fmt.encoder(self.plan, self.opts.strip_nul), extension=fmt.extension(gzip),
+                          content_type="text/csv" if fmt.name == "csv" else "application/octet-stream")
+        log.info("Writing temporary %s to %s", fmt.label, self.loc.uri)
         self.ctx.events.staging_started()
         self.progress.phase("staging", parts_total=None)
-        stager = StagingThread(lines, cfg, self.run_id)
+        stager = StagingThread(frame, cfg, self.run_id)
         stager.start()
         txn = CopyTransaction(conn, req.target, self.plan, req.write, self.run_id, create_sql=self.ctx.create_sql,
-                              reject=req.reject, defer_indexes=req.defer_indexes)
+                              reject=req.reject, defer_indexes=req.defer_indexes, fmt=fmt)
         t0 = time.monotonic()
         try:
             txn.begin()

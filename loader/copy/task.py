@@ -58,11 +58,14 @@ class StageConfig:
     #: since Python workers keep the environment the JVM started with. On a cluster the
     #: executors use their own role and this stays None.
     credentials: tuple[str, str, str | None] | None = field(default=None, repr=False)
-    columns: tuple[str, ...] = ()  # target column names, to name the column of a NUL byte
-    check_nul: bool = True
+    #: the staging format's executor side (formats.CsvPartEncoder / BinaryPartEncoder): a part is
+    #: header + encoded batches + trailer, a complete COPY input of its own
+    encoder: Any = None
+    extension: str = ".csv"
+    content_type: str = "text/csv"
 
 
-def _batch_bytes(arr: Any) -> bytes:
+def batch_bytes(arr: Any) -> bytes:
     """The CSV bytes of an Arrow string column whose values end with newlines: its values
     buffer between the first and last offset, without touching a row in Python."""
     import numpy as np
@@ -88,10 +91,14 @@ class _PartWriter:
         self.raw = 0
         self.rows = 0
         self.zip = zlib.compressobj(1, zlib.DEFLATED, 31) if self.cfg.gzip else None
+        self._write(self.cfg.encoder.header())
 
-    def add(self, data: bytes, rows: int) -> None:
+    def _write(self, data: bytes) -> None:
         self.buf.write(self.zip.compress(data) if self.zip else data)
         self.raw += len(data)
+
+    def add(self, data: bytes, rows: int) -> None:
+        self._write(data)
         self.rows += rows
         full_rows = self.cfg.rows_per_part is not None and self.rows >= self.cfg.rows_per_part
         if self.raw >= self.cfg.part_bytes or full_rows:
@@ -100,12 +107,13 @@ class _PartWriter:
     def flush(self) -> None:
         if self.rows == 0:
             return
+        self._write(self.cfg.encoder.trailer())
         if self.zip:
             self.buf.write(self.zip.flush())
         size = self.buf.tell()
         self.buf.seek(0)
-        key = self.cfg.location.part_key(self.partition, len(self.parts), ".csv.gz" if self.cfg.gzip else ".csv")
-        extra = {"ContentType": "text/csv"}
+        key = self.cfg.location.part_key(self.partition, len(self.parts), self.cfg.extension)
+        extra = {"ContentType": self.cfg.content_type}
         if self.cfg.gzip:
             extra["ContentEncoding"] = "gzip"  # RDS's aws_s3 gunzips only with this metadata
         with translated("upload", self.cfg.location.bucket):
@@ -142,10 +150,7 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
         rows_before = 0
         for batch in batches:
             if batch.num_rows:
-                data = _batch_bytes(batch.column(0))
-                if cfg.check_nul and b"\x00" in data:  # memchr: free when there is none
-                    raise ValueError(nul_byte_message(batch.column(0), cfg.columns, partition, rows_before))
-                writer.add(data, batch.num_rows)
+                writer.add(cfg.encoder.encode(batch, partition, rows_before), batch.num_rows)
                 rows_before += batch.num_rows
         writer.flush()
         writer.write_marker()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ..adapters import pg, pg_errors
@@ -35,6 +35,7 @@ from ..target.index_defer import DeferredIndexes
 from ..target.publish import publish
 from ..target.rejects import publish_rejecting
 from ..target.write_modes import WriteStrategy
+from .formats import CsvFormat, StagingFormat
 
 COPY_BUFFER = 1 << 20
 
@@ -92,6 +93,8 @@ class CopyTransaction:
     reject: RejectPolicy | None = None
     #: build the target's indexes after the rows when it is new, overwritten or empty (index_defer)
     defer_indexes: bool = False
+    #: binary or CSV parts (formats.py); reject mode always stages CSV
+    fmt: StagingFormat = field(default_factory=CsvFormat)
     rows: int = 0
     rows_rejected: int = 0
     deferred: DeferredIndexes | None = None
@@ -130,7 +133,7 @@ class CopyTransaction:
         return bool(row and row[0])
 
     def copy_options(self, freeze: bool) -> str:
-        return "(FORMAT csv, ENCODING 'UTF8'" + (", FREEZE" if freeze and self.freeze else "") + ")"
+        return self.fmt.copy_options(freeze and self.freeze)
 
     def copy_stream(self, body: Any, where: str) -> int:
         """COPY one part streamed from S3 (client-side)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_runner import (
+from tests.functional.runner.test_runner import (
     COLUMNS,
     base_rows,
     bucket_history,
@@ -29,7 +29,7 @@ from tests.test_runner import (
     write_source,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 BAD = REPO / "tests" / "data" / "manifests_bad"
 
 

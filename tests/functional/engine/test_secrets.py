@@ -28,9 +28,9 @@ from loader.request import LoadRequest
 from loader.runner.sources import read_source
 from loader.state import StateStore
 from loader.testing.pgcluster import SUPERUSER_PASSWORD
-from tests.test_runner import base_rows, query, write_manifest, write_source
+from tests.functional.runner.test_runner import base_rows, query, write_manifest, write_source
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 WRONG_PASSWORD = "Wrong-Pw-Zq9x-not-it"
 SECRETS = (SUPERUSER_PASSWORD, WRONG_PASSWORD)
 

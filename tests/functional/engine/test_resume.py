@@ -15,7 +15,7 @@ from loader import commands
 from loader.adapters import s3 as s3a
 from loader.errors import SourceChangedError
 from loader.state import StateStore
-from tests.test_crash_resume import ROWS, crash_setup  # noqa: F401 - the fixture is reused
+from tests.functional.engine.test_crash_resume import ROWS, crash_setup  # noqa: F401 - the fixture is reused
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ from loader.manifest import (
 from loader.naming import TableRef
 from loader.options import CopyOptions, JdbcOptions, Method, WriteMode
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 BASE: dict[str, Any] = {
     "version": 1,
     "source": {"format": "parquet", "path": "/data/orders.parquet"},

@@ -273,7 +273,7 @@ def test_hard_kill_leaves_target_unchanged_and_a_reapable_stage(pg_db: Connectio
     conn = {"host": pg_db.host, "port": pg_db.port, "database": pg_db.database, "user": pg_db.user,
             "password": pg_db.password}
     env = dict(os.environ, KILL_TEST_CONN=json.dumps(conn),
-               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+               PYTHONPATH=str(Path(__file__).resolve().parents[3]))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env=env, text=True, start_new_session=True)
     try:

@@ -1,0 +1,197 @@
+"""The staging format, chosen once per run and carried as an object: binary or CSV.
+
+Binary COPY is PostgreSQL's fastest input (no text to parse; measured in bench/README.md), but
+it converts nothing: every field must already be in the target column's own wire format. So
+``choose_format`` takes binary only when every target column can be produced exactly
+(``binary_types.binary_unsupported``), and otherwise CSV, naming the column and its type in
+the reason (shown by ``--dry-run``, recorded with the run and returned in ``LoadResult``).
+
+Each format gives the rest of the COPY method what differs between the two:
+
+* ``frame``: the DataFrame the executors receive as Arrow batches (``mapInArrow``): CSV lines
+  rendered in the JVM, or the columns themselves (structs and maps as JSON text);
+* ``encoder``: the picklable object that turns one partition's batches into parts, each a
+  complete COPY input of its own (binary: header, tuples, trailer), so a part loads alone,
+  client-side and server-side, and a resume can skip it;
+* ``copy_options`` and the part keys' extension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from ..plan.typemap import ColumnPlan, kind
+from .csv_encode import NUL_ERROR_TAG, csv_lines
+
+FORMATS = ("auto", "binary", "csv")
+
+
+@dataclass(frozen=True)
+class CsvPartEncoder:
+    """Executor side of CSV: the lines are already rendered; a part is their bytes."""
+
+    columns: tuple[str, ...]
+    check_nul: bool
+
+    def header(self) -> bytes:
+        return b""
+
+    def trailer(self) -> bytes:
+        return b""
+
+    def encode(self, batch: Any, partition: int, rows_before: int) -> bytes:
+        from .task import batch_bytes, nul_byte_message
+
+        data = batch_bytes(batch.column(0))
+        if self.check_nul and b"\x00" in data:  # memchr: free when there is none
+            raise ValueError(nul_byte_message(batch.column(0), self.columns, partition, rows_before))
+        return data
+
+
+@dataclass(frozen=True)
+class BinaryPartEncoder:
+    """Executor side of binary: cast each column to its target's type and encode (pgpq)."""
+
+    columns: tuple[tuple[str, str], ...]  # (name, target type as format_type() prints it)
+    strip_nul: bool
+
+    def _encoder(self) -> Any:
+        cached = getattr(self, "_cached", None)
+        if cached is None:
+            from .binary_encode import BinaryEncoder, TargetColumn
+
+            cached = BinaryEncoder([TargetColumn(n, t) for n, t in self.columns])
+            object.__setattr__(self, "_cached", cached)  # per executor process, not pickled state
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"columns": self.columns, "strip_nul": self.strip_nul}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "columns", state["columns"])
+        object.__setattr__(self, "strip_nul", state["strip_nul"])
+
+    def header(self) -> bytes:
+        return bytes(self._encoder().header())
+
+    def trailer(self) -> bytes:
+        return bytes(self._encoder().trailer())
+
+    def encode(self, batch: Any, partition: int, rows_before: int) -> bytes:
+        from .binary_encode import find_nul, strip_nul
+
+        if self.strip_nul:
+            batch = strip_nul(batch)
+        else:
+            found = find_nul(batch)
+            if found is not None:
+                column, row = found
+                raise ValueError(f"{NUL_ERROR_TAG}:{column}\n(partition {partition}, row {rows_before + row + 1} "
+                                 "of it)")
+        return bytes(self._encoder().encode(batch))
+
+
+class StagingFormat:
+    name: str = ""
+    #: what the design document's log line calls the parts ("Writing temporary CSV to ...")
+    label: str = ""
+
+    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
+        raise NotImplementedError
+
+    def encoder(self, plan: ColumnPlan, strip_nul: bool) -> Any:
+        raise NotImplementedError
+
+    def extension(self, gzip: bool) -> str:
+        raise NotImplementedError
+
+    def copy_options(self, freeze: bool) -> str:
+        raise NotImplementedError
+
+
+class CsvFormat(StagingFormat):
+    name, label = "csv", "CSV"
+
+    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
+        return csv_lines(df, plan.names, strip_nul)
+
+    def encoder(self, plan: ColumnPlan, strip_nul: bool) -> CsvPartEncoder:
+        return CsvPartEncoder(plan.names, check_nul=not strip_nul)
+
+    def extension(self, gzip: bool) -> str:
+        return ".csv.gz" if gzip else ".csv"
+
+    def copy_options(self, freeze: bool) -> str:
+        return "(FORMAT csv, ENCODING 'UTF8'" + (", FREEZE" if freeze else "") + ")"
+
+
+class BinaryFormat(StagingFormat):
+    name, label = "binary", "binary"
+
+    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
+        from pyspark.sql import functions as F
+
+        types = {f.name: f.dataType for f in df.schema.fields}
+        cols = []
+        for i, (name, target) in enumerate(zip(plan.names, plan.pg_types, strict=True)):
+            col = F.col("`" + name.replace("`", "``") + "`")
+            if _needs_json(types[name], target):
+                col = F.to_json(col)  # structs, maps and nested arrays load as json/jsonb text
+            cols.append(col.alias(f"c{i}"))
+        return df.select(*cols)
+
+    def encoder(self, plan: ColumnPlan, strip_nul: bool) -> BinaryPartEncoder:
+        return BinaryPartEncoder(tuple(zip(plan.names, plan.pg_types, strict=True)), strip_nul)
+
+    def extension(self, gzip: bool) -> str:
+        return ".bin.gz" if gzip else ".bin"
+
+    def copy_options(self, freeze: bool) -> str:
+        return "(FORMAT binary" + (", FREEZE" if freeze else "") + ")"
+
+
+def _needs_json(dtype: Any, target: str) -> bool:
+    """Structs, maps and arrays bound for json/jsonb travel as their JSON text (as in CSV)."""
+    k = kind(dtype)
+    return k in ("StructType", "MapType") or (k == "ArrayType" and target.split("(")[0] in ("json", "jsonb"))
+
+
+def _kind_of(dtype: Any, target: str) -> str:
+    """The Spark kind as the binary encoder sees it: arrays with their element, JSON as text."""
+    if _needs_json(dtype, target):
+        return "StringType"
+    if kind(dtype) == "ArrayType":
+        return f"ArrayType<{kind(dtype.elementType)}>"
+    return kind(dtype)
+
+
+def choose_format(requested: str, plan: ColumnPlan, schema: Any, *, reject: bool) -> tuple[StagingFormat, str]:
+    """The staging format for this run and why: the one decision, made before anything is staged."""
+    if requested not in FORMATS:
+        raise ConfigError(f"copy.format {requested!r} is not one of {', '.join(FORMATS)}")
+    if requested == "csv":
+        return CsvFormat(), "csv requested"
+    why_not = _binary_problem(plan, schema, reject)
+    if why_not is None:
+        return BinaryFormat(), "binary: every column has a binary encoding"
+    if requested == "binary":
+        raise ConfigError(f"copy.format binary cannot load this table: {why_not}",
+                          next_step="use copy.format: auto (or csv), or cast the column in Spark")
+    return CsvFormat(), f"csv: {why_not}"
+
+
+def _binary_problem(plan: ColumnPlan, schema: Any, reject: bool) -> str | None:
+    if reject:
+        # rejects isolate bad rows after loading every value as text; binary has no text to keep
+        return "on_error: reject loads through text columns"
+    from .binary_types import TargetColumn, binary_unsupported
+
+    types = {f.name: f.dataType for f in schema.fields}
+    found = binary_unsupported([TargetColumn(n, t) for n, t in zip(plan.names, plan.pg_types, strict=True)],
+                               [_kind_of(types[n], t) for n, t in zip(plan.names, plan.pg_types, strict=True)])
+    if found is None:
+        return None
+    column, reason = found
+    return f"column {column!r} ({reason})"
