@@ -2,7 +2,7 @@
 
 Public API (see README)::
 
-    from . import write_to_postgres
+    from loader import write_to_postgres
     result = write_to_postgres(df, conn_params, method="copy", table="public.trips")
 
 The heavy parts (PySpark, boto3) are imported on first use, so ``import loader``

@@ -5,7 +5,7 @@ Absolute imports on purpose: spark-submit runs this file as a script.
 
 import sys
 
-from .cli import main
+from loader.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

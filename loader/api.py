@@ -41,6 +41,7 @@ def write_to_postgres(
     on_error: str = "fail",
     max_errors: int | None = None,
     defer_indexes: bool = True,
+    staging_format: str | None = None,
     **options: Any,
 ) -> LoadResult:
     """Load ``df`` into PostgreSQL and return a :class:`LoadResult`.
@@ -55,11 +56,15 @@ def write_to_postgres(
     ``<schema>.loader_rejects``; more than ``max_errors`` rejections fail the load.
     ``defer_indexes``: when the table is new, overwritten or empty, its indexes are dropped
     inside the load transaction and built once after the rows; ``False`` keeps them.
+    ``staging_format`` (COPY): "auto" (binary COPY when every column has a binary encoding, else
+    CSV), "binary" or "csv"; ``LoadResult.staging_format`` says which was used and why.
     """
     redact.install()
     spec = ConnectionSpec.parse(conn_params)
     redact.register(spec.password)
     target = _target(table, conn_params)
+    if staging_format is not None:
+        options = {**options, "format": staging_format}
     copy_opts, jdbc_opts = split_call_options(options)
     copy_opts = with_bucket(copy_opts, temp_s3_bucket)
     if not cleanup_temp_files:

@@ -23,7 +23,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..plan.typemap import ColumnPlan, kind
-from .csv_encode import NUL_ERROR_TAG, csv_lines
+from .csv_encode import csv_lines
+from .task import nul_message
 
 FORMATS = ("auto", "binary", "csv")
 
@@ -86,10 +87,9 @@ class BinaryPartEncoder:
             batch = strip_nul(batch)
         else:
             found = find_nul(batch)
-            if found is not None:
-                column, row = found
-                raise ValueError(f"{NUL_ERROR_TAG}:{column}\n(partition {partition}, row {rows_before + row + 1} "
-                                 "of it)")
+            if found is not None:  # Arrow names the columns c0, c1...: say the target's name
+                column = self.columns[batch.schema.names.index(found[0])][0]
+                raise ValueError(nul_message(column, partition, rows_before + found[1] + 1))
         return bytes(self._encoder().encode(batch))
 
 

@@ -24,10 +24,11 @@ from typing import Any
 
 from ..adapters import pg, pg_errors
 from ..adapters import s3 as s3a
-from ..errors import DataError, LoaderError, ServerSideUnavailable, TargetConnectionError
+from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError, TargetConnectionError
 from ..naming import TempLocation
 from ..request import LoadMethod, MethodContext, MethodOutcome
 from .formats import choose_format
+from .part_reader import key_of_line
 from .staging import StagingThread
 from .task import StageConfig, StagedPart, local_credentials, read_marker
 from .transaction import CopyTransaction, aws_region
@@ -63,6 +64,7 @@ class _CopyRun:
         self.req, self.run_id, self.plan = ctx.req, ctx.run_id, ctx.plan
         self.opts = ctx.req.copy
         self.progress = ctx.progress
+        self.imported_once = False
 
     def run(self) -> MethodOutcome:
         req = self.req
@@ -194,50 +196,36 @@ class _CopyRun:
         bucket = self.loc.bucket
         try:
             if out.server_side:
-                rows = txn.import_server_side(bucket, key, aws_region())
+                rows = self._import(txn, key, out)
             else:
                 body = s3a.call("GetObject", self.client.get_object, Bucket=bucket, Key=key, bucket=bucket)["Body"]
                 rows = txn.copy_stream(body, f"s3://{bucket}/{key}")
         except DataError as exc:
             if self.ctx.error_key:
                 exc.message += key_of_line(self.client, bucket, key, exc.message, self.plan.names,
-                                           self.ctx.error_key)
+                                           self.ctx.error_key, self.plan.pg_types, binary=txn.fmt.name == "binary")
             raise
         out.parts += 1
         out.bytes_staged += size
         self.progress.part_loaded(key, rows, size)
         return rows
 
-
-def key_of_line(client: Any, bucket: str, key: str, message: str, columns: tuple[str, ...],
-                key_columns: tuple[str, ...]) -> str:
-    """'; key (id=7)' for the record at the line PostgreSQL named, read back from the part."""
-    import csv
-    import io
-    import re
-
-    from .transaction import _PartStream
-
-    found = re.search(r"\bline (\d+)", message)
-    if not found or not all(k in columns for k in key_columns):
-        return ""
-    wanted = int(found.group(1))
-    try:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
-        # parts are bounded (16 MB of CSV), and this runs only on the error path
-        text = io.StringIO(_PartStream(body).read().decode("utf-8"), newline="")
-        lines_read = 0
-
-        def counted() -> Any:  # PostgreSQL counts physical lines; csv reads records
-            nonlocal lines_read
-            for line in text:
-                lines_read += 1
-                yield line
-
-        for record in csv.reader(counted()):
-            if lines_read >= wanted:
-                shown = ", ".join(f"{k}={record[columns.index(k)]}" for k in key_columns)
-                return f"; key ({shown})"
-    except Exception:  # the key is a courtesy; the error itself stands
-        return ""
-    return ""
+    def _import(self, txn: CopyTransaction, key: str, out: MethodOutcome) -> int:
+        """Server-side import. If the server refuses the first binary part (an extension that does
+        not pass binary to COPY), it is rolled back to its savepoint and every part is streamed by
+        the client instead: the same staged parts, the same transaction, no row twice."""
+        bucket = self.loc.bucket
+        first = not self.imported_once
+        try:
+            rows = txn.import_server_side(bucket, key, aws_region(), guarded=first and txn.fmt.name == "binary")
+        except StagingError as exc:
+            if not first or txn.fmt.name != "binary":
+                raise
+            log.warning("%s: the database refused a server-side import of binary parts (%s); the client "
+                        "streams them from S3 instead", self.req.target, exc.message)
+            out.server_side = False
+            out.format_reason += f"; server-side import refused ({exc.message}): parts streamed by the client"
+            body = s3a.call("GetObject", self.client.get_object, Bucket=bucket, Key=key, bucket=bucket)["Body"]
+            return txn.copy_stream(body, f"s3://{bucket}/{key}")
+        self.imported_once = True
+        return rows

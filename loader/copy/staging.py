@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from ..errors import DataError, LoaderError, StagingError
-from .csv_encode import nul_error_column
-from .task import STAGING_ERROR_TAG, StageConfig, run_staging_job
+from .csv_encode import NUL_ERROR_TAG, nul_error_column
+from .task import DATA_ERROR_TAG, STAGING_ERROR_TAG, StageConfig, run_staging_job
 
 
 class StagingThread(threading.Thread):
@@ -80,12 +80,16 @@ def staging_failure(exc: BaseException, run_id: str) -> LoaderError:
     text = str(exc)
     column = nul_error_column(text)
     if column is not None:
-        where = text[text.find("(partition"):].split(")", 1)[0] + ")" if "(partition" in text else ""
+        at = text.find("(partition", text.find(NUL_ERROR_TAG))
+        where = text[at:].split(")", 1)[0] + ")" if at >= 0 else ""
         return DataError(f"column {column!r} contains a NUL byte (0x00), which PostgreSQL cannot store in text "
                          f"{where}".strip(),
                          next_step="clean the source, or set copy.strip_nul: true (strip_nul=True) to remove "
                                    "NUL bytes", run_id=run_id, column=column)
     first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+    if DATA_ERROR_TAG in text:  # the encoder refused a value: the data's fault, never a fallback
+        detail = text[text.index(DATA_ERROR_TAG) + len(DATA_ERROR_TAG) + 2:].splitlines()[0][:500]
+        return DataError(detail, run_id=run_id, next_step="fix the value in the source or widen the column")
     if STAGING_ERROR_TAG in text:  # an executor's S3 call failed (adapters.s3 translated it there)
         detail = text[text.index(STAGING_ERROR_TAG) + len(STAGING_ERROR_TAG) + 2:].splitlines()[0][:300]
         return StagingError(f"staging to S3 failed: {detail}", run_id=run_id,

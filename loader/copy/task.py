@@ -28,6 +28,8 @@ from ..naming import TempLocation
 
 #: starts the message of an S3 failure on an executor, so the driver can tell it from others
 STAGING_ERROR_TAG = "LOADER_STAGING_ERROR"
+#: the same for a value the target cannot take, found while encoding
+DATA_ERROR_TAG = "LOADER_DATA_ERROR"
 
 # Uncompressed bytes per part: bounds a task's memory, and small enough that loading can
 # start while the rest is still being staged.
@@ -135,7 +137,7 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
     from pyspark import TaskContext
 
     from ..adapters.s3 import make_client
-    from ..errors import StagingError
+    from ..errors import DataError, StagingError
 
     ctx = TaskContext.get()
     partition = ctx.partitionId() if ctx is not None else 0
@@ -157,9 +159,19 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
     except StagingError as exc:
         # reaches the driver as text inside Spark's error: the tag says "infrastructure"
         raise RuntimeError(f"{STAGING_ERROR_TAG}: {exc.message}") from None
+    except DataError as exc:  # a value the target column cannot take (binary encoder's checks)
+        raise RuntimeError(f"{DATA_ERROR_TAG}: {exc.message}") from None
     yield pa.RecordBatch.from_pylist(
         [{"partition": partition, "parts": len(writer.parts), "rows": sum(p.rows for p in writer.parts),
           "bytes": sum(p.bytes for p in writer.parts)}], schema=out_schema)
+
+
+def nul_message(column: str, partition: int, row: int, value: str | None = None) -> str:
+    """Tagged so the driver can recognise it inside Spark's error (staging.staging_failure)."""
+    from .csv_encode import NUL_ERROR_TAG
+
+    shown = f": {value[:80]!r}" if value is not None else ""
+    return f"{NUL_ERROR_TAG}:{column}\n(partition {partition}, row {row} of it{shown})"
 
 
 def nul_byte_message(arr: Any, columns: tuple[str, ...], partition: int, rows_before: int) -> str:
@@ -173,8 +185,7 @@ def nul_byte_message(arr: Any, columns: tuple[str, ...], partition: int, rows_be
             fields = next(csv.reader([value.replace("\x00", "\ufffd")]))
             idx = next((j for j, f in enumerate(fields) if "\ufffd" in f), 0)
             column = columns[idx] if idx < len(columns) else f"#{idx + 1}"
-            return (f"{NUL_ERROR_TAG}:{column}\n(partition {partition}, row {rows_before + i + 1} of it: "
-                    f"{value[:80]!r})")
+            return nul_message(column, partition, rows_before + i + 1, value)
     return f"{NUL_ERROR_TAG}:?"
 
 

@@ -149,12 +149,15 @@ class CopyTransaction:
         self.rows += self.cur.rowcount
         return int(self.cur.rowcount)
 
-    def import_server_side(self, bucket: str, key: str, region: str) -> int:
-        """Let the database pull the part itself (RDS/Aurora ``aws_s3``)."""
+    def import_server_side(self, bucket: str, key: str, region: str, guarded: bool = False) -> int:
+        """Let the database pull the part itself (RDS/Aurora ``aws_s3``). ``guarded``: under a
+        savepoint, so that a refusal leaves the transaction usable for another way in."""
         where = f"s3://{bucket}/{key}"
         self._mark_part(where)
+        context = dict(table=self.target, where=where, run_id=self.run_id)
         try:
-            with pg_errors.translated(table=self.target, where=where, run_id=self.run_id):
+            with pg_errors.savepoint(self.cur, "loader_import", **context) if guarded else \
+                    pg_errors.translated(**context):
                 self.cur.execute(
                     "SELECT aws_s3.table_import_from_s3(%s, %s, %s, aws_commons.create_s3_uri(%s, %s, %s))",
                     # no FREEZE: the extension's function runs COPY in a subtransaction of its own

@@ -22,7 +22,7 @@ from .validate import Problem
 
 _ONLY_REFS = re.compile(r"^(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 _COPY_FIELDS = ("bucket", "prefix", "compression", "server_side", "cleanup", "fallback",
-                "strip_nul", "rows_per_part")
+                "strip_nul", "rows_per_part", "format")
 _JDBC_FIELDS = ("batchsize", "num_partitions", "max_connections")
 
 

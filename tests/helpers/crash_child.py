@@ -24,14 +24,14 @@ def install(phase: str) -> None:
     from loader.copy import transaction as copy_load
 
     if phase == "staging":  # some parts loaded into the open transaction, staging still running
-        original = copy_method.CopyJob._load_part
+        original = copy_method._CopyRun._load_part
 
         def load_then_die(self: Any, *args: Any, **kwargs: Any) -> int:
             rows = original(self, *args, **kwargs)
             die()
             return rows
 
-        copy_method.CopyJob._load_part = load_then_die  # type: ignore[method-assign]
+        copy_method._CopyRun._load_part = load_then_die  # type: ignore[method-assign]
     elif phase == "staged":  # everything staged, nothing committed
         original_finish = copy_load.CopyTransaction.finish
 
@@ -50,13 +50,13 @@ def install(phase: str) -> None:
 
         copy_load.CopyTransaction.finish = die_in_finish  # type: ignore[method-assign]
     elif phase == "committed":  # the data is committed, the state store not yet told
-        original_commit = copy_method.CopyJob._commit
+        original_commit = copy_method._CopyRun._commit
 
         def commit_then_die(self: Any, conn: Any) -> None:
             original_commit(self, conn)
             die()
 
-        copy_method.CopyJob._commit = commit_then_die  # type: ignore[method-assign]
+        copy_method._CopyRun._commit = commit_then_die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown phase {phase}")
 

@@ -112,7 +112,7 @@ def test_options_round_trip(src: Any, s3_server: S3Server, bucket: str, options:
     key = _put(s3_server, bucket, data, gzipped, "gzip" if gzipped else None)
     message = _import(src, "dst", "", options, bucket, key)
     assert message == f"{COUNT} rows imported into relation 'dst' from file {key} of {len(data)} bytes"
-    assert int(message.split(" ", 1)[0]) == COUNT  # how loader.copy_load reads it
+    assert int(message.split(" ", 1)[0]) == COUNT  # how loader.copy.transaction reads it
     _assert_copied(src)
 
 

@@ -30,7 +30,9 @@ def test_copy_round_trips_tricky_data_exactly(spark: Any, pg_db: Any, pg_conn: A
     assert _keys(bucket) == [], "temp prefix must be deleted after success"
     messages = [r.getMessage() for r in caplog.records]
     assert f"Using project S3 bucket for temporary staging: {bucket}" in messages
-    assert any(m.startswith(f"Writing temporary CSV to s3://{bucket}/tmp/postgres-copy/tricky-") for m in messages)
+    # the design document's line; binary parts say "binary" where CSV parts say "CSV"
+    assert result.staging_format == "binary"
+    assert any(m.startswith(f"Writing temporary binary to s3://{bucket}/tmp/postgres-copy/tricky-") for m in messages)
     assert "COPY protocol completed successfully" in messages
     assert "Temporary files cleaned up successfully" in messages
     run = StateStore(state_url).get(result.run_id)

@@ -288,9 +288,10 @@ def test_schema_mismatch_fails_before_any_data_moves(spark: Any, env: dict[str, 
 
 
 def test_schema_mismatch_is_a_schema_mismatch_error(spark: Any, pg_db: Any, pg_conn: Any, state_url: str) -> None:
-    from loader.engine.execute import LoadRequest, execute
+    from loader.engine.execute import execute
     from loader.errors import SchemaMismatchError
     from loader.options import Method
+    from loader.request import LoadRequest
     from loader.state import StateStore
 
     query(pg_conn, "CREATE TABLE t (id bigint, flag integer)")

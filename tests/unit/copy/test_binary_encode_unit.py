@@ -122,7 +122,7 @@ def test_supported_pairs(pg_type: str, kind: str) -> None:
 def test_everything_typemap_creates_is_supported() -> None:
     from pyspark.sql import types as T
 
-    from loader.typemap import pg_type
+    from loader.plan.typemap import pg_type
 
     scalars = [T.ByteType(), T.ShortType(), T.IntegerType(), T.LongType(), T.FloatType(), T.DoubleType(),
                T.DecimalType(38, 18), T.StringType(), T.BooleanType(), T.DateType(), T.TimestampType(),

@@ -20,7 +20,7 @@ import pytest
 
 from loader.connection import ConnectionSpec
 from loader.copy.binary_encode import BinaryEncoder, TargetColumn, find_nul, strip_nul
-from tests.test_binary_encode_unit import random_decimals
+from tests.unit.copy.test_binary_encode_unit import random_decimals
 
 _names = itertools.count()
 UTC = dt.timezone.utc

@@ -1,0 +1,96 @@
+"""Reading a staged part back, on the error path only: which row did PostgreSQL reject?
+
+PostgreSQL names the part's line (CSV: the physical line; binary: the tuple number) in the
+COPY error's context. A user knows their rows by key, not by line of a temporary file that is
+deleted anyway, so the error gets ``; key (id=7)`` read from that row of the part. The key is
+a courtesy: if anything here fails, the error stands as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+from .binary_types import numeric_value
+from .transaction import _PartStream
+
+_PG_EPOCH = dt.date(2000, 1, 1)
+
+
+def key_of_line(client: Any, bucket: str, key: str, message: str, columns: Sequence[str],
+                key_columns: Sequence[str], pg_types: Sequence[str], binary: bool) -> str:
+    """'; key (id=7)' for the record at the line PostgreSQL named, read back from the part."""
+    found = re.search(r"\bline (\d+)", message)
+    if not found or not key_columns or not all(k in columns for k in key_columns):
+        return ""
+    wanted = int(found.group(1))
+    indexes = [list(columns).index(k) for k in key_columns]
+    try:
+        # parts are bounded (16 MB before compression), and this runs only on the error path
+        data = _PartStream(client.get_object(Bucket=bucket, Key=key)["Body"]).read()
+        if binary:
+            values = _binary_fields(data, wanted, indexes, [pg_types[i] for i in indexes])
+        else:
+            values = _csv_fields(data, wanted, indexes)
+    except Exception:  # the key is a courtesy; the error itself stands
+        return ""
+    if values is None:
+        return ""
+    return "; key (" + ", ".join(f"{k}={v}" for k, v in zip(key_columns, values, strict=True)) + ")"
+
+
+def _csv_fields(data: bytes, wanted: int, indexes: list[int]) -> list[str] | None:
+    text = io.StringIO(data.decode("utf-8"), newline="")
+    lines_read = 0
+
+    def counted() -> Any:  # PostgreSQL counts physical lines; csv reads records
+        nonlocal lines_read
+        for line in text:
+            lines_read += 1
+            yield line
+
+    for record in csv.reader(counted()):
+        if lines_read >= wanted:
+            return [record[i] for i in indexes]
+    return None
+
+
+def _binary_fields(data: bytes, wanted: int, indexes: list[int], types: list[str]) -> list[str] | None:
+    """Walk the binary COPY stream to tuple ``wanted`` (1-based) and decode the key fields."""
+    ext_len = struct.unpack_from(">i", data, 15)[0]
+    pos, tuple_no = 19 + ext_len, 0
+    while pos + 2 <= len(data):
+        (nfields,) = struct.unpack_from(">h", data, pos)
+        pos += 2
+        if nfields < 0:
+            return None  # the trailer: fewer tuples than the line PostgreSQL named
+        tuple_no += 1
+        fields: list[bytes | None] = []
+        for _ in range(nfields):
+            (size,) = struct.unpack_from(">i", data, pos)
+            pos += 4
+            fields.append(None if size < 0 else data[pos:pos + size])
+            pos += max(size, 0)
+        if tuple_no == wanted:
+            return [_decode(fields[i], t) for i, t in zip(indexes, types, strict=True)]
+    return None
+
+
+def _decode(raw: bytes | None, pg_type: str) -> str:
+    if raw is None:
+        return "NULL"
+    base = pg_type.split("(")[0].strip()
+    if base in ("smallint", "integer", "bigint"):
+        return str(int.from_bytes(raw, "big", signed=True))
+    if base == "numeric":
+        return str(numeric_value(raw))
+    if base == "date":
+        return str(_PG_EPOCH + dt.timedelta(days=struct.unpack(">i", raw)[0]))
+    if base in ("text", "character varying", "character", "bpchar"):
+        return raw.decode("utf-8", "replace")
+    return "0x" + raw.hex()
