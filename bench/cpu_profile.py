@@ -7,15 +7,17 @@ process involved (``psutil``): the Spark JVM, Spark's Python workers, the S3
 server (SeaweedFS), the PostgreSQL server processes and this driver process.
 
 Steps, each building on the one before, so the difference between two rows is
-what one stage of the COPY pipeline costs:
+what one stage of the COPY pipeline costs, for each staging format:
 
 1. read the Parquet in Spark (``noop`` sink);
-2. + render every row as a CSV line in the JVM (``noop`` sink);
-3. + hand the lines to the Python workers through Arrow;
-4. + gzip them there;
-5. + upload them to S3: this is the loader's staging job;
-then the limit (server ``COPY FROM 'file'``), the loader's ``copy`` end to end,
-and ``optimized`` end to end.
+2. binary: + select the columns the encoder gets (structs/maps as JSON); csv: + render every
+   row as a CSV line in the JVM (``noop`` sinks);
+3. + hand them to the Python workers through Arrow;
+4. + encode there (binary: cast and pgpq; csv: the lines' bytes);
+5. + upload them to S3 (no gzip, the loader's default): this is the loader's staging job;
+then the limit (server ``COPY FROM 'file' (FORMAT binary)``), the text limit
+(the same from the CSV), the loader's ``copy`` end to end, and ``optimized``
+end to end.
 
 The last lines compare the CPU work with the wall clock: on N cores, a load can
 take no less than (its CPU seconds) / N, and no less than its longest
@@ -48,6 +50,7 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 from bench import inputs, run  # noqa: E402
 
 GROUPS = ("jvm", "py-workers", "s3", "postgres", "driver")
+LIMIT = "limit: server COPY FROM file (binary)"
 
 
 def cpu_by_group() -> dict[str, float]:
@@ -92,16 +95,15 @@ def measure(fn: Callable[[], Any], repeat: int, before: Callable[[], None] = lam
     return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
 
 
-def _passthrough(gzip: bool, batches: Any) -> Any:
+def _passthrough(encoder: Any, gzip: bool, batches: Any) -> Any:
+    """The executor's work without the upload: encode each batch (format's encoder), maybe gzip."""
     import zlib
 
     import pyarrow as pa
 
-    from loader.copy.task import _batch_bytes
-
     n = 0
     for batch in batches:
-        data = _batch_bytes(batch.column(0))
+        data = encoder.encode(batch, 0, 0) if encoder is not None else b""
         if gzip:
             z = zlib.compressobj(1, zlib.DEFLATED, 31)
             data = z.compress(data) + z.flush()
@@ -116,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from loader.adapters import s3 as s3a
-    from loader.copy import csv_encode
     from loader.copy import task as stage
+    from loader.copy.formats import BinaryFormat, CsvFormat
+    from loader.naming import TempLocation
+    from loader.plan.typemap import plan_for_new_table
     from loader.testing.pgcluster import PgCluster
     from loader.testing.s3server import start_seaweedfs
 
@@ -133,15 +137,21 @@ def main(argv: list[str] | None = None) -> int:
         ctx = run.Ctx(pg=pg, port=pg.port, workdir=workdir, spark=spark,
                       state_url=f"sqlite:///{workdir / 'state.db'}")
         ds = inputs.finish(inputs.synthetic(spark, args.rows, workdir))
+        run.binary_file(ctx, ds)
         df = spark.read.parquet(str(ds.parquet))
-        lines = csv_encode.csv_lines(df, tuple(df.columns))
+        plan = plan_for_new_table(df.schema)
+        frames = {f.name: (f, f.frame(df, plan, False), f.encoder(plan, False)) for f in (BinaryFormat(), CsvFormat())}
         seq = iter(range(1_000_000))
 
-        def staging() -> None:
-            cfg = stage.StageConfig(bucket=run.BUCKET, prefix=f"profile/{next(seq)}/", gzip=True,
-                                    endpoint_url=s3a.endpoint_url(), columns=tuple(df.columns),
-                                    credentials=stage.local_credentials(spark))
-            stage.run_staging_job(lines, cfg)
+        def staging(name: str) -> Callable[[], None]:
+            fmt, frame, encoder = frames[name]
+
+            def go() -> None:
+                cfg = stage.StageConfig(location=TempLocation(run.BUCKET, f"profile/{next(seq)}/"), gzip=False,
+                                        endpoint_url=s3a.endpoint_url(), credentials=stage.local_credentials(spark),
+                                        encoder=encoder, extension=fmt.extension(False))
+                stage.run_staging_job(frame, cfg)
+            return go
 
         def method(mid: str) -> tuple[Callable[[], Any], Callable[[], None]]:
             m = run.BY_ID[mid]
@@ -154,14 +164,21 @@ def main(argv: list[str] | None = None) -> int:
 
         steps: list[tuple[str, Callable[[], Any], Callable[[], None]]] = [
             ("1 read Parquet", lambda: df.write.format("noop").mode("overwrite").save(), lambda: None),
-            ("2 + render CSV lines (JVM)", lambda: lines.write.format("noop").mode("overwrite").save(),
+            ("2 binary: + columns for the encoder (JVM)",
+             lambda: frames["binary"][1].write.format("noop").mode("overwrite").save(), lambda: None),
+            ("3 binary: + Arrow to Python workers",
+             lambda: frames["binary"][1].mapInArrow(functools.partial(_passthrough, None, False), "n long").collect(),
              lambda: None),
-            ("3 + Arrow to Python workers",
-             lambda: lines.mapInArrow(functools.partial(_passthrough, False), "n long").collect(), lambda: None),
-            ("4 + gzip", lambda: lines.mapInArrow(functools.partial(_passthrough, True), "n long").collect(),
-             lambda: None),
-            ("5 + upload = staging job", staging, lambda: None),
-            ("limit: server COPY FROM file", *method("limit")),
+            ("4 binary: + encode (pgpq)", lambda: frames["binary"][1].mapInArrow(
+                functools.partial(_passthrough, frames["binary"][2], False), "n long").collect(), lambda: None),
+            ("5 binary: + upload = staging job", staging("binary"), lambda: None),
+            ("2 csv: + render CSV lines (JVM)",
+             lambda: frames["csv"][1].write.format("noop").mode("overwrite").save(), lambda: None),
+            ("4 csv: + Arrow to Python workers", lambda: frames["csv"][1].mapInArrow(
+                functools.partial(_passthrough, frames["csv"][2], False), "n long").collect(), lambda: None),
+            ("5 csv: + upload = staging job", staging("csv"), lambda: None),
+            (LIMIT, *method("limit")),
+            ("limit-text: server COPY FROM file (CSV)", *method("limit-text")),
             ("copy end to end", *method("copy")),
             ("optimized end to end", *method("optimized")),
         ]
@@ -190,13 +207,13 @@ def render(results: list[tuple[str, dict[str, float]]], rows: int, cores: int) -
         lines.append(f"| {label} | {r['wall']:.2f} | {rows / r['wall']:,.0f} | "
                      + " | ".join(f"{r[g]:.2f}" for g in GROUPS) + f" | {total:.2f} | {total / cores:.2f} |")
     by = dict(results)
-    if "copy end to end" in by and "limit: server COPY FROM file" in by:
-        copy, limit = by["copy end to end"], by["limit: server COPY FROM file"]
+    if "copy end to end" in by and LIMIT in by:
+        copy, limit = by["copy end to end"], by[LIMIT]
         total = sum(copy[g] for g in GROUPS)
         bound = max(total / cores, copy["postgres"])
         lines += ["", f"copy: {copy['wall']:.2f} s wall for {total:.2f} CPU s; on {cores} cores it cannot take "
                       f"less than {bound:.2f} s (CPU/cores, or PostgreSQL's own {copy['postgres']:.2f} s), "
-                      f"i.e. at best {limit['wall'] / bound:.0%} of the limit ({limit['wall']:.2f} s); "
+                      f"i.e. at best {limit['wall'] / bound:.0%} of the binary limit ({limit['wall']:.2f} s); "
                       f"measured {limit['wall'] / copy['wall']:.0%}."]
     return "\n".join(lines)
 

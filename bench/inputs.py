@@ -11,9 +11,21 @@
 For each input the same rows also go, once, to a CSV file on local disk that
 the PostgreSQL server user can read (PostgreSQL's CSV dialect: NULL is an
 unquoted empty field, '' is ``""``), written by pyarrow straight from the
-Parquet so it does not depend on the loader. It feeds the limit (server-side
-``COPY FROM 'file'``), ``psql \\copy``, the psycopg2 peer, and the pre-filled
-tables of the overwrite and upsert modes (``half_csv``: ids below N/2).
+Parquet so it does not depend on the loader. It feeds the text limit
+(server-side ``COPY FROM 'file' (FORMAT csv)``), ``psql \\copy``, the psycopg2
+peer, and the pre-filled tables of the overwrite and upsert modes
+(``half_csv``: ids below N/2).
+
+Once PostgreSQL runs, ``write_binary`` turns that CSV into the same rows in
+PostgreSQL's binary COPY format (server COPY of the CSV into a scratch table
+with the target's DDL, then ``COPY scratch TO STDOUT (FORMAT binary)`` into a
+file readable by the server user): the input of the binary limit.
+
+``target_schema``/``iter_target_batches``: the Parquet as Arrow batches cast to
+the types of the target table's columns (int64 for bigint, decimal128(p, s) for
+numeric(p, s), timestamp[us, UTC] for timestamptz, ...), for the peers that
+send Arrow through binary COPY (ADBC, pgpq): binary COPY needs each value in
+exactly its column's type.
 
 The expected checksum is computed from the Parquet with pyarrow, so every
 method's table is compared with the source, not with another method.
@@ -54,6 +66,7 @@ class Dataset:
     key: tuple[str, ...]
     checks: list[Check]
     half_csv: Path | None = None
+    binary: Path | None = None  # the same rows in PostgreSQL's binary COPY format (write_binary)
     expected: dict[str, str] = field(default_factory=dict)
     prep_seconds: float = 0.0
 
@@ -264,6 +277,53 @@ def tpch_lineitem(workdir: Path, scale: float = 1.0) -> tuple[Dataset | None, st
                  csv=workdir / f"lineitem-sf{sf}.csv", columns=LINEITEM_COLUMNS,
                  key=("l_orderkey", "l_linenumber"), checks=LINEITEM_CHECKS)
     return ds, ""
+
+
+def arrow_type(pg_type: str) -> Any:
+    """The Arrow type whose binary COPY encoding is the PostgreSQL type's (``bigint NOT NULL`` etc.)."""
+    import re
+
+    import pyarrow as pa
+
+    t = pg_type.lower().replace("not null", "").strip()
+    m = re.fullmatch(r"numeric\((\d+),\s*(\d+)\)", t)
+    if m:
+        return pa.decimal128(int(m.group(1)), int(m.group(2)))
+    simple = {"bigint": pa.int64(), "integer": pa.int32(), "smallint": pa.int16(), "text": pa.string(),
+              "boolean": pa.bool_(), "date": pa.date32(), "timestamptz": pa.timestamp("us", tz="UTC"),
+              "timestamp": pa.timestamp("us"), "double precision": pa.float64(), "real": pa.float32(),
+              "bytea": pa.binary()}
+    if t not in simple:
+        raise ValueError(f"no Arrow type for the PostgreSQL type {pg_type!r}")
+    return simple[t]
+
+
+def target_schema(ds: Dataset) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([pa.field(name, arrow_type(t)) for name, t in ds.columns])
+
+
+def iter_target_batches(ds: Dataset, batch_rows: int = 100_000) -> Any:
+    """The Parquet's batches cast to ``target_schema(ds)`` (columns in the table's order)."""
+    schema = target_schema(ds)
+    for batch in iter_batches(ds.parquet, batch_rows, plain_strings=True):
+        batch = batch.select(schema.names)
+        yield batch if batch.schema.equals(schema) else batch.cast(schema)
+
+
+def write_binary(ds: Dataset, conn: Any, scratch: str = "bench_binary_src") -> None:
+    """``ds.binary``: the CSV's rows in PostgreSQL's binary COPY format, via a scratch table with the
+    target's DDL (so every value has exactly the target column's type). ``conn``: psycopg2, autocommit."""
+    ds.binary = ds.csv.with_suffix(".bin")
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS public.{scratch}")
+        cur.execute(ds.ddl(scratch, with_pk=False).replace("CREATE TABLE", "CREATE UNLOGGED TABLE", 1))
+        cur.execute(f"COPY public.{scratch} FROM %s (FORMAT csv)", (str(ds.csv),))
+        with open(ds.binary, "wb") as fh:
+            cur.copy_expert(f"COPY public.{scratch} TO STDOUT (FORMAT binary)", fh, size=1 << 20)
+        cur.execute(f"DROP TABLE public.{scratch}")
+    os.chmod(ds.binary, 0o644)  # the PostgreSQL server user reads it for COPY FROM 'file'
 
 
 def finish(ds: Dataset) -> Dataset:

@@ -1,14 +1,25 @@
 """What the loader is compared with, each as ``prepare(ctx, ds, table) -> run() -> rows``.
 
-``prepare`` is untimed, ``run`` is what the clock measures.
+``prepare`` is untimed, ``run`` is what the clock measures. Every peer loads
+into the table the benchmark created (same DDL, primary key included).
 
-* the limit: the server reads the pre-made CSV from its own disk,
-  ``COPY t FROM '/path/file.csv' (FORMAT csv)``: no network, no client, no
-  Spark; what a load of these rows into this table costs PostgreSQL alone;
+* the limit: the server reads the pre-made file in PostgreSQL's *binary* COPY
+  format from its own disk, ``COPY t FROM '/path/file.bin' (FORMAT binary)``:
+  no network, no client, no Spark, no text parsing; what a load of these rows
+  into this table costs PostgreSQL alone;
+* the text limit (``limit-text``): the same from the CSV,
+  ``COPY t FROM '/path/file.csv' (FORMAT csv)``;
 * ``psql -c "\\copy t FROM 'file' (FORMAT csv)"``: the same CSV streamed by psql;
 * psycopg2 ``copy_expert`` from the CSV file: the plain-Python baseline;
 * dlt (``dlt[postgres]``) from the Parquet, with its ``parquet`` loader file
-  format (ADBC, needs ``adbc-driver-postgresql``) and its ``csv`` one (COPY).
+  format (ADBC, needs ``adbc-driver-postgresql``) and its ``csv`` one (COPY);
+* ``adbc_ingest`` (``adbc-driver-postgresql``) of the Parquet's Arrow batches,
+  mode append (ADBC sends binary COPY);
+* pgpq + psycopg 3: the Parquet read with pyarrow, encoded by ``pgpq`` to binary
+  COPY and sent with ``COPY t FROM STDIN (FORMAT BINARY)``.
+
+A peer whose package is missing raises :class:`PeerUnavailable` from
+``prepare``: the benchmark skips it and says why in the notes.
 """
 
 from __future__ import annotations
@@ -24,6 +35,19 @@ from .inputs import Dataset, iter_batches
 Runner = Callable[[], int]
 
 
+class PeerUnavailable(RuntimeError):
+    """A peer's package is not installed: skipped with a note, not a failure."""
+
+
+def _require(module: str, install: str) -> None:
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001
+        raise PeerUnavailable(f"{module} is not installed ({type(exc).__name__}); pip install {install}") from None
+
+
 def _connect(ctx: Any) -> Any:
     import psycopg2
 
@@ -31,11 +55,25 @@ def _connect(ctx: Any) -> Any:
 
 
 def server_copy(ctx: Any, ds: Dataset, table: str) -> Runner:
+    """The text limit: the server reads the CSV."""
+    return _server_copy(ctx, ds, table, "csv")
+
+
+def server_copy_binary(ctx: Any, ds: Dataset, table: str) -> Runner:
+    """The limit: the server reads the same rows in binary COPY format."""
+    if ds.binary is None:
+        raise RuntimeError(f"{ds.name}: no binary COPY file (inputs.write_binary was not run)")
+    return _server_copy(ctx, ds, table, "binary")
+
+
+def _server_copy(ctx: Any, ds: Dataset, table: str, fmt: str) -> Runner:
+    path = str(ds.binary if fmt == "binary" else ds.csv)
+
     def run() -> int:
         conn = _connect(ctx)
         try:
             with conn.cursor() as cur:
-                cur.execute(f"COPY public.{table} FROM %s (FORMAT csv)", (str(ds.csv),))
+                cur.execute(f"COPY public.{table} FROM %s (FORMAT {fmt})", (path,))
                 rows = cur.rowcount
             conn.commit()
             return rows
@@ -82,16 +120,19 @@ def dlt_available(file_format: str) -> str:
         try:
             import adbc_driver_postgresql  # noqa: F401
         except Exception:
-            return ("dlt loads parquet into postgres through ADBC: pip install adbc-driver-postgresql "
-                    "(not in the bench extra)")
+            return "dlt loads parquet into postgres through ADBC: pip install adbc-driver-postgresql"
     return ""
 
 
 def dlt_load(file_format: str) -> Callable[[Any, Dataset, str], Runner]:
+    """dlt appends into the table the benchmark created (dataset ``public``, resource named after
+    the table): dlt finds it in the destination and creates nothing. The resource also carries the
+    table's primary key as a hint, so a dlt that had to create it would create the same key; the
+    benchmark checks after every load that the table still has its primary key and no extra column."""
     def prepare(ctx: Any, ds: Dataset, table: str) -> Runner:
         why = dlt_available(file_format)
         if why:
-            raise RuntimeError(why)
+            raise PeerUnavailable(why)
         os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
         os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
         import dlt
@@ -101,7 +142,7 @@ def dlt_load(file_format: str) -> Callable[[Any, Dataset, str], Runner]:
         pipelines_dir = ctx.workdir / "dlt"
         pipelines_dir.mkdir(exist_ok=True)
 
-        @dlt.resource(name=table, write_disposition="append")
+        @dlt.resource(name=table, write_disposition="append", primary_key=list(ds.key))
         def rows() -> Any:
             import pyarrow as pa
 
@@ -117,6 +158,56 @@ def dlt_load(file_format: str) -> Callable[[Any, Dataset, str], Runner]:
             return ds.rows  # dlt reports files, not rows; the checksum counts the rows
         return run
     return prepare
+
+
+def adbc_ingest(ctx: Any, ds: Dataset, table: str) -> Runner:
+    """``cursor.adbc_ingest(table, batches, mode="append")`` into the pre-created table. The Parquet's
+    batches are cast to the table's column types (binary COPY takes no int32 for a bigint)."""
+    _require("adbc_driver_postgresql", "adbc-driver-postgresql")
+    import pyarrow as pa
+    from adbc_driver_postgresql import dbapi
+
+    from .inputs import iter_target_batches, target_schema
+
+    schema = target_schema(ds)
+    url = ctx.url()
+
+    def run() -> int:
+        reader = pa.RecordBatchReader.from_batches(schema, iter_target_batches(ds))
+        with dbapi.connect(url) as conn:
+            with conn.cursor() as cur:
+                rows = cur.adbc_ingest(table, reader, mode="append", db_schema_name="public")
+            conn.commit()
+        return rows if rows is not None and rows >= 0 else ds.rows
+    return run
+
+
+def pgpq_copy(ctx: Any, ds: Dataset, table: str) -> Runner:
+    """Plain Python: pyarrow reads the Parquet, ``pgpq`` encodes each batch in binary COPY format,
+    psycopg 3 sends it with ``COPY t FROM STDIN (FORMAT BINARY)``. The batches are cast to the
+    table's column types first (pgpq encodes what Arrow holds: decimal128(p, s) as numeric,
+    timestamp[us, UTC] as timestamptz, int64 as bigint, ...)."""
+    _require("pgpq", "pgpq==0.12.0")
+    _require("psycopg", "'psycopg[binary]'")
+    import pgpq
+    import psycopg
+
+    from .inputs import iter_target_batches, target_schema
+
+    schema = target_schema(ds)
+    kwargs = ctx.psycopg2_kwargs()  # host, port, dbname, user, password: the same for psycopg 3
+
+    def run() -> int:
+        encoder = pgpq.ArrowToPostgresBinaryEncoder(schema)
+        with psycopg.connect(**kwargs) as conn, conn.cursor() as cur:  # the connection commits on a clean exit
+            with cur.copy(f"COPY public.{table} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(encoder.write_header())
+                for batch in iter_target_batches(ds):
+                    copy.write(encoder.write_batch(batch))
+                copy.write(encoder.finish())
+            rows = cur.rowcount
+        return rows if rows >= 0 else ds.rows
+    return run
 
 
 def spark_jdbc_direct(tuned: bool) -> Callable[[Any, Dataset, str], Runner]:

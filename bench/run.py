@@ -5,11 +5,14 @@ One PostgreSQL cluster (default durability settings), one SeaweedFS S3 server
 and one Spark ``local[2]`` for the whole run. Every repetition of every method
 loads the same rows into a freshly created, identically defined table (same
 DDL, primary key included, then CHECKPOINT, all untimed); the clock covers
-only the load call; the table is then checksummed against the source.
+only the load call; the table is then checksummed against the source. The
+limit is the server's own binary ``COPY t FROM 'file' (FORMAT binary)``; every
+ratio is against it.
 
     .venv/bin/python bench/run.py                      # 1M and 5M rows, TPC-H SF1, peers, 3 repetitions
+    .venv/bin/python bench/run.py --pin --out bench/out/pinned   # the same, PostgreSQL on its own CPU
     .venv/bin/python bench/run.py --rows 1000000 --repeat 3 --no-tpch
-    .venv/bin/python bench/run.py --smoke --out /tmp/x  # 3,000 rows, a few methods, < 90 s
+    .venv/bin/python bench/run.py --smoke --out /tmp/x  # 3,000 rows, a few methods, < 2 min
     .venv/bin/python bench/run.py --latency-ms 10      # through a proxy adding 10 ms per round trip
 
 See bench/README.md for what is measured and how to read the table.
@@ -18,6 +21,8 @@ See bench/README.md for what is measured and how to read the table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import os
 import platform
 import shutil
@@ -36,11 +41,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make `bench` and `loader` importable
     sys.path.insert(0, str(ROOT))
+# ... and the same `loader` in Spark's Python workers (started by the JVM, which inherits this environment),
+# not whatever an editable install elsewhere points at
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                                          if p and p != str(ROOT)]])
 
 os.environ.setdefault("TZ", "UTC")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-from bench import inputs, peers, report  # noqa: E402
+from bench import inputs, peers, pin, report  # noqa: E402
 from bench.inputs import TABLE, Dataset  # noqa: E402
 
 BUCKET = "loader-bench"
@@ -58,6 +67,19 @@ class Ctx:
     state_url: str = ""
     dlt_runs: int = 0
     last_extra: dict[str, Any] = field(default_factory=dict)
+    cleanups: list[Callable[[], Any]] = field(default_factory=list)  # after each repetition (unpersist)
+    notes: list[str] = field(default_factory=list)  # said once in results.md
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def clean_up(self) -> None:
+        while self.cleanups:
+            try:
+                self.cleanups.pop()()
+            except Exception as exc:  # noqa: BLE001
+                log(f"  cleanup failed: {type(exc).__name__}: {exc}")
 
     def conn_params(self) -> dict[str, Any]:
         return {**self.pg.conn_params(), "port": self.port}
@@ -96,24 +118,66 @@ class Method:
     kinds: tuple[str, ...] = ("synthetic", "tpch")
 
 
-def loader_call(method: str, mode: str = "append", **opts: Any) -> Prepare:
+def accepts_staging_format() -> bool:
+    """Whether the installed loader's ``write_to_postgres`` takes ``staging_format=``: as a named
+    parameter, or through ``**options`` when the copy options know it (both count as landed)."""
+    from loader import write_to_postgres
+
+    params = inspect.signature(write_to_postgres).parameters
+    if "staging_format" in params:
+        return True
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return False
+    try:
+        from loader.options import CopyOptions
+
+        return any(f.name == "staging_format" for f in dataclasses.fields(CopyOptions))
+    except Exception:  # noqa: BLE001 - moved or renamed: then it is not there
+        return False
+
+
+def loader_call(method: str, mode: str = "append", *, cached: bool = False, staging_format: str | None = None,
+                **opts: Any) -> Prepare:
+    """``write_to_postgres`` on a DataFrame read from the Parquet. Not ``cached``: the DataFrame is lazy,
+    the files are read inside the timed call (as a job on EMR would). ``cached``: ``.cache()``d and
+    materialised before the clock starts, so the timed call starts from rows in Spark's memory.
+    ``staging_format`` is passed only when the installed loader accepts it."""
     def prepare(ctx: Ctx, ds: Dataset, table: str) -> Runner:
         from loader import write_to_postgres
 
+        call_opts = dict(opts)
+        passed = False
+        if staging_format is not None:
+            if accepts_staging_format():
+                call_opts["staging_format"] = staging_format
+                passed = True
+            else:
+                ctx.note(f"The installed loader's write_to_postgres takes no staging_format: the rows asking for "
+                         f"staging_format={staging_format!r} ran without it (the loader's copy then stages CSV).")
         df = ctx.spark.read.parquet(str(ds.parquet))  # lazy: the files are read inside the timed call
+        if cached:
+            df = df.cache()
+            df.count()  # materialise every partition of the cache, untimed
+            ctx.cleanups.append(lambda: df.unpersist(blocking=True))
 
         def run() -> int:
             res = write_to_postgres(df, ctx.conn_params(), method=method, temp_s3_bucket=BUCKET,
                                     table=f"public.{table}", mode=mode,
                                     key=list(ds.key) if mode == "upsert" else None, create="never",
-                                    state_url=ctx.state_url, **opts)
+                                    state_url=ctx.state_url, **call_opts)
             if res.method != method:
                 raise RuntimeError(f"asked for {method}, the loader used {res.method}: {res.fallback_reason}")
             want_server = opts.get("server_side")
             if want_server and res.server_side != (want_server == "always"):
                 raise RuntimeError(f"server_side={want_server} but the result says server_side={res.server_side}")
             ctx.last_extra = {"timings": res.timings, "bytes_staged": res.bytes_staged,
-                              "server_side": res.server_side}
+                              "server_side": res.server_side, "cached": cached}
+            got_format = getattr(res, "staging_format", None)
+            if got_format is not None:
+                ctx.last_extra["staging_format"] = got_format
+            if staging_format is not None:
+                ctx.last_extra["staging_format_asked"] = staging_format
+                ctx.last_extra["staging_format_passed"] = passed
             return res.rows
         return run
     return prepare
@@ -123,9 +187,15 @@ COPY_OPTS = {"fallback": "none"}  # a failed COPY must fail here, not quietly be
 METHODS = [
     Method("standard", "standard (Spark JDBC)", "loader", loader_call("standard")),
     Method("optimized", "optimized (tuned JDBC)", "loader", loader_call("optimized")),
+    Method("optimized-cached", "optimized (tuned JDBC), cached DataFrame", "loader",
+           loader_call("optimized", cached=True)),
     Method("optimized-nopk", "optimized (tuned JDBC), table without PK", "loader", loader_call("optimized"),
            with_pk=False, kinds=("synthetic",)),
     Method("copy", "copy (client-side)", "loader", loader_call("copy", server_side="never", **COPY_OPTS)),
+    Method("copy-csv", "copy (client-side), staging_format='csv'", "loader",
+           loader_call("copy", server_side="never", staging_format="csv", **COPY_OPTS)),
+    Method("copy-cached", "copy (client-side), cached DataFrame", "loader",
+           loader_call("copy", server_side="never", cached=True, **COPY_OPTS)),
     Method("copy-server", "copy (server-side, aws_s3 stand-in)", "loader",
            loader_call("copy", server_side="always", **COPY_OPTS)),
     Method("copy-overwrite", "copy (client-side)", "loader",
@@ -134,11 +204,15 @@ METHODS = [
     Method("copy-upsert", "copy (client-side)", "loader",
            loader_call("copy", "upsert", server_side="never", **COPY_OPTS), mode="upsert", prefill="half",
            kinds=("synthetic",)),
-    Method("limit", "LIMIT: server COPY FROM file", "limit", peers.server_copy),
-    Method("limit-noindex", "server COPY FROM file, no PK", "limit", peers.server_copy, with_pk=False),
-    Method("psql-copy", "psql \\copy", "limit", peers.psql_copy),
+    Method("limit", "LIMIT: server COPY FROM file (binary)", "limit", peers.server_copy_binary),
+    Method("limit-text", "limit-text: server COPY FROM file (CSV)", "limit", peers.server_copy),
+    Method("limit-noindex", "limit-text into the table without PK (CSV)", "limit", peers.server_copy,
+           with_pk=False),
+    Method("psql-copy", "psql \\copy (CSV)", "limit", peers.psql_copy),
     Method("psycopg2", "psycopg2 copy_expert (CSV)", "peer", peers.psycopg2_copy),
-    Method("dlt-parquet", "dlt (parquet)", "peer", peers.dlt_load("parquet")),
+    Method("pgpq-psycopg3", "pgpq + psycopg 3 (binary COPY FROM STDIN)", "peer", peers.pgpq_copy),
+    Method("adbc-ingest", "ADBC adbc_ingest (append)", "peer", peers.adbc_ingest),
+    Method("dlt-parquet", "dlt (parquet, ADBC)", "peer", peers.dlt_load("parquet")),
     Method("dlt-csv", "dlt (csv)", "peer", peers.dlt_load("csv")),
     Method("jdbc-direct", "Spark JDBC as shipped, direct, not atomic", "peer", peers.spark_jdbc_direct(False)),
     Method("jdbc-tuned-direct", "Spark JDBC tuned, direct, not atomic", "peer", peers.spark_jdbc_direct(True)),
@@ -150,9 +224,10 @@ METHODS = [
            peers.spark_jdbc_direct(True), with_pk=False, kinds=("synthetic",)),
 ]
 BY_ID = {m.id: m for m in METHODS}
-PEERS = ("psycopg2", "dlt-parquet", "dlt-csv", "jdbc-direct", "jdbc-tuned-direct", "jdbc-direct-nopk",
-         "jdbc-tuned-direct-nopk")
-SMOKE_METHODS = ("standard", "optimized", "copy", "limit")
+PEERS = ("psycopg2", "pgpq-psycopg3", "adbc-ingest", "dlt-parquet", "dlt-csv", "jdbc-direct", "jdbc-tuned-direct",
+         "jdbc-direct-nopk", "jdbc-tuned-direct-nopk")
+SMOKE_METHODS = ("standard", "optimized", "copy", "copy-csv", "copy-cached", "limit", "limit-text", "pgpq-psycopg3",
+                 "adbc-ingest")
 
 
 # --- memory ---------------------------------------------------------------------
@@ -233,10 +308,35 @@ def checksum(ctx: Ctx, ds: Dataset) -> dict[str, str]:
     return {c.name: inputs.num(v) for c, v in zip(ds.checks, row, strict=True)}
 
 
+def table_shape(ctx: Ctx, ds: Dataset, m: Method) -> str:
+    """'' when the loaded table is still the one the benchmark created (the same columns, the primary
+    key when it had one), else what changed: like for like, nobody may drop the key or add columns."""
+    conn = ctx.admin()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute "
+                        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped", (f"public.{TABLE}",))
+            cols = cur.fetchone()[0] or []
+            cur.execute("SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i "
+                        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                        "WHERE i.indrelid = %s::regclass AND i.indisprimary", (f"public.{TABLE}",))
+            pk = cur.fetchone()[0] or []
+    finally:
+        conn.close()
+    problems = []
+    want_cols = [n for n, _ in ds.columns]
+    if cols != want_cols:
+        problems.append(f"columns {cols} instead of {want_cols}")
+    want_pk = sorted(ds.key) if m.with_pk else []
+    if sorted(pk) != want_pk:
+        problems.append(f"primary key {pk or 'none'} instead of {want_pk or 'none'}")
+    return "; ".join(problems)
+
+
 def run_method(ctx: Ctx, ds: Dataset, m: Method, repeat: int, sampler: MemorySampler | None) -> dict[str, Any]:
     rec: dict[str, Any] = {"dataset": ds.name, "method": m.id, "label": m.label, "group": m.group,
-                           "mode": m.mode, "rows": ds.rows, "seconds": [], "rows_loaded": [], "checksums": [],
-                           "checksum_figures": [], "extra": [], "error": None}
+                           "mode": m.mode, "rows": ds.rows, "with_pk": m.with_pk, "seconds": [], "rows_loaded": [],
+                           "checksums": [], "checksum_figures": [], "extra": [], "error": None, "skipped": None}
     py_peak = jvm_peak = 0.0
     loads = []
     for i in range(repeat):
@@ -254,12 +354,22 @@ def run_method(ctx: Ctx, ds: Dataset, m: Method, repeat: int, sampler: MemorySam
                 py, jvm = sampler.peaks_mb()
                 py_peak, jvm_peak = max(py_peak, py), max(jvm_peak, jvm)
             got = checksum(ctx, ds)
+            shape = table_shape(ctx, ds, m)
+        except peers.PeerUnavailable as exc:
+            rec["skipped"] = str(exc)
+            ctx.note(f"{m.id} skipped: {exc}")
+            log(f"  {m.id}: skipped, {exc}")
+            break
         except Exception as exc:  # noqa: BLE001 - recorded in the report, the run goes on
             rec["error"] = f"{type(exc).__name__}: {exc}".strip()
             rec["traceback"] = traceback.format_exc()[-4000:]
             log(f"  {m.id} repetition {i + 1}: FAILED {rec['error'][:300]}")
             break
+        finally:
+            ctx.clean_up()
         state = inputs.compare(ds.expected, got)
+        if shape:
+            state = (state if state != "ok" else "differs:") + " table " + shape
         rec["seconds"].append(seconds)
         rec["rows_loaded"].append(rows)
         rec["checksums"].append(state)
@@ -270,6 +380,9 @@ def run_method(ctx: Ctx, ds: Dataset, m: Method, repeat: int, sampler: MemorySam
     if sampler:
         rec["peak_py_mb"], rec["peak_jvm_mb"] = py_peak or None, jvm_peak or None
     rec["load1"] = sum(loads) / len(loads) if loads else None
+    formats = sorted({e["staging_format"] for e in rec["extra"] if e and e.get("staging_format")})
+    if formats:
+        rec["staging_format"] = ",".join(formats)
     report.summarize(rec)
     return rec
 
@@ -285,7 +398,10 @@ def warm_up(ctx: Ctx, workdir: Path, methods: list[Method]) -> None:
     ds = inputs.finish(inputs.synthetic(ctx.spark, 200_000, wdir))
     for m in methods:
         setup_table(ctx, ds, m)
-        m.prepare(ctx, ds, TABLE)()
+        try:
+            m.prepare(ctx, ds, TABLE)()
+        finally:
+            ctx.clean_up()
 
 
 _T0 = time.monotonic()
@@ -306,11 +422,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tpch-scale", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--methods", default="", help="subset, comma separated: " + ", ".join(BY_ID))
     p.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
-                   help="psycopg2 and dlt peers (default on)")
+                   help="the peers: psycopg2, pgpq + psycopg 3, ADBC, dlt, direct Spark JDBC (default on)")
     p.add_argument("--latency-ms", type=float, default=0.0,
                    help="put a TCP proxy adding this many ms per round trip in front of PostgreSQL")
+    p.add_argument("--pin", action="store_true",
+                   help="PostgreSQL on one CPU, Spark, the S3 server and this process on another (taskset): "
+                        "imitates separate machines (EMR -> RDS); the results say so")
     p.add_argument("--smoke", action="store_true",
-                   help="3,000 rows, 1 repetition, no TPC-H, no peers: standard, optimized, copy, the limit")
+                   help="3,000 rows, 1 repetition, no TPC-H, no warm-up: " + ", ".join(SMOKE_METHODS)
+                        + " (peers whose package is missing are skipped with a note)")
     p.add_argument("--out", default=str(ROOT / "bench" / "out"), help="where results.* and chart.png go")
     p.add_argument("--keep", action="store_true", help="keep the work directory (Parquet, CSV) afterwards")
     p.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True,
@@ -318,7 +438,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "first method timed does not pay for the JVM's JIT and Python worker start-up")
     args = p.parse_args(argv)
     if args.smoke:
-        args.rows, args.repeat, args.tpch, args.peers, args.warmup = "3000", 1, False, False, False
+        args.rows, args.repeat, args.tpch, args.warmup = "3000", 1, False, False
         args.methods = args.methods or ",".join(SMOKE_METHODS)
     chosen = [m.strip() for m in args.methods.split(",") if m.strip()] or [m.id for m in METHODS]
     unknown = [m for m in chosen if m not in BY_ID]
@@ -357,6 +477,15 @@ def environment(ctx: Ctx, s3_kind: str, latency: float) -> dict[str, Any]:
             "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
 
+def binary_file(ctx: Ctx, ds: Dataset) -> None:
+    """The binary limit's input (untimed): the CSV's rows in binary COPY format, via the server."""
+    conn = ctx.admin()
+    try:
+        inputs.write_binary(ds, conn)
+    finally:
+        conn.close()
+
+
 def spark_session(name: str) -> Any:
     """The benchmark's Spark: local[2], 2g driver, Parquet timestamps in microseconds."""
     from loader.adapters.spark import get_or_create_session
@@ -385,14 +514,25 @@ def main(argv: list[str] | None = None) -> int:
     os.chmod(workdir, 0o755)  # the PostgreSQL server user reads the CSV files in here
     notes: list[str] = []
     pg = s3 = proxy = None
+    pinned: dict[str, Any] | None = None
     ctx: Ctx | None = None
     records: list[dict[str, Any]] = []
     datasets: list[Dataset] = []
     failed = False
     try:
+        if args.pin:
+            db_cpu, client_cpu = pin.choose_cpus()
+            pin.taskset(os.getpid(), client_cpu)  # before anything starts: what we start inherits it
+            pinned = {"postgres_cpu": db_cpu, "client_cpu": client_cpu}
+            log(f"bench: --pin: this process (and so Spark, its workers, SeaweedFS) on CPU {client_cpu}, "
+                f"PostgreSQL on CPU {db_cpu}")
         log("bench: starting PostgreSQL (default durability settings) and SeaweedFS ...")
         pg = PgCluster(fast=False).start()
+        if pinned is not None:
+            pinned["postgres_processes_at_start"] = pin.pin_tree(pin.postmaster_pid(pg), pinned["postgres_cpu"])
         s3 = start_seaweedfs()
+        if pinned is not None and s3.proc is not None:
+            pin.pin_tree(s3.proc.pid, pinned["client_cpu"])
         s3.create_bucket(BUCKET)
         os.environ.update(s3.env())  # before Spark starts: its Python workers inherit it
         port = pg.port
@@ -409,7 +549,12 @@ def main(argv: list[str] | None = None) -> int:
         admin.close()
         log("bench: starting Spark local[2] ...")
         ctx.spark = spark_session("loader-bench")
+        if pinned is not None:  # the JVM inherited the client CPU; say so explicitly, every thread
+            for child in pin.descendants(os.getpid()):
+                if pin.proc_name(child) == "java":
+                    pin.pin_tree(child, pinned["client_cpu"])
         env = environment(ctx, "SeaweedFS on loopback", args.latency_ms)
+        env["pinned"] = pinned
         sampler: MemorySampler | None = None
         try:
             sampler = MemorySampler()
@@ -419,8 +564,9 @@ def main(argv: list[str] | None = None) -> int:
 
         for n in args.sizes:
             t0 = time.monotonic()
-            log(f"bench: preparing synthetic input, {n:,} rows (Parquet + CSV) ...")
+            log(f"bench: preparing synthetic input, {n:,} rows (Parquet + CSV + binary COPY file) ...")
             ds = inputs.finish(inputs.synthetic(ctx.spark, n, workdir))
+            binary_file(ctx, ds)
             ds.prep_seconds = time.monotonic() - t0
             datasets.append(ds)
         if args.tpch:
@@ -432,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"bench: {why}")
             else:
                 datasets.append(inputs.finish(tpch))
+                binary_file(ctx, tpch)
                 tpch.prep_seconds = time.monotonic() - t0
         else:
             notes.append("TPC-H lineitem not run (--no-tpch).")
@@ -447,19 +594,35 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 rec = run_method(ctx, ds, m, args.repeat, sampler)
                 records.append(rec)
+                if rec["skipped"]:
+                    continue
                 if m.group != "peer" and (rec["error"] or any(s != "ok" for s in rec["checksums"])):
                     failed = True
         report.add_ratios(records)
         env["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        if pinned is not None:
+            pinned["check_at_end"] = pin.check(pg, s3.proc.pid if s3.proc is not None else None)
+            notes.append("PINNED: " + report.pin_text(pinned))
+        notes += ctx.notes
+        if any(r["method"].endswith("-cached") for r in records):
+            notes.append("The `cached DataFrame` rows `.cache()` the DataFrame read from the Parquet and "
+                         "materialise it (`count()`) before the clock starts; the other loader rows read the "
+                         "Parquet inside the timed call.")
         if sampler:
             sampler.stopped.set()
         if any(r["method"].startswith("dlt") for r in records):
-            notes.append("dlt loads into the same pre-created table (dataset public); it adds no columns for "
-                         "Arrow input. Its parquet format goes through ADBC (adbc-driver-postgresql).")
+            notes.append("dlt loads into the same pre-created table (dataset public, the table's primary key as a "
+                         "primary_key hint); it adds no columns for Arrow input (the checksum column also checks the "
+                         "table's columns and primary key after every load). Its parquet format goes through ADBC "
+                         "(adbc-driver-postgresql).")
         results = {"environment": env, "repeat": args.repeat, "sizes": args.sizes,
-                   "latency_ms": args.latency_ms, "smoke": args.smoke,
+                   "latency_ms": args.latency_ms, "smoke": args.smoke, "pinned": pinned is not None,
+                   "limit": {"method": "limit", "format": "binary",
+                             "statement": "COPY t FROM '<file>' (FORMAT binary)"},
                    "datasets": [{"name": d.name, "kind": d.kind, "rows": d.rows, "expected_checksum": d.expected,
-                                 "csv_bytes": d.csv.stat().st_size, "prep_seconds": d.prep_seconds}
+                                 "csv_bytes": d.csv.stat().st_size,
+                                 "binary_bytes": d.binary.stat().st_size if d.binary else None,
+                                 "prep_seconds": d.prep_seconds}
                                 for d in datasets],
                    "records": records, "notes": notes,
                    "wall_seconds": time.monotonic() - t_start}

@@ -111,11 +111,18 @@ def savepoint(cur: Any, name: str, **context: Any) -> Iterator[None]:
     try:
         yield
     except psycopg2.Error as exc:
-        cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        _undo(cur, name)
         raise translate(exc, **context) from None
     except BaseException:
-        cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        _undo(cur, name)
         raise
+    cur.execute(f"RELEASE SAVEPOINT {name}")
+
+
+def _undo(cur: Any, name: str) -> None:
+    # ROLLBACK TO keeps the savepoint (and its subtransaction) open; RELEASE goes back to the
+    # enclosing level, where COPY FREEZE sees the TRUNCATE of this transaction again
+    cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
     cur.execute(f"RELEASE SAVEPOINT {name}")
 
 
