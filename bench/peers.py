@@ -216,7 +216,8 @@ def spark_jdbc_direct(tuned: bool) -> Callable[[Any, Dataset, str], Runner]:
     uses the optimized method's settings, to show what its atomic publish costs."""
     def prepare(ctx: Any, ds: Dataset, table: str) -> Runner:
         from loader.connection import ConnectionSpec
-        from loader.jdbc.frame import SPARK_DEFAULT_BATCHSIZE, choose_batchsize, row_width
+        from loader.jdbc.frame import SPARK_DEFAULT_BATCHSIZE, choose_batchsize
+        from loader.plan.typemap import row_width
 
         spec = ConnectionSpec.parse(ctx.conn_params())
         df = ctx.spark.read.parquet(str(ds.parquet))

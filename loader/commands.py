@@ -36,6 +36,7 @@ def dry_run(paths: list[str], only: tuple[str, ...] = ()) -> str:
             f"  mode:       {p.mode}",
             f"  method:     {p.method} ({p.why})",
             f"  temp root:  {p.temp_prefix_root or '-'}",
+            f"  staging:    {p.staging}",
         ]))
     return "\n".join(blocks) + "\n(dry run: nothing was written)"
 

@@ -18,6 +18,7 @@ Each format gives the rest of the COPY method what differs between the two:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,3 +196,25 @@ def _binary_problem(plan: ColumnPlan, schema: Any, reject: bool) -> str | None:
         return None
     column, reason = found
     return f"column {column!r} ({reason})"
+
+
+def planned_format(requested: str, target: Sequence[tuple[str, str]] | None, *, reject: bool) -> str:
+    """What ``--dry-run`` can say before the source is read: the target's column types alone
+    decide most cases (uuid, inet, enums are CSV whatever the source); a table created from
+    the source always takes binary."""
+    if requested == "csv":
+        return "csv (requested)"
+    if reject:
+        return "csv (on_error: reject loads through text columns)"
+    if target is None:
+        return "binary (the table is created from the source's types)"
+    from .binary_types import SCALAR_SOURCES, TargetColumn
+
+    for name, pg_type in target:
+        base = TargetColumn(name, pg_type).base
+        element = base[:-2] if base.endswith("[]") else base
+        if element not in SCALAR_SOURCES or (base.endswith("[]") and element in ("json", "jsonb")):
+            if requested == "binary":
+                return f"binary requested, but column {name!r} ({pg_type}) has no binary encoding: the run will fail"
+            return f"csv: column {name!r} ({pg_type}) has no binary encoding"
+    return "binary, unless a source column's type needs CSV (decided when the source is read)"

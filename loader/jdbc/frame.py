@@ -17,7 +17,7 @@ from ..connection import ConnectionSpec
 from ..copy.csv_encode import string_guard
 from ..errors import ConfigError
 from ..options import JdbcOptions, Method
-from ..plan.typemap import STRING_KINDS, ColumnPlan, kind, pg_type
+from ..plan.typemap import STRING_KINDS, ColumnPlan, kind, pg_type, row_width
 from . import codec as jdbc_codec
 from .codec import StagedColumn
 
@@ -32,23 +32,6 @@ _COMPLEX = ("StructType", "MapType")
 
 
 #: Spark's own per-value size estimates (DataType.defaultSize; strings count 20 bytes)
-_WIDTHS = {"ByteType": 1, "ShortType": 2, "IntegerType": 4, "LongType": 8, "FloatType": 4,
-           "DoubleType": 8, "BooleanType": 1, "DateType": 4, "TimestampType": 8,
-           "TimestampNTZType": 8, "StringType": 20, "BinaryType": 100, "NullType": 1}
-
-
-def row_width(schema: Any) -> int:
-    """Estimated bytes per row, as Spark's planner estimates it; nested types count 100."""
-    total = 0
-    for f in schema.fields:
-        name = kind(f.dataType)
-        if name == "DecimalType":
-            total += 8 if f.dataType.precision <= 18 else 16
-        else:
-            total += _WIDTHS.get(name, 100)
-    return max(1, total)
-
-
 def choose_batchsize(width: int, override: int | None = None) -> int:
     if override is not None:
         if override < 1:

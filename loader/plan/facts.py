@@ -10,8 +10,8 @@ from typing import Any
 
 from ..adapters import s3 as s3a
 from ..errors import StagingError
-from ..jdbc.frame import row_width
 from ..options import CopyOptions
+from .typemap import row_width
 
 
 def estimate_size(df: Any) -> tuple[int | None, int | None]:

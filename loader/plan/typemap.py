@@ -152,3 +152,21 @@ def match_columns(ref: TableRef, schema: Any, existing: list[Any]) -> ColumnPlan
 
 def plan_for_new_table(schema: Any) -> ColumnPlan:
     return ColumnPlan(tuple(f.name for f in schema.fields), tuple(pg_type(f.dataType) for f in schema.fields))
+
+
+# Spark's planner's per-type width estimates: what `auto` and the JDBC batch size go by
+_WIDTHS = {"ByteType": 1, "ShortType": 2, "IntegerType": 4, "LongType": 8, "FloatType": 4,
+           "DoubleType": 8, "BooleanType": 1, "DateType": 4, "TimestampType": 8,
+           "TimestampNTZType": 8, "StringType": 20, "BinaryType": 100, "NullType": 1}
+
+
+def row_width(schema: Any) -> int:
+    """Estimated bytes per row, as Spark's planner estimates it; nested types count 100."""
+    total = 0
+    for f in schema.fields:
+        name = kind(f.dataType)
+        if name == "DecimalType":
+            total += 8 if f.dataType.precision <= 18 else 16
+        else:
+            total += _WIDTHS.get(name, 100)
+    return max(1, total)

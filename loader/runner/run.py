@@ -17,6 +17,7 @@ from typing import Any
 
 from ..adapters import pg
 from ..adapters import s3 as s3a
+from ..copy.formats import planned_format
 from ..engine.execute import execute
 from ..errors import ConfigError, LoaderError, RunNotFoundError
 from ..manifest import Manifest, load_manifests
@@ -60,6 +61,8 @@ class Plan:
     creates_table: bool
     #: the target table exists now (False and not creates_table: the run will fail, create is 'never')
     table_exists: bool = True
+    #: COPY's staging format as far as it can be told before the source is read
+    staging: str = "-"
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,10 @@ def _plan(m: Manifest) -> Plan:
     conn = pg.connect(m.target.connection)
     try:
         with conn.cursor() as cur:
-            exists = pg.table_columns(cur, m.target.ref) is not None
+            columns = pg.table_columns(cur, m.target.ref)
     finally:
         conn.close()
+    exists = columns is not None
     method, why = str(m.method), "requested in the manifest"
     copy_possible = m.method is Method.COPY
     if m.method is Method.AUTO:
@@ -117,9 +121,12 @@ def _plan(m: Manifest) -> Plan:
     if copy_possible:
         bucket, _ = s3a.resolve_bucket(m.copy.bucket)
         root = f"s3://{bucket}/{m.copy.prefix.strip('/')}/"
+    staging = planned_format(m.copy.format, [(c.name, c.data_type) for c in columns] if columns else None,
+                             reject=m.on_error == "reject") if copy_possible else "-"
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
-                creates_table=not exists and m.target.create == "if_missing", table_exists=exists)
+                creates_table=not exists and m.target.create == "if_missing", table_exists=exists,
+                staging=staging)
 
 
 def run(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: Any = None) -> list[RunOutcome]:

@@ -127,10 +127,11 @@ def test_dry_run_touches_nothing(spark: Any, cli_env: dict[str, Any], pg_conn: A
     # auto with a reachable bucket: decided from the source's size when it is read, and said so
     assert "method:     copy or optimized (auto: COPY via S3 is ready; chosen when the source is read" in fresh
     assert f"temp root:  s3://{cli_env['bucket']}/tmp/postgres-copy/" in fresh
+    assert "staging:    binary (the table is created from the source's types)" in fresh
     old = blocks["old"]
     assert "target:     public.existing (exists)" in old
     assert "method:     optimized (requested in the manifest)" in old
-    assert "mode:       append" in old and "temp root:  -" in old
+    assert "mode:       append" in old and "temp root:  -" in old and "staging:    -" in old
     cp = blocks["cp"]
     assert "method:     copy (requested in the manifest)" in cp
     assert f"temp root:  s3://{cli_env['bucket']}/stage/area/" in cp
