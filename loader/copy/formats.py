@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..plan.typemap import ColumnPlan, kind
+from ..plan.typemap import ColumnPlan, kind, pg_type
 from .csv_encode import csv_lines
 from .task import nul_message
 
@@ -111,6 +111,13 @@ class StagingFormat:
     def copy_options(self, freeze: bool) -> str:
         raise NotImplementedError
 
+    def landing_types(self, plan: ColumnPlan, schema: Any, reject: bool) -> tuple[str, ...]:
+        """The column types the parts are COPYed into. Normally the target's. With
+        ``on_error: reject`` the rows land first in a TEMP table whose types accept every value
+        the source can hold, so that a value the target refuses fails its row, in the bisected
+        INSERT that casts it, and not the whole COPY."""
+        return plan.pg_types
+
 
 class CsvFormat(StagingFormat):
     name, label = "csv", "CSV"
@@ -123,6 +130,9 @@ class CsvFormat(StagingFormat):
 
     def extension(self, gzip: bool) -> str:
         return ".csv.gz" if gzip else ".csv"
+
+    def landing_types(self, plan: ColumnPlan, schema: Any, reject: bool) -> tuple[str, ...]:
+        return ("text",) * len(plan.names) if reject else plan.pg_types  # every CSV value is text
 
     def copy_options(self, freeze: bool) -> str:
         return "(FORMAT csv, ENCODING 'UTF8'" + (", FREEZE" if freeze else "") + ")"
@@ -148,6 +158,13 @@ class BinaryFormat(StagingFormat):
 
     def extension(self, gzip: bool) -> str:
         return ".bin.gz" if gzip else ".bin"
+
+    def landing_types(self, plan: ColumnPlan, schema: Any, reject: bool) -> tuple[str, ...]:
+        if not reject:
+            return plan.pg_types
+        # the source's own types (what a new table would get): every value encodes exactly
+        types = {f.name: f.dataType for f in schema.fields}
+        return tuple(pg_type(types[n]) for n in plan.names)
 
     def copy_options(self, freeze: bool) -> str:
         return "(FORMAT binary" + (", FREEZE" if freeze else "") + ")"
@@ -184,9 +201,8 @@ def choose_format(requested: str, plan: ColumnPlan, schema: Any, *, reject: bool
 
 
 def _binary_problem(plan: ColumnPlan, schema: Any, reject: bool) -> str | None:
-    if reject:
-        # rejects isolate bad rows after loading every value as text; binary has no text to keep
-        return "on_error: reject loads through text columns"
+    if reject:  # the rows land in the source's own types first (landing_types): always encodable
+        plan = ColumnPlan(plan.names, BinaryFormat().landing_types(plan, schema, reject=True))
     from .binary_types import TargetColumn, binary_unsupported
 
     types = {f.name: f.dataType for f in schema.fields}
@@ -205,16 +221,17 @@ def planned_format(requested: str, target: Sequence[tuple[str, str]] | None, *, 
     if requested == "csv":
         return "csv (requested)"
     if reject:
-        return "csv (on_error: reject loads through text columns)"
+        return "binary (on_error: reject lands the rows in the source's types, then casts each row)"
     if target is None:
         return "binary (the table is created from the source's types)"
     from .binary_types import SCALAR_SOURCES, TargetColumn
 
-    for name, pg_type in target:
-        base = TargetColumn(name, pg_type).base
+    for name, target_type in target:
+        base = TargetColumn(name, target_type).base
         element = base[:-2] if base.endswith("[]") else base
         if element not in SCALAR_SOURCES or (base.endswith("[]") and element in ("json", "jsonb")):
             if requested == "binary":
-                return f"binary requested, but column {name!r} ({pg_type}) has no binary encoding: the run will fail"
-            return f"csv: column {name!r} ({pg_type}) has no binary encoding"
+                return (f"binary requested, but column {name!r} ({target_type}) has no binary encoding: "
+                        "the run will fail")
+            return f"csv: column {name!r} ({target_type}) has no binary encoding"
     return "binary, unless a source column's type needs CSV (decided when the source is read)"

@@ -26,6 +26,7 @@ from ..adapters import pg, pg_errors
 from ..adapters import s3 as s3a
 from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError, TargetConnectionError
 from ..naming import TempLocation
+from ..plan.typemap import ColumnPlan
 from ..request import LoadMethod, MethodContext, MethodOutcome
 from .formats import choose_format
 from .part_reader import key_of_line
@@ -65,6 +66,7 @@ class _CopyRun:
         self.opts = ctx.req.copy
         self.progress = ctx.progress
         self.imported_once = False
+        self.landing = ctx.plan  # the types the parts are encoded for (set with the format)
 
     def run(self) -> MethodOutcome:
         req = self.req
@@ -87,13 +89,16 @@ class _CopyRun:
         fmt, out.format_reason = choose_format(self.opts.format, self.plan, req.df.schema, reject=req.reject is not None)
         out.staging_format = fmt.name
         log.info("%s: staging format %s (%s)", req.target, fmt.name, out.format_reason)
-        frame = fmt.frame(req.df, self.plan, self.opts.strip_nul)
+        reject = req.reject is not None
+        landing = ColumnPlan(self.plan.names, fmt.landing_types(self.plan, req.df.schema, reject))
+        self.landing = landing
+        frame = fmt.frame(req.df, landing, self.opts.strip_nul)
         n_partitions = frame.rdd.getNumPartitions()
         gzip = self.opts.compression == "gzip"
         cfg = StageConfig(location=self.loc, gzip=gzip, rows_per_part=self.opts.rows_per_part,
                           endpoint_url=s3a.endpoint_url(), skip_partitions=frozenset(self._staged_partitions()),
                           credentials=local_credentials(req.df.sparkSession),
-                          encoder=fmt.encoder(self.plan, self.opts.strip_nul), extension=fmt.extension(gzip),
+                          encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),
                           content_type="text/csv" if fmt.name == "csv" else "application/octet-stream")
         log.info("Writing temporary %s to %s", fmt.label, self.loc.uri)
         self.ctx.events.staging_started()
@@ -101,7 +106,8 @@ class _CopyRun:
         stager = StagingThread(frame, cfg, self.run_id)
         stager.start()
         txn = CopyTransaction(conn, req.target, self.plan, req.write, self.run_id, create_sql=self.ctx.create_sql,
-                              reject=req.reject, defer_indexes=req.defer_indexes, fmt=fmt)
+                              reject=req.reject, defer_indexes=req.defer_indexes, fmt=fmt,
+                              landing=landing.pg_types if reject else None)
         t0 = time.monotonic()
         try:
             txn.begin()
@@ -203,7 +209,7 @@ class _CopyRun:
         except DataError as exc:
             if self.ctx.error_key:
                 exc.message += key_of_line(self.client, bucket, key, exc.message, self.plan.names,
-                                           self.ctx.error_key, self.plan.pg_types, binary=txn.fmt.name == "binary")
+                                           self.ctx.error_key, self.landing.pg_types, binary=txn.fmt.name == "binary")
             raise
         out.parts += 1
         out.bytes_staged += size

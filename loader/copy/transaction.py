@@ -93,8 +93,10 @@ class CopyTransaction:
     reject: RejectPolicy | None = None
     #: build the target's indexes after the rows when it is new, overwritten or empty (index_defer)
     defer_indexes: bool = False
-    #: binary or CSV parts (formats.py); reject mode always stages CSV
+    #: binary or CSV parts (formats.py)
     fmt: StagingFormat = field(default_factory=CsvFormat)
+    #: the types the parts are COPYed into (formats.landing_types); None: the target's
+    landing: tuple[str, ...] | None = None
     rows: int = 0
     rows_rejected: int = 0
     deferred: DeferredIndexes | None = None
@@ -106,10 +108,12 @@ class CopyTransaction:
             self.cur.execute(self.create_sql)
         freeze = created
         if self.reject is not None:
-            # on_error: reject: text columns accept every value; the casts happen in
-            # rejects.publish_rejecting, where a bad row can be told apart and set aside
+            # on_error: reject: columns that accept every value the source holds (text for CSV,
+            # the source's own types for binary); the casts happen in rejects.publish_rejecting,
+            # where a bad row can be told apart and set aside
             self.dest = quote_ident(f"loader_reject_src_{self.run_id[:8]}")
-            cols = ", ".join(f"{quote_ident(n)} text" for n in self.plan.names)
+            types = self.landing or ("text",) * len(self.plan.names)
+            cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in zip(self.plan.names, types, strict=True))
             self.cur.execute(f"CREATE TEMP TABLE {self.dest} ({cols}, loader_part text, "
                              "loader_line bigserial) ON COMMIT DROP")
             freeze = False

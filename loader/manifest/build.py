@@ -17,6 +17,7 @@ from ..connection import ConnectionSpec, expand_env
 from ..errors import ConfigError
 from ..naming import check_prefix_root
 from ..options import CopyOptions, JdbcOptions, Method, WriteMode
+from ..target.write_modes import key_problem
 from .model import FILE_FORMATS, MANIFEST_VERSION, Manifest, SourceSpec, TargetSpec
 from .validate import Problem
 
@@ -24,6 +25,7 @@ _ONLY_REFS = re.compile(r"^(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 _COPY_FIELDS = ("bucket", "prefix", "compression", "server_side", "cleanup", "fallback",
                 "strip_nul", "rows_per_part", "format")
 _JDBC_FIELDS = ("batchsize", "num_partitions", "max_connections")
+_MODES = tuple(m.value for m in WriteMode)
 
 
 def _section(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -169,13 +171,14 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
         return None
     tgt = _section(doc, "target")
     mode = tgt.get("mode", "append")
-    if mode == "upsert" and "key" not in tgt:
+    # the request applies the same rule (target.write_modes.key_problem); here it names the field
+    if mode in _MODES and "key" not in tgt and key_problem(mode, ()):
         problems.append(("target", "missing required field 'key' (mode upsert matches rows on the key columns)"))
     conn = _connection(tgt["connection"], "target.connection", problems) if "connection" in tgt else None
     key = tgt.get("key")
     key = key if isinstance(key, list) else []
     table = _str(tgt, "table")
-    if conn is None or table is None or mode not in ("append", "overwrite", "upsert"):
+    if conn is None or table is None or mode not in _MODES:
         return None
     return TargetSpec(connection=conn, schema=_str(tgt, "schema") or "public", table=table,
                       mode=WriteMode(mode), key=tuple(k for k in key if isinstance(k, str)),

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from ..options import Method
 
-# The thresholds come from the benchmark (bench/README.md, 2 vCPUs shared by
-# Spark and PostgreSQL). Below ~200k rows COPY's fixed cost (a Spark job to
-# stage, S3 calls, one COPY per part) dominates. At 1M-5M rows of the 6-column
-# table optimized ran at 278k-297k rows/s and copy at 224k-227k; on TPC-H
-# lineitem (16 columns) copy led, 176k to 154k. Above 1M rows COPY is still
-# chosen because it costs PostgreSQL less (2.0 against 3.4 CPU-seconds per
-# million rows), which is what limits a cluster whose executors are not on the
-# database's cores.
+# The thresholds come from the benchmark (bench/README.md "Results with the binary limit": 2 vCPUs
+# shared by Spark and PostgreSQL, binary staging). COPY has a fixed cost (a Spark job to stage,
+# S3 calls, one COPY per part) of about 0.6 s; optimized JDBC starts writing at once. On the
+# 6-column table optimized led at 100k and 300k rows (0.76 against 0.85 s, 1.13 against 1.26 s)
+# and copy led from 1M rows on (2.47 against 3.41 s at 1M, 12.5 against 15.5 s at 5M; TPC-H
+# lineitem, 16 columns: 25.5 against 30.9 s). So COPY from half a million rows, or from 32 MiB
+# of estimated data for wide rows (500k rows of that table are about 32 MiB by Spark's estimate).
 #: more rows than this -> COPY
-COPY_MIN_ROWS = 1_000_000
+COPY_MIN_ROWS = 500_000
 #: or more estimated bytes than this (wide rows) -> COPY
-COPY_MIN_BYTES = 256 * 1024 * 1024
+COPY_MIN_BYTES = 32 * 1024 * 1024
 
 
 def choose_method(row_count: int | None, row_width_bytes: int | None, copy_ready: bool,
