@@ -25,8 +25,8 @@ from .errors import (
 
 _LAZY = {
     "write_to_postgres": ("api", "write_to_postgres"),
-    "get_performance_recommendations": ("recommend", "get_performance_recommendations"),
-    "get_copy_protocol_recommendation": ("recommend", "get_copy_protocol_recommendation"),
+    "get_performance_recommendations": ("plan.recommend", "get_performance_recommendations"),
+    "get_copy_protocol_recommendation": ("plan.recommend", "get_copy_protocol_recommendation"),
     "LoadResult": ("result", "LoadResult"),
 }
 

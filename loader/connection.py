@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from . import redact
 from .errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -52,6 +53,11 @@ class ConnectionSpec:
     user: str = "postgres"
     password: str | None = field(default=None, repr=False)
     sslmode: str | None = None
+
+    def __post_init__(self) -> None:
+        # every password the process learns is known to the redactor, whoever built the spec
+        # (the library call, a manifest, doctor, the reaper)
+        redact.register(self.password)
 
     # --- construction -------------------------------------------------------
     @classmethod

@@ -132,10 +132,19 @@ def connection_error(spec: ConnectionSpec, exc: Exception) -> TargetConnectionEr
         text = text.replace(spec.password, "***")
     where = spec.safe_description()
     lowered = text.lower()
+    # libpq reports a refused login before any session exists, so psycopg2 has no SQLSTATE for it
+    # (28P01, 28000): its message, stable across versions, is all there is to go by
     if "password authentication failed" in lowered or "no password supplied" in lowered:
-        return TargetConnectionError(f"PostgreSQL {where} refused the password for user {spec.user}",
-                                     next_step="check the password variable (e.g. PGPASSWORD or the ${VAR} "
-                                               "in the manifest)", retryable=False)
+        # PostgreSQL says the same for a user that does not exist, on purpose: we cannot tell either
+        return TargetConnectionError(f"PostgreSQL {where} refused the password for user {spec.user} "
+                                     "(a wrong password, or no such user)",
+                                     next_step="check the user and the password variable (e.g. PGPASSWORD or "
+                                               "the ${VAR} in the manifest), and pg_hba.conf", retryable=False)
+    if ("role" in lowered and "does not exist" in lowered) or "no pg_hba.conf entry" in lowered \
+            or "authentication failed" in lowered:
+        return TargetConnectionError(f"PostgreSQL {where} refused the login of user {spec.user}: {text}",
+                                     next_step="check the user, the password and pg_hba.conf (the server's "
+                                               "list of who may connect from where)", retryable=False)
     if "does not exist" in lowered and "database" in lowered:
         return TargetConnectionError(f"PostgreSQL {where}: database {spec.database!r} does not exist",
                                      next_step="create it or fix target.connection.database",

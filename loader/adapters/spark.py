@@ -9,15 +9,17 @@ JDBC driver on the class path.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import sys
 from typing import Any
 
 from ..connection import ConnectionSpec
-from ..errors import DataError, TargetConnectionError
+from ..errors import ConfigError, DataError, TargetConnectionError
 from ..naming import TableRef
 
 DEBIAN_JDBC_JAR = "/usr/share/java/postgresql.jar"
+log = logging.getLogger("loader")
 
 
 def jdbc_jar() -> str | None:
@@ -72,6 +74,48 @@ def get_or_create_session(app_name: str = "loader", master: str | None = None,
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+# --- the JDBC driver in a session the user made ------------------------------------------
+JDBC_DRIVER_CLASS = "org.postgresql.Driver"
+
+
+def ensure_jdbc_driver(spark: Any) -> None:
+    """Make sure ``spark`` can load the PostgreSQL JDBC driver, which the JDBC methods and COPY's
+    fallback need. A session the user built without it (``SparkSession.builder.getOrCreate()``)
+    gets the jar we can find ($LOADER_JDBC_JAR, Debian's): added for the executors (addJar) and to
+    the driver's class loader, where Spark's JDBC writer looks it up. Otherwise one ConfigError
+    that says how to start Spark with it, before anything is written."""
+    if _driver_loadable(spark):
+        return
+    jar = jdbc_jar()
+    if jar and os.path.isfile(jar) and _add_jar(spark, jar) and _driver_loadable(spark):
+        log.info("added the PostgreSQL JDBC driver %s to this Spark session", jar)
+        return
+    raise ConfigError(f"this SparkSession cannot load the PostgreSQL JDBC driver ({JDBC_DRIVER_CLASS}), which "
+                      "methods optimized and standard, and COPY's fallback, need",
+                      next_step="start Spark with the driver: spark.jars=/path/to/postgresql.jar (--jars), or "
+                                "spark.jars.packages=org.postgresql:postgresql:42.7.4 (--packages); or set "
+                                "LOADER_JDBC_JAR to the jar (Debian: apt-get install libpostgresql-jdbc-java)")
+
+
+def _driver_loadable(spark: Any) -> bool:
+    try:
+        spark._jvm.org.apache.spark.util.Utils.classForName(JDBC_DRIVER_CLASS, True, False)
+        return True
+    except Exception:  # py4j's error for ClassNotFoundException: not loadable, nothing more to learn
+        return False
+
+
+def _add_jar(spark: Any, jar: str) -> bool:
+    try:
+        spark.sparkContext._jsc.addJar(jar)
+        loader = spark._jvm.Thread.currentThread().getContextClassLoader()
+        loader.addURL(spark._jvm.java.io.File(jar).toURI().toURL())  # Spark's MutableURLClassLoader
+        return True
+    except Exception as exc:  # a class loader that takes no URL: the ConfigError says what to do
+        log.debug("could not add %s to the Spark session: %s", jar, exc)
+        return False
 
 
 # --- Spark's failures, translated ------------------------------------------------------

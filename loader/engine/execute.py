@@ -20,7 +20,7 @@ from typing import Any
 from ..adapters import pg
 from ..adapters import s3 as s3a
 from ..copy.method import CopyMethod
-from ..errors import LoaderError, LockHeldError, StagingError, TransitionError
+from ..errors import ConfigError, LoaderError, LockHeldError, StagingError, TransitionError
 from ..jdbc.method import JdbcMethod
 from ..naming import TempLocation, new_run_id
 from ..options import Method
@@ -142,7 +142,13 @@ class _Load:
             log.info("Falling back to optimized JDBC writer")
             self._restart_for_fallback()
             self.store.update(self.run_id, method_used=fallback.name, fallback_reason=reason_text)
-            return self._succeed(fallback.name, fallback.run(ctx), reason, reason_text)
+            try:
+                out = fallback.run(ctx)
+            except ConfigError as fallback_exc:  # e.g. no JDBC driver: say why COPY needed a fallback
+                fallback_exc.message = f"{reason_text}; the fallback to {fallback.name} cannot run: " \
+                                       f"{fallback_exc.message}"
+                raise
+            return self._succeed(fallback.name, out, reason, reason_text)
         except BaseException:
             self._cleanup()
             raise

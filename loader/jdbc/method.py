@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapters import pg, pg_errors
-from ..adapters.spark import translate_jdbc_failure
+from ..adapters.spark import ensure_jdbc_driver, translate_jdbc_failure
 from ..connection import ConnectionSpec
 from ..copy.csv_encode import nul_error_column
 from ..errors import ConfigError, DataError, TargetError
@@ -221,6 +221,7 @@ class JdbcMethod:
 
     def run(self, ctx: MethodContext) -> MethodOutcome:
         req = ctx.req
+        ensure_jdbc_driver(req.df.sparkSession)  # before anything is written
         ctx.events.loading_started()
         ctx.progress.phase("loading")
         t0 = time.monotonic()

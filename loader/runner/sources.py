@@ -1,8 +1,11 @@
 """Reading a manifest's source into a DataFrame, and fingerprinting it for resumes.
 
 File sources (parquet, csv, json, orc) are read with Spark's reader and the
-manifest's options passed through untouched; ``s3://`` and ``s3a://`` paths work
-where the cluster has the connector. A JDBC source runs its query on the
+manifest's options passed through; ``s3://`` and ``s3a://`` paths work where the
+cluster has the connector. CSV is read as RFC 4180 unless the manifest says
+otherwise (``CSV_DEFAULTS``): Spark's own defaults (a backslash escapes quotes, a
+record is one line) silently mis-read what pandas, Excel and every RFC 4180
+writer produce, shifting values and splitting a quoted newline into two rows. A JDBC source runs its query on the
 source database.
 
 The fingerprint (paths, sizes, modification times) lets a resume refuse to
@@ -18,6 +21,16 @@ from typing import Any
 
 from ..errors import ConfigError, SourceChangedError, TargetConnectionError
 from ..manifest import SourceSpec
+
+#: RFC 4180 for ``format: csv``: a quote inside a quoted field is doubled, and a quoted field may
+#: hold newlines. Every key can still be overridden in the manifest's ``source.options``.
+CSV_DEFAULTS = {"quote": '"', "escape": '"', "multiLine": "true"}
+
+
+def reader_options(source: SourceSpec) -> dict[str, str]:
+    """The options Spark's reader gets: the format's defaults, then the manifest's."""
+    defaults = CSV_DEFAULTS if source.format == "csv" else {}
+    return {**defaults, **source.options_dict()}
 
 
 def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
@@ -35,7 +48,7 @@ def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
     if _is_local(path) and not glob.glob(_local(path)):
         raise ConfigError(f"{where}.path: {path} does not exist",
                           next_step="check the path (and the ${VAR} it uses)")
-    return spark.read.format(source.format).options(**source.options_dict()).load(path)
+    return spark.read.format(source.format).options(**reader_options(source)).load(path)
 
 
 def _check_source_connection(conn: Any, where: str) -> None:

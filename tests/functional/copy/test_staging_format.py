@@ -143,3 +143,15 @@ def test_a_server_that_refuses_binary_imports_gets_the_parts_streamed(spark: Any
     with aws_s3_extension.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT id), sum(id) FROM ss_refused")
         assert cur.fetchone() == (1500, 1500, sum(range(1500)))  # the refused part was not loaded twice
+
+
+def test_invalid_utf8_is_refused_naming_the_column(spark: Any, pg_db: Any, pg_conn: Any, bucket: str,
+                                                   state_url: str) -> None:
+    # Spark hands over any bytes a cast from binary makes; PostgreSQL validates text in binary too
+    df = spark.sql("SELECT 1 AS id, cast(X'C328' AS string) AS s")
+    with pytest.raises(DataError, match="UTF8") as info:
+        _load(df, pg_db, "bad_utf8", bucket, state_url)
+    assert "column s" in str(info.value)
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('bad_utf8')")
+        assert cur.fetchone() == (None,)  # the table the run would have created is not there either

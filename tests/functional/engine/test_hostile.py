@@ -42,6 +42,8 @@ def test_table_names_that_would_escape_the_prefix_root_are_refused(table: str, s
     ({"port": 1}, "cannot reach PostgreSQL"),
     ({"password": "wrong-password"}, "refused the password"),
     ({"database": "no_such_db"}, "does not exist"),
+    # a role that does not exist is a refused login (PostgreSQL does not say which), not an unreachable server
+    ({"user": "nobody_here"}, "refused the password for user nobody_here (a wrong password, or no such user)"),
 ])
 def test_unreachable_postgres_gives_one_clear_line(change: dict[str, Any], expect: str, spark: Any, pg_db: Any,
                                                   state_url: str) -> None:
