@@ -27,14 +27,42 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+#: PostgreSQL's default NAMEDATALEN: an identifier keeps at most NAMEDATALEN - 1 bytes; a longer one
+#: is cut silently by the server, so it is refused here instead
+NAMEDATALEN = 64
+
+
+def check_identifier(name: str, what: str) -> str:
+    """``name`` as PostgreSQL will store it, exactly, or a ConfigError naming it."""
+    if not name:
+        raise ConfigError(f"{what} is empty")
+    if "\x00" in name:
+        raise ConfigError(f"{what} {name!r} contains a NUL byte")
+    size = len(name.encode("utf-8"))
+    if size > NAMEDATALEN - 1:
+        cut = name.encode("utf-8")[:NAMEDATALEN - 1].decode("utf-8", "ignore")
+        raise ConfigError(f"{what} {name!r} is {size} bytes; PostgreSQL keeps {NAMEDATALEN - 1} and would "
+                          f"silently make it {cut!r}", next_step=f"use a {what} of at most {NAMEDATALEN - 1} bytes")
+    return name
+
+
 @dataclass(frozen=True)
 class TableRef:
+    """A table, schema and name exactly as PostgreSQL stores them (no case folding: they are
+    always quoted in SQL)."""
+
     schema: str
     table: str
 
+    def __post_init__(self) -> None:
+        check_identifier(self.schema, "schema name")
+        check_identifier(self.table, "table name")
+
     @classmethod
     def parse(cls, name: str, default_schema: str = "public") -> TableRef:
-        """``table`` or ``schema.table`` (a quoted part may contain dots)."""
+        """PostgreSQL's grammar: ``name`` or ``schema.name``, each part bare or double-quoted.
+        A bare part is taken exactly as written (case kept) and may not contain a quote or a dot;
+        a quoted part may contain both, a quote written twice: ``'"odd.na""me"'`` is ``odd.na"me``."""
         if not name or not name.strip():
             raise ConfigError("target table name is empty", next_step="pass table='schema.table'")
         parts = _split_qualified(name)
@@ -43,7 +71,7 @@ class TableRef:
         if len(parts) == 2:
             return cls(parts[0], parts[1])
         raise ConfigError(f"table name {name!r} has more than two parts",
-                          next_step="use table or schema.table")
+                          next_step="use table or schema.table (quote a part that contains a dot)")
 
     @property
     def quoted(self) -> str:
@@ -55,27 +83,45 @@ class TableRef:
 
 def _split_qualified(name: str) -> list[str]:
     parts: list[str] = []
-    buf = ""
-    in_quotes = False
-    i = 0
-    while i < len(name):
-        ch = name[i]
-        if ch == '"':
-            if in_quotes and i + 1 < len(name) and name[i + 1] == '"':
-                buf += '"'
-                i += 1
-            else:
-                in_quotes = not in_quotes
-        elif ch == "." and not in_quotes:
-            parts.append(buf)
-            buf = ""
+    i, n = 0, len(name)
+    while True:
+        if i < n and name[i] == '"':
+            part, i = _quoted_part(name, i)
+            if i < n and name[i] != ".":
+                raise ConfigError(f"table name {name!r}: text after the closing quote of \"{part}\"",
+                                  next_step="put the whole part inside the quotes")
         else:
-            buf += ch
+            end = name.find(".", i)
+            end = n if end < 0 else end
+            part, i = name[i:end], end
+            if '"' in part:
+                quoted = '"' + part.replace('"', '""') + '"'
+                raise ConfigError(f"table name {name!r}: a quote inside an unquoted part",
+                                  next_step=f"quote the part and double the quote, as PostgreSQL does: {quoted}")
+        if part == "":
+            raise ConfigError(f"table name {name!r} has an empty part", next_step="use table or schema.table")
+        parts.append(part)
+        if i >= n:
+            return parts
+        i += 1  # the dot
+        if i >= n:
+            raise ConfigError(f"table name {name!r} has an empty part", next_step="use table or schema.table")
+
+
+def _quoted_part(name: str, start: int) -> tuple[str, int]:
+    """The part that starts with the quote at ``start``, and where it ends."""
+    out, i = [], start + 1
+    while i < len(name):
+        if name[i] == '"':
+            if i + 1 < len(name) and name[i + 1] == '"':
+                out.append('"')
+                i += 2
+                continue
+            return "".join(out), i + 1
+        out.append(name[i])
         i += 1
-    parts.append(buf)
-    if any(p == "" for p in parts):
-        raise ConfigError(f"table name {name!r} has an empty part", next_step="use table or schema.table")
-    return parts
+    raise ConfigError(f"table name {name!r}: the quote opened at position {start + 1} is never closed",
+                      next_step='close it, or double a quote that belongs to the name ("")')
 
 
 def new_run_id() -> str:

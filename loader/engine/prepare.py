@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..adapters import pg
 from ..errors import ConfigError, SchemaMismatchError
-from ..naming import quote_ident
+from ..naming import check_identifier, quote_ident
 from ..plan.typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
 from ..request import LoadRequest
 
@@ -27,6 +27,10 @@ class PreparedTarget:
 
 def prepare_target(req: LoadRequest) -> PreparedTarget:
     target, schema, key = req.target, req.df.schema, req.key
+    for field in schema.fields:  # a name PostgreSQL would cut or refuse, refused here with its name
+        check_identifier(field.name, "column name")
+    for k in key:
+        check_identifier(k, "key column")
     conn = pg.connect(req.spec)
     try:
         with conn.cursor() as cur:

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from ..connection import ConnectionSpec, expand_env
 from ..errors import ConfigError
-from ..naming import check_prefix_root
+from ..naming import TableRef, check_identifier, check_prefix_root
 from ..options import CopyOptions, JdbcOptions, Method, WriteMode
 from ..target.write_modes import key_problem
 from .model import FILE_FORMATS, MANIFEST_VERSION, Manifest, SourceSpec, TargetSpec
@@ -180,7 +180,18 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
     table = _str(tgt, "table")
     if conn is None or table is None or mode not in _MODES:
         return None
-    return TargetSpec(connection=conn, schema=_str(tgt, "schema") or "public", table=table,
+    schema = _str(tgt, "schema")
+    try:  # the call's grammar: name or schema.name, a part bare or "quoted" (with "" for a quote)
+        ref = TableRef.parse(table, default_schema=schema or "public")
+        if schema is not None:
+            check_identifier(schema, "schema name")
+    except ConfigError as exc:
+        problems.append(("target.table", f"{exc.message}" + (f" -> {exc.next_step}" if exc.next_step else "")))
+        return None
+    if schema is not None and ref.schema != schema:
+        problems.append(("target.table", f"{table!r} names schema {ref.schema!r} but target.schema is {schema!r}"))
+        return None
+    return TargetSpec(connection=conn, schema=ref.schema, table=ref.table,
                       mode=WriteMode(mode), key=tuple(k for k in key if isinstance(k, str)),
                       create=_str(tgt, "create") or "if_missing",
                       defer_indexes=tgt.get("defer_indexes") is not False)

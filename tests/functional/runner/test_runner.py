@@ -46,8 +46,8 @@ def write_source(spark: Any, path: Path, rows: list[tuple[Any, ...]], schema: st
                  fmt: str = "parquet") -> str:
     df = spark.createDataFrame(rows, schema).coalesce(1)
     writer = df.write.mode("overwrite")
-    if fmt == "csv":
-        writer = writer.option("header", "true")
+    if fmt == "csv":  # RFC 4180, as pandas and Excel write it (Spark's default escapes quotes with "\\")
+        writer = writer.option("header", "true").option("escape", '"')
     writer.format(fmt).save(str(path))
     return str(path)
 

@@ -11,11 +11,11 @@ from loader.plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 @pytest.mark.parametrize(("rows", "width", "expected"), [
     (0, 100, Method.OPTIMIZED),
     (1, None, Method.OPTIMIZED),
-    (COPY_MIN_ROWS, 100, Method.OPTIMIZED),  # at the threshold: still JDBC
+    (COPY_MIN_ROWS, 50, Method.OPTIMIZED),  # at the threshold (and narrow, ~24 MB): still JDBC
     (COPY_MIN_ROWS + 1, 10, Method.COPY),
     (50_000_000, None, Method.COPY),
-    (200_000, 2_000, Method.COPY),  # few but wide rows: ~381 MB
-    (200_000, 1_000, Method.OPTIMIZED),  # ~191 MB
+    (100_000, 400, Method.COPY),  # few but wide rows: ~38 MB
+    (100_000, 300, Method.OPTIMIZED),  # ~29 MB
     (None, None, Method.COPY),  # size unknown: the method that scales
 ])
 def test_copy_when_ready_and_big(rows: int | None, width: int | None, expected: Method) -> None:
