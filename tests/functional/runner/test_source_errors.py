@@ -1,0 +1,54 @@
+"""Every error while reading a source is one SourceError naming the manifest, the path (the file and
+column where it can) and what to do; and the failed run is in the state store like any other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loader import commands
+from loader.state import StateStore
+from loader.state.status import RunStatus
+from tests.functional.runner.test_runner import pg_url, write_manifest
+
+
+@pytest.fixture()
+def env(pg_db: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("T_PG_URL", pg_url(pg_db))
+    monkeypatch.setenv("T_BUCKET", bucket)
+    return {"data": tmp_path / "data", "manifests": tmp_path / "manifests"}
+
+
+def _run_one(env: dict[str, Any], spark: Any, state_url: str, source: dict[str, Any]) -> Any:
+    write_manifest(env["manifests"], "src", source=source, table="t")
+    (out,) = commands.run([str(env["manifests"])], state_url=state_url, spark=spark)
+    return out
+
+
+def test_a_pandas_parquet_names_the_file_the_column_and_the_fix(spark: Any, env: dict[str, Any],
+                                                                state_url: str) -> None:
+    import pandas as pd
+
+    env["data"].mkdir()
+    path = env["data"] / "from_pandas.parquet"
+    stamps = pd.to_datetime(["2024-01-01 10:00:00.123456789", "2024-01-02 00:00:00.000000000"], utc=True)
+    pd.DataFrame({"id": [1, 2], "seen_at": stamps}).to_parquet(path)  # pandas' default: nanoseconds
+    out = _run_one(env, spark, state_url, {"format": "parquet", "path": str(path)})
+    assert out.status == "failed"
+    assert str(path) in out.error and "'seen_at'" in out.error and "coerce_timestamps='us'" in out.error
+    assert "\n" not in out.error and "at org.apache" not in out.error
+    (run,) = StateStore(state_url).list_runs()
+    assert (run.run_id, run.status, run.manifest_name) == (out.run_id, RunStatus.FAILED, "src")
+    assert "seen_at" in (run.error or "")
+
+
+def test_a_corrupt_file_is_a_source_error_not_an_unexpected_one(spark: Any, env: dict[str, Any],
+                                                                state_url: str) -> None:
+    env["data"].mkdir()
+    (env["data"] / "broken.parquet").write_bytes(b"this is not parquet at all")
+    out = _run_one(env, spark, state_url, {"format": "parquet", "path": str(env["data"] / "broken.parquet")})
+    assert out.status == "failed" and "cannot read" in out.error and "broken.parquet" in out.error, out.error
+    assert "unexpected error" not in out.error
+    assert [r.status for r in StateStore(state_url).list_runs()] == [RunStatus.FAILED]
