@@ -123,6 +123,11 @@ class LockHeldError(LoaderError):
     retryable = True
 
 
+class SourceError(LoaderError):
+    """A manifest's source could not be read (missing path, unreadable file, an illegal type, a
+    corrupt file): names the manifest, the path and the cause, and says what to do."""
+
+
 class SourceChangedError(LoaderError):
     """A resume found that the source changed since its parts were staged."""
 

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from ..connection import ConnectionSpec
-from ..errors import ConfigError, DataError, TargetConnectionError
+from ..errors import ConfigError, DataError, SourceError, TargetConnectionError
 from ..naming import TableRef
 
 DEBIAN_JDBC_JAR = "/usr/share/java/postgresql.jar"
@@ -119,6 +119,58 @@ def _add_jar(spark: Any, jar: str) -> bool:
 
 
 # --- Spark's failures, translated ------------------------------------------------------
+def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: str) -> SourceError:
+    """A failed ``spark.read`` as one SourceError, decided by Spark's error condition."""
+    condition = _condition(exc)
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    if condition == "PATH_NOT_FOUND":
+        return SourceError(f"{where}.path: {path} does not exist", next_step="check the path (and the ${VAR} it uses)")
+    if condition == "PARQUET_TYPE_ILLEGAL":
+        found = _nanosecond_columns(path)
+        if found:
+            file, columns = found
+            return SourceError(
+                f"{where}: {file}: column {', '.join(repr(c) for c in columns)} holds nanosecond timestamps "
+                "(pandas' default for to_parquet), which Spark cannot read",
+                next_step="write the file with microseconds: df.to_parquet(path, coerce_timestamps='us') "
+                          "(pandas refuses if that would lose a value), or cast the column before writing")
+    return SourceError(f"{where}: cannot read {path} as {fmt}: {first}",
+                       next_step=f"check that the files are readable {fmt} (-v shows Spark's own error)")
+
+
+def _condition(exc: BaseException) -> str:
+    for name in ("getCondition", "getErrorClass"):  # Spark 4 and 3.5 call it differently
+        getter = getattr(exc, name, None)
+        if callable(getter):
+            try:
+                return str(getter() or "")
+            except Exception:  # an error object without a condition
+                return ""
+    return ""
+
+
+def _nanosecond_columns(path: str) -> tuple[str, list[str]] | None:
+    """The first local Parquet file under ``path`` with nanosecond timestamps, and those columns."""
+    if "://" in path and not path.startswith("file://"):
+        return None  # only local files are looked into; the message then names the path
+    local = path[len("file://"):] if path.startswith("file://") else path
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = [local] if os.path.isfile(local) else sorted(glob.glob(os.path.join(glob.escape(local), "**", "*.parquet"),
+                                                                    recursive=True))
+    for file in files:
+        try:
+            schema = pq.read_schema(file)
+        except Exception:  # not a Parquet file we can read: it is not what we are looking for
+            continue
+        columns = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+        if columns:
+            return file, columns
+    return None
+
+
+
 def translate_jdbc_failure(exc: BaseException, target: TableRef, spec: ConnectionSpec) -> BaseException:
     """Find the PostgreSQL error under Spark's job failure and translate it by SQLSTATE."""
     state, message = _sql_state(exc)

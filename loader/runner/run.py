@@ -19,8 +19,9 @@ from ..adapters import pg
 from ..adapters import s3 as s3a
 from ..copy.formats import planned_format
 from ..engine.execute import execute
-from ..errors import ConfigError, LoaderError, RunNotFoundError
+from ..errors import ConfigError, LoaderError, RunNotFoundError, SourceError
 from ..manifest import Manifest, load_manifests
+from ..naming import new_run_id
 from ..options import Method
 from ..plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 from ..plan.facts import copy_ready
@@ -155,7 +156,11 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
                 log.info("%s: nothing to resume, starting a new run", m.name)
             else:
                 check_unchanged(m.source, resume_record.source_fingerprint, resume_record.run_id)
-        df = read_source(spark, m.source, where=f"{m.path}: source")
+        try:
+            df = read_source(spark, m.source, where=f"{m.path}: source")
+        except SourceError as exc:  # a run that started: recorded like any other, failed
+            exc.with_ids(run_id=_record_unread(store, m, resume_record, redact(str(exc))))
+            raise
         req = request_for(m, df, opts, fingerprint(m.source))
         result = execute(req, store, resume=resume_record)
     except LoaderError as exc:
@@ -173,6 +178,23 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
     return RunOutcome(m.name, table, "succeeded", method=result.method, rows=result.rows,
                       seconds=time.monotonic() - t0, run_id=result.run_id,
                       fallback_reason=result.fallback_reason)
+
+
+def _record_unread(store: StateStore, m: Manifest, resumed: Any, error: str) -> str | None:
+    """A run whose source could not be read is in the state store too (``loader status`` shows
+    every run that started); a resumed run keeps its record and its staged parts."""
+    if resumed is not None:
+        return None
+    try:
+        run_id = new_run_id()
+        store.create_run(run_id, manifest_name=m.name, manifest_hash=m.content_hash, target=str(m.target.ref),
+                         target_db=m.target.connection.safe_description(), method_requested=str(m.method),
+                         write_mode=str(m.target.mode))
+        store.fail(run_id, error=error[:4000])
+        return run_id
+    except Exception as exc:  # the source error is what the user needs to see
+        log.warning("could not record the failed run of %s: %s", m.name, exc)
+        return None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,7 +19,8 @@ import hashlib
 import os
 from typing import Any
 
-from ..errors import ConfigError, SourceChangedError, TargetConnectionError
+from ..adapters.spark import translate_read_failure
+from ..errors import ConfigError, SourceChangedError, SourceError, TargetConnectionError
 from ..manifest import SourceSpec
 
 #: RFC 4180 for ``format: csv``: a quote inside a quoted field is doubled, and a quoted field may
@@ -46,9 +47,11 @@ def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
         return reader.options(**source.options_dict()).load()
     path = source.path or ""
     if _is_local(path) and not glob.glob(_local(path)):
-        raise ConfigError(f"{where}.path: {path} does not exist",
-                          next_step="check the path (and the ${VAR} it uses)")
-    return spark.read.format(source.format).options(**reader_options(source)).load(path)
+        raise SourceError(f"{where}.path: {path} does not exist", next_step="check the path (and the ${VAR} it uses)")
+    try:  # Spark reads the schema here, so unreadable files and illegal types fail here
+        return spark.read.format(source.format).options(**reader_options(source)).load(path)
+    except Exception as exc:
+        raise translate_read_failure(exc, where=where, fmt=source.format, path=path) from None
 
 
 def _check_source_connection(conn: Any, where: str) -> None:
