@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    os.environ.setdefault("LOADER_SPARK_LOG_LEVEL", "WARN" if args.verbose else "FATAL")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     handler.addFilter(redact.RedactingFilter())

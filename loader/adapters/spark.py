@@ -72,7 +72,9 @@ def get_or_create_session(app_name: str = "loader", master: str | None = None,
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    # The CLI keeps Spark's own log4j lines (stack traces of a failed read among them) off the terminal
+    # unless -v: the loader's error already says what failed and what to do.
+    session.sparkContext.setLogLevel(os.environ.get("LOADER_SPARK_LOG_LEVEL", "ERROR"))
     return session
 
 

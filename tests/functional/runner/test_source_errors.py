@@ -52,3 +52,25 @@ def test_a_corrupt_file_is_a_source_error_not_an_unexpected_one(spark: Any, env:
     assert out.status == "failed" and "cannot read" in out.error and "broken.parquet" in out.error, out.error
     assert "unexpected error" not in out.error
     assert [r.status for r in StateStore(state_url).list_runs()] == [RunStatus.FAILED]
+
+
+@pytest.mark.slow
+def test_the_cli_prints_one_line_and_no_java_stack_without_v(env: dict[str, Any], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from tests.functional.runner.test_cli import REPO
+
+    env["data"].mkdir()
+    path = env["data"] / "p.parquet"
+    pd.DataFrame({"id": [1], "ts": pd.to_datetime(["2024-01-01 00:00:00.000000001"], utc=True)}).to_parquet(path)
+    write_manifest(env["manifests"], "src", source={"format": "parquet", "path": str(path)}, table="t")
+    state = f"sqlite:///{tmp_path / 'cli-state.db'}"
+    proc = subprocess.run([sys.executable, "-m", "loader.cli", "--state-url", state, "run", str(env["manifests"])],
+                          env=dict(os.environ), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "'ts'" in proc.stderr and "coerce_timestamps" in proc.stderr
+    assert "\tat org.apache" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
