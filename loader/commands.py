@@ -106,22 +106,44 @@ def format_usage(data: dict[str, Any]) -> str:
 
 
 def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
-    """COPY readiness checks for each manifest's target and bucket (or the defaults)."""
-    from .plan.recommend import doctor_lines, get_copy_protocol_recommendation
+    """What each manifest will use, checked: COPY's credentials, bucket and database for ``copy``
+    and ``auto`` (where COPY not being ready only means optimized JDBC), the database alone for
+    ``optimized`` and ``standard``. Ready when everything a manifest will use is."""
+    from .adapters import s3 as s3a
+    from .options import Method
+    from .plan.recommend import (
+        copy_readiness,
+        database_readiness,
+        doctor_lines,
+        get_copy_protocol_recommendation,
+    )
 
-    targets: list[tuple[str, str | None, Any]] = []
-    if paths:
-        for m in load_manifests(paths):
-            targets.append((m.name, bucket or m.copy.bucket, m.target.connection))
-    else:
-        targets.append(("defaults", bucket, None))
+    if not paths:
+        report = get_copy_protocol_recommendation(s3_bucket=bucket)
+        lines = [f"defaults: {report['method']} ({report['reason']})", *("  " + x for x in doctor_lines(report))]
+        return "\n".join(lines), report["method"] == "copy"
     out: list[str] = []
     ready = True
-    for name, b, conn in targets:
-        report = get_copy_protocol_recommendation(s3_bucket=b, conn_params=conn)
-        out.append(f"{name}: {report['method']} ({report['reason']})")
+    for m in load_manifests(paths):
+        if m.method in (Method.STANDARD, Method.OPTIMIZED):
+            report = database_readiness(m.target.connection)
+            out.append(f"{m.name}: {m.method} (JDBC: {report['reason']}; COPY is not used, not checked)")
+            out.extend("  " + line for line in doctor_lines(report))
+            ready = ready and report["method"] == "jdbc"
+            continue
+        b, source = (bucket, "--bucket") if bucket else (m.copy.bucket, "manifest copy.bucket") if m.copy.bucket \
+            else s3a.resolve_bucket(None)
+        report = copy_readiness(b, source, m.target.connection)
+        copy_ok = report["method"] == "copy"
+        if m.method is Method.AUTO and not copy_ok:
+            db_ok = report["checks"].get("database", {}).get("ok", False)
+            out.append(f"{m.name}: auto -> optimized JDBC ({report['reason']})")
+            out.extend("  " + line for line in doctor_lines(report, frozenset(report["checks"]) - {"database"}))
+            ready = ready and db_ok
+            continue
+        out.append(f"{m.name}: {report['method']} ({report['reason']})")
         out.extend("  " + line for line in doctor_lines(report))
-        ready = ready and report["method"] == "copy"
+        ready = ready and copy_ok
     return "\n".join(out), ready
 
 
@@ -144,7 +166,10 @@ def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, 
     policy = ReapPolicy(prefix_root=prefix, grace=parse_duration(grace),
                         resume_window=parse_duration(resume_window), stale_after=parse_duration(stale_after),
                         dry_run=dry_run)
-    reports = [do_reap(store, buckets or default_buckets(store), policy)]
+    # buckets named with --bucket must exist; the defaults (every bucket the state store has seen,
+    # and the configured one) may not: a setup that never used the default bucket reaps cleanly
+    defaults = [] if buckets else default_buckets(store)
+    reports = [do_reap(store, buckets or defaults, policy, may_be_missing=defaults)]
     for m in load_manifests(table_manifests) if table_manifests else []:
         reports.append(reap_staging_tables(store, m.target.connection, policy))
     ok = all(r.ok for r in reports)

@@ -63,6 +63,24 @@ def _check(ok: bool, detail: str) -> dict[str, Any]:
 
 def get_copy_protocol_recommendation(s3_bucket: str | None = None, conn_params: Any = None) -> dict[str, Any]:
     """Run the checks COPY depends on; ``method`` is ``copy`` only when they pass."""
+    bucket, source = s3.resolve_bucket(s3_bucket)
+    return copy_readiness(bucket, source, conn_params)
+
+
+def database_readiness(conn_params: Any) -> dict[str, Any]:
+    """What the JDBC methods need (a reachable database), in the shape of the COPY report."""
+    checks: dict[str, dict[str, Any]] = {}
+    secrets: list[str | None] = []
+    _database_checks(conn_params, checks, secrets)
+    checks = {"database": checks["database"]}  # COPY's own checks are not what JDBC uses
+    checks["database"]["detail"] = _redact(checks["database"]["detail"], secrets)
+    ok = checks["database"]["ok"]
+    return {"method": "jdbc" if ok else "none", "reason": "the database is reachable" if ok else
+            "the database is not reachable", "checks": checks}
+
+
+def copy_readiness(bucket: str, source: str, conn_params: Any = None) -> dict[str, Any]:
+    """The COPY checks for ``bucket``, which came from ``source`` (said in the report)."""
     checks: dict[str, dict[str, Any]] = {}
     secrets = [os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")]
 
@@ -71,7 +89,6 @@ def get_copy_protocol_recommendation(s3_bucket: str | None = None, conn_params: 
         else _check(False, "no AWS credentials found -> set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                            "AWS_PROFILE, or run with an instance/EMR role")
 
-    bucket, source = s3.resolve_bucket(s3_bucket)
     if not has_creds:
         checks["bucket"] = _check(False, f"bucket {bucket} ({source}) not checked: no credentials "
                                          "-> fix the credentials first")
@@ -150,11 +167,11 @@ def _redact(text: str, secrets: list[str | None]) -> str:
     return text
 
 
-def doctor_lines(report: dict[str, Any]) -> list[str]:
+def doctor_lines(report: dict[str, Any], informational: frozenset[str] = INFORMATIONAL) -> list[str]:
     """One line per check: ``OK   name: detail`` or ``FAIL name: detail -> what to do``
-    (``INFO`` for a failed check that COPY does not need)."""
+    (``INFO`` for a failed check that the load does not need)."""
     lines = []
     for name, check in report.get("checks", {}).items():
-        tag = "OK  " if check["ok"] else ("INFO" if name in INFORMATIONAL else "FAIL")
+        tag = "OK  " if check["ok"] else ("INFO" if name in informational else "FAIL")
         lines.append(f"{tag} {name}: {check['detail']}")
     return lines

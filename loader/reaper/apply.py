@@ -128,13 +128,16 @@ def _abandon_then(store: StateStore, reread: Callable[[], list[RunRecord]], deci
 
 
 def reap(store: StateStore, buckets: Iterable[str], policy: ReapPolicy, client: Any = None,
-         now: datetime | None = None) -> ReapReport:
+         now: datetime | None = None, may_be_missing: Iterable[str] = ()) -> ReapReport:
     """Delete the temp prefixes of ``buckets`` that ``policy`` says no run needs.
 
     ``now`` fixes the time the rules use (default: the clock, read per decision).
-    A bucket that cannot be listed goes to ``report.errors``; a prefix that cannot
-    be deleted is an entry with ``error`` set. Other buckets and prefixes go on.
+    A bucket that cannot be listed goes to ``report.errors``, except one in
+    ``may_be_missing`` that does not exist (a default nobody named: nothing to reap
+    there); a prefix that cannot be deleted is an entry with ``error`` set. Other
+    buckets and prefixes go on.
     """
+    optional = frozenset(may_be_missing)
     client = client if client is not None else s3a.make_client()
     clock = _clock(now)
     report = ReapReport(dry_run=policy.dry_run)
@@ -145,6 +148,9 @@ def reap(store: StateStore, buckets: Iterable[str], policy: ReapPolicy, client: 
             try:
                 prefixes = list(s3a.list_prefixes(client, bucket, root, counter))
             except LoaderError as exc:
+                if bucket in optional and exc.ids.get("code") in ("NoSuchBucket", "404"):
+                    log.info("bucket %s does not exist: nothing to reap there", bucket)
+                    continue
                 report.errors.append(f"s3://{bucket}/{root}: {exc}")
                 continue
             for prefix in prefixes:

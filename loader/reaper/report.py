@@ -138,7 +138,8 @@ def format_report(report: ReapReport) -> str:
     done = "would delete" if report.dry_run else "deleted"
     total = f"{'Dry run: ' if report.dry_run else ''}{done} {n} {what}{plural}"
     if not tables:
-        total += f" ({report.objects_deleted:,} objects, {human_bytes(report.bytes_freed)}" \
+        objects = report.objects_deleted
+        total += f" ({objects:,} object{'s' if objects != 1 else ''}, {human_bytes(report.bytes_freed)}" \
                  f"{' would be' if report.dry_run else ''} freed)"
     total += f", kept {len(report.kept)}"
     if report.failed:

@@ -250,7 +250,8 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
         raise RunNotFoundError(f"run {run_id} belongs to manifest {record.manifest_name!r}, not found in "
                                f"{', '.join(paths)}", next_step="pass the folder that holds its manifest")
     if not (record.status.is_active or record.status.value == "failed"):
-        raise RunNotFoundError(f"run {run_id} is {record.status}: nothing to resume", run_id=run_id)
+        raise RunNotFoundError(f"run {run_id} has {record.status}: nothing to resume" if record.status.value ==
+                               "succeeded" else f"run {run_id} was {record.status}: nothing to resume", run_id=run_id)
     if spark is None:
         from ..adapters.spark import get_or_create_session
 

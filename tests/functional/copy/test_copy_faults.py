@@ -140,3 +140,17 @@ def test_copy_against_real_s3_server(spark: Any, pg_db: Any, pg_conn: Any, seawe
                             temp_s3_bucket=bucket, state_url=state_url, compression="none")
     assert big.rows == 120_000 and big.bytes_staged > 16 * 1024 * 1024  # parts big enough for multipart
     assert _objects(bucket) == []
+
+
+def test_a_missing_bucket_falls_back_without_a_cleanup_to_do(spark: Any, pg_db: Any, state_url: str,
+                                                              caplog: Any) -> None:
+    # nothing was ever written: no "could not be deleted" warning, no cleanup status to chase
+    import logging
+
+    caplog.set_level(logging.INFO, logger="loader")
+    result = write_to_postgres(spark.range(5), pg_db.as_params(), table="nobucket", state_url=state_url,
+                               temp_s3_bucket="no-such-bucket-anywhere")
+    assert result.method == "optimized" and "no-such-bucket-anywhere" in (result.fallback_reason or "")
+    run = StateStore(state_url).get(result.run_id)
+    assert run.cleanup_status is None and run.temp_path is None
+    assert not any("could not be deleted" in r.getMessage() for r in caplog.records)

@@ -215,24 +215,40 @@ def test_recommend(rows: int, method: str) -> None:
 
 def test_doctor_ready_and_missing_bucket(cli_env: dict[str, Any]) -> None:
     ready_dir = cli_env["manifests"] / "ready"
-    write_manifest(ready_dir, "ready", source={"format": "parquet", "path": "/x.parquet"}, table="t")
+    write_manifest(ready_dir, "ready", source={"format": "parquet", "path": "/x.parquet"}, table="t", method="copy")
     res = cli("doctor", str(ready_dir), env=cli_env["env"], timeout=60)
     assert res.returncode == 0, (res.stdout, res.stderr)
     assert res.stdout.startswith(f"ready: copy (COPY is ready: staging in s3://{cli_env['bucket']}")
     assert "OK   credentials:" in res.stdout
-    assert f"OK   bucket: bucket {cli_env['bucket']} (argument) is reachable" in res.stdout
+    assert f"OK   bucket: bucket {cli_env['bucket']} (manifest copy.bucket) is reachable" in res.stdout
     assert "OK   database: connected to" in res.stdout
     assert "FAIL" not in res.stdout
 
     missing_dir = cli_env["manifests"] / "missing"
     write_manifest(missing_dir, "missing", source={"format": "parquet", "path": "/x.parquet"}, table="t",
-                   copy={"bucket": "no-such-bucket-here"})
+                   copy={"bucket": "no-such-bucket-here"}, method="copy")
     res = cli("doctor", str(missing_dir), env=cli_env["env"], timeout=60)
     assert res.returncode == 1, (res.stdout, res.stderr)
     assert res.stdout.startswith("missing: optimized (COPY is not ready (bucket failed)")
     fail = [line for line in res.stdout.splitlines() if line.strip().startswith("FAIL")]
     assert len(fail) == 1 and "bucket no-such-bucket-here" in fail[0]
     assert "-> create it or set PYSPARK_TEMP_S3_BUCKET / copy.bucket" in fail[0]
+
+
+def test_doctor_checks_only_what_each_manifest_uses(cli_env: dict[str, Any]) -> None:
+    # a cron-style setup: no default bucket anywhere, JDBC manifests and an auto one without a bucket
+    folder = cli_env["manifests"] / "jdbc"
+    for name, method in (("std", "standard"), ("opt", "optimized"), ("au", "auto")):
+        path = write_manifest(folder, name, source={"format": "parquet", "path": "/x.parquet"}, table=name,
+                              method=method)
+        path.write_text(path.read_text().replace("bucket: ${T_BUCKET}", "compression: gzip"))
+    res = cli("doctor", str(folder), env=cli_env["env"], timeout=60)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert "std: standard (JDBC: the database is reachable; COPY is not used, not checked)" in res.stdout
+    assert "opt: optimized (JDBC" in res.stdout and "FAIL" not in res.stdout
+    assert "au: auto -> optimized JDBC (COPY is not ready (bucket failed)" in res.stdout
+    assert "INFO bucket: bucket development-pyspark-jobs-codepackage (project default) not accessible" in res.stdout
+    assert res.stdout.count("OK   database: connected to") == 3
 
 
 def test_unknown_only_is_a_usage_error(cli_env: dict[str, Any]) -> None:

@@ -31,3 +31,14 @@ def test_loader_reap_cli(bucket: str, state_url: str, capsys: Any) -> None:
     assert report[0]["ok"] and report[0]["totals"]["deleted"] == 1 and report[0]["totals"]["objects"] == 2
     left = sorted(o["Key"] for o in s3a.iter_objects(client, bucket, ""))
     assert left == sorted(keys[2:])  # the old orphan went; the fresh one, the look-alike, the foreign key stay
+
+
+def test_reap_without_bucket_passes_on_a_setup_that_never_had_the_default(state_url: str, s3_server: Any,
+                                                                            monkeypatch: Any, capsys: Any) -> None:
+    # the README's cron line: no --bucket, and the project default bucket does not exist here
+    monkeypatch.setenv("PYSPARK_TEMP_S3_BUCKET", "never-created-bucket")
+    assert cli.main(["--state-url", state_url, "reap"]) == 0
+    capsys.readouterr()
+    # a bucket the user names is another matter: that it is missing is an error
+    assert cli.main(["--state-url", state_url, "reap", "--bucket", "never-created-bucket"]) == 1
+    assert "never-created-bucket" in capsys.readouterr().out
