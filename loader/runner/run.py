@@ -9,6 +9,7 @@ it reads (table existence, bucket reachability) but writes nothing anywhere.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -243,8 +244,16 @@ def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str 
 
 def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOptions,
                spark: Any = None) -> RunOutcome:
-    """``loader resume RUN_ID``: find the run's manifest among ``paths`` and resume it."""
-    record = store.get(run_id)
+    """``loader resume RUN_ID``: find the run (any unique prefix of its id) and its manifest among
+    ``paths``, and resume it."""
+    record = store.get(store.resolve_id(run_id))
+    run_id = record.run_id
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise RunNotFoundError(f"run {run_id[:12]} belongs to manifest {record.manifest_name!r}, and "
+                               f"{', '.join(missing)} does not exist here",
+                               next_step=f"pass the folder that holds it: loader resume {run_id[:12]} "
+                                         "path/to/manifests/", run_id=run_id)
     manifests = [m for m in load_manifests(paths) if m.name == record.manifest_name]
     if not manifests:
         raise RunNotFoundError(f"run {run_id} belongs to manifest {record.manifest_name!r}, not found in "

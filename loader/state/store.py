@@ -82,6 +82,19 @@ class StateStore(PartsAndReaps):
                                    next_step="list runs with `loader status`", run_id=run_id)
         return record
 
+    def resolve_id(self, prefix: str) -> str:
+        """The id of the one run whose id starts with ``prefix`` (as git takes a short hash)."""
+        with self._read(f"looking up run {prefix}") as conn:
+            ids = conn.execute(select(m.runs.c.run_id).where(m.runs.c.run_id.startswith(prefix, autoescape=True))
+                               .order_by(m.runs.c.run_id).limit(6)).scalars().all()
+        if len(ids) > 1:
+            raise RunNotFoundError(f"run id {prefix!r} is ambiguous: {', '.join(i[:12] for i in ids[:5])}"
+                                   f"{' ...' if len(ids) > 5 else ''}", next_step="give more characters of the id")
+        if not ids:
+            raise RunNotFoundError(f"no run {prefix} in the state store {self.url_for_display}",
+                                   next_step="list runs with `loader status`", run_id=prefix)
+        return str(ids[0])
+
     def _get_or_none(self, run_id: str) -> RunRecord | None:
         with self._read(f"reading run {run_id}") as conn:
             row = conn.execute(select(m.runs).where(m.runs.c.run_id == run_id)).mappings().first()
