@@ -76,11 +76,17 @@ def status(state_url: str | None, *, limit: int = 20, as_json: bool = False, sum
     if as_json:
         return json.dumps([r.to_json_dict() for r in runs], indent=2)
     rows = [(r.run_id[:12], r.manifest_name, r.target, r.method_used or r.method_requested, r.status.value,
-             f"{r.rows:,}" if r.rows is not None else "-", r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+             _rows(r.rows, r.rows_rejected), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
              f"{r.duration_seconds:.1f}" if r.duration_seconds is not None else "-",
              (r.fallback_reason or r.error or "")[:60]) for r in runs]
     header = ("run", "manifest", "table", "method", "status", "rows", "started (UTC)", "seconds", "note")
     return format_table(header, rows) if rows else "no runs recorded in " + store.url_for_display
+
+
+def _rows(rows: int | None, rejected: int | None) -> str:
+    if rows is None:
+        return "-"
+    return f"{rows:,}" + (f" (+{rejected:,} rejected)" if rejected else "")
 
 
 def _since(text: str | None) -> datetime | None:

@@ -32,6 +32,7 @@ from ..request import LoadMethod, LoadRequest, MethodContext, MethodOutcome
 from ..result import LoadResult
 from ..state import RunRecord, StateStore
 from ..state.status import RunStatus
+from ..target.rejects import reject_table
 from .prepare import prepare_target
 
 log = logging.getLogger("loader")
@@ -155,6 +156,9 @@ class _Load:
         return self._succeed(method.name, out, reason, None)
 
     def _succeed(self, method: str, out: MethodOutcome, reason: str, fallback_reason: str | None) -> LoadResult:
+        if out.rows_rejected:
+            log.warning("%s: %s row(s) rejected and set aside in %s (run %s)", self.req.target,
+                        f"{out.rows_rejected:,}", reject_table(self.req.target), self.run_id)
         temp = self.location_in_use.uri if self.location_in_use else None
         staged = {"bytes_staged": out.bytes_staged, "parts_loaded": out.parts} if temp else {}
         self.store.succeed(self.run_id, rows=out.rows, timings=out.timings, rows_rejected=out.rows_rejected, **staged)

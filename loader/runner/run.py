@@ -45,6 +45,8 @@ class RunOutcome:
     run_id: str = ""
     error: str = ""
     fallback_reason: str | None = None
+    #: rows set aside in <schema>.loader_rejects (on_error: reject)
+    rows_rejected: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -178,7 +180,7 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
         return RunOutcome(m.name, table, "failed", seconds=time.monotonic() - t0, error=text)
     return RunOutcome(m.name, table, "succeeded", method=result.method, rows=result.rows,
                       seconds=time.monotonic() - t0, run_id=result.run_id,
-                      fallback_reason=result.fallback_reason)
+                      fallback_reason=result.fallback_reason, rows_rejected=result.rows_rejected)
 
 
 def _record_unread(store: StateStore, m: Manifest, resumed: Any, error: str) -> str | None:
@@ -272,7 +274,7 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
     t0 = time.monotonic()
     result = execute(req, store, resume=record)
     return RunOutcome(m.name, str(m.target.ref), "succeeded", method=result.method, rows=result.rows,
-                      seconds=time.monotonic() - t0, run_id=result.run_id)
+                      seconds=time.monotonic() - t0, run_id=result.run_id, rows_rejected=result.rows_rejected)
 
 
 def _reap_tables(manifests: list[Manifest], store: StateStore) -> None:
@@ -290,9 +292,12 @@ def _reap_tables(manifests: list[Manifest], store: StateStore) -> None:
 
 
 def format_summary(outcomes: list[RunOutcome]) -> str:
-    header = ("manifest", "table", "method", "rows", "seconds", "rows/s", "status")
-    rows = [(o.manifest, o.table, o.method or "-", f"{o.rows:,}", f"{o.seconds:.1f}",
-             f"{o.rows_per_second:,.0f}", o.status) for o in outcomes]
+    header: tuple[str, ...] = ("manifest", "table", "method", "rows", "seconds", "rows/s", "status")
+    rows: list[tuple[str, ...]] = [(o.manifest, o.table, o.method or "-", f"{o.rows:,}", f"{o.seconds:.1f}",
+                                    f"{o.rows_per_second:,.0f}", o.status) for o in outcomes]
+    if any(o.rows_rejected for o in outcomes):  # a column only when some run set rows aside
+        header = (*header[:4], "rejected", *header[4:])
+        rows = [(*r[:4], f"{o.rows_rejected:,}", *r[4:]) for r, o in zip(rows, outcomes, strict=True)]
     return format_table(header, rows)
 
 

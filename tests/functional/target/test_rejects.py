@@ -45,6 +45,28 @@ def test_rejected_rows_are_set_aside_exactly(method: str, spark: Any, pg_db: Any
     assert StateStore(state_url).get(result.run_id).rows_rejected == 2
 
 
+def test_rejects_are_shown_where_a_person_looks(spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from loader import commands
+    from loader.runner.run import RunOutcome, format_summary
+
+    with pg_conn.cursor() as cur:
+        cur.execute(DDL)
+    caplog.set_level(logging.WARNING, logger="loader")
+    result = write_to_postgres(_df(spark), pg_db.as_params(), method="copy", table="moods", temp_s3_bucket=bucket,
+                               state_url=state_url, on_error="reject")
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("2 row(s) rejected and set aside in public.loader_rejects" in w for w in warned), warned
+    assert "38 (+2 rejected)" in commands.status(state_url)
+    summary = format_summary([RunOutcome("m", "public.moods", "succeeded", "copy", result.rows, 1.0,
+                                         rows_rejected=result.rows_rejected)])
+    assert summary.splitlines()[0].split()[:5] == ["manifest", "table", "method", "rows", "rejected"]
+    assert "38" in summary.splitlines()[2] and " 2 " in summary.splitlines()[2]
+    assert "rejected" not in format_summary([RunOutcome("m", "t", "succeeded", "copy", 5, 1.0)])
+
+
 @pytest.mark.parametrize("method", ["copy", "optimized"])
 def test_more_than_max_errors_changes_nothing(method: str, spark: Any, pg_db: Any, pg_conn: Any, bucket: str,
                                              state_url: str) -> None:
