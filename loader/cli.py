@@ -80,7 +80,6 @@ def _logging(args: argparse.Namespace) -> None:
     os.environ.setdefault("LOADER_SPARK_LOG_LEVEL", "WARN" if args.verbose else "FATAL")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    handler.addFilter(redact.RedactingFilter())
     logger = logging.getLogger("loader")
     logger.handlers[:] = [handler]
     logger.setLevel(level)

@@ -36,15 +36,6 @@ def redact(text: str) -> str:
     return text
 
 
-class RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
-
-
 def _redacted_record(record: logging.LogRecord) -> logging.LogRecord:
     with _lock:
         if not _secrets:
@@ -62,11 +53,8 @@ def _redacted_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
-def install(logger_name: str = "loader") -> None:
-    """Redact every log record of the process (idempotent), and keep the filter on ``loader``."""
-    logger = logging.getLogger(logger_name)
-    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-        logger.addFilter(RedactingFilter())
+def install() -> None:
+    """Redact every log record of the process, whichever logger makes it (idempotent)."""
     _redact_every_record()
 
 

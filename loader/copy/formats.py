@@ -25,7 +25,8 @@ from typing import Any
 from ..errors import ConfigError
 from ..plan.typemap import ColumnPlan, kind, pg_type
 from .csv_encode import csv_lines
-from .task import nul_message
+from .part_reader import binary_fields, csv_fields
+from .task import batch_bytes, nul_byte_message, nul_message
 
 FORMATS = ("auto", "binary", "csv")
 
@@ -44,8 +45,6 @@ class CsvPartEncoder:
         return b""
 
     def encode(self, batch: Any, partition: int, rows_before: int) -> bytes:
-        from .task import batch_bytes, nul_byte_message
-
         data = batch_bytes(batch.column(0))
         if self.check_nul and b"\x00" in data:  # memchr: free when there is none
             raise ValueError(nul_byte_message(batch.column(0), self.columns, partition, rows_before))
@@ -60,20 +59,7 @@ class BinaryPartEncoder:
     strip_nul: bool
 
     def _encoder(self) -> Any:
-        cached = getattr(self, "_cached", None)
-        if cached is None:
-            from .binary_encode import BinaryEncoder, TargetColumn
-
-            cached = BinaryEncoder([TargetColumn(n, t) for n, t in self.columns])
-            object.__setattr__(self, "_cached", cached)  # per executor process, not pickled state
-        return cached
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"columns": self.columns, "strip_nul": self.strip_nul}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        object.__setattr__(self, "columns", state["columns"])
-        object.__setattr__(self, "strip_nul", state["strip_nul"])
+        return _binary_encoder(self.columns)
 
     def header(self) -> bytes:
         return bytes(self._encoder().header())
@@ -94,10 +80,29 @@ class BinaryPartEncoder:
         return bytes(self._encoder().encode(batch))
 
 
+def _binary_encoder(columns: tuple[tuple[str, str], ...]) -> Any:
+    """One encoder per column list and executor process (its casts are planned once)."""
+    encoder = _ENCODERS.get(columns)
+    if encoder is None:
+        from .binary_encode import BinaryEncoder, TargetColumn
+
+        encoder = _ENCODERS[columns] = BinaryEncoder([TargetColumn(n, t) for n, t in columns])
+    return encoder
+
+
+_ENCODERS: dict[tuple[tuple[str, str], ...], Any] = {}
+
+
 class StagingFormat:
     name: str = ""
     #: what the design document's log line calls the parts ("Writing temporary CSV to ...")
     label: str = ""
+    content_type: str = ""
+    #: a server-side import may refuse this format where the same parts stream fine from the client
+    #: (an aws_s3 that does not pass binary to COPY); CSV imports fail only for S3/IAM reasons
+    server_may_refuse: bool = False
+    #: reads the given fields of one row (1-based, as PostgreSQL counts) back from a part
+    row_fields: Any = None
 
     def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
         raise NotImplementedError
@@ -120,7 +125,8 @@ class StagingFormat:
 
 
 class CsvFormat(StagingFormat):
-    name, label = "csv", "CSV"
+    name, label, content_type = "csv", "CSV", "text/csv"
+    row_fields = staticmethod(csv_fields)
 
     def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
         return csv_lines(df, plan.names, strip_nul)
@@ -139,7 +145,9 @@ class CsvFormat(StagingFormat):
 
 
 class BinaryFormat(StagingFormat):
-    name, label = "binary", "binary"
+    name, label, content_type = "binary", "binary", "application/octet-stream"
+    server_may_refuse = True
+    row_fields = staticmethod(binary_fields)
 
     def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
         from pyspark.sql import functions as F

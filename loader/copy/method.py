@@ -99,7 +99,7 @@ class _CopyRun:
                           endpoint_url=s3a.endpoint_url(), skip_partitions=frozenset(self._staged_partitions()),
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),
-                          content_type="text/csv" if fmt.name == "csv" else "application/octet-stream")
+                          content_type=fmt.content_type)
         log.info("Writing temporary %s to %s", fmt.label, self.loc.uri)
         self.ctx.events.staging_started()
         self.progress.phase("staging", parts_total=None)
@@ -201,15 +201,11 @@ class _CopyRun:
     def _load_part(self, txn: CopyTransaction, key: str, size: int, out: MethodOutcome) -> int:
         bucket = self.loc.bucket
         try:
-            if out.server_side:
-                rows = self._import(txn, key, out)
-            else:
-                body = s3a.call("GetObject", self.client.get_object, Bucket=bucket, Key=key, bucket=bucket)["Body"]
-                rows = txn.copy_stream(body, f"s3://{bucket}/{key}")
+            rows = self._import(txn, key, out) if out.server_side else self._stream(txn, key)
         except DataError as exc:
             if self.ctx.error_key:
                 exc.message += key_of_line(self.client, bucket, key, exc.message, self.plan.names,
-                                           self.ctx.error_key, self.landing.pg_types, binary=txn.fmt.name == "binary")
+                                           self.ctx.error_key, self.landing.pg_types, txn.fmt.row_fields)
             raise
         out.parts += 1
         out.bytes_staged += size
@@ -220,18 +216,23 @@ class _CopyRun:
         """Server-side import. If the server refuses the first binary part (an extension that does
         not pass binary to COPY), it is rolled back to its savepoint and every part is streamed by
         the client instead: the same staged parts, the same transaction, no row twice."""
-        bucket = self.loc.bucket
         first = not self.imported_once
+        may_refuse = first and txn.fmt.server_may_refuse
         try:
-            rows = txn.import_server_side(bucket, key, aws_region(), guarded=first and txn.fmt.name == "binary")
+            rows = txn.import_server_side(self.loc.bucket, key, aws_region(), guarded=may_refuse)
         except StagingError as exc:
-            if not first or txn.fmt.name != "binary":
+            if not may_refuse:
                 raise
             log.warning("%s: the database refused a server-side import of binary parts (%s); the client "
                         "streams them from S3 instead", self.req.target, exc.message)
             out.server_side = False
             out.format_reason += f"; server-side import refused ({exc.message}): parts streamed by the client"
-            body = s3a.call("GetObject", self.client.get_object, Bucket=bucket, Key=key, bucket=bucket)["Body"]
-            return txn.copy_stream(body, f"s3://{bucket}/{key}")
+            return self._stream(txn, key)
         self.imported_once = True
         return rows
+
+    def _stream(self, txn: CopyTransaction, key: str) -> int:
+        """COPY one part from S3 through this process (client-side)."""
+        bucket = self.loc.bucket
+        body = s3a.call("GetObject", self.client.get_object, Bucket=bucket, Key=key, bucket=bucket)["Body"]
+        return txn.copy_stream(body, bucket, key)

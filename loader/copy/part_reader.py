@@ -17,13 +17,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from .binary_types import numeric_value
-from .transaction import _PartStream
 
 _PG_EPOCH = dt.date(2000, 1, 1)
 
 
 def key_of_line(client: Any, bucket: str, key: str, message: str, columns: Sequence[str],
-                key_columns: Sequence[str], pg_types: Sequence[str], binary: bool) -> str:
+                key_columns: Sequence[str], pg_types: Sequence[str], row_fields: Any) -> str:
     """'; key (id=7)' for the record at the line PostgreSQL named, read back from the part."""
     found = re.search(r"\bline (\d+)", message)
     if not found or not key_columns or not all(k in columns for k in key_columns):
@@ -32,11 +31,10 @@ def key_of_line(client: Any, bucket: str, key: str, message: str, columns: Seque
     indexes = [list(columns).index(k) for k in key_columns]
     try:
         # parts are bounded (16 MB before compression), and this runs only on the error path
-        data = _PartStream(client.get_object(Bucket=bucket, Key=key)["Body"]).read()
-        if binary:
-            values = _binary_fields(data, wanted, indexes, [pg_types[i] for i in indexes])
-        else:
-            values = _csv_fields(data, wanted, indexes)
+        from .transaction import PartStream
+
+        data = PartStream(client.get_object(Bucket=bucket, Key=key)["Body"]).read()
+        values = row_fields(data, wanted, indexes, [pg_types[i] for i in indexes])
     except Exception:  # the key is a courtesy; the error itself stands
         return ""
     if values is None:
@@ -44,7 +42,7 @@ def key_of_line(client: Any, bucket: str, key: str, message: str, columns: Seque
     return "; key (" + ", ".join(f"{k}={v}" for k, v in zip(key_columns, values, strict=True)) + ")"
 
 
-def _csv_fields(data: bytes, wanted: int, indexes: list[int]) -> list[str] | None:
+def csv_fields(data: bytes, wanted: int, indexes: list[int], types: list[str]) -> list[str] | None:
     text = io.StringIO(data.decode("utf-8"), newline="")
     lines_read = 0
 
@@ -60,7 +58,7 @@ def _csv_fields(data: bytes, wanted: int, indexes: list[int]) -> list[str] | Non
     return None
 
 
-def _binary_fields(data: bytes, wanted: int, indexes: list[int], types: list[str]) -> list[str] | None:
+def binary_fields(data: bytes, wanted: int, indexes: list[int], types: list[str]) -> list[str] | None:
     """Walk the binary COPY stream to tuple ``wanted`` (1-based) and decode the key fields."""
     ext_len = struct.unpack_from(">i", data, 15)[0]
     pos, tuple_no = 19 + ext_len, 0

@@ -55,7 +55,7 @@ class _Raw:
         return bytes(self._body.read(size if size and size > 0 else None))
 
 
-class _PartStream:
+class PartStream:
     """File-like view of an S3 object for psycopg2's copy_expert: gunzips when the bytes are
     gzip (checked by magic number, whatever an HTTP layer did with Content-Encoding).
     An S3 failure while reading is kept in ``failure``: psycopg2 reports it only as a
@@ -139,11 +139,12 @@ class CopyTransaction:
     def copy_options(self, freeze: bool) -> str:
         return self.fmt.copy_options(freeze and self.freeze)
 
-    def copy_stream(self, body: Any, where: str) -> int:
+    def copy_stream(self, body: Any, bucket: str, key: str) -> int:
         """COPY one part streamed from S3 (client-side)."""
+        where = f"s3://{bucket}/{key}"
         self._mark_part(where)
         sql = f"COPY {self.dest} ({self.columns}) FROM STDIN WITH {self.copy_options(freeze=True)}"
-        stream = _PartStream(body, where[5:].split("/", 1)[0])
+        stream = PartStream(body, bucket)
         try:
             with pg_errors.translated(table=self.target, where=where, run_id=self.run_id,
                                       during=f"the COPY of {where} into {self.target}"):
