@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, make_url
@@ -45,7 +45,7 @@ _SCHEMA_LOCK_KEY = 0x6C6F616465720001
 UPDATABLE_FIELDS = frozenset({
     "method_used", "temp_path", "bucket", "reason", "fallback_reason", "rows", "bytes_staged",
     "rows_rejected", "parts_staged", "parts_loaded", "cleanup_status", "source_fingerprint",
-    "staging_table", "timings", "error",
+    "staging_table", "timings", "error", "rows_inserted", "rows_updated", "window_from", "high_water_mark",
 })
 
 
@@ -295,7 +295,26 @@ class StateDatabase:
                 .values(id=1, version=m.SCHEMA_VERSION, updated_at=self._now())
                 .on_conflict_do_nothing(index_elements=["id"])
             )
-        # version < SCHEMA_VERSION: migrations go here when version 2 exists
+            return
+        if version < 2:
+            self._add_columns(conn, m.runs, m.V2_RUN_COLUMNS)
+        conn.execute(update(m.schema_version).where(m.schema_version.c.id == 1)
+                     .values(version=m.SCHEMA_VERSION, updated_at=self._now()))
+
+    def _add_columns(self, conn: Connection, table: Any, names: tuple[str, ...]) -> None:
+        """``ALTER TABLE ... ADD COLUMN`` for each column the store lacks (idempotent: a migration
+        interrupted on SQLite, which commits DDL per statement, is finished by the next open)."""
+        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        preparer = conn.dialect.identifier_preparer
+        for name in names:
+            if name in present:
+                continue
+            col = table.c[name]
+            ddl = f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.quote(name)} " \
+                  f"{col.type.compile(dialect=conn.dialect)}"
+            if not col.nullable:
+                ddl += f" NOT NULL DEFAULT {col.default.arg!r}"
+            conn.execute(text(ddl))
 
     def _refuse_newer(self, version: int | None) -> None:
         if version is not None and version > m.SCHEMA_VERSION:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -37,7 +38,7 @@ from sqlalchemy.types import TypeDecorator
 from .status import RunStatus
 
 #: version of the tables below; bump together with a migration in ``StateStore``
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 CLEANUP_STATUSES = frozenset({"pending", "done", "failed", "kept"})
 PART_STATUSES = frozenset({"staged", "loaded"})
@@ -116,7 +117,22 @@ runs = Table(
     Column("cleanup_status", String(16), nullable=True),
     Column("source_fingerprint", Text, nullable=True),
     Column("staging_table", Text, nullable=True),
+    # --- version 2 -------------------------------------------------------------------
+    # committed rows only ever go to ``rows``; a live attempt's progress goes here
+    Column("rows_in_flight", BigInteger, nullable=True),
+    Column("rows_inserted", BigInteger, nullable=True),  # upsert: new keys
+    Column("rows_updated", BigInteger, nullable=True),  # upsert: existing keys
+    # incremental loads: JSON {"cursor", "type", "value"}; the mark counts once the run succeeded
+    Column("window_from", Text, nullable=True),
+    Column("high_water_mark", Text, nullable=True),
+    # time the attempts really ran: a resumed run does not count the hours it sat interrupted
+    Column("attempt_started_at", UTCDateTime(), nullable=True),
+    Column("active_seconds", Float, nullable=False, default=0.0),
 )
+
+#: columns added by version 2 (``StateDatabase`` adds them to a version 1 store)
+V2_RUN_COLUMNS = ("rows_in_flight", "rows_inserted", "rows_updated", "window_from", "high_water_mark",
+                  "attempt_started_at", "active_seconds")
 Index("ix_loader_runs_manifest_started", runs.c.manifest_name, runs.c.started_at)
 Index("ix_loader_runs_started", runs.c.started_at)
 Index("ix_loader_runs_status", runs.c.status)
@@ -190,6 +206,13 @@ class RunRecord:
     cleanup_status: str | None = None
     source_fingerprint: str | None = None
     staging_table: str | None = None
+    rows_in_flight: int | None = None
+    rows_inserted: int | None = None
+    rows_updated: int | None = None
+    window_from: str | None = None
+    high_water_mark: str | None = None
+    attempt_started_at: datetime | None = None
+    active_seconds: float = 0.0
 
     @property
     def short_id(self) -> str:
@@ -202,6 +225,15 @@ class RunRecord:
             return None
         return (self.finished_at - self.started_at).total_seconds()
 
+    def attempts_seconds(self, now: datetime | None = None) -> float:
+        """The time the attempts ran: finished attempts, plus the live one up to ``now`` (or the last
+        heartbeat); not the time the run sat failed or killed between attempts."""
+        if not self.status.is_active:
+            return self.active_seconds
+        start = self.attempt_started_at or self.started_at
+        end = now or self.heartbeat_at
+        return self.active_seconds + max((end - start).total_seconds(), 0.0)
+
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> RunRecord:
         values = {f.name: row[f.name] for f in fields(cls)}
@@ -210,8 +242,10 @@ class RunRecord:
         values["timings"] = dict(json.loads(raw)) if raw else {}
         for key in ("parts_staged", "parts_loaded", "bytes_staged", "rows_rejected", "attempt"):
             values[key] = int(values[key] or 0)
-        if values["rows"] is not None:
-            values["rows"] = int(values["rows"])
+        for key in ("rows", "rows_in_flight", "rows_inserted", "rows_updated"):
+            if values[key] is not None:
+                values[key] = int(values[key])
+        values["active_seconds"] = float(values["active_seconds"] or 0.0)
         return cls(**values)
 
     def to_json_dict(self) -> dict[str, Any]:

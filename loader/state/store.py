@@ -62,7 +62,9 @@ class StateStore(PartsAndReaps):
             "parts_loaded": 0, "rows": None, "bytes_staged": 0, "rows_rejected": 0, "attempt": 1,
             "started_at": now, "heartbeat_at": now, "finished_at": None, "timings": "{}",
             "error": None, "fallback_reason": None, "cleanup_status": None,
-            "source_fingerprint": None, "staging_table": None,
+            "source_fingerprint": None, "staging_table": None, "rows_in_flight": None, "rows_inserted": None,
+            "rows_updated": None, "window_from": None, "high_water_mark": None, "attempt_started_at": now,
+            "active_seconds": 0.0,
         }
         try:
             with self._write(f"creating run {run_id}") as conn:
@@ -199,9 +201,11 @@ class StateStore(PartsAndReaps):
 
     def heartbeat(self, run_id: str, parts_staged: int | None = None, parts_loaded: int | None = None,
                   rows: int | None = None) -> None:
-        """Mark the run alive now (and update progress counters if given)."""
+        """Mark the run alive now (and update progress counters if given). ``rows`` are in flight:
+        ``rows`` of the record are only ever the committed ones."""
         values: dict[str, Any] = {"heartbeat_at": self._now()}
-        for key, value in (("parts_staged", parts_staged), ("parts_loaded", parts_loaded), ("rows", rows)):
+        for key, value in (("parts_staged", parts_staged), ("parts_loaded", parts_loaded),
+                           ("rows_in_flight", rows)):
             if value is not None:
                 values[key] = int(value)
         with self._write(f"heartbeat of run {run_id}") as conn:
@@ -248,6 +252,7 @@ class StateStore(PartsAndReaps):
         values["heartbeat_at"] = now
         if dest in _FINAL:
             values["finished_at"] = now
+            values["active_seconds"] = self._attempt_end(run_id, now)
         where = [m.runs.c.run_id == run_id, m.runs.c.status == observed.value]
         if attempt is not None:
             where.append(m.runs.c.attempt == attempt)
@@ -274,6 +279,12 @@ class StateStore(PartsAndReaps):
                 run_id=run_id, expected=observed.value, actual=current.status.value, transition=name,
             )
         return record if record is not None else self.get(run_id)
+
+    def _attempt_end(self, run_id: str, now: Any) -> float:
+        """The run's active seconds once the current attempt ends (at ``now``, or at its last
+        heartbeat when it died unseen)."""
+        current = self._get_or_none(run_id)
+        return current.attempts_seconds(now) if current is not None else 0.0
 
     def start_staging(self, run_id: str, **fields: Any) -> RunRecord:
         """pending -> staging."""
@@ -318,5 +329,8 @@ class StateStore(PartsAndReaps):
             current = self.get(run_id)
             expected = current.status if expected is None else expected
             attempt = current.attempt if attempt is None else attempt
-        extra = {"attempt": m.runs.c.attempt + 1, "error": None, "finished_at": None}
+        extra = {"attempt": m.runs.c.attempt + 1, "error": None, "finished_at": None,
+                 "attempt_started_at": self._now()}
+        if expected is not None and RunStatus(expected).is_active:  # a killed attempt ran until its last beat
+            extra["active_seconds"] = self._attempt_end(run_id, None)
         return self._transition(run_id, "resume", expected, attempt=attempt, extra=extra, **fields)

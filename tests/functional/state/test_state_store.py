@@ -169,7 +169,7 @@ def test_heartbeat(store: StateStore, clock: Clock) -> None:
     assert got.heartbeat_at == later and got.started_at == T0
     store.heartbeat(run_id, parts_staged=3, parts_loaded=2, rows=99)
     got = store.get(run_id)
-    assert (got.parts_staged, got.parts_loaded, got.rows) == (3, 2, 99)
+    assert (got.parts_staged, got.parts_loaded, got.rows_in_flight, got.rows) == (3, 2, 99, None)
     with pytest.raises(RunNotFoundError):
         store.heartbeat("nope")
 
@@ -490,3 +490,72 @@ def test_error_text_never_contains_the_password_even_if_the_driver_echoes_it(tmp
         raise OSError(f"driver said: bad password {secret}")
     assert secret not in str(info.value)
     st.close()
+
+
+# --- schema version 2: a version 1 store is migrated in place -------------------------------
+
+
+def _create_v1_store(url: str) -> None:
+    """The tables exactly as version 1 created them, with one finished run in them."""
+    from sqlalchemy import MetaData, Table, create_engine
+
+    from loader.state import models
+
+    meta = MetaData()
+    v1 = {}
+    for table in models.ALL_TABLES:
+        cols = [c._copy() for c in table.columns if not (table is models.runs and c.name in models.V2_RUN_COLUMNS)]
+        v1[table.name] = Table(table.name, meta, *cols)
+    engine = create_engine(url)
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(v1["loader_schema_version"].insert().values(id=1, version=1, updated_at=T0))
+        conn.execute(v1["loader_runs"].insert().values(
+            run_id="a" * 32, manifest_name="m", manifest_hash="h", target="public.t", target_db="u@h/db",
+            method_requested="copy", write_mode="append", status="succeeded", parts_staged=0, parts_loaded=0,
+            rows=7, bytes_staged=0, rows_rejected=0, attempt=1, started_at=T0, heartbeat_at=T0,
+            finished_at=T0 + timedelta(seconds=3), timings="{}"))
+    engine.dispose()
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_runs(url: str, clock: Clock) -> None:
+    _create_v1_store(url)
+    st = StateStore(url, clock=clock)
+    try:
+        old = st.get("a" * 32)
+        assert (old.rows, old.rows_inserted, old.high_water_mark, old.active_seconds) == (7, None, None, 0.0)
+        st.create_run("b" * 32, manifest_name="m", manifest_hash="h", target="public.t", target_db="x",
+                      method_requested="copy", write_mode="upsert")
+        st.start_loading("b" * 32)
+        st.update("b" * 32, rows_inserted=5, rows_updated=2, high_water_mark='{"value": 3}')
+        clock.tick(4)
+        done = st.succeed("b" * 32, rows=7)
+        assert (done.rows_inserted, done.rows_updated, done.high_water_mark) == (5, 2, '{"value": 3}')
+        assert done.active_seconds == pytest.approx(4.0)
+        with st.engine.connect() as conn:
+            assert conn.execute(text("SELECT max(version) FROM loader_schema_version")).scalar() == SCHEMA_VERSION
+    finally:
+        st.close()
+    again = StateStore(url, clock=clock)  # opening a migrated store again changes nothing
+    try:
+        assert again.get("b" * 32).rows_updated == 2
+    finally:
+        again.close()
+
+
+def test_a_resumed_run_counts_its_attempts_not_the_time_it_sat_failed(store: StateStore, clock: Clock) -> None:
+    store.create_run("c" * 32, manifest_name="m", manifest_hash="h", target="public.t", target_db="x",
+                     method_requested="copy", write_mode="append")
+    store.start_loading("c" * 32)
+    clock.tick(10)
+    store.heartbeat("c" * 32, rows=500)
+    assert store.get("c" * 32).rows is None  # in flight is not committed
+    assert store.get("c" * 32).rows_in_flight == 500
+    store.fail("c" * 32, error="boom")
+    clock.tick(3600)  # an hour before somebody resumes it
+    store.resume("c" * 32)
+    store.start_loading("c" * 32)
+    clock.tick(5)
+    done = store.succeed("c" * 32, rows=1000)
+    assert done.active_seconds == pytest.approx(15.0)
+    assert done.attempts_seconds() == pytest.approx(15.0)
