@@ -329,7 +329,7 @@ class StateStore(PartsAndReaps):
             current = self.get(run_id)
             expected = current.status if expected is None else expected
             attempt = current.attempt if attempt is None else attempt
-        extra = {"attempt": m.runs.c.attempt + 1, "error": None, "finished_at": None,
+        extra: dict[str, Any] = {"attempt": m.runs.c.attempt + 1, "error": None, "finished_at": None,
                  "attempt_started_at": self._now()}
         if expected is not None and RunStatus(expected).is_active:  # a killed attempt ran until its last beat
             extra["active_seconds"] = self._attempt_end(run_id, None)
