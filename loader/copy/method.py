@@ -66,6 +66,7 @@ class _CopyRun:
         self.opts = ctx.req.copy
         self.progress = ctx.progress
         self.imported_once = False
+        self.loading = False  # the first COPY moved the run to loading
         self.landing = ctx.plan  # the types the parts are encoded for (set with the format)
 
     def run(self) -> MethodOutcome:
@@ -120,9 +121,7 @@ class _CopyRun:
         if missing:
             raise LoaderError(f"partitions {sorted(missing)[:5]} of run {self.run_id} were never staged",
                               next_step="resume the run", run_id=self.run_id, retryable=True)
-        self.ctx.events.staged()
-        self.ctx.events.loading_started()
-        self.progress.phase("loading")
+        self._loading(staging_done=True)  # nothing to COPY (no rows): the phase still moves on
         out.rows = txn.finish()
         self._commit(conn)
         out.timings["load"] = time.monotonic() - t0
@@ -186,6 +185,7 @@ class _CopyRun:
                         for part in markers[partition]:
                             self.ctx.events.part_staged(part.partition, part.seq, part.key, part.rows, part.bytes)
                 elif key not in loaded:
+                    self._loading(staging_done=finished)
                     loaded[key] = self._load_part(txn, key, int(obj.get("Size", 0)), out)
             if finished:
                 break
@@ -197,6 +197,17 @@ class _CopyRun:
                               next_step="run again: a staging task was retried with different data",
                               run_id=self.run_id, retryable=True)
         return set(markers)
+
+    def _loading(self, staging_done: bool) -> None:
+        """Once, at the first COPY: the run is loading from then on, while Spark may still be
+        staging the rest; ``staged`` is recorded only when the staging ended before that."""
+        if self.loading:
+            return
+        self.loading = True
+        if staging_done:
+            self.ctx.events.staged()
+        self.ctx.events.loading_started()
+        self.progress.phase("loading")
 
     def _load_part(self, txn: CopyTransaction, key: str, size: int, out: MethodOutcome) -> int:
         bucket = self.loc.bucket

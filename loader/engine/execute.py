@@ -193,7 +193,7 @@ class _Load:
 
     def loading_started(self) -> None:
         status = self.store.get(self.run_id).status
-        if status in (RunStatus.PENDING, RunStatus.STAGED):
+        if status in (RunStatus.PENDING, RunStatus.STAGING, RunStatus.STAGED):
             self.store.start_loading(self.run_id, expected=status)
 
     def staging_table_created(self, name: str) -> None:

@@ -1,15 +1,24 @@
 """Run status: a string enum and the one table of allowed transitions (pure, no I/O).
 
-    pending ──► staging ──► staged ──► loading ──► succeeded
-       │           │          │           │
-       └───────────┴──────────┴───────────┴──► failed ──► pending (resume)
-                                               abandoned (reaper / operator)
+    pending ──► staging ─────────────────► loading ──► succeeded
+       │           │  └──► staged ──────────► ▲  │
+       │           │          │               │  │
+       └───────────┴──────────┴───────────────┴──┴──► failed ──► pending (resume)
+                                                      abandoned (reaper / operator)
 
-JDBC runs have nothing to stage and go pending → loading. A resume moves a
-failed run, or an unfinished run whose process died, back to pending with the
-attempt number raised; the staged parts it recorded are reused. Each transition
-is applied by the store as one ``UPDATE ... WHERE status = :expected`` so two
-processes can never both move the same run.
+What each status says is happening:
+
+* ``staging``: the Spark job is writing parts to S3 and none has been COPYed yet;
+* ``loading``: rows are going into the target: COPY starts with the first part that
+  appears, while the Spark job may still be staging the rest (the two overlap), and
+  JDBC runs, which have nothing to stage, go pending → loading;
+* ``staged``: every part is in S3 and none was COPYed yet (the staging finished before
+  the first COPY, e.g. a resume that found its parts staged); loading follows.
+
+A resume moves a failed run, or an unfinished run whose process died, back to
+pending with the attempt number raised; the staged parts it recorded are reused.
+Each transition is applied by the store as one ``UPDATE ... WHERE status = :expected``
+so two processes can never both move the same run.
 """
 
 from __future__ import annotations
@@ -41,8 +50,8 @@ ACTIVE = frozenset({RunStatus.PENDING, RunStatus.STAGING, RunStatus.STAGED, RunS
 ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.PENDING: frozenset({RunStatus.STAGING, RunStatus.LOADING, RunStatus.FAILED,
                                   RunStatus.ABANDONED, RunStatus.PENDING}),
-    RunStatus.STAGING: frozenset({RunStatus.STAGED, RunStatus.FAILED, RunStatus.ABANDONED,
-                                  RunStatus.PENDING}),
+    RunStatus.STAGING: frozenset({RunStatus.STAGED, RunStatus.LOADING, RunStatus.FAILED,
+                                  RunStatus.ABANDONED, RunStatus.PENDING}),
     RunStatus.STAGED: frozenset({RunStatus.LOADING, RunStatus.FAILED, RunStatus.ABANDONED,
                                  RunStatus.PENDING}),
     RunStatus.LOADING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ABANDONED,
@@ -63,7 +72,7 @@ def can_move(src: RunStatus, dst: RunStatus) -> bool:
 TRANSITIONS: dict[str, tuple[frozenset[RunStatus], RunStatus]] = {
     "start_staging": (frozenset({RunStatus.PENDING}), RunStatus.STAGING),
     "finish_staging": (frozenset({RunStatus.STAGING}), RunStatus.STAGED),
-    "start_loading": (frozenset({RunStatus.PENDING, RunStatus.STAGED}), RunStatus.LOADING),
+    "start_loading": (frozenset({RunStatus.PENDING, RunStatus.STAGING, RunStatus.STAGED}), RunStatus.LOADING),
     "succeed": (frozenset({RunStatus.LOADING}), RunStatus.SUCCEEDED),
     "fail": (ACTIVE, RunStatus.FAILED),
     "abandon": (ACTIVE | {RunStatus.FAILED}, RunStatus.ABANDONED),

@@ -295,7 +295,7 @@ class StateStore(PartsAndReaps):
         return self._transition(run_id, "finish_staging", **fields)
 
     def start_loading(self, run_id: str, expected: RunStatus | str | None = None, **fields: Any) -> RunRecord:
-        """pending (JDBC) or staged (COPY) -> loading."""
+        """pending (JDBC), staging (COPY's first part while the rest is staged) or staged -> loading."""
         return self._transition(run_id, "start_loading", expected, **fields)
 
     def succeed(self, run_id: str, rows: int | None = None, **fields: Any) -> RunRecord:

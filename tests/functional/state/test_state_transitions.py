@@ -127,6 +127,7 @@ def test_refused_edge(store: StateStore, src: RunStatus, dst: RunStatus) -> None
 @pytest.mark.parametrize(("name", "stale", "actual"), [
     ("start_loading", S.PENDING, S.STAGED),
     ("start_loading", S.STAGED, S.PENDING),
+    ("start_loading", S.STAGING, S.STAGED),  # COPY's first part: pinned on the staging it saw
     ("fail", S.PENDING, S.STAGING),
     ("abandon", S.LOADING, S.FAILED),
     ("resume", S.FAILED, S.LOADING),
