@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--summary", action="store_true", help="usage: COPY vs JDBC, fallbacks, rows/s, bytes")
     s.add_argument("--since", default=None, help="time window for --summary, e.g. 24h, 7d")
+    s.add_argument("--wide", action="store_true", help="one line per run: do not wrap the note to the terminal")
 
     d = sub.add_parser("doctor", help="check that COPY is ready for manifests' targets and buckets")
     d.add_argument("paths", nargs="*")
@@ -124,8 +126,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(commands.summary_table([outcome]), file=out)
         return 0
     if args.command == "status":
+        width = None if args.wide else shutil.get_terminal_size((120, 24)).columns
         print(commands.status(args.state_url, limit=args.limit, as_json=args.json, summary=args.summary,
-                              since=args.since), file=out)
+                              since=args.since, width=width), file=out)
         return 0
     if args.command == "doctor":
         text, ready = commands.doctor(args.paths, bucket=args.bucket)

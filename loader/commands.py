@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .manifest import load_manifests, validate_paths
-from .runner.run import RunOptions, RunOutcome, format_summary, format_table, select
+from .runner.run import RunOptions, RunOutcome, format_summary, select
 from .runner.run import dry_run as plan_all
-from .state import StateStore
+from .state import StateStore, display
 
 
 def validate(paths: list[str]) -> tuple[str, bool]:
@@ -66,7 +66,8 @@ def summary_table(outcomes: list[RunOutcome]) -> str:
 
 
 def status(state_url: str | None, *, limit: int = 20, as_json: bool = False, summary: bool = False,
-           since: str | None = None) -> str:
+           since: str | None = None, width: int | None = None) -> str:
+    """The newest runs. ``width``: wrap each run's note to this many columns (None: one line each)."""
     store = StateStore(state_url)
     if summary:
         since_at = _since(since)
@@ -74,19 +75,10 @@ def status(state_url: str | None, *, limit: int = 20, as_json: bool = False, sum
         return json.dumps(data, indent=2, default=str) if as_json else format_usage(data)
     runs = store.list_runs(limit=limit)
     if as_json:
-        return json.dumps([r.to_json_dict() for r in runs], indent=2)
-    rows = [(r.run_id[:12], r.manifest_name, r.target, r.method_used or r.method_requested, r.status.value,
-             _rows(r.rows, r.rows_rejected), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-             f"{r.duration_seconds:.1f}" if r.duration_seconds is not None else "-",
-             (r.fallback_reason or r.error or "")[:60]) for r in runs]
-    header = ("run", "manifest", "table", "method", "status", "rows", "started (UTC)", "seconds", "note")
-    return format_table(header, rows) if rows else "no runs recorded in " + store.url_for_display
-
-
-def _rows(rows: int | None, rejected: int | None) -> str:
-    if rows is None:
-        return "-"
-    return f"{rows:,}" + (f" (+{rejected:,} rejected)" if rejected else "")
+        # ``rows``: committed rows (None unless it succeeded); ``seconds``: the attempts' own time
+        return json.dumps([{**r.to_json_dict(), "seconds": round(display.seconds(r), 3)}
+                           for r in runs], indent=2)
+    return display.runs_table(runs, width) if runs else "no runs recorded in " + store.url_for_display
 
 
 def _since(text: str | None) -> datetime | None:

@@ -86,7 +86,7 @@ def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord
 def _record_failure(store: StateStore, run_id: str, text: str) -> None:
     try:
         if store.get(run_id).status.is_active:
-            store.fail(run_id, error=text[:4000])
+            store.fail(run_id, error=text)  # the store keeps the first line and the next step
     except Exception as exc:  # the original error matters more
         log.warning("could not record the failure of run %s: %s", run_id, exc)
 

@@ -193,7 +193,7 @@ def _record_unread(store: StateStore, m: Manifest, resumed: Any, error: str) -> 
         store.create_run(run_id, manifest_name=m.name, manifest_hash=m.content_hash, target=str(m.target.ref),
                          target_db=m.target.connection.safe_description(), method_requested=str(m.method),
                          write_mode=str(m.target.mode))
-        store.fail(run_id, error=error[:4000])
+        store.fail(run_id, error=error)
         return run_id
     except Exception as exc:  # the source error is what the user needs to see
         log.warning("could not record the failed run of %s: %s", m.name, exc)
@@ -261,8 +261,7 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
         raise RunNotFoundError(f"run {run_id} belongs to manifest {record.manifest_name!r}, not found in "
                                f"{', '.join(paths)}", next_step="pass the folder that holds its manifest")
     if not (record.status.is_active or record.status.value == "failed"):
-        raise RunNotFoundError(f"run {run_id} has {record.status}: nothing to resume" if record.status.value ==
-                               "succeeded" else f"run {run_id} was {record.status}: nothing to resume", run_id=run_id)
+        raise RunNotFoundError(f"run {run_id} {record.status.phrase}: nothing to resume", run_id=run_id)
     if spark is None:
         from ..adapters.spark import get_or_create_session
 

@@ -21,10 +21,11 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import RunNotFoundError, StateError, TransitionError
 from . import models as m
+from .display import fit_error
 from .db import ENV_URL, UPDATABLE_FIELDS, default_state_path, default_url, utcnow
 from .models import RunRecord
 from .parts_reaps import PartsAndReaps
-from .status import ACTIVE, TRANSITIONS, RunStatus
+from .status import ACTIVE, TRANSITIONS, VERBS, RunStatus
 
 __all__ = ["ENV_URL", "UPDATABLE_FIELDS", "StateStore", "default_state_path", "default_url", "utcnow"]
 
@@ -240,8 +241,8 @@ class StateStore(PartsAndReaps):
             observed = self.get(run_id).status
         if observed not in sources:
             raise TransitionError(
-                f"run {run_id}: cannot {name} from status {observed.value} "
-                f"(allowed from {', '.join(sorted(s.value for s in sources))})",
+                f"run {run_id}: cannot {VERBS[name]}: it {observed.phrase} "
+                f"(allowed when it is {' or '.join(sorted(s.value for s in sources))})",
                 next_step=f"see `loader status {run_id}`",
                 run_id=run_id, expected=observed.value, actual=observed.value, transition=name,
             )
@@ -269,11 +270,11 @@ class StateStore(PartsAndReaps):
             current = self._get_or_none(run_id)
             if current is None:
                 raise self._not_found(run_id)
-            detail = f"status is {current.status.value}"
+            detail = f"it {current.status.phrase}"
             if attempt is not None and current.status == observed and current.attempt != attempt:
-                detail += f" but attempt is {current.attempt}, not {attempt}"
+                detail = f"it is at attempt {current.attempt}, not {attempt}"
             raise TransitionError(
-                f"run {run_id}: cannot {name}: expected status {observed.value}, {detail} "
+                f"run {run_id}: cannot {VERBS[name]}: expected it to be {observed.value}, but {detail} "
                 f"(another process moved it)",
                 next_step=f"see `loader status {run_id}`",
                 run_id=run_id, expected=observed.value, actual=current.status.value, transition=name,
@@ -306,14 +307,15 @@ class StateStore(PartsAndReaps):
 
     def fail(self, run_id: str, error: str, expected: RunStatus | str | None = None,
              **fields: Any) -> RunRecord:
-        """Any active status -> failed, with the error text (sets finished_at)."""
-        fields["error"] = error
+        """Any active status -> failed, with the error text (sets finished_at). A long error is cut in
+        its middle: its first line and its next step are kept (``display.fit_error``)."""
+        fields["error"] = fit_error(error)
         return self._transition(run_id, "fail", expected, **fields)
 
     def abandon(self, run_id: str, reason: str, expected: RunStatus | str | None = None,
                 **fields: Any) -> RunRecord:
         """Active or failed -> abandoned (reaper/operator); ``reason`` goes to ``error``."""
-        fields["error"] = reason
+        fields["error"] = fit_error(reason)
         return self._transition(run_id, "abandon", expected, **fields)
 
     def resume(self, run_id: str, expected: RunStatus | str | None = None, attempt: int | None = None,
