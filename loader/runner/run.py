@@ -20,7 +20,7 @@ from ..adapters import pg
 from ..adapters import s3 as s3a
 from ..copy.formats import planned_format
 from ..engine.execute import execute
-from ..errors import ConfigError, LoaderError, RunNotFoundError, SourceError
+from ..errors import ConfigError, LoaderError, RunNotFoundError
 from ..manifest import Manifest, load_manifests
 from ..naming import new_run_id
 from ..options import Method
@@ -161,10 +161,11 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
                 check_unchanged(m.source, resume_record.source_fingerprint, resume_record.run_id)
         try:
             df = read_source(spark, m.source, where=f"{m.path}: source")
-        except SourceError as exc:  # a run that started: recorded like any other, failed
+            source_fingerprint = fingerprint(m.source)  # lists the source's files: may fail as well
+        except LoaderError as exc:  # a run that started: recorded like any other, failed
             exc.with_ids(run_id=_record_unread(store, m, resume_record, redact(str(exc))))
             raise
-        req = request_for(m, df, opts, fingerprint(m.source))
+        req = request_for(m, df, opts, source_fingerprint)
         result = execute(req, store, resume=resume_record)
     except LoaderError as exc:
         log.error("%s: %s", m.name, redact(str(exc)))
