@@ -91,6 +91,9 @@ class MethodOutcome:
     parts: int = 0
     server_side: bool = False
     rows_rejected: int = 0
+    #: upsert: rows whose key was new, rows whose key existed (None for append and overwrite)
+    rows_inserted: int | None = None
+    rows_updated: int | None = None
     #: COPY's staging format (binary or csv) and why; None for methods that do not stage
     staging_format: str | None = None
     format_reason: str = ""

@@ -29,6 +29,10 @@ class LoadResult:
     staging_format: str | None = None
     #: why that format (e.g. "csv: column 'id' (uuid: ...)")
     format_reason: str = ""
+    #: upsert: of ``rows``, those whose key was new and those that updated an existing row
+    #: (None for append and overwrite, and for upsert with ``on_error="reject"``)
+    rows_inserted: int | None = None
+    rows_updated: int | None = None
 
     @property
     def seconds(self) -> float:

@@ -126,6 +126,8 @@ class _CopyRun:
         self._commit(conn)
         out.timings["load"] = time.monotonic() - t0
         out.rows_rejected = txn.rows_rejected
+        if txn.written is not None:
+            out.rows_inserted, out.rows_updated = txn.written.inserted, txn.written.updated
         log.info("COPY protocol completed successfully")
         return out
 

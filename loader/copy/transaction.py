@@ -32,9 +32,9 @@ from ..naming import TableRef, quote_ident
 from ..options import RejectPolicy
 from ..plan.typemap import ColumnPlan
 from ..target.index_defer import DeferredIndexes
-from ..target.publish import publish
+from ..target.publish import publish_counted
 from ..target.rejects import publish_rejecting
-from ..target.write_modes import WriteStrategy
+from ..target.write_modes import WriteStrategy, Written
 from .formats import CsvFormat, StagingFormat
 
 COPY_BUFFER = 1 << 20
@@ -99,6 +99,8 @@ class CopyTransaction:
     landing: tuple[str, ...] | None = None
     rows: int = 0
     rows_rejected: int = 0
+    #: upsert: which rows were new keys and which updated existing ones (set by ``finish``)
+    written: Written | None = None
     deferred: DeferredIndexes | None = None
 
     def begin(self) -> None:
@@ -194,9 +196,9 @@ class CopyTransaction:
                 origin_sql=origin, order_sql="loader_line")
             return moved
         if self.write.merges:
-            publish(self.cur, source=self.dest, target=self.target, columns=self.plan.names,
-                    casts=None, write=self.write, run_id=self.run_id)
-            return self.rows  # what the source had: a merge's row count mixes inserts and updates
+            self.written = publish_counted(self.cur, source=self.dest, target=self.target, columns=self.plan.names,
+                                           casts=None, write=self.write, run_id=self.run_id)
+            return self.rows  # what the source had; self.written says which were new keys, which updates
         if self.deferred is not None:
             self.deferred.rebuild(self.cur)  # a duplicate key surfaces here, as a data error
         pg.ledger_record(self.cur, self.target, self.run_id, self.rows)

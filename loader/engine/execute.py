@@ -161,13 +161,15 @@ class _Load:
                         f"{out.rows_rejected:,}", reject_table(self.req.target), self.run_id)
         temp = self.location_in_use.uri if self.location_in_use else None
         staged = {"bytes_staged": out.bytes_staged, "parts_loaded": out.parts} if temp else {}
-        self.store.succeed(self.run_id, rows=out.rows, timings=out.timings, rows_rejected=out.rows_rejected, **staged)
+        self.store.succeed(self.run_id, rows=out.rows, timings=out.timings, rows_rejected=out.rows_rejected,
+                           rows_inserted=out.rows_inserted, rows_updated=out.rows_updated, **staged)
         self._cleanup()
         if out.staging_format:  # the run's reason says how it staged, and why (no column of its own)
             self._safe_update(reason=f"{reason}; staged as {out.format_reason}")
         return self._result(method, out.rows, out.bytes_staged, temp, fallback_reason, reason,
                             server_side=out.server_side, rows_rejected=out.rows_rejected, timings=out.timings,
-                            staging_format=out.staging_format, format_reason=out.format_reason)
+                            staging_format=out.staging_format, format_reason=out.format_reason,
+                            rows_inserted=out.rows_inserted, rows_updated=out.rows_updated)
 
     def _restart_for_fallback(self) -> None:
         status = self.store.get(self.run_id).status
@@ -250,12 +252,14 @@ class _Load:
     def _result(self, method: str, rows: int, nbytes: int, temp_path: str | None, fallback: str | None,
                 reason: str, server_side: bool = False, rows_rejected: int = 0,
                 timings: dict[str, float] | None = None, staging_format: str | None = None,
-                format_reason: str = "") -> LoadResult:
+                format_reason: str = "", rows_inserted: int | None = None,
+                rows_updated: int | None = None) -> LoadResult:
         self.progress.done()
         return LoadResult(method=method, rows=rows, bytes_staged=nbytes, temp_path=temp_path,
                           timings=dict(timings or {}), fallback_reason=fallback, run_id=self.run_id,
                           reason=reason, server_side=server_side, rows_rejected=rows_rejected,
-                          staging_format=staging_format, format_reason=format_reason)
+                          staging_format=staging_format, format_reason=format_reason,
+                          rows_inserted=rows_inserted, rows_updated=rows_updated)
 
 
 __all__ = ["LoadRequest", "LoadResult", "execute", "method_for"]

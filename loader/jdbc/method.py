@@ -50,9 +50,9 @@ from ..naming import TableRef, quote_ident, staging_table_name
 from ..options import JdbcOptions, Method, RejectPolicy
 from ..plan.typemap import ColumnPlan
 from ..request import LoadMethod, MethodContext, MethodOutcome
-from ..target.publish import publish
+from ..target.publish import publish_counted
 from ..target.rejects import publish_rejecting
-from ..target.write_modes import WriteStrategy
+from ..target.write_modes import WriteStrategy, Written
 from . import codec as jdbc_codec
 from .codec import StagedColumn
 from .frame import SPARK_DEFAULT_BATCHSIZE, staging_frame, writer_settings
@@ -66,6 +66,9 @@ class JdbcResult:
     batchsize: int = SPARK_DEFAULT_BATCHSIZE
     num_partitions: int = 0
     rows_rejected: int = 0
+    #: upsert: rows whose key was new / existed (None for the other modes and on_error: reject)
+    rows_inserted: int | None = None
+    rows_updated: int | None = None
 
 
 def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, method: Method,
@@ -122,14 +125,15 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         timings["verify"] = time.monotonic() - t
 
         t = time.monotonic()
-        rows, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, write, run_id, reject,
-                                  defer_indexes)
+        published, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, write, run_id, reject,
+                                       defer_indexes)
         timings["publish"] = time.monotonic() - t
     except BaseException:
         _drop_quietly(spec, stage)
         raise
     timings["total"] = time.monotonic() - started
-    return JdbcResult(rows, stage.table, timings, batchsize, parts, rejected)
+    return JdbcResult(published.rows, stage.table, timings, batchsize, parts, rejected, published.inserted,
+                      published.updated)
 
 
 def _connection(spec: ConnectionSpec) -> Any:
@@ -176,7 +180,7 @@ def _drop_stage(cur: Any, stage: TableRef) -> None:
 def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: ColumnPlan,
              stage_cols: list[StagedColumn], create_sql: str | None, write: WriteStrategy,
              run_id: str, reject: RejectPolicy | None = None,
-             defer_indexes: bool = False) -> tuple[int, int]:
+             defer_indexes: bool = False) -> tuple[Written, int]:
     names = [c.name for c in stage_cols]
     conn = pg.connect(spec, application_name=f"loader:{run_id}")
     try:
@@ -185,17 +189,18 @@ def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: Colu
                 cur.execute(create_sql)
             rejected = 0
             if reject is None:
-                rows = publish(cur, source=stage.quoted, target=target, columns=plan.names, casts=plan.pg_types,
-                               write=write, run_id=run_id, source_columns=names,
-                               defer_indexes=defer_indexes)
+                written = publish_counted(cur, source=stage.quoted, target=target, columns=plan.names,
+                                          casts=plan.pg_types, write=write, run_id=run_id, source_columns=names,
+                                          defer_indexes=defer_indexes)
             else:
                 rows, rejected = publish_rejecting(
                     cur, source=stage.quoted, target=target, columns=plan.names, casts=plan.pg_types,
                     write=write, run_id=run_id, policy=reject, source_columns=names,
                     origin_sql="'staging row ' || ctid::text")
+                written = Written(rows)
             _drop_stage(cur, stage)
             conn.commit()
-        return rows, rejected
+        return written, rejected
     finally:
         conn.close()  # closing without commit rolls back
 
@@ -231,4 +236,5 @@ class JdbcMethod:
                          strip_nul=req.copy.strip_nul, defer_indexes=req.defer_indexes)
         timings = dict(res.timings)
         timings.setdefault("load", time.monotonic() - t0)
-        return MethodOutcome(rows=res.rows, rows_rejected=res.rows_rejected, timings=timings)
+        return MethodOutcome(rows=res.rows, rows_rejected=res.rows_rejected, timings=timings,
+                             rows_inserted=res.rows_inserted, rows_updated=res.rows_updated)

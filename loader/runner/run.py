@@ -47,6 +47,9 @@ class RunOutcome:
     fallback_reason: str | None = None
     #: rows set aside in <schema>.loader_rejects (on_error: reject)
     rows_rejected: int = 0
+    #: upsert: rows whose key was new / existed (None for the other modes)
+    rows_inserted: int | None = None
+    rows_updated: int | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -181,7 +184,8 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
         return RunOutcome(m.name, table, "failed", seconds=time.monotonic() - t0, error=text)
     return RunOutcome(m.name, table, "succeeded", method=result.method, rows=result.rows,
                       seconds=time.monotonic() - t0, run_id=result.run_id,
-                      fallback_reason=result.fallback_reason, rows_rejected=result.rows_rejected)
+                      fallback_reason=result.fallback_reason, rows_rejected=result.rows_rejected,
+                      rows_inserted=result.rows_inserted, rows_updated=result.rows_updated)
 
 
 def _record_unread(store: StateStore, m: Manifest, resumed: Any, error: str) -> str | None:
@@ -274,7 +278,8 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
     t0 = time.monotonic()
     result = execute(req, store, resume=record)
     return RunOutcome(m.name, str(m.target.ref), "succeeded", method=result.method, rows=result.rows,
-                      seconds=time.monotonic() - t0, run_id=result.run_id, rows_rejected=result.rows_rejected)
+                      seconds=time.monotonic() - t0, run_id=result.run_id, rows_rejected=result.rows_rejected,
+                      rows_inserted=result.rows_inserted, rows_updated=result.rows_updated)
 
 
 def _reap_tables(manifests: list[Manifest], store: StateStore) -> None:
@@ -298,7 +303,15 @@ def format_summary(outcomes: list[RunOutcome]) -> str:
     if any(o.rows_rejected for o in outcomes):  # a column only when some run set rows aside
         header = (*header[:4], "rejected", *header[4:])
         rows = [(*r[:4], f"{o.rows_rejected:,}", *r[4:]) for r, o in zip(rows, outcomes, strict=True)]
+    if any(o.rows_inserted is not None for o in outcomes):  # upsert: which rows were new, which updates
+        header = (*header[:4], "inserted", "updated", *header[4:])
+        rows = [(*r[:4], _count(o.rows_inserted), _count(o.rows_updated), *r[4:])
+                for r, o in zip(rows, outcomes, strict=True)]
     return format_table(header, rows)
+
+
+def _count(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from ..adapters import pg, pg_errors
 from ..errors import ConfigError, DataError, LoaderError, SchemaMismatchError, StateError, TargetError
 from ..naming import TableRef, quote_ident
-from .write_modes import WriteStrategy
+from .write_modes import WriteStrategy, Written
 
 _SAVEPOINT = "loader_publish"
 
@@ -27,7 +27,16 @@ _SAVEPOINT = "loader_publish"
 def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
             casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
             source_columns: Sequence[str] | None = None, defer_indexes: bool = False) -> int:
-    """Move every row of ``source`` into ``target``; record the run in the ledger. Returns rows moved.
+    """``publish_counted``, returning the rows moved only."""
+    return publish_counted(cur, source=source, target=target, columns=columns, casts=casts, write=write,
+                           run_id=run_id, source_columns=source_columns, defer_indexes=defer_indexes).rows
+
+
+def publish_counted(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
+                    casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
+                    source_columns: Sequence[str] | None = None, defer_indexes: bool = False) -> Written:
+    """Move every row of ``source`` into ``target``; record the run in the ledger. Returns what was
+    written (for upsert: inserted and updated apart).
 
     ``source`` is an already-quoted relation name. ``source_columns`` names the
     source's columns when they differ from the target's (JDBC staging uses
@@ -48,8 +57,7 @@ def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
         with pg_errors.savepoint(cur, _SAVEPOINT, table=target):
             fresh = write.prepare(cur, target, created=False)
             deferred = write.defer_indexes(cur, target, fresh=fresh)[0] if defer_indexes else None
-            cur.execute(sql)
-            rows = max(int(cur.rowcount), 0)
+            written = write.run_insert(cur, sql)
             if deferred is not None:
                 deferred.rebuild(cur)  # a duplicate key in the new rows surfaces here
     except LoaderError as exc:
@@ -57,14 +65,14 @@ def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
 
     try:
         with pg_errors.translated(table=target):
-            pg.ledger_record(cur, target, run_id, rows)
+            pg.ledger_record(cur, target, run_id, written.rows)
     except DataError as exc:
         if exc.ids.get("constraint") != f"{pg.LEDGER_TABLE}_pkey":
             raise
         raise StateError(f"run {run_id} has already committed into {target}",
                          next_step="a run publishes once; start a new run to load again",
                          table=str(target), run_id=run_id) from None
-    return rows
+    return written
 
 
 def _validate(target: TableRef, columns: Sequence[str], src_cols: Sequence[str],

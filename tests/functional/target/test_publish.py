@@ -167,3 +167,31 @@ def test_a_run_publishes_once(pg_db: ConnectionSpec, tables: Any) -> None:
     with pytest.raises(StateError, match="already committed"):
         _publish(pg_db, run_id=run_id, mode=WriteMode.OVERWRITE)
     assert _rows(tables, "SELECT count(*) FROM target") == [(3,)]
+
+
+def test_upsert_counts_inserted_and_updated(pg_db: ConnectionSpec, tables: Any) -> None:
+    from loader.target.publish import publish_counted
+
+    conn = pg.connect(pg_db)
+    try:
+        with conn.cursor() as cur:
+            upsert = write_mode(WriteMode.UPSERT, ("id",))
+            got = publish_counted(cur, source=SRC, target=T, columns=("id", "v"), casts=None, write=upsert,
+                                  run_id=uuid.uuid4().hex)
+            assert (got.rows, got.inserted, got.updated) == (2, 1, 1)  # 3 is new, 2 existed
+            cur.execute("UPDATE src SET id = id + 2")  # 4, 5: both new; only key columns: DO NOTHING
+            got = publish_counted(cur, source=SRC, target=T, columns=("id",), casts=None, write=upsert,
+                                  run_id=uuid.uuid4().hex)
+            assert (got.rows, got.inserted, got.updated) == (2, 2, 0)
+            got = publish_counted(cur, source=SRC, target=T, columns=("id",), casts=None, write=upsert,
+                                  run_id=uuid.uuid4().hex)
+            assert (got.rows, got.inserted, got.updated) == (0, 0, 0)  # DO NOTHING skipped both
+            cur.execute("CREATE TABLE plain (id integer, v text)")
+            got = publish_counted(cur, source=SRC, target=TableRef("public", "plain"), columns=("id", "v"),
+                                  casts=None, write=write_mode(WriteMode.APPEND), run_id=uuid.uuid4().hex)
+            assert (got.rows, got.inserted, got.updated) == (2, None, None)
+        conn.commit()
+    finally:
+        conn.close()
+    assert _rows(tables, "SELECT id, v FROM target ORDER BY id") == [
+        (1, "old1"), (2, "new2"), (3, "new3"), (4, None), (5, None)]
