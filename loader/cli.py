@@ -73,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--dry-run", action="store_true")
     rp.add_argument("--json", action="store_true")
     rp.add_argument("--tables", nargs="*", default=None, metavar="MANIFEST",
-                    help="also drop stale staging tables in these manifests' target databases")
+                    help="staging tables are reaped in the databases of the runs that left them (logging in "
+                    "with PGPASSWORD or ~/.pgpass); these manifests (files or folders) add their databases "
+                    "and lend them their credentials")
     return p
 
 

@@ -157,7 +157,13 @@ def recommend(rows: int, memory_gb: float = 8) -> str:
 def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, resume_window: str,
          stale_after: str, dry_run: bool, as_json: bool,
          table_manifests: list[str] | None = None) -> tuple[str, bool]:
-    from .reaper.apply import ReapPolicy, default_buckets, format_report, parse_duration, reap_staging_tables
+    from .reaper.apply import (
+        ReapPolicy,
+        default_buckets,
+        format_report,
+        parse_duration,
+        reap_all_staging_tables,
+    )
     from .reaper.apply import reap as do_reap
 
     store = StateStore(state_url)
@@ -168,8 +174,10 @@ def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, 
     # and the configured one) may not: a setup that never used the default bucket reaps cleanly
     defaults = [] if buckets else default_buckets(store)
     reports = [do_reap(store, buckets or defaults, policy, may_be_missing=defaults)]
-    for m in load_manifests(table_manifests) if table_manifests else []:
-        reports.append(reap_staging_tables(store, m.target.connection, policy))
+    # JDBC staging tables: the databases of runs that left one (reaper/databases.py), each once; the
+    # manifests given add their databases and lend their credentials
+    given = [m.target.connection for m in load_manifests(table_manifests)] if table_manifests else []
+    reports.extend(reap_all_staging_tables(store, policy, given))
     ok = all(r.ok for r in reports)
     if as_json:
         return json.dumps([r.to_json_dict() for r in reports], indent=2, default=str), ok

@@ -26,6 +26,8 @@ from .errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KNOWN_KEYS = {"host", "port", "database", "dbname", "user", "username", "password", "sslmode", "table", "schema"}
+#: ``safe_description``'s form; the user is everything before the last @ ahead of host:port/
+_DESCRIPTION = re.compile(r"^(?P<user>.+)@(?P<host>[^@/]+):(?P<port>\d+)/(?P<database>.+)$")
 _PG_ENV = {"host": "PGHOST", "port": "PGPORT", "database": "PGDATABASE", "user": "PGUSER",
            "password": "PGPASSWORD", "sslmode": "PGSSLMODE"}
 
@@ -123,6 +125,19 @@ class ConnectionSpec:
                 raise ConfigError(f"{where}.port: {clean['port']!r} is not a port number",
                                   next_step="give an integer such as 5432") from None
         return cls(**clean)
+
+    @classmethod
+    def from_description(cls, text: str, where: str = "target_db") -> ConnectionSpec:
+        """The spec ``safe_description`` rendered (``user@host:port/database``, as the state store
+        records a run's database); the password and sslmode come from ``PGPASSWORD``/``PGSSLMODE``,
+        else libpq finds them (``~/.pgpass``, a service file)."""
+        m = _DESCRIPTION.match(text or "")
+        if m is None:
+            raise ConfigError(f"{where}: {text!r} is not user@host:port/database",
+                              next_step="pass the connection in a manifest instead")
+        values: dict[str, Any] = {"user": m["user"], "host": m["host"], "port": m["port"],
+                                  "database": m["database"]}
+        return cls._with_env_defaults(values, where)
 
     # --- renderings -----------------------------------------------------------
     def safe_description(self) -> str:

@@ -88,7 +88,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DELETE", "KEEP", "Decision", "ReapEntry", "ReapPolicy", "ReapReport", "decide", "decide_staging_table",
            "default_buckets", "fmt_duration", "format_report", "human_bytes", "parse_duration", "reap",
-           "reap_staging_tables"]
+           "reap_all_staging_tables", "reap_staging_tables"]
 
 
 def default_buckets(store: StateStore) -> list[str]:
@@ -213,6 +213,23 @@ def _reap_prefix(store: StateStore, client: Any, bucket: str, prefix: str, polic
     return entry
 
 
+def reap_all_staging_tables(store: StateStore, policy: ReapPolicy, given: Iterable[ConnectionSpec] = (),
+                            now: datetime | None = None) -> list[ReapReport]:
+    """One report per database to visit (``databases.databases``: the store's runs that left a
+    staging table, and the connections ``given``), each database once."""
+    from . import databases as dbs
+
+    found, errors = dbs.databases(store, given, policy, now)
+    reports = []
+    if errors:
+        reports.append(ReapReport(dry_run=policy.dry_run, errors=errors, database="(not described)"))
+    for db in found.values():
+        report = reap_staging_tables(store, db.spec, policy, now)
+        dbs.forget_dropped(store, db, report)
+        reports.append(report)
+    return reports
+
+
 def reap_staging_tables(store: StateStore, conn_spec: ConnectionSpec, policy: ReapPolicy,
                         now: datetime | None = None) -> ReapReport:
     """Drop ``loader_stage_<8 hex>_<epoch>`` tables (any schema) that no run needs.
@@ -225,9 +242,13 @@ def reap_staging_tables(store: StateStore, conn_spec: ConnectionSpec, policy: Re
     from . import tables as io
 
     clock = _clock(now)
-    report = ReapReport(dry_run=policy.dry_run)
     where = conn_spec.safe_description()
-    conn = pg.connect(conn_spec, application_name="loader-reaper")
+    report = ReapReport(dry_run=policy.dry_run, database=where)
+    try:
+        conn = pg.connect(conn_spec, application_name="loader-reaper")
+    except LoaderError as exc:
+        report.errors.append(f"staging tables in {where}: {exc}")
+        return report
     try:
         try:
             tables = io.list_staging_tables(conn)

@@ -47,6 +47,8 @@ class ReapReport:
     delete_requests: int = 0
     #: failures that stopped a whole bucket or database (per-entry failures are on the entries)
     errors: list[str] = field(default_factory=list)
+    #: the database (user@host:port/db) whose staging tables this report is about; None: S3 prefixes
+    database: str | None = None
 
     @property
     def requests(self) -> int:
@@ -95,7 +97,7 @@ class ReapReport:
         return self
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "ok": self.ok, "totals": self.totals(),
+        return {"dry_run": self.dry_run, "ok": self.ok, "database": self.database, "totals": self.totals(),
                 "entries": [e.to_json_dict() for e in self.entries], "errors": list(self.errors)}
 
 
@@ -131,12 +133,14 @@ def format_report(report: ReapReport) -> str:
         lines.append(text)
     for err in report.errors:
         lines.append(f"ERROR {err}")
-    tables = any(e.kind == "table" for e in report.entries)
+    tables = report.database is not None or any(e.kind == "table" for e in report.entries)
     what = "staging table" if tables else "prefix"
     n = report.prefixes_deleted
     plural = ("s" if tables else "es") if n != 1 else ""
     done = "would delete" if report.dry_run else "deleted"
     total = f"{'Dry run: ' if report.dry_run else ''}{done} {n} {what}{plural}"
+    if report.database:
+        total += f" in {report.database}"
     if not tables:
         objects = report.objects_deleted
         total += f" ({objects:,} object{'s' if objects != 1 else ''}, {human_bytes(report.bytes_freed)}" \

@@ -244,6 +244,13 @@ def decide_staging_table(name: str, runs: Iterable[RunRecord], now: datetime, po
     return _combine([_decide_run(r, now, policy, files=False) for r in owners])
 
 
+def tables_to_visit(runs: Iterable[RunRecord], now: datetime, policy: ReapPolicy) -> list[RunRecord]:
+    """Of the runs whose staging table may still exist (``StateStore.runs_with_staging_table``), those
+    whose table the rules would drop now: their databases are the ones the reaper connects to."""
+    return [r for r in runs if r.staging_table and r.status is not RunStatus.SUCCEEDED
+            and decide_staging_table(r.staging_table, [r], now, policy).delete]
+
+
 # --- report -------------------------------------------------------------------------------------
 
 

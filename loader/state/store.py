@@ -147,6 +147,16 @@ class StateStore(PartsAndReaps):
             rows = conn.execute(query).mappings().all()
         return [RunRecord.from_row(r) for r in rows]
 
+    def runs_with_staging_table(self) -> list[RunRecord]:
+        """Runs whose JDBC staging table may still exist: one was recorded and the run did not succeed
+        (a run that succeeded dropped it in its publish transaction). Oldest first."""
+        query = (select(m.runs).where(m.runs.c.staging_table.is_not(None),
+                                      m.runs.c.status != RunStatus.SUCCEEDED.value)
+                 .order_by(m.runs.c.started_at, m.runs.c.run_id))
+        with self._read("listing runs with staging tables") as conn:
+            rows = conn.execute(query).mappings().all()
+        return [RunRecord.from_row(r) for r in rows]
+
     def buckets_seen(self) -> list[str]:
         """Every bucket a run staged into or the reaper cleaned, sorted."""
         query = union(

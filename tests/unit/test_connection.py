@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from loader.connection import ConnectionSpec, expand_env
@@ -34,3 +36,17 @@ def test_unknown_keys_and_bad_ports() -> None:
         ConnectionSpec.parse({"hots": "x"})
     with pytest.raises(ConfigError, match="port"):
         ConnectionSpec.parse({"port": "abc"})
+
+
+def test_from_description_reads_what_the_state_store_records(monkeypatch: Any) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.delenv("PGSSLMODE", raising=False)
+    spec = ConnectionSpec.from_description("etl@corp@db.example.com:6432/ware/house")
+    assert (spec.user, spec.host, spec.port, spec.database, spec.password) == (
+        "etl@corp", "db.example.com", 6432, "ware/house", None)
+    assert spec.safe_description() == "etl@corp@db.example.com:6432/ware/house"
+    assert ConnectionSpec.from_description("u@::1:5432/db").host == "::1"
+    monkeypatch.setenv("PGPASSWORD", "from-env")
+    assert ConnectionSpec.from_description("u@h:5432/db").password == "from-env"
+    with pytest.raises(ConfigError, match="is not user@host:port/database"):
+        ConnectionSpec.from_description("d")

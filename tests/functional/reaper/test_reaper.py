@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -764,6 +764,23 @@ def test_reap_staging_tables(pg_db: ConnectionSpec, pg_conn: Any, state_url: str
     again = reap_staging_tables(store, pg_db, ReapPolicy())
     assert again.prefixes_deleted == 0 and again.ok
     store.close()
+
+
+def test_tables_to_visit_are_those_the_rules_would_drop() -> None:
+    from loader.reaper.rules import tables_to_visit
+
+    def named(r: RunRecord) -> RunRecord:
+        return replace(r, staging_table=f"loader_stage_{r.run_id[:8]}_{ep(NOW - 2 * H)}")
+
+    stale = named(rec(RunStatus.LOADING, short="00000001", heartbeat=NOW - H))
+    live = named(rec(RunStatus.LOADING, short="00000002", heartbeat=NOW - timedelta(minutes=1)))
+    resumable = named(rec(RunStatus.FAILED, short="00000003", finished=NOW - H))
+    expired = named(rec(RunStatus.FAILED, short="00000004", finished=NOW - 25 * H))
+    abandoned = named(rec(RunStatus.ABANDONED, short="00000005", finished=NOW - H))
+    succeeded = named(rec(RunStatus.SUCCEEDED, short="00000006", finished=NOW - H))  # dropped at publish
+    none = rec(RunStatus.ABANDONED, short="00000007", finished=NOW - H)  # never made one
+    runs = [stale, live, resumable, expired, abandoned, succeeded, none]
+    assert tables_to_visit(runs, NOW, POLICY) == [stale, expired, abandoned]
 
 
 def test_decision_is_a_value() -> None:
