@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from loader.state.display import error_note
 from tests.functional.runner.test_runner import (
     COLUMNS,
     base_rows,
@@ -175,20 +176,32 @@ def test_run_exit_codes_summary_and_status(spark: Any, cli_env: dict[str, Any], 
     assert query(pg_conn, "SELECT count(*) FROM mism") == [(0,)]
     assert bucket_history(cli_env["bucket"]) == []
 
-    status = cli("--state-url", state, "status", env=cli_env["env"], timeout=60)
-    assert status.returncode == 0, status.stderr
-    lines = status.stdout.strip().splitlines()
-    assert lines[0].split()[:6] == ["run", "manifest", "table", "method", "status", "rows"]
-    body = lines[2:]
-    assert len(body) == 3
-    assert sum(" failed " in line for line in body) == 1 and sum(" succeeded " in line for line in body) == 2
-
     as_json = cli("--state-url", state, "status", "--json", env=cli_env["env"], timeout=60)
     assert as_json.returncode == 0, as_json.stderr
     runs = json.loads(as_json.stdout)
     assert sorted((r["manifest_name"], r["status"]) for r in runs) == [
         ("good", "succeeded"), ("good", "succeeded"), ("mism", "failed")]
     assert all(r["target_db"].endswith(pg_conn.info.dbname) for r in runs)
+    (error,) = [r["error"] for r in runs if r["status"] == "failed"]
+    assert " -> " in error  # the next step is stored with the error
+
+    status = cli("--state-url", state, "status", "--wide", env=cli_env["env"], timeout=60)
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.strip().splitlines()
+    assert lines[0].split()[:6] == ["run", "manifest", "table", "method", "status", "rows"]
+    body = lines[2:]
+    assert len(body) == 3  # one line per run, whatever the error
+    assert sum(" failed " in line for line in body) == 1 and sum(" succeeded " in line for line in body) == 2
+    (failed_line,) = [line for line in body if " failed " in line]
+    assert failed_line.endswith(error_note(error)) and failed_line.split()[5] == "-"  # nothing committed
+
+    narrow = cli("--state-url", state, "status", env=cli_env["env"] | {"COLUMNS": "150"}, timeout=60)
+    lines = narrow.stdout.strip().splitlines()
+    assert all(len(line) <= 150 for line in lines)
+    start = next(i for i, line in enumerate(lines) if " failed " in line)
+    words = " ".join(line.strip() for line in lines[start:start + 1 + sum(
+        1 for line in lines[start + 1:] if line.startswith("    "))])
+    assert words.endswith(" ".join(error_note(error).split()))  # wrapped, nothing cut
 
     summary = cli("--state-url", state, "status", "--summary", env=cli_env["env"], timeout=60)
     assert summary.returncode == 0, summary.stderr
