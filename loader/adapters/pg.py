@@ -104,7 +104,13 @@ def table_lock(spec: ConnectionSpec, ref: TableRef, run_id: str, wait: bool = Fa
                         next_step="wait for it to finish, or run again with --wait", table=str(ref),
                         run_id=run_id,
                     )
-        yield
+        try:
+            yield
+        finally:
+            # Unlock before closing: a closed connection's backend releases its locks only once it
+            # has exited, a moment later, so the caller's next run of the table could find it held.
+            with contextlib.suppress(Exception), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (ns, name))
     finally:
         conn.close()
 
