@@ -36,7 +36,8 @@ def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
     positional names, see jdbc_load); by default they are ``columns``. Runs in
     the caller's transaction; the caller commits or rolls back. ``defer_indexes``: when the
     target is overwritten or found empty, build its indexes after the INSERT (index_defer).
-    ``explain``: on a failed cast, scan the columns to name it (not for a caller that recovers).
+    ``explain``: on a failed cast, scan the columns to name it (not for a caller that recovers: one
+    scan per column).
     """
     src_cols = list(source_columns) if source_columns is not None else list(columns)
     _validate(target, columns, src_cols, casts, write.key)
@@ -56,9 +57,8 @@ def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
             if deferred is not None:
                 deferred.rebuild(cur)  # a duplicate key in the new rows surfaces here
     except LoaderError as exc:
-        if not explain:
-            raise
-        raise _explain(cur, exc, source, target, columns, src_cols, casts, write.key) from None
+        raise _explain(cur, exc, source, target, columns, src_cols, casts if explain else None,
+                       write.key) from None
 
     try:
         with pg_errors.translated(table=target):
