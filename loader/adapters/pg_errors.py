@@ -29,6 +29,7 @@ NO_SUCH_SCHEMA = "3F000"
 INSUFFICIENT_PRIVILEGE = "42501"
 NO_UNIQUE_INDEX_FOR_ON_CONFLICT = "42P10"
 UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
 
 def sqlstate(exc: BaseException) -> str:
     return getattr(exc, "pgcode", None) or ""
