@@ -23,10 +23,11 @@ def validate(paths: list[str]) -> tuple[str, bool]:
     return "\n".join(f"ok  {m.path}: {m.name} -> {m.target.ref}" for m in manifests), True
 
 
-def dry_run(paths: list[str], only: tuple[str, ...] = ()) -> str:
-    """The plan of each manifest. Reads the target catalog and the bucket; writes nothing."""
+def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None) -> str:
+    """The plan of each manifest. Reads the target catalog and the bucket (and, for
+    schema_evolution add_columns, the source's schema); writes nothing."""
     blocks = []
-    for p in plan_all(select(paths, only)):
+    for p in plan_all(select(paths, only), spark):
         table = "exists" if p.table_exists else "will be created" if p.creates_table else \
             "does not exist and create is 'never': the run will fail"
         blocks.append("\n".join([
@@ -37,6 +38,7 @@ def dry_run(paths: list[str], only: tuple[str, ...] = ()) -> str:
             f"  method:     {p.method} ({p.why})",
             f"  temp root:  {p.temp_prefix_root or '-'}",
             f"  staging:    {p.staging}",
+            *([f"  add columns: {p.adds}"] if p.adds else []),
         ]))
     return "\n".join(blocks) + "\n(dry run: nothing was written)"
 

@@ -54,6 +54,10 @@ class CopyOptions:
     format: str = "auto"
 
 
+#: target.schema_evolution / schema_evolution=: none (a new source column is an error) or add_columns
+SCHEMA_EVOLUTION = ("none", "add_columns")
+
+
 @dataclass(frozen=True)
 class RejectPolicy:
     """``on_error: reject``: rows PostgreSQL rejects are set aside, up to ``max_errors``."""

@@ -31,6 +31,7 @@ from ..errors import StagingError, TargetConnectionError, TargetError
 from ..naming import TableRef, quote_ident
 from ..options import RejectPolicy
 from ..plan.typemap import ColumnPlan
+from ..target.evolve import add_planned_columns
 from ..target.index_defer import DeferredIndexes
 from ..target.publish import publish
 from ..target.rejects import publish_rejecting
@@ -108,6 +109,7 @@ class CopyTransaction:
         created = bool(self.create_sql)
         if created:
             self.cur.execute(self.create_sql)
+        add_planned_columns(self.cur, self.target, self.plan)  # schema_evolution: in this transaction
         freeze = created
         if self.reject is not None:
             # on_error: reject: columns that accept every value the source holds (text for CSV,

@@ -50,6 +50,7 @@ from ..naming import TableRef, quote_ident, staging_table_name
 from ..options import JdbcOptions, Method, RejectPolicy
 from ..plan.typemap import ColumnPlan
 from ..request import LoadMethod, MethodContext, MethodOutcome
+from ..target.evolve import add_planned_columns
 from ..target.publish import publish
 from ..target.rejects import publish_rejecting
 from ..target.write_modes import WriteStrategy
@@ -183,6 +184,7 @@ def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: Colu
         with pg_errors.translated(table=target, during=f"the publish into {target}"), conn.cursor() as cur:
             if create_sql:  # in the same transaction: a failed load leaves no empty table behind
                 cur.execute(create_sql)
+            add_planned_columns(cur, target, plan)  # schema_evolution: likewise, no column without its rows
             rejected = 0
             if reject is None:
                 rows = publish(cur, source=stage.quoted, target=target, columns=plan.names, casts=plan.pg_types,

@@ -3,11 +3,12 @@
 Runs after the schema check on the same document, so it never trusts a shape:
 every lookup is type-guarded (a wrong type was already reported by the schema)
 and every problem is collected, never raised. ``${VAR}`` references expand here
-(connections, ``source.path``, ``source.query``, ``copy.bucket``).
+(connections, ``source.path``, ``source.query``, ``source.table``, ``copy.bucket``).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,7 @@ from ..errors import ConfigError
 from ..naming import TableRef, check_identifier, check_prefix_root
 from ..options import CopyOptions, JdbcOptions, Method, WriteMode
 from ..target.write_modes import key_problem
-from .model import FILE_FORMATS, MANIFEST_VERSION, Manifest, SourceSpec, TargetSpec
+from .model import FILE_FORMATS, MANIFEST_VERSION, SOURCE_FORMATS, Manifest, SourceSpec, TargetSpec
 from .validate import Problem
 
 _ONLY_REFS = re.compile(r"^(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
@@ -141,18 +142,30 @@ def _source(doc: Mapping[str, Any], problems: list[Problem]) -> SourceSpec | Non
         return None
     src = _section(doc, "source")
     fmt = src.get("format")
+    if isinstance(fmt, str) and fmt.lower() in SOURCE_FORMATS:
+        fmt = fmt.lower()  # Spark's short names are case-insensitive; our rules go by them
     if fmt == "jdbc":
         for key, why in (("query", "the SQL query to run"), ("connection", "the database to read from")):
             if key not in src:
                 problems.append(("source", f"missing required field {key!r} (format jdbc needs {why})"))
         if "path" in src:
             problems.append(("source.path", "not used with format jdbc (write a query instead)"))
-    elif fmt in FILE_FORMATS:
-        if "path" not in src:
+    elif fmt == "table":
+        if "table" not in src:
+            problems.append(("source", "missing required field 'table' (format table reads a table or view of "
+                                       "Spark's catalog, e.g. table: db.name)"))
+        problems.extend((f"source.{key}", "not used with format table (the catalog knows where the table is)")
+                        for key in ("path", "query", "connection") if key in src)
+    elif isinstance(fmt, str):
+        if fmt in FILE_FORMATS and "path" not in src:
             problems.append(("source", f"missing required field 'path' (format {fmt} reads files)"))
-        for key in ("query", "connection"):
-            if key in src:
-                problems.append((f"source.{key}", f"only used with format jdbc, not {fmt}"))
+        close = difflib.get_close_matches(fmt.lower(), SOURCE_FORMATS, n=1, cutoff=0.8)
+        if fmt not in SOURCE_FORMATS and close:  # a typo, not a data source Spark may have
+            problems.append(("source.format", f"unknown format {fmt!r} (did you mean {close[0]!r}?)"))
+        problems.extend((f"source.{key}", f"only used with format jdbc, not {fmt}")
+                        for key in ("query", "connection") if key in src)
+        if "table" in src:
+            problems.append(("source.table", f"only used with format table, not {fmt}"))
     options: list[tuple[str, str]] = []
     raw_options = src.get("options")
     if isinstance(raw_options, Mapping):
@@ -161,9 +174,13 @@ def _source(doc: Mapping[str, Any], problems: list[Problem]) -> SourceSpec | Non
     conn = _connection(src["connection"], "source.connection", problems) if "connection" in src else None
     path = _expand(_str(src, "path"), "source.path", problems)
     query = _expand(_str(src, "query"), "source.query", problems)
+    table = _expand(_str(src, "table"), "source.table", problems)
+    select = src.get("select")
     if not isinstance(fmt, str):
         return None
-    return SourceSpec(format=fmt, path=path, query=query, options=tuple(options), connection=conn)
+    return SourceSpec(format=fmt, path=path, query=query, options=tuple(options), connection=conn, table=table,
+                      select=tuple(e for e in select if isinstance(e, str)) if isinstance(select, list) else (),
+                      where=_str(src, "where"))
 
 
 def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | None:
@@ -194,7 +211,8 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
     return TargetSpec(connection=conn, schema=ref.schema, table=ref.table,
                       mode=WriteMode(mode), key=tuple(k for k in key if isinstance(k, str)),
                       create=_str(tgt, "create") or "if_missing",
-                      defer_indexes=tgt.get("defer_indexes") is not False)
+                      defer_indexes=tgt.get("defer_indexes") is not False,
+                      schema_evolution=_str(tgt, "schema_evolution") or "none")
 
 
 def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:

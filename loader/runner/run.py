@@ -22,10 +22,11 @@ from ..copy.formats import planned_format
 from ..engine.execute import execute
 from ..errors import ConfigError, LoaderError, RunNotFoundError, SourceError
 from ..manifest import Manifest, load_manifests
-from ..naming import new_run_id
+from ..naming import new_run_id, quote_ident
 from ..options import Method
 from ..plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 from ..plan.facts import copy_ready
+from ..plan.typemap import match_columns
 from ..redact import redact, register
 from ..request import LoadRequest
 from ..state import StateStore
@@ -67,6 +68,8 @@ class Plan:
     table_exists: bool = True
     #: COPY's staging format as far as it can be told before the source is read
     staging: str = "-"
+    #: schema_evolution add_columns: the columns the run would add (the source's schema is read)
+    adds: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,11 @@ def select(paths: list[str], only: tuple[str, ...] = ()) -> list[Manifest]:
     return manifests
 
 
-def dry_run(manifests: list[Manifest]) -> list[Plan]:
-    return [_plan(m) for m in manifests]
+def dry_run(manifests: list[Manifest], spark: Any = None) -> list[Plan]:
+    return [_plan(m, spark) for m in manifests]
 
 
-def _plan(m: Manifest) -> Plan:
+def _plan(m: Manifest, spark: Any = None) -> Plan:
     conn = pg.connect(m.target.connection)
     try:
         with conn.cursor() as cur:
@@ -120,7 +123,9 @@ def _plan(m: Manifest) -> Plan:
         else:
             chosen, why = choose_method(None, None, ready, why_not)
             method = str(chosen)
-    source = m.source.path if not m.source.is_jdbc else f"jdbc query on {m.source.connection}"
+    source = f"jdbc query on {m.source.connection}" if m.source.is_jdbc else m.source.path or m.source.table or ""
+    source += f" where {m.source.where}" if m.source.where else ""
+    source += f" select {', '.join(m.source.select)}" if m.source.select else ""
     root = None
     if copy_possible:
         bucket, _ = s3a.resolve_bucket(m.copy.bucket)
@@ -130,7 +135,27 @@ def _plan(m: Manifest) -> Plan:
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
                 creates_table=not exists and m.target.create == "if_missing", table_exists=exists,
-                staging=staging)
+                staging=staging, adds=_planned_additions(m, columns, spark))
+
+
+def _planned_additions(m: Manifest, columns: list[Any] | None, spark: Any) -> str:
+    """What ``add_columns`` would add to an existing table: the source's schema is read (its
+    footers or catalog entry, not its rows) and matched as the run will match it."""
+    if m.target.schema_evolution != "add_columns":
+        return ""
+    if columns is None:
+        return "none (the table is created from the source)"
+    if spark is None:
+        from ..adapters.spark import get_or_create_session
+
+        spark = get_or_create_session()
+    try:
+        schema = read_source(spark, m.source, where=f"{m.path}: source").schema
+        plan = match_columns(m.target.ref, schema, columns, add_columns=True)
+    except LoaderError as exc:
+        return f"none, the run would fail: {redact(exc.message)}"
+    types = dict(zip(plan.names, plan.pg_types, strict=True))
+    return ", ".join(f"{quote_ident(n)} {types[n]}" for n in plan.added) or "none (no new source column)"
 
 
 def run(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: Any = None) -> list[RunOutcome]:
@@ -241,7 +266,8 @@ def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str 
                        mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy, jdbc=m.jdbc,
                        manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
                        live_progress=opts.live_progress, source_fingerprint=source_fingerprint,
-                       on_error=m.on_error, max_errors=m.max_errors, defer_indexes=m.target.defer_indexes)
+                       on_error=m.on_error, max_errors=m.max_errors, defer_indexes=m.target.defer_indexes,
+                       schema_evolution=m.target.schema_evolution)
 
 
 def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOptions,

@@ -175,7 +175,7 @@ def test_load_manifests_raises_manifest_error_with_every_problem() -> None:
 # --- enums -------------------------------------------------------------------------
 
 ENUMS = [
-    ("source__format", "avro", "source.format", "parquet, csv, json, orc, jdbc"),
+    ("target__schema_evolution", "drop_columns", "target.schema_evolution", "none, add_columns"),
     ("target__mode", "merge", "target.mode", "append, overwrite, upsert"),
     ("target__create", "always", "target.create", "if_missing, never"),
     ("method", "bulk", "method", "auto, copy, optimized, standard"),
@@ -535,7 +535,7 @@ def test_huge_numbers_and_odd_yaml_types() -> None:
 
 def test_folder_reports_every_file_at_once_and_skips_other_files() -> None:
     write("m/a.yaml", with_(target__mode="upsrt"))
-    write("m/b.yml", with_(source__format="xls", target__tabel="t"))
+    write("m/b.yml", with_(source__format="parqet", target__tabel="t"))
     write("m/c.yaml", "version: [1\n")
     write("m/good.yaml", BASE)
     write("m/notes.txt", "not a manifest")
@@ -544,8 +544,8 @@ def test_folder_reports_every_file_at_once_and_skips_other_files() -> None:
     assert [m.name for m in manifests] == ["good"]
     assert problems == [
         "m/a.yaml: target.mode: 'upsrt' is not one of append, overwrite, upsert",
-        "m/b.yml: source.format: 'xls' is not one of parquet, csv, json, orc, jdbc",
         "m/b.yml: target.tabel: unknown key 'tabel' (did you mean 'table'?)",
+        "m/b.yml: source.format: unknown format 'parqet' (did you mean 'parquet'?)",
         "m/c.yaml:2:1: YAML syntax error: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence)",
     ]
 
