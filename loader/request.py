@@ -42,6 +42,8 @@ class LoadRequest:
     max_errors: int | None = None
     #: build the target's indexes after the rows when it is new, overwritten or empty (index_defer)
     defer_indexes: bool = True
+    #: an incremental run's window and mark (runner/incremental.py); ``df`` is already its window
+    watermark: Watermark | None = None
     #: the write mode as behaviour, chosen once here (upsert without a key is refused here)
     write: WriteStrategy = field(init=False, repr=False, compare=False)
 
@@ -55,6 +57,18 @@ class LoadRequest:
         return RejectPolicy(self.max_errors) if self.on_error == "reject" else None
 
 
+class Watermark(Protocol):
+    """An incremental run's window and how to learn its new high-water mark (both as JSON)."""
+
+    #: the window the run loads, recorded when the run is created (a resume keeps it)
+    window: str
+
+    def mark(self, first_attempt: bool) -> str | None:
+        """The mark of the rows loaded, once the load's Spark job has run (``first_attempt``: no
+        part was staged by an earlier attempt, so the job saw every row of the window)."""
+        ...
+
+
 class RunEvents(Protocol):
     """What a method reports while it works; the engine records each (state transitions,
     parts, the temp location, the staging table)."""
@@ -65,6 +79,8 @@ class RunEvents(Protocol):
     def staged(self) -> None: ...
     def loading_started(self) -> None: ...
     def staging_table_created(self, name: str) -> None: ...
+    #: every row is read and the COMMIT follows: what must be in the state store first (the mark)
+    def committing(self) -> None: ...
 
 
 @dataclass

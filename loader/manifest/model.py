@@ -21,6 +21,17 @@ ON_ERROR_CHOICES = ("fail", "reject")
 
 
 @dataclass(frozen=True)
+class IncrementalSpec:
+    """``source.incremental``: load only rows past the last run's high-water mark (``loader.watermark``).
+    ``initial`` and ``lag`` are kept as written; their type follows the cursor column's, known once
+    the source is read."""
+
+    cursor: str
+    initial: str | int | None = None
+    lag: str | int | float | None = None
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """What Spark reads: files (``path``) or a query over JDBC (``query`` + ``connection``)."""
 
@@ -30,6 +41,7 @@ class SourceSpec:
     #: reader options in file order, values rendered as Spark expects them (``true``/``false``)
     options: tuple[tuple[str, str], ...] = ()
     connection: ConnectionSpec | None = None
+    incremental: IncrementalSpec | None = None
 
     @property
     def is_jdbc(self) -> bool:
