@@ -209,8 +209,10 @@ class Window:
             bound = f"every row with {self.cursor} not NULL"
         else:
             bound = f"{self.cursor} {'>=' if self.inclusive else '>'} {show(self.type, self.lower)}"
-        why = {"initial": "first run: initial", "mark": f"after the mark {self.previous}" if self.previous
-               else "no mark yet", "from": "--from", "full_refresh": "--full-refresh: every row, table replaced"}
+        after = "the last run's mark" if self.previous is None or self.lower == self.previous.value else \
+            f"the last run's mark {self.previous} minus the lag"
+        why = {"initial": "first run: initial", "mark": after, "from": "--from",
+               "full_refresh": "--full-refresh: every row, table replaced"}
         return f"{bound} ({why[self.origin]})"
 
     def to_json(self) -> str:
