@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--wait", action="store_true", help="wait for a table another run is loading")
     r.add_argument("--reap-before-run", action="store_true", help="reap stale prefixes of these tables first")
     r.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    r.add_argument("--full-refresh", action="store_true",
+                   help="incremental manifests: ignore the mark, replace the table with every row from initial")
+    r.add_argument("--from", dest="from_value", metavar="VALUE",
+                   help="incremental manifests: load the rows whose cursor is > VALUE (instead of the mark)")
 
     rs = sub.add_parser("resume", help="resume one run by id")
     rs.add_argument("run_id")
@@ -109,11 +113,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     if args.command == "run":
         if args.dry_run:
-            print(commands.dry_run(args.paths, tuple(args.only)), file=out)
+            print(commands.dry_run(args.paths, tuple(args.only), state_url=args.state_url,
+                                   full_refresh=args.full_refresh, from_value=args.from_value), file=out)
             return 0
         outcomes = commands.run(args.paths, state_url=args.state_url, only=tuple(args.only),
                                 parallel=args.parallel, resume=args.resume, wait=args.wait,
-                                reap_before_run=args.reap_before_run, live=sys.stderr.isatty())
+                                reap_before_run=args.reap_before_run, live=sys.stderr.isatty(),
+                                full_refresh=args.full_refresh, from_value=args.from_value)
         if args.json:
             print(json.dumps([o.__dict__ for o in outcomes], indent=2), file=out)
         else:

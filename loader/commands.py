@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from .errors import ConfigError
 from .manifest import load_manifests, validate_paths
 from .runner.run import RunOptions, RunOutcome, format_summary, format_table, select
 from .runner.run import dry_run as plan_all
@@ -23,11 +24,16 @@ def validate(paths: list[str]) -> tuple[str, bool]:
     return "\n".join(f"ok  {m.path}: {m.name} -> {m.target.ref}" for m in manifests), True
 
 
-def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None) -> str:
-    """The plan of each manifest. Reads the target catalog and the bucket (and, for
-    schema_evolution add_columns, the source's schema); writes nothing."""
+def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None, *, state_url: str | None = None,
+            full_refresh: bool = False, from_value: str | None = None) -> str:
+    """The plan of each manifest. Reads the target catalog, the bucket, the state store (an
+    incremental manifest's mark) and, for schema_evolution add_columns, the source's schema;
+    writes nothing."""
+    from .runner.incremental import WindowChoice
+
     blocks = []
-    for p in plan_all(select(paths, only), spark):
+    store = StateStore(state_url)
+    for p in plan_all(select(paths, only), store, WindowChoice(full_refresh, from_value), spark):
         table = "exists" if p.table_exists else "will be created" if p.creates_table else \
             "does not exist and create is 'never': the run will fail"
         blocks.append("\n".join([
@@ -39,19 +45,36 @@ def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None) -> 
             f"  temp root:  {p.temp_prefix_root or '-'}",
             f"  staging:    {p.staging}",
             *([f"  add columns: {p.adds}"] if p.adds else []),
+            *([f"  window:     {p.window}"] if p.window != "-" else []),
         ]))
     return "\n".join(blocks) + "\n(dry run: nothing was written)"
 
 
 def run(paths: list[str], *, state_url: str | None = None, only: tuple[str, ...] = (), parallel: int = 1,
         resume: bool = False, wait: bool = False, reap_before_run: bool = False, live: bool = False,
-        spark: Any = None) -> list[RunOutcome]:
+        full_refresh: bool = False, from_value: str | None = None, spark: Any = None) -> list[RunOutcome]:
     from .runner import run as runner
+    from .runner.incremental import WindowChoice
 
     manifests = select(paths, only)
+    _check_window_choice(manifests, resume, full_refresh, from_value)
     opts = RunOptions(only=only, parallel=parallel, resume=resume, wait=wait, live_progress=live,
-                      reap_before_run=reap_before_run)
+                      reap_before_run=reap_before_run, window=WindowChoice(full_refresh, from_value))
     return runner.run(manifests, StateStore(state_url), opts, spark=spark)
+
+
+def _check_window_choice(manifests: list[Any], resume: bool, full_refresh: bool, from_value: str | None) -> None:
+    flag = "--full-refresh" if full_refresh else "--from" if from_value is not None else None
+    if flag is None:
+        return
+    if full_refresh and from_value is not None:
+        raise ConfigError("--full-refresh and --from are exclusive", next_step="give one of them")
+    if resume:
+        raise ConfigError(f"{flag} with --resume: a resumed run loads the window it started with",
+                          next_step=f"run without --resume to use {flag}")
+    if not any(m.source.incremental for m in manifests):
+        raise ConfigError(f"{flag}: none of these manifests is incremental (source.incremental)",
+                          next_step="select an incremental manifest with --only")
 
 
 def resume(run_id: str, paths: list[str], *, state_url: str | None = None, wait: bool = False,
@@ -75,14 +98,37 @@ def status(state_url: str | None, *, limit: int = 20, as_json: bool = False, sum
         data = store.summary(since_at)
         return json.dumps(data, indent=2, default=str) if as_json else format_usage(data)
     runs = store.list_runs(limit=limit)
+    marks = {r.manifest_name: r for r in store.current_marks()}
     if as_json:
-        return json.dumps([r.to_json_dict() for r in runs], indent=2)
+        return json.dumps([_run_json(r, marks) for r in runs], indent=2)
     rows = [(r.run_id[:12], r.manifest_name, r.target, r.method_used or r.method_requested, r.status.value,
              _rows(r.rows, r.rows_rejected), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
              f"{r.duration_seconds:.1f}" if r.duration_seconds is not None else "-",
              (r.fallback_reason or r.error or "")[:60]) for r in runs]
     header = ("run", "manifest", "table", "method", "status", "rows", "started (UTC)", "seconds", "note")
-    return format_table(header, rows) if rows else "no runs recorded in " + store.url_for_display
+    if not rows:
+        return "no runs recorded in " + store.url_for_display
+    return format_table(header, rows) + (_marks_table(marks) if marks else "")
+
+
+def _run_json(r: Any, marks: dict[str, Any]) -> dict[str, Any]:
+    """A run as JSON; an incremental manifest's window and marks as objects, with its current mark."""
+    out = r.to_json_dict()
+    for key in ("window_from", "high_water_mark"):
+        out[key] = json.loads(out[key]) if out[key] else None
+    current = marks.get(r.manifest_name)
+    if current is not None:
+        out["current_mark"] = {**json.loads(current.high_water_mark), "run_id": current.run_id}
+    return out
+
+
+def _marks_table(marks: dict[str, Any]) -> str:
+    rows = []
+    for name, r in sorted(marks.items()):
+        mark = json.loads(r.high_water_mark)
+        rows.append((name, mark["cursor"], mark["type"], str(mark["value"]), r.run_id[:12]))
+    return "\n\nhigh-water marks (incremental manifests)\n" + format_table(
+        ("manifest", "cursor", "type", "mark", "set by run"), rows)
 
 
 def _rows(rows: int | None, rejected: int | None) -> str:

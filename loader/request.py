@@ -45,6 +45,8 @@ class LoadRequest:
     defer_indexes: bool = True
     #: none | add_columns: a source column the table lacks is added in the load transaction
     schema_evolution: str = "none"
+    #: an incremental run's window and mark (runner/incremental.py); ``df`` is already its window
+    watermark: Watermark | None = None
     #: the write mode as behaviour, chosen once here (upsert without a key is refused here)
     write: WriteStrategy = field(init=False, repr=False, compare=False)
 
@@ -60,6 +62,18 @@ class LoadRequest:
         return RejectPolicy(self.max_errors) if self.on_error == "reject" else None
 
 
+class Watermark(Protocol):
+    """An incremental run's window and how to learn its new high-water mark (both as JSON)."""
+
+    #: the window the run loads, recorded when the run is created (a resume keeps it)
+    window: str
+
+    def mark(self, first_attempt: bool) -> str | None:
+        """The mark of the rows loaded, once the load's Spark job has run (``first_attempt``: no
+        part was staged by an earlier attempt, so the job saw every row of the window)."""
+        ...
+
+
 class RunEvents(Protocol):
     """What a method reports while it works; the engine records each (state transitions,
     parts, the temp location, the staging table)."""
@@ -70,6 +84,8 @@ class RunEvents(Protocol):
     def staged(self) -> None: ...
     def loading_started(self) -> None: ...
     def staging_table_created(self, name: str) -> None: ...
+    #: every row is read and the COMMIT follows: what must be in the state store first (the mark)
+    def committing(self) -> None: ...
 
 
 @dataclass

@@ -124,6 +124,7 @@ class _CopyRun:
         self.ctx.events.loading_started()
         self.progress.phase("loading")
         out.rows = txn.finish()
+        self.ctx.events.committing()
         self._commit(conn)
         out.timings["load"] = time.monotonic() - t0
         out.rows_rejected = txn.rows_rejected

@@ -60,6 +60,8 @@ def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord
                          write_mode=str(req.mode))
         if req.source_fingerprint:
             store.update(run_id, source_fingerprint=req.source_fingerprint)
+        if req.watermark is not None:  # a resume loads this same window again
+            store.update(run_id, window_from=req.watermark.window)
     try:
         # The table lock comes first: a resume must never take over a run that is still alive.
         with pg.table_lock(req.spec, req.target, run_id, wait=req.wait_for_lock):
@@ -101,6 +103,7 @@ class _Load:
 
     def run(self) -> LoadResult:
         record = self.store.get(self.run_id)
+        self.first_attempt = record.attempt == 1
         if record.attempt > 1 and self._already_committed():
             record = self.store.get(self.run_id)  # the rows are the ledger's, not the crashed attempt's
             return self._result(record.method_used or "copy", record.rows or 0, record.bytes_staged or 0,
@@ -142,6 +145,7 @@ class _Load:
             log.warning("%s, falling back to optimized JDBC", reason_text)
             log.info("Falling back to optimized JDBC writer")
             self._restart_for_fallback()
+            self.first_attempt = False  # an observed mark may hold the failed job's rows: aggregate instead
             self.store.update(self.run_id, method_used=fallback.name, fallback_reason=reason_text)
             try:
                 out = fallback.run(ctx)
@@ -198,6 +202,12 @@ class _Load:
 
     def staging_table_created(self, name: str) -> None:
         self.store.update(self.run_id, staging_table=name)
+
+    def committing(self) -> None:
+        # The mark goes in before the COMMIT: a run killed right after it is finished from the
+        # ledger (_already_committed), and its mark counts once the run is succeeded.
+        if self.req.watermark is not None:
+            self.store.update(self.run_id, high_water_mark=self.req.watermark.mark(self.first_attempt))
 
     def _beat(self, phase: str, parts: int, rows: int) -> None:
         self.store.heartbeat(self.run_id, parts_loaded=parts, rows=rows)

@@ -73,7 +73,7 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
                write: WriteStrategy, plan: ColumnPlan, create_sql: str | None,
                opts: JdbcOptions, on_stage_created: Callable[[str], None] | None = None,
                reject: RejectPolicy | None = None, strip_nul: bool = False,
-               defer_indexes: bool = False) -> JdbcResult:
+               defer_indexes: bool = False, before_publish: Callable[[], None] | None = None) -> JdbcResult:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
@@ -121,6 +121,8 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
                             next_step="run again; if it repeats, set spark.speculation=false",
                             retryable=True, table=str(target), run_id=run_id)
         timings["verify"] = time.monotonic() - t
+        if before_publish is not None:  # the publish commits
+            before_publish()
 
         t = time.monotonic()
         rows, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, write, run_id, reject,
@@ -230,7 +232,8 @@ class JdbcMethod:
         res = jdbc_write(req.df, req.spec, req.target, run_id=ctx.run_id, method=self.method, write=req.write,
                          plan=ctx.plan, create_sql=ctx.create_sql, opts=req.jdbc,
                          on_stage_created=ctx.events.staging_table_created, reject=req.reject,
-                         strip_nul=req.copy.strip_nul, defer_indexes=req.defer_indexes)
+                         strip_nul=req.copy.strip_nul, defer_indexes=req.defer_indexes,
+                         before_publish=ctx.events.committing)
         timings = dict(res.timings)
         timings.setdefault("load", time.monotonic() - t0)
         return MethodOutcome(rows=res.rows, rows_rejected=res.rows_rejected, timings=timings)

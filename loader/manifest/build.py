@@ -19,7 +19,16 @@ from ..errors import ConfigError
 from ..naming import TableRef, check_identifier, check_prefix_root
 from ..options import CopyOptions, JdbcOptions, Method, WriteMode
 from ..target.write_modes import key_problem
-from .model import FILE_FORMATS, MANIFEST_VERSION, SOURCE_FORMATS, Manifest, SourceSpec, TargetSpec
+from ..watermark import lag_problem
+from .model import (
+    FILE_FORMATS,
+    MANIFEST_VERSION,
+    SOURCE_FORMATS,
+    IncrementalSpec,
+    Manifest,
+    SourceSpec,
+    TargetSpec,
+)
 from .validate import Problem
 
 _ONLY_REFS = re.compile(r"^(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
@@ -180,7 +189,21 @@ def _source(doc: Mapping[str, Any], problems: list[Problem]) -> SourceSpec | Non
         return None
     return SourceSpec(format=fmt, path=path, query=query, options=tuple(options), connection=conn, table=table,
                       select=tuple(e for e in select if isinstance(e, str)) if isinstance(select, list) else (),
-                      where=_str(src, "where"))
+                      where=_str(src, "where"), incremental=_incremental(src, problems))
+
+
+def _incremental(src: Mapping[str, Any], problems: list[Problem]) -> IncrementalSpec | None:
+    raw = src.get("incremental")
+    cursor = _str(raw, "cursor") if isinstance(raw, Mapping) else None
+    if cursor is None or not isinstance(raw, Mapping):
+        return None  # wrong shape: reported by the schema
+    lag = raw.get("lag")
+    problem = lag_problem(lag) if lag is not None else None
+    if problem:
+        problems.append(("source.incremental.lag", problem))
+    initial = raw.get("initial")
+    return IncrementalSpec(cursor, initial if isinstance(initial, (str, int)) and not isinstance(initial, bool)
+                           else None, lag if isinstance(lag, (str, int, float)) else None)
 
 
 def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | None:
@@ -256,6 +279,10 @@ def build(doc: Mapping[str, Any], *, name: str, path: str, content_hash: str,
     if "max_errors" in doc and on_error == "fail":
         problems.append(("max_errors", "only used with on_error: reject"))
     method = doc.get("method", "auto")
+    if source is not None and source.incremental is not None and target is not None \
+            and target.mode is WriteMode.OVERWRITE:
+        problems.append(("source.incremental", "mode overwrite replaces the whole table on every run, so a run "
+                         "that loads only new rows would delete the others; use target.mode append or upsert"))
     if problems or source is None or target is None or method not in tuple(m.value for m in Method):
         return None
     return Manifest(name=name, path=path, content_hash=content_hash, version=MANIFEST_VERSION,

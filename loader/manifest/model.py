@@ -23,6 +23,17 @@ ON_ERROR_CHOICES = ("fail", "reject")
 
 
 @dataclass(frozen=True)
+class IncrementalSpec:
+    """``source.incremental``: load only rows past the last run's high-water mark (``loader.watermark``).
+    ``initial`` and ``lag`` are kept as written; their type follows the cursor column's, known once
+    the source is read."""
+
+    cursor: str
+    initial: str | int | None = None
+    lag: str | int | float | None = None
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """What Spark reads: files (``path``), a query over JDBC (``query`` + ``connection``), a table
     of Spark's catalog (``table``) or any Spark data source by name; then ``where`` and ``select``."""
@@ -38,6 +49,7 @@ class SourceSpec:
     #: Spark SQL expressions (df.selectExpr) and a condition (df.where, applied first)
     select: tuple[str, ...] = ()
     where: str | None = None
+    incremental: IncrementalSpec | None = None
 
     @property
     def is_jdbc(self) -> bool:

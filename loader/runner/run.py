@@ -20,16 +20,18 @@ from ..adapters import pg
 from ..adapters import s3 as s3a
 from ..copy.formats import planned_format
 from ..engine.execute import execute
-from ..errors import ConfigError, LoaderError, RunNotFoundError, SourceError
+from ..errors import ConfigError, LoaderError, RunNotFoundError, SourceChangedError, SourceError
 from ..manifest import Manifest, load_manifests
 from ..naming import new_run_id, quote_ident
-from ..options import Method
+from ..options import Method, WriteMode
 from ..plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 from ..plan.facts import copy_ready
 from ..plan.typemap import match_columns
 from ..redact import redact, register
 from ..request import LoadRequest
 from ..state import StateStore
+from . import incremental
+from .incremental import IncrementalLoad, WindowChoice
 from .sources import check_unchanged, fingerprint, read_source
 
 log = logging.getLogger("loader")
@@ -70,6 +72,8 @@ class Plan:
     staging: str = "-"
     #: schema_evolution add_columns: the columns the run would add (the source's schema is read)
     adds: str = ""
+    #: the rows an incremental manifest's run would load
+    window: str = "-"
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class RunOptions:
     wait: bool = False
     live_progress: bool = False
     reap_before_run: bool = False
+    #: incremental manifests: --full-refresh / --from
+    window: WindowChoice = WindowChoice()
 
 
 def select(paths: list[str], only: tuple[str, ...] = ()) -> list[Manifest]:
@@ -96,11 +102,13 @@ def select(paths: list[str], only: tuple[str, ...] = ()) -> list[Manifest]:
     return manifests
 
 
-def dry_run(manifests: list[Manifest], spark: Any = None) -> list[Plan]:
-    return [_plan(m, spark) for m in manifests]
+def dry_run(manifests: list[Manifest], store: StateStore | None = None,
+            choice: WindowChoice = WindowChoice(), spark: Any = None) -> list[Plan]:
+    return [_plan(m, store, choice, spark) for m in manifests]
 
 
-def _plan(m: Manifest, spark: Any = None) -> Plan:
+def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = WindowChoice(),
+          spark: Any = None) -> Plan:
     conn = pg.connect(m.target.connection)
     try:
         with conn.cursor() as cur:
@@ -135,7 +143,8 @@ def _plan(m: Manifest, spark: Any = None) -> Plan:
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
                 creates_table=not exists and m.target.create == "if_missing", table_exists=exists,
-                staging=staging, adds=_planned_additions(m, columns, spark))
+                staging=staging, adds=_planned_additions(m, columns, spark),
+                window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")
 
 
 def _planned_additions(m: Manifest, columns: list[Any] | None, spark: Any) -> str:
@@ -183,13 +192,15 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
             if resume_record is None:
                 log.info("%s: nothing to resume, starting a new run", m.name)
             else:
-                check_unchanged(m.source, resume_record.source_fingerprint, resume_record.run_id)
+                resume_record = _resumable(m, store, resume_record)
         try:
             df = read_source(spark, m.source, where=f"{m.path}: source")
+            window = incremental.prepare(df, m, store, resume_record, opts.window) if m.source.incremental \
+                else None
         except SourceError as exc:  # a run that started: recorded like any other, failed
             exc.with_ids(run_id=_record_unread(store, m, resume_record, redact(str(exc))))
             raise
-        req = request_for(m, df, opts, fingerprint(m.source))
+        req = request_for(m, df, opts, fingerprint(m.source), window)
         result = execute(req, store, resume=resume_record)
     except LoaderError as exc:
         log.error("%s: %s", m.name, redact(str(exc)))
@@ -206,6 +217,22 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
     return RunOutcome(m.name, table, "succeeded", method=result.method, rows=result.rows,
                       seconds=time.monotonic() - t0, run_id=result.run_id,
                       fallback_reason=result.fallback_reason, rows_rejected=result.rows_rejected)
+
+
+def _resumable(m: Manifest, store: StateStore, record: Any) -> Any:
+    """The run to resume, or None for a new run: an incremental manifest whose source grew since
+    (or whose mark a newer run moved) starts a new run from the current mark, since its window
+    cannot be staged again the same way; any other manifest refuses (SourceChangedError)."""
+    try:
+        check_unchanged(m.source, record.source_fingerprint, record.run_id)
+        if m.source.incremental:
+            incremental.check_resumable(store, m, record)
+    except SourceChangedError as exc:
+        if not m.source.incremental:
+            raise
+        log.warning("%s: %s; starting a new run from the current mark instead", m.name, exc.message)
+        return None
+    return record
 
 
 def _record_unread(store: StateStore, m: Manifest, resumed: Any, error: str) -> str | None:
@@ -260,11 +287,14 @@ def _ensure_ledgers(manifests: list[Manifest]) -> None:
             conn.close()
 
 
-def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str | None) -> LoadRequest:
-    """The one translation of a manifest into the engine's request."""
-    return LoadRequest(df=df, spec=m.target.connection, target=m.target.ref, method=m.method,
-                       mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy, jdbc=m.jdbc,
-                       manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
+def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str | None,
+                window: IncrementalLoad | None = None) -> LoadRequest:
+    """The one translation of a manifest into the engine's request (an incremental run loads its
+    window's rows; --full-refresh replaces the table with every row)."""
+    mode = WriteMode.OVERWRITE if window is not None and window.plan.full_refresh else m.target.mode
+    return LoadRequest(df=window.df if window is not None else df, spec=m.target.connection, target=m.target.ref,
+                       method=m.method, mode=mode, key=m.target.key, create=m.target.create, copy=m.copy,
+                       jdbc=m.jdbc, watermark=window, manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
                        live_progress=opts.live_progress, source_fingerprint=source_fingerprint,
                        on_error=m.on_error, max_errors=m.max_errors, defer_indexes=m.target.defer_indexes,
                        schema_evolution=m.target.schema_evolution)
@@ -296,7 +326,8 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
     m = manifests[0]
     check_unchanged(m.source, record.source_fingerprint, run_id)
     df = read_source(spark, m.source, where=f"{m.path}: source")
-    req = request_for(m, df, opts, record.source_fingerprint)
+    window = incremental.prepare(df, m, store, record) if m.source.incremental else None
+    req = request_for(m, df, opts, record.source_fingerprint, window)
     t0 = time.monotonic()
     result = execute(req, store, resume=record)
     return RunOutcome(m.name, str(m.target.ref), "succeeded", method=result.method, rows=result.rows,

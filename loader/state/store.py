@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select, union, update
+from sqlalchemy import func, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import RunNotFoundError, StateError, TransitionError
@@ -125,6 +125,32 @@ class StateStore(PartsAndReaps):
         """The newest run of this manifest that is failed or unfinished, if any."""
         found = self.list_runs(limit=1, manifest_name=manifest_name, statuses=_RESUMABLE)
         return found[0] if found else None
+
+    def marked_runs(self, manifest_name: str, statuses: Iterable[RunStatus | str] = (RunStatus.SUCCEEDED,),
+                    limit: int | None = 1) -> list[RunRecord]:
+        """Runs of this manifest that recorded a high-water mark, newest first (incremental loads:
+        the newest succeeded one holds the current mark)."""
+        wanted = sorted({RunStatus(s).value for s in statuses})
+        query = (select(m.runs).where(m.runs.c.manifest_name == manifest_name, m.runs.c.status.in_(wanted),
+                                      m.runs.c.high_water_mark.is_not(None))
+                 .order_by(m.runs.c.started_at.desc(), m.runs.c.run_id.desc()).limit(limit))
+        with self._read(f"reading the marks of {manifest_name}") as conn:
+            return [RunRecord.from_row(r) for r in conn.execute(query).mappings().all()]
+
+    def current_marks(self) -> list[RunRecord]:
+        """Per manifest, its newest succeeded run with a high-water mark (``loader status``)."""
+        done = (m.runs.c.status == RunStatus.SUCCEEDED.value) & m.runs.c.high_water_mark.is_not(None)
+        newest = (select(m.runs.c.manifest_name, func.max(m.runs.c.started_at).label("at")).where(done)
+                  .group_by(m.runs.c.manifest_name).subquery())
+        query = (select(m.runs).join(newest, (newest.c.manifest_name == m.runs.c.manifest_name)
+                                     & (newest.c.at == m.runs.c.started_at)).where(done)
+                 .order_by(m.runs.c.manifest_name, m.runs.c.run_id.desc()))
+        with self._read("reading the high-water marks") as conn:
+            rows = [RunRecord.from_row(r) for r in conn.execute(query).mappings().all()]
+        newest_first: dict[str, RunRecord] = {}
+        for r in rows:  # two runs started in the same microsecond: the larger run id, as list_runs
+            newest_first.setdefault(r.manifest_name, r)
+        return list(newest_first.values())
 
     def find_by_short_id(self, short_id: str) -> list[RunRecord]:
         """Runs whose id starts with ``short_id`` (temp prefixes embed ``run_id[:8]``), newest first."""

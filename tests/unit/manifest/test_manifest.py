@@ -526,8 +526,8 @@ def test_huge_numbers_and_odd_yaml_types() -> None:
     assert load_manifest(write("orders.yaml", huge)).jdbc.batchsize == 10**200
     problems = problems_of("version: 1\nname: 2024-01-01\nsource: !!binary aGVsbG8=\n"
                            "target: !!set {a, b}\n")
-    assert problems == ["orders.yaml: name: expected a string, got a date",
-                        "orders.yaml: source: expected a mapping, got a bytes",
+    # an unquoted date stays the text written (no YAML timestamps): a valid name
+    assert problems == ["orders.yaml: source: expected a mapping, got a bytes",
                         "orders.yaml: target: expected a mapping, got a set"]
     problems = problems_of("version: 1\nsource: !!python/object:os.system {}\n")
     assert problems[0].startswith("orders.yaml:2:9: YAML syntax error: could not determine a constructor")
@@ -582,7 +582,8 @@ def test_example_manifests_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOADER_DEMO_DATABASE_URL", "postgresql://loader@127.0.0.1:55432/demo")
     manifests = load_manifests([REPO / "manifests"])
     by_name: dict[str, Manifest] = {m.name: m for m in manifests}
-    assert sorted(by_name) == ["calendar", "customers", "events", "sessions", "trips"]
+    assert sorted(by_name) == ["calendar", "customers", "events", "orders", "sessions", "trips"]
+    assert by_name["orders"].source.incremental is not None
     trips, customers, events = by_name["trips"], by_name["customers"], by_name["events"]
     assert trips.source == SourceSpec("parquet", "/tmp/demo-data/trips.parquet")
     assert trips.target.mode is WriteMode.OVERWRITE and trips.method is Method.COPY
@@ -602,7 +603,7 @@ def test_example_manifests_without_env_name_the_missing_variables(monkeypatch: p
     monkeypatch.delenv("LOADER_DEMO_DATA", raising=False)
     monkeypatch.delenv("LOADER_DEMO_DATABASE_URL", raising=False)
     manifests, problems = validate_paths([REPO / "manifests"])
-    assert manifests == [] and len(problems) == 10  # two ${VAR}s in each of the five examples
+    assert manifests == [] and len(problems) == 12  # two ${VAR}s in each of the six examples
     assert all("environment variable LOADER_DEMO_" in p for p in problems)
 
 
