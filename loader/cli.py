@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 
     rs = sub.add_parser("resume", help="resume one run by id")
     rs.add_argument("run_id")
-    rs.add_argument("paths", nargs="*", default=["manifests"], help="where its manifest is (default manifests/)")
+    rs.add_argument("paths", nargs="*", default=[], help="its manifest file or folder (default: found by its "
+                    "recorded name and hash in manifests/)")
     rs.add_argument("--wait", action="store_true")
 
     s = sub.add_parser("status", help="list runs, newest first")

@@ -61,7 +61,10 @@ def _url_password(url: str) -> str | None:
 
 
 def secrets_of(doc: Any) -> list[str]:
-    """Password values in a document (literal or expanded), for scrubbing messages."""
+    """Password values in a document (literal or expanded), for scrubbing messages.
+
+    A password written only as ``${VAR}`` references is not itself a secret (the name of a
+    variable is what the user must be told when it is unset); only its value is."""
     found: list[str] = []
     if not isinstance(doc, Mapping):
         return found
@@ -74,7 +77,7 @@ def secrets_of(doc: Any) -> list[str]:
             if candidate is None:
                 continue
             pw = _url_password(candidate) if isinstance(conn, str) else candidate
-            if pw:
+            if pw and not _ONLY_REFS.match(pw):
                 found.extend({pw, unquote(pw)})
     return found
 

@@ -9,7 +9,6 @@ it reads (table existence, bucket reachability) but writes nothing anywhere.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from ..plan.facts import copy_ready
 from ..redact import redact, register
 from ..request import LoadRequest
 from ..state import StateStore
+from .locate import find_run_manifest
 from .sources import check_unchanged, fingerprint, read_source
 
 log = logging.getLogger("loader")
@@ -247,27 +247,16 @@ def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str 
 def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOptions,
                spark: Any = None) -> RunOutcome:
     """``loader resume RUN_ID``: find the run (any unique prefix of its id) and its manifest among
-    ``paths``, and resume it."""
+    ``paths`` (default: ``manifests/``, see locate.py), and resume it."""
     record = store.get(store.resolve_id(run_id))
     run_id = record.run_id
-    missing = [p for p in paths if not os.path.exists(p)]
-    if missing:
-        raise RunNotFoundError(f"run {run_id[:12]} belongs to manifest {record.manifest_name!r}, and "
-                               f"{', '.join(missing)} does not exist here",
-                               next_step=f"pass the folder that holds it: loader resume {run_id[:12]} "
-                                         "path/to/manifests/", run_id=run_id)
-    manifests = [m for m in load_manifests(paths) if m.name == record.manifest_name]
-    if not manifests:
-        raise RunNotFoundError(f"run {run_id} belongs to manifest {record.manifest_name!r}, not found in "
-                               f"{', '.join(paths)}", next_step="pass the folder that holds its manifest")
     if not (record.status.is_active or record.status.value == "failed"):
-        raise RunNotFoundError(f"run {run_id} has {record.status}: nothing to resume" if record.status.value ==
-                               "succeeded" else f"run {run_id} was {record.status}: nothing to resume", run_id=run_id)
+        raise RunNotFoundError(f"run {run_id} {record.status.described}: nothing to resume", run_id=run_id)
+    m = find_run_manifest(record, paths)
     if spark is None:
         from ..adapters.spark import get_or_create_session
 
         spark = get_or_create_session()
-    m = manifests[0]
     check_unchanged(m.source, record.source_fingerprint, run_id)
     df = read_source(spark, m.source, where=f"{m.path}: source")
     req = request_for(m, df, opts, record.source_fingerprint)
