@@ -32,6 +32,7 @@ from ..request import LoadMethod, LoadRequest, MethodContext, MethodOutcome
 from ..result import LoadResult
 from ..state import RunRecord, StateStore
 from ..state.status import RunStatus
+from ..target.hints import explain
 from ..target.rejects import reject_table
 from .prepare import prepare_target
 
@@ -75,6 +76,7 @@ def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord
         exc.with_ids(run_id=run_id, table=str(req.target))
         raise
     except LoaderError as exc:
+        explain(exc, req.spec, req.target, req.write)  # e.g. a duplicate key on append: mode upsert
         _record_failure(store, run_id, redact(str(exc)))
         exc.with_ids(run_id=run_id, table=str(req.target))
         raise
