@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 def _logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     os.environ.setdefault("LOADER_SPARK_LOG_LEVEL", "WARN" if args.verbose else "FATAL")
+    # Spark's JVM banner and log lines: on the terminal with -v, else through logger loader.spark
+    # at DEBUG (i.e. not shown); see adapters/spark._jvm_stderr
+    os.environ.setdefault("LOADER_SPARK_STDERR", "inherit" if args.verbose else "log")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger = logging.getLogger("loader")

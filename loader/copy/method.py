@@ -24,6 +24,7 @@ from typing import Any
 
 from ..adapters import pg, pg_errors
 from ..adapters import s3 as s3a
+from ..adapters.spark import group_tasks
 from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError, TargetConnectionError
 from ..naming import TempLocation
 from ..plan.typemap import ColumnPlan
@@ -104,6 +105,8 @@ class _CopyRun:
         self.ctx.events.staging_started()
         self.progress.phase("staging", parts_total=None)
         stager = StagingThread(frame, cfg, self.run_id)
+        sc = frame.sparkSession.sparkContext
+        self.progress.track(lambda: group_tasks(sc, stager.group))  # the staging job's tasks done
         stager.start()
         txn = CopyTransaction(conn, req.target, self.plan, req.write, self.run_id, create_sql=self.ctx.create_sql,
                               reject=req.reject, defer_indexes=req.defer_indexes, fmt=fmt,
@@ -122,6 +125,7 @@ class _CopyRun:
                               next_step="resume the run", run_id=self.run_id, retryable=True)
         self.ctx.events.staged()
         self.ctx.events.loading_started()
+        self.progress.track(None)
         self.progress.phase("loading")
         out.rows = txn.finish()
         self._commit(conn)

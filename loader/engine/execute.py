@@ -25,7 +25,7 @@ from ..jdbc.method import JdbcMethod
 from ..naming import TempLocation, new_run_id
 from ..options import Method
 from ..plan.choose import choose_method
-from ..plan.facts import copy_ready, estimate_size
+from ..plan.facts import copy_ready, estimate_size, expected_rows
 from ..progress import Progress
 from ..redact import redact
 from ..request import LoadMethod, LoadRequest, MethodContext, MethodOutcome
@@ -107,7 +107,14 @@ class _Load:
             record = self.store.get(self.run_id)  # the rows are the ledger's, not the crashed attempt's
             return self._result(record.method_used or "copy", record.rows or 0, record.bytes_staged or 0,
                                 record.temp_path, record.fallback_reason, "resumed: already committed")
+        try:
+            return self._run(record)
+        finally:
+            self.progress.done()  # stops its ticker, clears the live line: success or failure
+
+    def _run(self, record: RunRecord) -> LoadResult:
         prepared = prepare_target(self.req)
+        self.progress.expect(expected_rows(self.req.df))
         choice, reason, bucket_checked = self._choose()
         self.store.update(self.run_id, reason=reason)
         log.info("%s: method %s (%s)", self.req.target, choice, reason)

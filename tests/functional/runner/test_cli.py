@@ -157,6 +157,13 @@ def test_run_exit_codes_summary_and_status(spark: Any, cli_env: dict[str, Any], 
 
     ok = cli("--state-url", state, "run", "--only", "good", str(folder), env=cli_env["env"])
     assert ok.returncode == 0, ok.stderr
+    # quiet by default: none of the JVM's banner or Spark's startup lines
+    for banner in ("Using incubator modules", "Setting default log level", "NativeCodeLoader", "log4j"):
+        assert banner not in ok.stderr, ok.stderr
+    # progress off a terminal: log lines, the JDBC load's with its rows
+    progress = [line for line in ok.stderr.splitlines() if line.startswith("INFO: progress: public.good ")]
+    assert any(re.search(r"publishing: .*\b50 of ~\d[\d,]* rows|publishing: .*\b50 rows", line)
+               for line in progress), ok.stderr
     header, rule, *rows = ok.stdout.strip().splitlines()
     assert header.split() == ["manifest", "table", "method", "rows", "seconds", "rows/s", "status"]
     assert set(rule.replace(" ", "")) == {"-"}
@@ -164,8 +171,9 @@ def test_run_exit_codes_summary_and_status(spark: Any, cli_env: dict[str, Any], 
     assert rows[0].split()[-1] == "succeeded"
     assert query(pg_conn, "SELECT count(*) FROM good") == [(50,)]
 
-    failed = cli("--state-url", state, "run", str(folder), env=cli_env["env"])
+    failed = cli("--state-url", state, "-v", "run", str(folder), env=cli_env["env"])
     assert failed.returncode == 1, failed.stderr
+    assert "Setting default log level" in failed.stderr  # -v: Spark's own lines are shown
     table = failed.stdout
     assert re.search(r"^good\s+public\.good\s+optimized\s+50\s+\S+\s+\S+\s+succeeded\s*$", table, re.M), table
     assert re.search(r"^mism\s+public\.mism\s+-\s+0\s+\S+\s+0\s+failed\s*$", table, re.M), table
