@@ -61,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
 
     rc = sub.add_parser("recommend", help="recommended method and settings for a row count")
     rc.add_argument("--rows", type=int, required=True)
-    rc.add_argument("--memory-gb", type=float, default=8)
+    rc.add_argument("--memory-gb", type=float, default=8, help="memory of an executor (default 8)")
+    rc.add_argument("--json", action="store_true", help="the fragment, the write_to_postgres keywords and "
+                    "the reasons as JSON")
 
     rp = sub.add_parser("reap", help="delete orphaned temp prefixes and staging tables")
     rp.add_argument("--bucket", action="append", default=[], help="bucket to reap (repeatable)")
@@ -136,7 +138,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(text, file=out)
         return 0 if ready else 1
     if args.command == "recommend":
-        print(commands.recommend(args.rows, args.memory_gb), file=out)
+        print(commands.recommend(args.rows, args.memory_gb, as_json=args.json), file=out)
         return 0
     if args.command == "reap":
         text, ok = commands.reap(args.state_url, buckets=args.bucket, prefix=args.prefix, grace=args.grace,

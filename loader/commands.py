@@ -153,13 +153,12 @@ def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
     return "\n".join(out), ready
 
 
-def recommend(rows: int, memory_gb: float = 8) -> str:
-    from .plan.recommend import get_performance_recommendations
+def recommend(rows: int, memory_gb: float = 8, as_json: bool = False) -> str:
+    """A manifest fragment (method, copy:, jdbc:) with the reason for each setting, as YAML or JSON."""
+    from .plan.sizing import recommend_settings, render_json, render_yaml
 
-    rec = get_performance_recommendations(rows, available_memory_gb=memory_gb)
-    lines = [f"{k}: {v}" for k, v in rec.items()]
-    lines.append("(batchsize: chosen at load time from the row width, ~1 MiB of rows per batch)")
-    return "\n".join(lines)
+    settings = recommend_settings(rows, memory_gb)
+    return json.dumps(render_json(settings), indent=2) if as_json else render_yaml(settings, rows, memory_gb)
 
 
 def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, resume_window: str,

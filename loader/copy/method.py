@@ -97,6 +97,7 @@ class _CopyRun:
         n_partitions = frame.rdd.getNumPartitions()
         gzip = self.opts.compression == "gzip"
         cfg = StageConfig(location=self.loc, gzip=gzip, rows_per_part=self.opts.rows_per_part,
+                          part_bytes=self.opts.part_mb * 1024 * 1024,
                           endpoint_url=s3a.endpoint_url(), skip_partitions=frozenset(self._staged_partitions()),
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),

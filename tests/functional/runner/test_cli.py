@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.functional.runner.test_runner import (
     COLUMNS,
@@ -216,9 +217,12 @@ def test_status_of_an_empty_store(cli_env: dict[str, Any]) -> None:
 def test_recommend(rows: int, method: str) -> None:
     res = cli("recommend", "--rows", str(rows), timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines()[0] == f"method: {method}"
-    assert ("rows_per_part" in res.stdout) is (method == "copy")
-    assert "batchsize: chosen at load time from the row width" in res.stdout
+    fragment = yaml.safe_load(res.stdout)  # a manifest fragment, the reasons as comments
+    assert fragment["method"] == method and fragment["jdbc"]["num_partitions"] >= 1
+    assert ("rows_per_part" in fragment.get("copy", {})) is (method == "copy")
+    assert "jdbc.batchsize is not set: the load chooses it from the row width" in res.stdout
+    as_json = json.loads(cli("recommend", "--rows", str(rows), "--json", timeout=60).stdout)
+    assert as_json["manifest"] == fragment
 
 
 def test_doctor_ready_and_missing_bucket(cli_env: dict[str, Any]) -> None:
