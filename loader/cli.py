@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("paths", nargs="+")
     r.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this manifest")
     r.add_argument("--parallel", type=int, default=1, metavar="N", help="independent manifests at once")
-    r.add_argument("--dry-run", action="store_true", help="print the plan; touch nothing")
+    r.add_argument("--dry-run", action="store_true", help="print the plan and every problem found without "
+                   "moving data (exit 1 if any); touch nothing")
     r.add_argument("--resume", action="store_true", help="continue each manifest's latest unfinished run")
     r.add_argument("--wait", action="store_true", help="wait for a table another run is loading")
     r.add_argument("--reap-before-run", action="store_true", help="reap stale prefixes of these tables first")
@@ -115,8 +116,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     if args.command == "run":
         if args.dry_run:
-            print(commands.dry_run(args.paths, tuple(args.only)), file=out)
-            return 0
+            text, ok = commands.dry_run(args.paths, tuple(args.only))
+            print(text, file=out)
+            return 0 if ok else 1
         outcomes = commands.run(args.paths, state_url=args.state_url, only=tuple(args.only),
                                 parallel=args.parallel, resume=args.resume, wait=args.wait,
                                 reap_before_run=args.reap_before_run, live=sys.stderr.isatty())

@@ -23,22 +23,31 @@ def validate(paths: list[str]) -> tuple[str, bool]:
     return "\n".join(f"ok  {m.path}: {m.name} -> {m.target.ref}" for m in manifests), True
 
 
-def dry_run(paths: list[str], only: tuple[str, ...] = ()) -> str:
-    """The plan of each manifest. Reads the target catalog and the bucket; writes nothing."""
-    blocks = []
+def dry_run(paths: list[str], only: tuple[str, ...] = ()) -> tuple[str, bool]:
+    """The plan of each manifest and every problem found without moving data (ok: none). Reads
+    the source's footer or header, the target catalog and the bucket; writes nothing."""
+    blocks: list[str] = []
+    problems: list[str] = []
     for p in plan_all(select(paths, only)):
-        table = "exists" if p.table_exists else "will be created" if p.creates_table else \
-            "does not exist and create is 'never': the run will fail"
-        blocks.append("\n".join([
+        table = "not checked" if not p.target_checked else "exists" if p.table_exists else \
+            "will be created" if p.creates_table else "does not exist and create is 'never': the run would fail"
+        lines = [
             f"manifest {p.manifest}",
-            f"  source:     {p.source}",
+            f"  source:     {p.source}" + (f" ({p.source_note})" if p.source_note else ""),
             f"  target:     {p.target} ({table})",
             f"  mode:       {p.mode}",
             f"  method:     {p.method} ({p.why})",
             f"  temp root:  {p.temp_prefix_root or '-'}",
             f"  staging:    {p.staging}",
-        ]))
-    return "\n".join(blocks) + "\n(dry run: nothing was written)"
+        ]
+        if p.create_sql:
+            lines.append("  creates:    " + p.create_sql.replace("\n", "\n              "))
+        lines += [f"  PROBLEM     {x}" for x in p.problems]
+        blocks.append("\n".join(lines))
+        problems += p.problems
+    tail = f"\n{len(problems)} problem(s) found (dry run: nothing was written)" if problems else \
+        "\n(dry run: nothing was written)"
+    return "\n".join(blocks) + tail, not problems
 
 
 def run(paths: list[str], *, state_url: str | None = None, only: tuple[str, ...] = (), parallel: int = 1,

@@ -25,9 +25,11 @@ from ..naming import new_run_id
 from ..options import Method
 from ..plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 from ..plan.facts import copy_ready
+from ..plan.typemap import create_table_sql
 from ..redact import redact, register
 from ..request import LoadRequest
 from ..state import StateStore
+from .checks import Problem, check_against_source, source_shape
 from .locate import find_run_manifest
 from .sources import check_unchanged, fingerprint, read_source
 
@@ -67,6 +69,14 @@ class Plan:
     table_exists: bool = True
     #: COPY's staging format as far as it can be told before the source is read
     staging: str = "-"
+    #: the CREATE TABLE of a table the run will create, when the source's columns are known
+    create_sql: str | None = None
+    #: the target database was reached (False: table_exists and creates_table say nothing)
+    target_checked: bool = True
+    #: how the source's columns were learnt, or why they are known only when Spark reads it
+    source_note: str = ""
+    #: "file: field: message" for each problem found; a dry run with any exits non-zero
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,13 +108,20 @@ def dry_run(manifests: list[Manifest]) -> list[Plan]:
 
 
 def _plan(m: Manifest) -> Plan:
-    conn = pg.connect(m.target.connection)
-    try:
-        with conn.cursor() as cur:
-            columns = pg.table_columns(cur, m.target.ref)
-    finally:
-        conn.close()
+    """What the run would do, and every problem that can be found without moving data."""
+    problems: list[Problem] = []
+    shape = source_shape(m, problems)
+    columns, has_unique = _target_facts(m, problems)
     exists = columns is not None
+    checked = not any(f == "target.connection" for f, _ in problems)
+    if shape.schema is not None:
+        check_against_source(m, shape.schema, columns, problems)
+    if columns is None and m.target.create == "never" and checked:
+        problems.append(("target.create", f"table {m.target.ref} does not exist and create is 'never' -> create "
+                         "it, or set target.create: if_missing"))
+    if exists and m.target.mode == "upsert" and not has_unique:
+        problems.append(("target.key", f"upsert on ({', '.join(m.target.key)}) needs a primary key or unique index "
+                         f"on exactly those columns of {m.target.ref}"))
     method, why = str(m.method), "requested in the manifest"
     copy_possible = m.method is Method.COPY
     if m.method is Method.AUTO:
@@ -123,14 +140,43 @@ def _plan(m: Manifest) -> Plan:
     source = m.source.path if not m.source.is_jdbc else f"jdbc query on {m.source.connection}"
     root = None
     if copy_possible:
-        bucket, _ = s3a.resolve_bucket(m.copy.bucket)
+        bucket, origin = s3a.resolve_bucket(m.copy.bucket)
         root = f"s3://{bucket}/{m.copy.prefix.strip('/')}/"
+        if m.method is Method.COPY:  # auto checked it already: not ready only means optimized JDBC
+            _check_bucket(bucket, "copy.bucket" if m.copy.bucket else origin, problems)
     staging = planned_format(m.copy.format, [(c.name, c.data_type) for c in columns] if columns else None,
                              reject=m.on_error == "reject") if copy_possible else "-"
+    creates = checked and not exists and m.target.create == "if_missing"
+    create_sql = create_table_sql(m.target.ref, shape.schema, m.target.key) if creates and shape.schema else None
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
-                creates_table=not exists and m.target.create == "if_missing", table_exists=exists,
-                staging=staging)
+                creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
+                target_checked=checked,
+                source_note=shape.note, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems))
+
+
+def _target_facts(m: Manifest, problems: list[Problem]) -> tuple[list[Any] | None, bool]:
+    """The target's columns (None: no such table) and whether the upsert key has a unique index."""
+    try:
+        conn = pg.connect(m.target.connection)
+    except LoaderError as exc:
+        problems.append(("target.connection", exc.message + (f" -> {exc.next_step}" if exc.next_step else "")))
+        return None, False
+    try:
+        with conn.cursor() as cur:
+            columns = pg.table_columns(cur, m.target.ref)
+            key = m.target.key
+            return columns, bool(key) and columns is not None and pg.has_unique_index(cur, m.target.ref, key)
+    finally:
+        conn.close()
+
+
+def _check_bucket(bucket: str, origin: str, problems: list[Problem]) -> None:
+    try:
+        s3a.check_bucket(s3a.make_client(max_attempts=1), bucket)
+    except LoaderError as exc:
+        problems.append(("copy.bucket", f"bucket {bucket} ({origin}) is not usable: {exc.message} -> create it "
+                         "or name another in copy.bucket (method copy would fall back to optimized JDBC)"))
 
 
 def run(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: Any = None) -> list[RunOutcome]:

@@ -110,7 +110,7 @@ def test_dry_run_touches_nothing(spark: Any, cli_env: dict[str, Any], pg_conn: A
                    method="copy", create="never", copy={"prefix": "stage/area"})
     state_file = Path(cli_env["state"].removeprefix("sqlite:///"))
     res = cli("--state-url", cli_env["state"], "run", "--dry-run", str(folder), env=cli_env["env"], timeout=120)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr  # cp's table does not exist and create is 'never'
     out = res.stdout
     blocks: dict[str, str] = {}
     current = ""
@@ -136,8 +136,11 @@ def test_dry_run_touches_nothing(spark: Any, cli_env: dict[str, Any], pg_conn: A
     cp = blocks["cp"]
     assert "method:     copy (requested in the manifest)" in cp
     assert f"temp root:  s3://{cli_env['bucket']}/stage/area/" in cp
-    assert "target:     public.cp (does not exist and create is 'never': the run will fail)" in cp
-    assert out.rstrip().endswith("(dry run: nothing was written)")
+    assert "target:     public.cp (does not exist and create is 'never': the run would fail)" in cp
+    assert f"PROBLEM     {folder}/cp.yaml: target.create: table public.cp does not exist" in cp
+    assert "PROBLEM" not in fresh and "PROBLEM" not in old
+    assert "creates:    CREATE TABLE" in fresh and '"amount" numeric(12,2)' in fresh
+    assert out.rstrip().endswith("1 problem(s) found (dry run: nothing was written)")
     # nothing anywhere: no runs recorded, no table, no S3 object, no ledger
     assert not state_file.exists() or state_rows(cli_env["state"]) == []
     assert not table_exists(pg_conn, "fresh") and not table_exists(pg_conn, "cp")
