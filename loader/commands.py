@@ -25,20 +25,21 @@ def validate(paths: list[str]) -> tuple[str, bool]:
 
 
 def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None, *, state_url: str | None = None,
-            full_refresh: bool = False, from_value: str | None = None) -> str:
-    """The plan of each manifest. Reads the target catalog, the bucket, the state store (an
-    incremental manifest's mark) and, for schema_evolution add_columns, the source's schema;
-    writes nothing."""
+            full_refresh: bool = False, from_value: str | None = None) -> tuple[str, bool]:
+    """The plan of each manifest and every problem found without moving data (ok: none). Reads
+    the source's footer or header, the target catalog, the bucket, the state store (an incremental
+    manifest's mark) and, for schema_evolution add_columns, the source's schema; writes nothing."""
     from .runner.incremental import WindowChoice
 
-    blocks = []
+    blocks: list[str] = []
+    problems: list[str] = []
     store = StateStore(state_url)
     for p in plan_all(select(paths, only), store, WindowChoice(full_refresh, from_value), spark):
-        table = "exists" if p.table_exists else "will be created" if p.creates_table else \
-            "does not exist and create is 'never': the run will fail"
-        blocks.append("\n".join([
+        table = "not checked" if not p.target_checked else "exists" if p.table_exists else \
+            "will be created" if p.creates_table else "does not exist and create is 'never': the run would fail"
+        lines = [
             f"manifest {p.manifest}",
-            f"  source:     {p.source}",
+            f"  source:     {p.source}" + (f" ({p.source_note})" if p.source_note else ""),
             f"  target:     {p.target} ({table})",
             f"  mode:       {p.mode}",
             f"  method:     {p.method} ({p.why})",
@@ -46,8 +47,15 @@ def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None, *, 
             f"  staging:    {p.staging}",
             *([f"  add columns: {p.adds}"] if p.adds else []),
             *([f"  window:     {p.window}"] if p.window != "-" else []),
-        ]))
-    return "\n".join(blocks) + "\n(dry run: nothing was written)"
+        ]
+        if p.create_sql:
+            lines.append("  creates:    " + p.create_sql.replace("\n", "\n              "))
+        lines += [f"  PROBLEM     {x}" for x in p.problems]
+        blocks.append("\n".join(lines))
+        problems += p.problems
+    tail = f"\n{len(problems)} problem(s) found (dry run: nothing was written)" if problems else \
+        "\n(dry run: nothing was written)"
+    return "\n".join(blocks) + tail, not problems
 
 
 def run(paths: list[str], *, state_url: str | None = None, only: tuple[str, ...] = (), parallel: int = 1,
@@ -201,13 +209,12 @@ def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
     return "\n".join(out), ready
 
 
-def recommend(rows: int, memory_gb: float = 8) -> str:
-    from .plan.recommend import get_performance_recommendations
+def recommend(rows: int, memory_gb: float = 8, as_json: bool = False) -> str:
+    """A manifest fragment (method, copy:, jdbc:) with the reason for each setting, as YAML or JSON."""
+    from .plan.sizing import recommend_settings, render_json, render_yaml
 
-    rec = get_performance_recommendations(rows, available_memory_gb=memory_gb)
-    lines = [f"{k}: {v}" for k, v in rec.items()]
-    lines.append("(batchsize: chosen at load time from the row width, ~1 MiB of rows per batch)")
-    return "\n".join(lines)
+    settings = recommend_settings(rows, memory_gb)
+    return json.dumps(render_json(settings), indent=2) if as_json else render_yaml(settings, rows, memory_gb)
 
 
 def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, resume_window: str,

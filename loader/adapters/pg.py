@@ -181,6 +181,21 @@ def primary_key_columns(cur: Any, ref: TableRef) -> tuple[str, ...]:
     return tuple(r[0] for r in cur.fetchall())
 
 
+def unique_index_columns(cur: Any, ref: TableRef, index: str) -> tuple[str, ...]:
+    """The columns of the unique index (or the constraint it backs) named ``index`` on ``ref``."""
+    cur.execute(
+        """SELECT a.attname FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_class x ON x.oid = i.indexrelid
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+            WHERE n.nspname = %s AND c.relname = %s AND x.relname = %s
+            ORDER BY array_position(i.indkey::int2[], a.attnum)""",
+        (ref.schema, ref.table, index),
+    )
+    return tuple(r[0] for r in cur.fetchall())
+
+
 def ledger_record(cur: Any, target: TableRef, run_id: str, rows: int) -> None:
     """Record the run in the same transaction that makes its data visible."""
     ensure_ledger(cur, target)

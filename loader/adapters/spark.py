@@ -13,6 +13,7 @@ import glob
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,8 @@ from ..naming import TableRef
 
 DEBIAN_JDBC_JAR = "/usr/share/java/postgresql.jar"
 log = logging.getLogger("loader")
+#: where the JVM's own stderr lines go when LOADER_SPARK_STDERR=log (at DEBUG)
+spark_log = logging.getLogger("loader.spark")
 
 
 def jdbc_jar() -> str | None:
@@ -73,11 +76,75 @@ def get_or_create_session(app_name: str = "loader", master: str | None = None,
         builder = builder.config("spark.jars", jar)
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    with _jvm_stderr(os.environ.get("LOADER_SPARK_STDERR", "inherit")):
+        session = builder.getOrCreate()
     # The CLI keeps Spark's own log4j lines (stack traces of a failed read among them) off the terminal
     # unless -v: the loader's error already says what failed and what to do.
     session.sparkContext.setLogLevel(os.environ.get("LOADER_SPARK_LOG_LEVEL", "ERROR"))
     return session
+
+
+@contextlib.contextmanager
+def _jvm_stderr(mode: str) -> Iterator[None]:
+    """Where the JVM we start writes its stderr: ``inherit`` (ours, the library's default) or ``log``
+    (the CLI's default): every line to the logger ``loader.spark`` at DEBUG, so ``loader -v`` shows it.
+
+    The JVM prints its banner ("WARNING: Using incubator modules", Spark's "Using Spark's default log4j
+    profile", "Setting default log level", NativeCodeLoader's warning) to its stderr before any log4j
+    setting of ours can apply, so only the stream itself can keep it off a terminal. PySpark starts the
+    JVM with our file descriptor 2, so it is pointed at a pipe while the session starts; the JVM (and
+    the Python workers it starts) keep the pipe, a daemon thread drains it."""
+    if mode != "log":
+        yield
+        return
+    read_fd, write_fd = os.pipe()
+    threading.Thread(target=_drain, args=(read_fd,), name="loader-spark-stderr", daemon=True).start()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)  # only the JVM keeps the write end: the drain ends when the JVM does
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _drain(fd: int) -> None:
+    with open(fd, encoding="utf-8", errors="replace") as stream:
+        for line in stream:
+            spark_log.debug("spark: %s", line.rstrip())
+
+
+# --- progress: a job group's tasks --------------------------------------------------------
+def group_tasks(sc: Any, group: str) -> tuple[int, int] | None:
+    """(tasks done, tasks in all) of the jobs of ``group`` so far, from Spark's statusTracker
+    (no job is run); None before the first job of the group starts."""
+    tracker = sc.statusTracker()
+    done = total = 0
+    for job in tracker.getJobIdsForGroup(group):
+        info = tracker.getJobInfo(job)
+        for stage in info.stageIds if info is not None else ():
+            st = tracker.getStageInfo(stage)
+            if st is not None:
+                done, total = done + st.numCompletedTasks, total + st.numTasks
+    return (done, total) if total else None
+
+
+@contextlib.contextmanager
+def job_group(spark: Any, group: str, description: str) -> Iterator[None]:
+    """The jobs this thread starts inside belong to ``group`` (for ``group_tasks`` and cancelling);
+    the thread's previous group, if any, is restored after."""
+    sc = spark.sparkContext
+    keys = ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel")
+    saved = {key: sc.getLocalProperty(key) for key in keys}
+    sc.setJobGroup(group, description, interruptOnCancel=True)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            sc.setLocalProperty(key, value)  # None removes it
 
 
 # --- the JDBC driver in a session the user made ------------------------------------------

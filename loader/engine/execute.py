@@ -25,13 +25,14 @@ from ..jdbc.method import JdbcMethod
 from ..naming import TempLocation, new_run_id
 from ..options import Method
 from ..plan.choose import choose_method
-from ..plan.facts import copy_ready, estimate_size
+from ..plan.facts import copy_ready, estimate_size, expected_rows
 from ..progress import Progress
 from ..redact import redact
 from ..request import LoadMethod, LoadRequest, MethodContext, MethodOutcome
 from ..result import LoadResult
 from ..state import RunRecord, StateStore
 from ..state.status import RunStatus
+from ..target.hints import explain
 from ..target.rejects import reject_table
 from .prepare import prepare_target
 
@@ -77,6 +78,7 @@ def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord
         exc.with_ids(run_id=run_id, table=str(req.target))
         raise
     except LoaderError as exc:
+        explain(exc, req.spec, req.target, req.write)  # e.g. a duplicate key on append: mode upsert
         _record_failure(store, run_id, redact(str(exc)))
         exc.with_ids(run_id=run_id, table=str(req.target))
         raise
@@ -108,7 +110,14 @@ class _Load:
             record = self.store.get(self.run_id)  # the rows are the ledger's, not the crashed attempt's
             return self._result(record.method_used or "copy", record.rows or 0, record.bytes_staged or 0,
                                 record.temp_path, record.fallback_reason, "resumed: already committed")
+        try:
+            return self._run(record)
+        finally:
+            self.progress.done()  # stops its ticker, clears the live line: success or failure
+
+    def _run(self, record: RunRecord) -> LoadResult:
         prepared = prepare_target(self.req)
+        self.progress.expect(expected_rows(self.req.df))
         choice, reason, bucket_checked = self._choose()
         self.store.update(self.run_id, reason=reason)
         log.info("%s: method %s (%s)", self.req.target, choice, reason)

@@ -33,7 +33,7 @@ from .validate import Problem
 
 _ONLY_REFS = re.compile(r"^(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 _COPY_FIELDS = ("bucket", "prefix", "compression", "server_side", "cleanup", "fallback",
-                "strip_nul", "rows_per_part", "format")
+                "strip_nul", "rows_per_part", "part_mb", "format")
 _JDBC_FIELDS = ("batchsize", "num_partitions", "max_connections")
 _MODES = tuple(m.value for m in WriteMode)
 
@@ -71,7 +71,10 @@ def _url_password(url: str) -> str | None:
 
 
 def secrets_of(doc: Any) -> list[str]:
-    """Password values in a document (literal or expanded), for scrubbing messages."""
+    """Password values in a document (literal or expanded), for scrubbing messages.
+
+    A password written only as ``${VAR}`` references is not itself a secret (the name of a
+    variable is what the user must be told when it is unset); only its value is."""
     found: list[str] = []
     if not isinstance(doc, Mapping):
         return found
@@ -84,7 +87,7 @@ def secrets_of(doc: Any) -> list[str]:
             if candidate is None:
                 continue
             pw = _url_password(candidate) if isinstance(conn, str) else candidate
-            if pw:
+            if pw and not _ONLY_REFS.match(pw):
                 found.extend({pw, unquote(pw)})
     return found
 
@@ -252,6 +255,10 @@ def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:
     values["bucket"] = _expand(_str(raw, "bucket"), "copy.bucket", problems)
     if "rows_per_part" in values:
         values["rows_per_part"] = _int(values["rows_per_part"])
+    if "part_mb" in values and _int(values["part_mb"]) is None:
+        values.pop("part_mb")  # its type is reported by the schema
+    elif "part_mb" in values:
+        values["part_mb"] = _int(values["part_mb"])
     try:
         return CopyOptions(**values)
     except (TypeError, ValueError):

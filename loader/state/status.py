@@ -34,7 +34,15 @@ class RunStatus(str, Enum):
         """A process may be working on the run right now (or died while doing so)."""
         return self in ACTIVE
 
+    @property
+    def described(self) -> str:
+        """The status as a sentence says it: "run X has succeeded", "run X is loading"."""
+        return _PHRASES[self]
 
+
+_PHRASES = {RunStatus.PENDING: "is pending", RunStatus.STAGING: "is staging", RunStatus.STAGED: "is staged",
+            RunStatus.LOADING: "is loading", RunStatus.SUCCEEDED: "has succeeded", RunStatus.FAILED: "has failed",
+            RunStatus.ABANDONED: "was abandoned"}
 ACTIVE = frozenset({RunStatus.PENDING, RunStatus.STAGING, RunStatus.STAGED, RunStatus.LOADING})
 
 #: status -> statuses it may move to

@@ -268,7 +268,7 @@ class StateStore(PartsAndReaps):
             raise TransitionError(
                 f"run {run_id}: cannot {name} from status {observed.value} "
                 f"(allowed from {', '.join(sorted(s.value for s in sources))})",
-                next_step=f"see `loader status {run_id}`",
+                next_step=f"see `loader status` (run {run_id[:12]})",
                 run_id=run_id, expected=observed.value, actual=observed.value, transition=name,
             )
         now = self._now()
@@ -295,13 +295,13 @@ class StateStore(PartsAndReaps):
             current = self._get_or_none(run_id)
             if current is None:
                 raise self._not_found(run_id)
-            detail = f"status is {current.status.value}"
+            detail = f"it {current.status.described}"
             if attempt is not None and current.status == observed and current.attempt != attempt:
                 detail += f" but attempt is {current.attempt}, not {attempt}"
             raise TransitionError(
-                f"run {run_id}: cannot {name}: expected status {observed.value}, {detail} "
+                f"run {run_id}: cannot {name}: expected status {observed.value}, but {detail} "
                 f"(another process moved it)",
-                next_step=f"see `loader status {run_id}`",
+                next_step=f"see `loader status` (run {run_id[:12]})",
                 run_id=run_id, expected=observed.value, actual=current.status.value, transition=name,
             )
         return record if record is not None else self.get(run_id)

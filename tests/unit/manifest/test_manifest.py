@@ -489,6 +489,16 @@ def test_missing_env_var_names_file_and_field() -> None:
     assert problem.startswith("orders.yaml: target.connection.host: environment variable NO_SUCH_HOST is not set")
 
 
+
+@pytest.mark.parametrize("conn", [{"host": "h", "user": "u", "password": "${NO_SUCH_PW}"},
+                                  "postgresql://u:${NO_SUCH_PW}@h/db"])
+def test_unset_password_variable_is_named_not_masked(conn: Any) -> None:
+    """The name of a variable is not a secret: the user must be told which one to set."""
+    (problem,) = problems_of(with_(target__connection=conn))
+    assert "environment variable NO_SUCH_PW is not set" in problem
+    assert "remove the ${NO_SUCH_PW} reference" in problem and "***" not in problem
+
+
 # --- files, YAML, folders --------------------------------------------------------------------
 
 
