@@ -80,7 +80,7 @@ def test_three_runs_over_a_growing_folder_load_each_row_once(spark: Any, env: di
     assert (window["value"], window["inclusive"], window["origin"]) == (ts(0), True, "initial")
 
     add_batch(spark, env["src"], range(2 * BATCH, 3 * BATCH))
-    assert "window:     updated_at > " + ts(BATCH - 1) in commands.dry_run([str(folder)], state_url=state_url)
+    assert "window:     updated_at > " + ts(BATCH - 1) in commands.dry_run([str(folder)], state_url=state_url)[0]
     second = run(folder, state_url, spark)
     assert second.rows == BATCH
     assert mark_of(state_url, second.run_id)["value"] == ts(3 * BATCH - 1)
