@@ -116,6 +116,19 @@ class Method:
     with_pk: bool = True
     prefill: str | None = None  # full | half: the table holds these rows before the timed load
     kinds: tuple[str, ...] = ("synthetic", "tpch")
+    check: str = ""  # a table constraint added to the DDL (copy-reject: one that some rows break)
+    keep: Callable[[Any], Any] | None = None  # Arrow batch -> mask of the rows that land (default: all)
+
+
+#: copy-reject's CHECK refuses one row in 10,000 (0.01%: 30 rows of 300,000; ids 0, 10000, ...)
+REJECT_EVERY = 10_000
+
+
+def kept_by_reject_check(batch: Any) -> Any:
+    import pyarrow.compute as pc
+
+    ids = batch.column("id")
+    return pc.not_equal(pc.subtract(ids, pc.multiply(pc.divide(ids, REJECT_EVERY), REJECT_EVERY)), 0)
 
 
 def accepts_staging_format() -> bool:
@@ -171,7 +184,8 @@ def loader_call(method: str, mode: str = "append", *, cached: bool = False, stag
             if want_server and res.server_side != (want_server == "always"):
                 raise RuntimeError(f"server_side={want_server} but the result says server_side={res.server_side}")
             ctx.last_extra = {"timings": res.timings, "bytes_staged": res.bytes_staged,
-                              "server_side": res.server_side, "cached": cached}
+                              "server_side": res.server_side, "cached": cached,
+                              "rows_rejected": getattr(res, "rows_rejected", 0)}
             got_format = getattr(res, "staging_format", None)
             if got_format is not None:
                 ctx.last_extra["staging_format"] = got_format
@@ -208,6 +222,12 @@ METHODS = [
     Method("copy-upsert", "copy (client-side)", "loader",
            loader_call("copy", "upsert", server_side="never", **COPY_OPTS), mode="upsert", prefill="half",
            kinds=("synthetic",)),
+    # on_error: reject stages CSV; the same load with nothing to reject is the clean baseline
+    Method("copy-reject-clean", "copy (client-side), on_error='reject', no row refused", "loader",
+           loader_call("copy", server_side="never", on_error="reject", **COPY_OPTS), kinds=("synthetic",)),
+    Method("copy-reject", "copy (client-side), on_error='reject', a CHECK refusing 0.01% of rows", "loader",
+           loader_call("copy", server_side="never", on_error="reject", **COPY_OPTS), kinds=("synthetic",),
+           check=f"CHECK (id % {REJECT_EVERY} <> 0)", keep=kept_by_reject_check),
     Method("limit", "LIMIT: server COPY FROM file (binary)", "limit", peers.server_copy_binary),
     Method("limit-text", "limit-text: server COPY FROM file (CSV)", "limit", peers.server_copy),
     Method("limit-noindex", "limit-text into the table without PK (CSV)", "limit", peers.server_copy,
@@ -292,6 +312,8 @@ def setup_table(ctx: Ctx, ds: Dataset, m: Method) -> None:
         with conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS public.{TABLE} CASCADE")
             cur.execute(ds.ddl(TABLE, with_pk=m.with_pk))
+            if m.check:
+                cur.execute(f"ALTER TABLE public.{TABLE} ADD {m.check}")
             if m.prefill:
                 src = ds.csv if m.prefill == "full" else ds.half_csv
                 cur.execute(f"COPY public.{TABLE} FROM %s (FORMAT csv)", (str(src),))
@@ -343,6 +365,7 @@ def run_method(ctx: Ctx, ds: Dataset, m: Method, repeat: int, sampler: MemorySam
                            "checksums": [], "checksum_figures": [], "extra": [], "error": None, "skipped": None}
     py_peak = jvm_peak = 0.0
     loads = []
+    expected = ds.expected if m.keep is None else inputs.expected_checksum(ds, keep=m.keep)
     for i in range(repeat):
         try:
             setup_table(ctx, ds, m)
@@ -371,7 +394,7 @@ def run_method(ctx: Ctx, ds: Dataset, m: Method, repeat: int, sampler: MemorySam
             break
         finally:
             ctx.clean_up()
-        state = inputs.compare(ds.expected, got)
+        state = inputs.compare(expected, got)
         if shape:
             state = (state if state != "ok" else "differs:") + " table " + shape
         rec["seconds"].append(seconds)
@@ -389,6 +412,21 @@ def run_method(ctx: Ctx, ds: Dataset, m: Method, repeat: int, sampler: MemorySam
         rec["staging_format"] = ",".join(formats)
     report.summarize(rec)
     return rec
+
+
+def reject_notes(records: list[dict[str, Any]]) -> list[str]:
+    """copy-reject against the same load with nothing to reject (issue #17: at most 3x)."""
+    by = {(r["dataset"], r["method"]): r for r in records if r.get("seconds")}
+    notes = []
+    for (dataset, method), rec in by.items():
+        clean = by.get((dataset, "copy-reject-clean"))
+        if method != "copy-reject" or clean is None:
+            continue
+        median = rec["median_s"] / clean["median_s"]
+        rejected = sorted({e.get("rows_rejected") for e in rec["extra"]})
+        notes.append(f"{dataset}: copy-reject ({', '.join(map(str, rejected))} row(s) rejected) took {median:.2f}x "
+                     f"the time of copy-reject-clean (medians).")
+    return notes
 
 
 def warm_up(ctx: Ctx, workdir: Path, methods: list[Method]) -> None:
@@ -607,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         if pinned is not None:
             pinned["check_at_end"] = pin.check(pg, s3.proc.pid if s3.proc is not None else None)
             notes.append("PINNED: " + report.pin_text(pinned))
-        notes += ctx.notes
+        notes += ctx.notes + reject_notes(records)
         if any(r["method"].endswith("-cached") for r in records):
             notes.append("The `cached DataFrame` rows `.cache()` the DataFrame read from the Parquet and "
                          "materialise it (`count()`) before the clock starts; the other loader rows read the "

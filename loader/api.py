@@ -42,6 +42,7 @@ def write_to_postgres(
     max_errors: int | None = None,
     defer_indexes: bool = True,
     staging_format: str | None = None,
+    schema_evolution: str = "none",
     **options: Any,
 ) -> LoadResult:
     """Load ``df`` into PostgreSQL and return a :class:`LoadResult`.
@@ -58,6 +59,8 @@ def write_to_postgres(
     inside the load transaction and built once after the rows; ``False`` keeps them.
     ``staging_format`` (COPY): "auto" (binary COPY when every column has a binary encoding, else
     CSV), "binary" or "csv"; ``LoadResult.staging_format`` says which was used and why.
+    ``schema_evolution``: "none" (a source column the table lacks is an error) or "add_columns"
+    (it is added, nullable, in the load transaction; a changed type is still an error).
     """
     redact.install()
     spec = ConnectionSpec.parse(conn_params)
@@ -77,7 +80,7 @@ def write_to_postgres(
     req = LoadRequest(df=df, spec=spec, target=target, method=_enum(Method, method, "method"),
                       mode=_enum(WriteMode, mode, "mode"), key=keys, create=create, copy=copy_opts,
                       jdbc=jdbc_opts, wait_for_lock=wait, on_error=on_error, max_errors=max_errors,
-                      defer_indexes=bool(defer_indexes))
+                      defer_indexes=bool(defer_indexes), schema_evolution=schema_evolution)
     return execute(req, StateStore(state_url))
 
 

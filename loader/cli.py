@@ -38,15 +38,21 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("paths", nargs="+")
     r.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this manifest")
     r.add_argument("--parallel", type=int, default=1, metavar="N", help="independent manifests at once")
-    r.add_argument("--dry-run", action="store_true", help="print the plan; touch nothing")
+    r.add_argument("--dry-run", action="store_true", help="print the plan and every problem found without "
+                   "moving data (exit 1 if any); touch nothing")
     r.add_argument("--resume", action="store_true", help="continue each manifest's latest unfinished run")
     r.add_argument("--wait", action="store_true", help="wait for a table another run is loading")
     r.add_argument("--reap-before-run", action="store_true", help="reap stale prefixes of these tables first")
     r.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    r.add_argument("--full-refresh", action="store_true",
+                   help="incremental manifests: ignore the mark, replace the table with every row from initial")
+    r.add_argument("--from", dest="from_value", metavar="VALUE",
+                   help="incremental manifests: load the rows whose cursor is > VALUE (instead of the mark)")
 
     rs = sub.add_parser("resume", help="resume one run by id")
     rs.add_argument("run_id")
-    rs.add_argument("paths", nargs="*", default=["manifests"], help="where its manifest is (default manifests/)")
+    rs.add_argument("paths", nargs="*", default=[], help="its manifest file or folder (default: found by its "
+                    "recorded name and hash in manifests/)")
     rs.add_argument("--wait", action="store_true")
 
     s = sub.add_parser("status", help="list runs, newest first")
@@ -62,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
     rc = sub.add_parser("recommend", help="recommended method and settings for a row count")
     rc.add_argument("--rows", type=int, required=True)
-    rc.add_argument("--memory-gb", type=float, default=8)
+    rc.add_argument("--memory-gb", type=float, default=8, help="memory of an executor (default 8)")
+    rc.add_argument("--json", action="store_true", help="the fragment, the write_to_postgres keywords and "
+                    "the reasons as JSON")
 
     rp = sub.add_parser("reap", help="delete orphaned temp prefixes and staging tables")
     rp.add_argument("--bucket", action="append", default=[], help="bucket to reap (repeatable)")
@@ -82,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
 def _logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     os.environ.setdefault("LOADER_SPARK_LOG_LEVEL", "WARN" if args.verbose else "FATAL")
+    # Spark's JVM banner and log lines: on the terminal with -v, else through logger loader.spark
+    # at DEBUG (i.e. not shown); see adapters/spark._jvm_stderr
+    os.environ.setdefault("LOADER_SPARK_STDERR", "inherit" if args.verbose else "log")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger = logging.getLogger("loader")
@@ -113,11 +124,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     if args.command == "run":
         if args.dry_run:
-            print(commands.dry_run(args.paths, tuple(args.only)), file=out)
-            return 0
+            text, ok = commands.dry_run(args.paths, tuple(args.only), state_url=args.state_url,
+                                        full_refresh=args.full_refresh, from_value=args.from_value)
+            print(text, file=out)
+            return 0 if ok else 1
         outcomes = commands.run(args.paths, state_url=args.state_url, only=tuple(args.only),
                                 parallel=args.parallel, resume=args.resume, wait=args.wait,
-                                reap_before_run=args.reap_before_run, live=sys.stderr.isatty())
+                                reap_before_run=args.reap_before_run, live=sys.stderr.isatty(),
+                                full_refresh=args.full_refresh, from_value=args.from_value)
         if args.json:
             print(json.dumps([o.__dict__ for o in outcomes], indent=2), file=out)
         else:
@@ -137,7 +151,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(text, file=out)
         return 0 if ready else 1
     if args.command == "recommend":
-        print(commands.recommend(args.rows, args.memory_gb), file=out)
+        print(commands.recommend(args.rows, args.memory_gb, as_json=args.json), file=out)
         return 0
     if args.command == "reap":
         text, ok = commands.reap(args.state_url, buckets=args.bucket, prefix=args.prefix, grace=args.grace,

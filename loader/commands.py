@@ -10,8 +10,9 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from .errors import ConfigError
 from .manifest import load_manifests, validate_paths
-from .runner.run import RunOptions, RunOutcome, format_summary, select
+from .runner.run import RunOptions, RunOutcome, format_summary, format_table, select
 from .runner.run import dry_run as plan_all
 from .state import StateStore, display
 
@@ -23,33 +24,65 @@ def validate(paths: list[str]) -> tuple[str, bool]:
     return "\n".join(f"ok  {m.path}: {m.name} -> {m.target.ref}" for m in manifests), True
 
 
-def dry_run(paths: list[str], only: tuple[str, ...] = ()) -> str:
-    """The plan of each manifest. Reads the target catalog and the bucket; writes nothing."""
-    blocks = []
-    for p in plan_all(select(paths, only)):
-        table = "exists" if p.table_exists else "will be created" if p.creates_table else \
-            "does not exist and create is 'never': the run will fail"
-        blocks.append("\n".join([
+def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None, *, state_url: str | None = None,
+            full_refresh: bool = False, from_value: str | None = None) -> tuple[str, bool]:
+    """The plan of each manifest and every problem found without moving data (ok: none). Reads
+    the source's footer or header, the target catalog, the bucket, the state store (an incremental
+    manifest's mark) and, for schema_evolution add_columns, the source's schema; writes nothing."""
+    from .runner.incremental import WindowChoice
+
+    blocks: list[str] = []
+    problems: list[str] = []
+    store = StateStore(state_url)
+    for p in plan_all(select(paths, only), store, WindowChoice(full_refresh, from_value), spark):
+        table = "not checked" if not p.target_checked else "exists" if p.table_exists else \
+            "will be created" if p.creates_table else "does not exist and create is 'never': the run would fail"
+        lines = [
             f"manifest {p.manifest}",
-            f"  source:     {p.source}",
+            f"  source:     {p.source}" + (f" ({p.source_note})" if p.source_note else ""),
             f"  target:     {p.target} ({table})",
             f"  mode:       {p.mode}",
             f"  method:     {p.method} ({p.why})",
             f"  temp root:  {p.temp_prefix_root or '-'}",
             f"  staging:    {p.staging}",
-        ]))
-    return "\n".join(blocks) + "\n(dry run: nothing was written)"
+            *([f"  add columns: {p.adds}"] if p.adds else []),
+            *([f"  window:     {p.window}"] if p.window != "-" else []),
+        ]
+        if p.create_sql:
+            lines.append("  creates:    " + p.create_sql.replace("\n", "\n              "))
+        lines += [f"  PROBLEM     {x}" for x in p.problems]
+        blocks.append("\n".join(lines))
+        problems += p.problems
+    tail = f"\n{len(problems)} problem(s) found (dry run: nothing was written)" if problems else \
+        "\n(dry run: nothing was written)"
+    return "\n".join(blocks) + tail, not problems
 
 
 def run(paths: list[str], *, state_url: str | None = None, only: tuple[str, ...] = (), parallel: int = 1,
         resume: bool = False, wait: bool = False, reap_before_run: bool = False, live: bool = False,
-        spark: Any = None) -> list[RunOutcome]:
+        full_refresh: bool = False, from_value: str | None = None, spark: Any = None) -> list[RunOutcome]:
     from .runner import run as runner
+    from .runner.incremental import WindowChoice
 
     manifests = select(paths, only)
+    _check_window_choice(manifests, resume, full_refresh, from_value)
     opts = RunOptions(only=only, parallel=parallel, resume=resume, wait=wait, live_progress=live,
-                      reap_before_run=reap_before_run)
+                      reap_before_run=reap_before_run, window=WindowChoice(full_refresh, from_value))
     return runner.run(manifests, StateStore(state_url), opts, spark=spark)
+
+
+def _check_window_choice(manifests: list[Any], resume: bool, full_refresh: bool, from_value: str | None) -> None:
+    flag = "--full-refresh" if full_refresh else "--from" if from_value is not None else None
+    if flag is None:
+        return
+    if full_refresh and from_value is not None:
+        raise ConfigError("--full-refresh and --from are exclusive", next_step="give one of them")
+    if resume:
+        raise ConfigError(f"{flag} with --resume: a resumed run loads the window it started with",
+                          next_step=f"run without --resume to use {flag}")
+    if not any(m.source.incremental for m in manifests):
+        raise ConfigError(f"{flag}: none of these manifests is incremental (source.incremental)",
+                          next_step="select an incremental manifest with --only")
 
 
 def resume(run_id: str, paths: list[str], *, state_url: str | None = None, wait: bool = False,
@@ -74,11 +107,34 @@ def status(state_url: str | None, *, limit: int = 20, as_json: bool = False, sum
         data = store.summary(since_at)
         return json.dumps(data, indent=2, default=str) if as_json else format_usage(data)
     runs = store.list_runs(limit=limit)
+    marks = {r.manifest_name: r for r in store.current_marks()}
     if as_json:
         # ``rows``: committed rows (None unless it succeeded); ``seconds``: the attempts' own time
-        return json.dumps([{**r.to_json_dict(), "seconds": round(display.seconds(r), 3)}
-                           for r in runs], indent=2)
-    return display.runs_table(runs, width) if runs else "no runs recorded in " + store.url_for_display
+        return json.dumps([_run_json(r, marks) for r in runs], indent=2)
+    if not runs:
+        return "no runs recorded in " + store.url_for_display
+    return display.runs_table(runs, width) + (_marks_table(marks) if marks else "")
+
+
+def _run_json(r: Any, marks: dict[str, Any]) -> dict[str, Any]:
+    """A run as JSON; an incremental manifest's window and marks as objects, with its current mark."""
+    out = r.to_json_dict()
+    out["seconds"] = round(display.seconds(r), 3)
+    for key in ("window_from", "high_water_mark"):
+        out[key] = json.loads(out[key]) if out[key] else None
+    current = marks.get(r.manifest_name)
+    if current is not None:
+        out["current_mark"] = {**json.loads(current.high_water_mark), "run_id": current.run_id}
+    return out
+
+
+def _marks_table(marks: dict[str, Any]) -> str:
+    rows = []
+    for name, r in sorted(marks.items()):
+        mark = json.loads(r.high_water_mark)
+        rows.append((name, mark["cursor"], mark["type"], str(mark["value"]), r.run_id[:12]))
+    return "\n\nhigh-water marks (incremental manifests)\n" + format_table(
+        ("manifest", "cursor", "type", "mark", "set by run"), rows)
 
 
 def _since(text: str | None) -> datetime | None:
@@ -145,13 +201,12 @@ def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
     return "\n".join(out), ready
 
 
-def recommend(rows: int, memory_gb: float = 8) -> str:
-    from .plan.recommend import get_performance_recommendations
+def recommend(rows: int, memory_gb: float = 8, as_json: bool = False) -> str:
+    """A manifest fragment (method, copy:, jdbc:) with the reason for each setting, as YAML or JSON."""
+    from .plan.sizing import recommend_settings, render_json, render_yaml
 
-    rec = get_performance_recommendations(rows, available_memory_gb=memory_gb)
-    lines = [f"{k}: {v}" for k, v in rec.items()]
-    lines.append("(batchsize: chosen at load time from the row width, ~1 MiB of rows per batch)")
-    return "\n".join(lines)
+    settings = recommend_settings(rows, memory_gb)
+    return json.dumps(render_json(settings), indent=2) if as_json else render_yaml(settings, rows, memory_gb)
 
 
 def reap(state_url: str | None, *, buckets: list[str], prefix: str, grace: str, resume_window: str,

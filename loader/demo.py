@@ -3,8 +3,9 @@
 Starts a throwaway PostgreSQL cluster and a local S3 endpoint (moto's server,
 with the project's default bucket, so COPY needs zero configuration), generates
 a sample data set (1,000,000 trips in Parquet with realistic types, plus
-customers in CSV and events in JSON), runs ``loader run manifests/`` against
-them, prints ``loader status``, and stops what it started.
+customers in CSV and events in JSON, orders for an incremental load), runs ``loader run
+manifests/`` against them, adds new order files and runs the incremental manifest again (it loads
+only those), prints ``loader status``, and stops what it started.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .testing.pgcluster import PgCluster
 from .testing.s3server import start_moto
 
 TRIPS = int(os.environ.get("LOADER_DEMO_ROWS", "1000000"))
+ORDERS = 10_000
 
 
 def generate(data: Path) -> None:
@@ -56,7 +58,22 @@ def generate(data: Path) -> None:
         F.col("id").alias("session_id"), (F.col("id") % 50_000).alias("customer_id"),
         (F.col("id") % 3600).cast("int").alias("seconds"), (F.col("id") % 5 == 0).alias("converted"))
     sessions.write.mode("overwrite").orc(str(data / "sessions.orc"))
+    # orders: an incremental source. The second batch waits in orders_incoming until the first run
+    # is done, then lands in the folder the way a producer adds files (see main).
+    for folder, first, n in (("orders", 0, ORDERS), ("orders_incoming", ORDERS, ORDERS // 5)):
+        spark.range(first, first + n, numPartitions=2).select(
+            F.col("id").alias("order_id"), (F.col("id") % 50_000).alias("customer_id"),
+            (F.col("id") % 997 / 10).cast("decimal(10,2)").alias("total"),
+            F.timestamp_micros(F.lit(1_704_067_200_000_000) + F.col("id") * 60_000_000).alias("updated_at"),
+        ).write.mode("overwrite").parquet(str(data / folder))
     spark.stop()
+
+
+def orders_arrive(data: Path) -> int:
+    """Move the waiting order files into the source folder; returns how many rows they hold."""
+    for part in (data / "orders_incoming").glob("part-*"):
+        part.rename(data / "orders" / f"late-{part.name}")
+    return ORDERS // 5
 
 
 def main() -> int:
@@ -79,6 +96,10 @@ def main() -> int:
         subprocess.run([*cli, "validate", "manifests/"], env=env, check=True)
         print("demo: loader run manifests/", flush=True)
         code = subprocess.run([*cli, "run", "manifests/"], env=env).returncode
+        new_rows = orders_arrive(data)
+        print(f"\ndemo: {new_rows:,} new orders arrived; loader run manifests/ --only orders "
+              "(incremental: only the new rows)", flush=True)
+        code = code or subprocess.run([*cli, "run", "manifests/", "--only", "orders"], env=env).returncode
         print("\ndemo: loader status", flush=True)
         subprocess.run([*cli, "status"], env=env, check=True)
         leftovers = [o["Key"] for o in s3.client().list_objects_v2(Bucket=DEFAULT_BUCKET).get("Contents", [])]
@@ -86,7 +107,7 @@ def main() -> int:
         import psycopg2
 
         with psycopg2.connect(pg.url()) as conn, conn.cursor() as cur:
-            for table in ("trips", "customers", "events", "sessions", "calendar"):
+            for table in ("trips", "customers", "events", "sessions", "calendar", "orders"):
                 cur.execute(f"SELECT count(*) FROM {table}")
                 (count,) = cur.fetchone() or (0,)
                 print(f"demo: {table}: {count:,} rows in PostgreSQL")

@@ -17,6 +17,9 @@ from .errors import ConfigError
 
 DEFAULT_BUCKET = "development-pyspark-jobs-codepackage"
 DEFAULT_PREFIX_ROOT = "tmp/postgres-copy"
+#: MiB of uncompressed data per staged part, unless copy.part_mb says otherwise: small enough that
+#: loading starts while the rest is still being staged
+DEFAULT_PART_MB = 16
 
 
 class Method(str, Enum):
@@ -47,11 +50,17 @@ class CopyOptions:
     cleanup: bool = True
     fallback: str = "optimized"  # optimized | none
     strip_nul: bool = False
-    #: rows per staged part: bounded so a part streams in bounded memory and a
-    #: resume re-stages little; None lets the planner size parts from the data
+    #: a staged part closes at rows_per_part rows or part_mb MiB (uncompressed, as staged), whichever
+    #: comes first: part_mb bounds a task's memory (it holds one part before uploading it) whatever
+    #: the row width; rows_per_part bounds what a resume re-stages. None: only the MiB cap applies
     rows_per_part: int | None = None
+    part_mb: int = DEFAULT_PART_MB
     #: staging format: binary where every column can take it (auto), or always binary / csv
     format: str = "auto"
+
+
+#: target.schema_evolution / schema_evolution=: none (a new source column is an error) or add_columns
+SCHEMA_EVOLUTION = ("none", "add_columns")
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,10 @@ _CHOICES = {
 }
 
 
+#: options that count something (rows, MiB, partitions, connections): whole numbers >= 1
+_COUNTS = frozenset({"rows_per_part", "part_mb", "batchsize", "num_partitions", "max_connections"})
+
+
 def did_you_mean(name: str, candidates: list[str]) -> str:
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -92,6 +105,9 @@ def _build(cls: type[Any], section: str, values: Mapping[str, Any]) -> Any:
         allowed = _CHOICES.get((section, key))
         if allowed and value not in allowed:
             raise ConfigError(f"{section}.{key}: {value!r} is not one of {', '.join(allowed)}")
+        if key in _COUNTS and value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                                     or value < 1):
+            raise ConfigError(f"{section}.{key}: {value!r} is not a whole number >= 1")
     return cls(**values)
 
 

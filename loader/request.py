@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from .adapters.s3 import resolve_bucket
 from .connection import ConnectionSpec
+from .errors import ConfigError
 from .naming import TableRef, TempLocation
-from .options import CopyOptions, JdbcOptions, Method, RejectPolicy, WriteMode, with_bucket
+from .options import SCHEMA_EVOLUTION, CopyOptions, JdbcOptions, Method, RejectPolicy, WriteMode, with_bucket
 from .plan.typemap import ColumnPlan
 from .progress import Progress
 from .target.write_modes import WriteStrategy, write_mode
@@ -42,10 +43,16 @@ class LoadRequest:
     max_errors: int | None = None
     #: build the target's indexes after the rows when it is new, overwritten or empty (index_defer)
     defer_indexes: bool = True
+    #: none | add_columns: a source column the table lacks is added in the load transaction
+    schema_evolution: str = "none"
+    #: an incremental run's window and mark (runner/incremental.py); ``df`` is already its window
+    watermark: Watermark | None = None
     #: the write mode as behaviour, chosen once here (upsert without a key is refused here)
     write: WriteStrategy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.schema_evolution not in SCHEMA_EVOLUTION:
+            raise ConfigError(f"schema_evolution={self.schema_evolution!r} is not one of {', '.join(SCHEMA_EVOLUTION)}")
         object.__setattr__(self, "write", write_mode(self.mode, self.key))
         if self.copy.bucket is None:  # argument, else $PYSPARK_TEMP_S3_BUCKET, else the project default
             object.__setattr__(self, "copy", with_bucket(self.copy, resolve_bucket(None)[0]))
@@ -53,6 +60,18 @@ class LoadRequest:
     @property
     def reject(self) -> RejectPolicy | None:
         return RejectPolicy(self.max_errors) if self.on_error == "reject" else None
+
+
+class Watermark(Protocol):
+    """An incremental run's window and how to learn its new high-water mark (both as JSON)."""
+
+    #: the window the run loads, recorded when the run is created (a resume keeps it)
+    window: str
+
+    def mark(self, first_attempt: bool) -> str | None:
+        """The mark of the rows loaded, once the load's Spark job has run (``first_attempt``: no
+        part was staged by an earlier attempt, so the job saw every row of the window)."""
+        ...
 
 
 class RunEvents(Protocol):
@@ -65,6 +84,8 @@ class RunEvents(Protocol):
     def staged(self) -> None: ...
     def loading_started(self) -> None: ...
     def staging_table_created(self, name: str) -> None: ...
+    #: every row is read and the COMMIT follows: what must be in the state store first (the mark)
+    def committing(self) -> None: ...
 
 
 @dataclass

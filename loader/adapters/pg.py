@@ -104,7 +104,13 @@ def table_lock(spec: ConnectionSpec, ref: TableRef, run_id: str, wait: bool = Fa
                         next_step="wait for it to finish, or run again with --wait", table=str(ref),
                         run_id=run_id,
                     )
-        yield
+        try:
+            yield
+        finally:
+            # Unlock before closing: a closed connection's backend releases its locks only once it
+            # has exited, a moment later, so the caller's next run of the table could find it held.
+            with contextlib.suppress(Exception), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (ns, name))
     finally:
         conn.close()
 
@@ -171,6 +177,21 @@ def primary_key_columns(cur: Any, ref: TableRef) -> tuple[str, ...]:
             WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary
             ORDER BY array_position(i.indkey, a.attnum)""",
         (ref.schema, ref.table),
+    )
+    return tuple(r[0] for r in cur.fetchall())
+
+
+def unique_index_columns(cur: Any, ref: TableRef, index: str) -> tuple[str, ...]:
+    """The columns of the unique index (or the constraint it backs) named ``index`` on ``ref``."""
+    cur.execute(
+        """SELECT a.attname FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_class x ON x.oid = i.indexrelid
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+            WHERE n.nspname = %s AND c.relname = %s AND x.relname = %s
+            ORDER BY array_position(i.indkey::int2[], a.attnum)""",
+        (ref.schema, ref.table, index),
     )
     return tuple(r[0] for r in cur.fetchall())
 

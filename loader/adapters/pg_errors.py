@@ -29,6 +29,19 @@ NO_SUCH_SCHEMA = "3F000"
 INSUFFICIENT_PRIVILEGE = "42501"
 NO_UNIQUE_INDEX_FOR_ON_CONFLICT = "42P10"
 UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+
+#: what to do about a value or constraint the target refused, by SQLSTATE (the write mode refines
+#: a unique violation's, knowing the key: target/hints.py)
+_DATA_NEXT_STEPS = {
+    UNIQUE_VIOLATION: "a unique key of the target refused the row (it is in the table already, or twice in "
+                      "the source): to update the rows that exist, load with mode: upsert and key: the key's "
+                      "columns; else remove those rows from the source",
+    "23502": "the column is NOT NULL: fill the value in the source, or allow NULL in the target",
+    "23503": "the referenced row does not exist: load the referenced table first, or fix the value",
+    "23514": "a CHECK constraint of the target refused the row: fix the value in the source",
+}
+_DEFAULT_DATA_NEXT_STEP = "fix the value in the source or the column type in the target"
 
 def sqlstate(exc: BaseException) -> str:
     return getattr(exc, "pgcode", None) or ""
@@ -61,7 +74,7 @@ def data_error(exc: BaseException, *, table: TableRef | str, where: str | None =
         parts.append(_truncate(context.splitlines()[0]))
     if where:
         parts.append(f"in {where}")
-    return DataError("; ".join(parts), next_step="fix the value in the source or the column type in the target",
+    return DataError("; ".join(parts), next_step=_DATA_NEXT_STEPS.get(sqlstate(exc), _DEFAULT_DATA_NEXT_STEP),
                      table=str(table), run_id=run_id, sqlstate=sqlstate(exc) or None,
                      constraint=getattr(diag, "constraint_name", None), column=column)
 

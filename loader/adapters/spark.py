@@ -1,4 +1,4 @@
-"""The Spark edge: finding or starting a SparkSession, and Spark's JDBC failures translated.
+"""The Spark edge: finding or starting a SparkSession; Spark's read, expression and JDBC failures translated.
 
 On a cluster (spark-submit, EMR Serverless) the active session is used as it
 is, so the cluster's settings win. Only when there is none (a laptop, the
@@ -8,10 +8,13 @@ JDBC driver on the class path.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from ..connection import ConnectionSpec
@@ -20,6 +23,8 @@ from ..naming import TableRef
 
 DEBIAN_JDBC_JAR = "/usr/share/java/postgresql.jar"
 log = logging.getLogger("loader")
+#: where the JVM's own stderr lines go when LOADER_SPARK_STDERR=log (at DEBUG)
+spark_log = logging.getLogger("loader.spark")
 
 
 def jdbc_jar() -> str | None:
@@ -71,11 +76,75 @@ def get_or_create_session(app_name: str = "loader", master: str | None = None,
         builder = builder.config("spark.jars", jar)
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    with _jvm_stderr(os.environ.get("LOADER_SPARK_STDERR", "inherit")):
+        session = builder.getOrCreate()
     # The CLI keeps Spark's own log4j lines (stack traces of a failed read among them) off the terminal
     # unless -v: the loader's error already says what failed and what to do.
     session.sparkContext.setLogLevel(os.environ.get("LOADER_SPARK_LOG_LEVEL", "ERROR"))
     return session
+
+
+@contextlib.contextmanager
+def _jvm_stderr(mode: str) -> Iterator[None]:
+    """Where the JVM we start writes its stderr: ``inherit`` (ours, the library's default) or ``log``
+    (the CLI's default): every line to the logger ``loader.spark`` at DEBUG, so ``loader -v`` shows it.
+
+    The JVM prints its banner ("WARNING: Using incubator modules", Spark's "Using Spark's default log4j
+    profile", "Setting default log level", NativeCodeLoader's warning) to its stderr before any log4j
+    setting of ours can apply, so only the stream itself can keep it off a terminal. PySpark starts the
+    JVM with our file descriptor 2, so it is pointed at a pipe while the session starts; the JVM (and
+    the Python workers it starts) keep the pipe, a daemon thread drains it."""
+    if mode != "log":
+        yield
+        return
+    read_fd, write_fd = os.pipe()
+    threading.Thread(target=_drain, args=(read_fd,), name="loader-spark-stderr", daemon=True).start()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)  # only the JVM keeps the write end: the drain ends when the JVM does
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _drain(fd: int) -> None:
+    with open(fd, encoding="utf-8", errors="replace") as stream:
+        for line in stream:
+            spark_log.debug("spark: %s", line.rstrip())
+
+
+# --- progress: a job group's tasks --------------------------------------------------------
+def group_tasks(sc: Any, group: str) -> tuple[int, int] | None:
+    """(tasks done, tasks in all) of the jobs of ``group`` so far, from Spark's statusTracker
+    (no job is run); None before the first job of the group starts."""
+    tracker = sc.statusTracker()
+    done = total = 0
+    for job in tracker.getJobIdsForGroup(group):
+        info = tracker.getJobInfo(job)
+        for stage in info.stageIds if info is not None else ():
+            st = tracker.getStageInfo(stage)
+            if st is not None:
+                done, total = done + st.numCompletedTasks, total + st.numTasks
+    return (done, total) if total else None
+
+
+@contextlib.contextmanager
+def job_group(spark: Any, group: str, description: str) -> Iterator[None]:
+    """The jobs this thread starts inside belong to ``group`` (for ``group_tasks`` and cancelling);
+    the thread's previous group, if any, is restored after."""
+    sc = spark.sparkContext
+    keys = ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel")
+    saved = {key: sc.getLocalProperty(key) for key in keys}
+    sc.setJobGroup(group, description, interruptOnCancel=True)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            sc.setLocalProperty(key, value)  # None removes it
 
 
 # --- the JDBC driver in a session the user made ------------------------------------------
@@ -121,10 +190,39 @@ def _add_jar(spark: Any, jar: str) -> bool:
 
 
 # --- Spark's failures, translated ------------------------------------------------------
-def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: str) -> SourceError:
+#: the connector a data source name needs, for the error that says it is missing
+CONNECTORS = {
+    "avro": "spark.jars.packages=org.apache.spark:spark-avro_2.13:{spark} (Spark's own external module)",
+    "delta": "spark.jars.packages=io.delta:delta-spark_2.13:<the Delta release for Spark {spark}> and "
+             "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+    "iceberg": "spark.jars.packages=org.apache.iceberg:iceberg-spark-runtime-{minor}_2.13:<Iceberg version> "
+               "and a catalog (spark.sql.catalog.<name>=org.apache.iceberg.spark.SparkCatalog)",
+}
+_NO_SOURCE = ("DATA_SOURCE_NOT_FOUND", "AVRO_DATA_SOURCE_NOT_ENABLED")
+
+
+def connector_hint(fmt: str) -> str:
+    import pyspark
+
+    spark, minor = pyspark.__version__, ".".join(pyspark.__version__.split(".")[:2])
+    known = CONNECTORS.get(fmt.lower())
+    if known:
+        return "start Spark with " + known.format(spark=spark, minor=minor)
+    return (f"check the spelling of source.format, or start Spark with the package that provides {fmt!r}: "
+            "spark.jars.packages=<group>:<artifact>:<version> (--packages), or its jar in spark.jars (--jars)")
+
+
+def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: str, field: str = "path") -> SourceError:
     """A failed ``spark.read`` as one SourceError, decided by Spark's error condition."""
     condition = _condition(exc)
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    first = _first_line(exc)
+    if condition in _NO_SOURCE:
+        return SourceError(f"{where}.format: Spark has no data source {fmt!r} (its connector is not on the classpath)",
+                           next_step=connector_hint(fmt))
+    if condition == "TABLE_OR_VIEW_NOT_FOUND":
+        return SourceError(f"{where}.table: Spark's catalog has no table or view {path!r}",
+                           next_step="check the name (db.name) and that this SparkSession uses the catalog "
+                                     "(metastore) that holds it")
     if condition == "PATH_NOT_FOUND":
         return SourceError(f"{where}.path: {path} does not exist", next_step="check the path (and the ${VAR} it uses)")
     if condition == "PARQUET_TYPE_ILLEGAL":
@@ -136,19 +234,64 @@ def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: st
                 "(pandas' default for to_parquet), which Spark cannot read",
                 next_step="write the file with microseconds: df.to_parquet(path, coerce_timestamps='us') "
                           "(pandas refuses if that would lose a value), or cast the column before writing")
+    if field == "table":
+        return SourceError(f"{where}.table: cannot read {path!r}: {first}",
+                           next_step="check the table name (db.name; quote parts with `backticks`)")
     return SourceError(f"{where}: cannot read {path} as {fmt}: {first}",
                        next_step=f"check that the files are readable {fmt} (-v shows Spark's own error)")
 
 
+def translate_expression_failure(exc: BaseException, *, field: str, expr: str, columns: list[str]) -> SourceError:
+    """A manifest's ``select``/``where`` expression Spark refused, by its error condition."""
+    condition = _condition(exc)
+    shown = ", ".join(columns[:50]) + (", ..." if len(columns) > 50 else "")
+    if condition.startswith("UNRESOLVED_COLUMN"):
+        return SourceError(f"{field}: {expr!r} names a column the source does not have: {_first_line(exc)}",
+                           next_step=f"the source's columns: {shown} (quote a name with `backticks`)")
+    return SourceError(f"{field}: {expr!r} is not a Spark SQL expression Spark can apply here"
+                       f"{f' ({condition})' if condition else ''}: {_first_line(exc)}",
+                       next_step=f"fix the expression; the source's columns: {shown}")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]  # a ParseException starts with \n
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
 def _condition(exc: BaseException) -> str:
-    for name in ("getCondition", "getErrorClass"):  # Spark 4 and 3.5 call it differently
-        getter = getattr(exc, name, None)
-        if callable(getter):
-            try:
-                return str(getter() or "")
-            except Exception:  # an error object without a condition
-                return ""
+    """Spark's error condition: on PySpark's exception, or on the Java one under a Py4JJavaError
+    (an error PySpark does not convert, e.g. SparkClassNotFoundException for a missing data source)."""
+    for obj in (exc, getattr(exc, "java_exception", None)):
+        for name in ("getCondition", "getErrorClass"):  # Spark 4 and 3.5 call it differently
+            getter = getattr(obj, name, None) if obj is not None else None
+            if callable(getter):
+                try:
+                    value = getter()
+                except Exception:  # not a SparkThrowable: no condition to learn here
+                    continue
+                if value:
+                    return str(value)
     return ""
+
+
+@contextlib.contextmanager
+def quiet_analysis_logs() -> Iterator[None]:
+    """PySpark 4 logs each AnalysisException it makes, Java stack and all, at ERROR on loggers of its
+    own, even one the caller handles; ours says it in one line, so those loggers are off meanwhile."""
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # PySpark 3.5 logs nothing of the kind
+        yield
+        return
+    loggers = [PySparkLogger.getLogger(n) for n in ("SQLQueryContextLogger", "DataFrameQueryContextLogger")]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, was in zip(loggers, before, strict=True):
+            lg.disabled = was
 
 
 def _nanosecond_columns(path: str) -> tuple[str, list[str]] | None:

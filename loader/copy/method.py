@@ -24,6 +24,7 @@ from typing import Any
 
 from ..adapters import pg, pg_errors
 from ..adapters import s3 as s3a
+from ..adapters.spark import group_tasks
 from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError, TargetConnectionError
 from ..naming import TempLocation
 from ..plan.typemap import ColumnPlan
@@ -97,6 +98,7 @@ class _CopyRun:
         n_partitions = frame.rdd.getNumPartitions()
         gzip = self.opts.compression == "gzip"
         cfg = StageConfig(location=self.loc, gzip=gzip, rows_per_part=self.opts.rows_per_part,
+                          part_bytes=self.opts.part_mb * 1024 * 1024,
                           endpoint_url=s3a.endpoint_url(), skip_partitions=frozenset(self._staged_partitions()),
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),
@@ -105,6 +107,8 @@ class _CopyRun:
         self.ctx.events.staging_started()
         self.progress.phase("staging", parts_total=None)
         stager = StagingThread(frame, cfg, self.run_id)
+        sc = frame.sparkSession.sparkContext
+        self.progress.track(lambda: group_tasks(sc, stager.group))  # the staging job's tasks done
         stager.start()
         txn = CopyTransaction(conn, req.target, self.plan, req.write, self.run_id, create_sql=self.ctx.create_sql,
                               reject=req.reject, defer_indexes=req.defer_indexes, fmt=fmt,
@@ -122,7 +126,9 @@ class _CopyRun:
             raise LoaderError(f"partitions {sorted(missing)[:5]} of run {self.run_id} were never staged",
                               next_step="resume the run", run_id=self.run_id, retryable=True)
         self._loading(staging_done=True)  # nothing to COPY (no rows): the phase still moves on
+        self.progress.track(None)  # the staging job is over: what is left is COPY's
         out.rows = txn.finish()
+        self.ctx.events.committing()
         self._commit(conn)
         out.timings["load"] = time.monotonic() - t0
         out.rows_rejected = txn.rows_rejected

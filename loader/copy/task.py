@@ -25,15 +25,16 @@ from typing import Any
 
 from ..adapters.s3 import translated
 from ..naming import TempLocation
+from ..options import DEFAULT_PART_MB
 
 #: starts the message of an S3 failure on an executor, so the driver can tell it from others
 STAGING_ERROR_TAG = "LOADER_STAGING_ERROR"
 #: the same for a value the target cannot take, found while encoding
 DATA_ERROR_TAG = "LOADER_DATA_ERROR"
 
-# Uncompressed bytes per part: bounds a task's memory, and small enough that loading can
-# start while the rest is still being staged.
-DEFAULT_PART_BYTES = 16 * 1024 * 1024
+# Uncompressed bytes per part (copy.part_mb): bounds a task's memory, and small enough that
+# loading can start while the rest is still being staged.
+DEFAULT_PART_BYTES = DEFAULT_PART_MB * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,12 @@ class _PartWriter:
         self.buf.write(self.zip.compress(data) if self.zip else data)
         self.raw += len(data)
 
+    def room(self, rows: int) -> int:
+        """How many of ``rows`` fit in the current part under rows_per_part (exact: batches are
+        sliced to it); the MiB cap is checked after each piece, so a part may pass it by one batch."""
+        limit = self.cfg.rows_per_part
+        return rows if limit is None else max(1, min(rows, limit - self.rows))
+
     def add(self, data: bytes, rows: int) -> None:
         self._write(data)
         self.rows += rows
@@ -151,9 +158,12 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
         writer = _PartWriter(cfg, partition, make_client(cfg.endpoint_url, credentials=cfg.credentials))
         rows_before = 0
         for batch in batches:
-            if batch.num_rows:
-                writer.add(cfg.encoder.encode(batch, partition, rows_before), batch.num_rows)
-                rows_before += batch.num_rows
+            offset = 0
+            while offset < batch.num_rows:  # a batch is split where rows_per_part closes a part
+                n = writer.room(batch.num_rows - offset)
+                piece = batch if n == batch.num_rows else batch.slice(offset, n)
+                writer.add(cfg.encoder.encode(piece, partition, rows_before), n)
+                rows_before, offset = rows_before + n, offset + n
         writer.flush()
         writer.write_marker()
     except StagingError as exc:

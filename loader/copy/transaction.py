@@ -31,6 +31,7 @@ from ..errors import StagingError, TargetConnectionError, TargetError
 from ..naming import TableRef, quote_ident
 from ..options import RejectPolicy
 from ..plan.typemap import ColumnPlan
+from ..target.evolve import add_planned_columns
 from ..target.index_defer import DeferredIndexes
 from ..target.publish import publish_counted
 from ..target.rejects import publish_rejecting
@@ -102,12 +103,15 @@ class CopyTransaction:
     #: upsert: which rows were new keys and which updated existing ones (set by ``finish``)
     written: Written | None = None
     deferred: DeferredIndexes | None = None
+    #: reject mode: each part (as a SQL literal) and the loader_line of its first row
+    part_lines: dict[str, int] = field(default_factory=dict)
 
     def begin(self) -> None:
         self.cur = self.conn.cursor()
         created = bool(self.create_sql)
         if created:
             self.cur.execute(self.create_sql)
+        add_planned_columns(self.cur, self.target, self.plan)  # schema_evolution: in this transaction
         freeze = created
         if self.reject is not None:
             # on_error: reject: columns that accept every value the source holds (text for CSV,
@@ -118,6 +122,8 @@ class CopyTransaction:
             cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in zip(self.plan.names, types, strict=True))
             self.cur.execute(f"CREATE TEMP TABLE {self.dest} ({cols}, loader_part text, "
                              "loader_line bigserial) ON COMMIT DROP")
+            self.cur.execute("SELECT pg_get_serial_sequence(%s, 'loader_line')", (self.dest,))
+            self.line_seq = self.cur.fetchone()[0]
             freeze = False
         elif self.write.merges:
             self.dest = quote_ident(f"loader_upsert_{self.run_id[:8]}")
@@ -180,20 +186,24 @@ class CopyTransaction:
         return rows
 
     def _mark_part(self, where: str) -> None:
-        """In reject mode, every row remembers the part it came from (line numbers follow)."""
+        """In reject mode, every row remembers the part it came from, and the part its first line
+        number (``loader_line`` counts across parts), so a rejected row's line in its part is one
+        subtraction: no window over every row. A part loaded again after a refused import starts anew."""
         if self.reject is not None:
             literal = "'" + where.replace("'", "''") + "'"
             self.cur.execute(f"ALTER TABLE {self.dest} ALTER COLUMN loader_part SET DEFAULT {literal}")
+            self.cur.execute(f"SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {self.line_seq}")
+            self.part_lines[literal] = int(self.cur.fetchone()[0])
 
     def finish(self) -> int:
         """Make the rows visible (for upsert: merge) and write the ledger row; caller commits."""
         if self.reject is not None:
-            origin = ("loader_part || ' line ' || (loader_line - min(loader_line) OVER "
-                      "(PARTITION BY loader_part) + 1)")
+            firsts = " ".join(f"WHEN {part} THEN {first}" for part, first in self.part_lines.items())
+            origin = f"loader_part || ' line ' || (loader_line - CASE loader_part {firsts} END + 1)" if firsts else None
             moved, self.rows_rejected = publish_rejecting(
                 self.cur, source=self.dest, target=self.target, columns=self.plan.names,
                 casts=self.plan.pg_types, write=self.write, run_id=self.run_id, policy=self.reject,
-                origin_sql=origin, order_sql="loader_line")
+                origin_sql=origin, row_column="loader_line")
             return moved
         if self.write.merges:
             self.written = publish_counted(self.cur, source=self.dest, target=self.target, columns=self.plan.names,

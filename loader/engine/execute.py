@@ -25,13 +25,14 @@ from ..jdbc.method import JdbcMethod
 from ..naming import TempLocation, new_run_id
 from ..options import Method
 from ..plan.choose import choose_method
-from ..plan.facts import copy_ready, estimate_size
+from ..plan.facts import copy_ready, estimate_size, expected_rows
 from ..progress import Progress
 from ..redact import redact
 from ..request import LoadMethod, LoadRequest, MethodContext, MethodOutcome
 from ..result import LoadResult
 from ..state import RunRecord, StateStore
 from ..state.status import RunStatus
+from ..target.hints import explain
 from ..target.rejects import reject_table
 from .prepare import prepare_target
 
@@ -60,6 +61,8 @@ def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord
                          write_mode=str(req.mode))
         if req.source_fingerprint:
             store.update(run_id, source_fingerprint=req.source_fingerprint)
+        if req.watermark is not None:  # a resume loads this same window again
+            store.update(run_id, window_from=req.watermark.window)
     try:
         # The table lock comes first: a resume must never take over a run that is still alive.
         with pg.table_lock(req.spec, req.target, run_id, wait=req.wait_for_lock):
@@ -75,6 +78,7 @@ def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord
         exc.with_ids(run_id=run_id, table=str(req.target))
         raise
     except LoaderError as exc:
+        explain(exc, req.spec, req.target, req.write)  # e.g. a duplicate key on append: mode upsert
         _record_failure(store, run_id, redact(str(exc)))
         exc.with_ids(run_id=run_id, table=str(req.target))
         raise
@@ -101,11 +105,19 @@ class _Load:
 
     def run(self) -> LoadResult:
         record = self.store.get(self.run_id)
+        self.first_attempt = record.attempt == 1
         if record.attempt > 1 and self._already_committed():
             record = self.store.get(self.run_id)  # the rows are the ledger's, not the crashed attempt's
             return self._result(record.method_used or "copy", record.rows or 0, record.bytes_staged or 0,
                                 record.temp_path, record.fallback_reason, "resumed: already committed")
+        try:
+            return self._run(record)
+        finally:
+            self.progress.done()  # stops its ticker, clears the live line: success or failure
+
+    def _run(self, record: RunRecord) -> LoadResult:
         prepared = prepare_target(self.req)
+        self.progress.expect(expected_rows(self.req.df))
         choice, reason, bucket_checked = self._choose()
         self.store.update(self.run_id, reason=reason)
         log.info("%s: method %s (%s)", self.req.target, choice, reason)
@@ -142,6 +154,7 @@ class _Load:
             log.warning("%s, falling back to optimized JDBC", reason_text)
             log.info("Falling back to optimized JDBC writer")
             self._restart_for_fallback()
+            self.first_attempt = False  # an observed mark may hold the failed job's rows: aggregate instead
             self.store.update(self.run_id, method_used=fallback.name, fallback_reason=reason_text)
             try:
                 out = fallback.run(ctx)
@@ -200,6 +213,12 @@ class _Load:
 
     def staging_table_created(self, name: str) -> None:
         self.store.update(self.run_id, staging_table=name)
+
+    def committing(self) -> None:
+        # The mark goes in before the COMMIT: a run killed right after it is finished from the
+        # ledger (_already_committed), and its mark counts once the run is succeeded.
+        if self.req.watermark is not None:
+            self.store.update(self.run_id, high_water_mark=self.req.watermark.mark(self.first_attempt))
 
     def _beat(self, phase: str, parts: int, rows: int) -> None:
         self.store.heartbeat(self.run_id, parts_loaded=parts, rows=rows)

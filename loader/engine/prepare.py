@@ -57,4 +57,5 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
                                   "index on exactly those columns",
                                   next_step=f"ALTER TABLE {target.quoted} ADD PRIMARY KEY ({cols})",
                                   table=str(target))
-    return PreparedTarget(match_columns(target, schema, existing), None, error_key)
+    add_columns = req.schema_evolution == "add_columns"  # the ALTER runs in the load transaction (target/evolve)
+    return PreparedTarget(match_columns(target, schema, existing, add_columns), None, error_key)

@@ -42,14 +42,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapters import pg, pg_errors
-from ..adapters.spark import ensure_jdbc_driver, translate_jdbc_failure
+from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group, translate_jdbc_failure
 from ..connection import ConnectionSpec
 from ..copy.csv_encode import nul_error_column
 from ..errors import ConfigError, DataError, TargetError
 from ..naming import TableRef, quote_ident, staging_table_name
 from ..options import JdbcOptions, Method, RejectPolicy
 from ..plan.typemap import ColumnPlan
+from ..progress import Progress
 from ..request import LoadMethod, MethodContext, MethodOutcome
+from ..target.evolve import add_planned_columns
 from ..target.publish import publish_counted
 from ..target.rejects import publish_rejecting
 from ..target.write_modes import WriteStrategy, Written
@@ -75,7 +77,8 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
                write: WriteStrategy, plan: ColumnPlan, create_sql: str | None,
                opts: JdbcOptions, on_stage_created: Callable[[str], None] | None = None,
                reject: RejectPolicy | None = None, strip_nul: bool = False,
-               defer_indexes: bool = False) -> JdbcResult:
+               defer_indexes: bool = False, before_publish: Callable[[], None] | None = None,
+               progress: Progress | None = None) -> JdbcResult:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
@@ -97,8 +100,14 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         obs = Observation()
         frame = frame.observe(obs, F.count(F.lit(1)).alias("rows"))
         t = time.monotonic()
+        progress = progress or Progress()
+        group = f"loader-jdbc-{run_id}"
+        sc = df.sparkSession.sparkContext
+        # rows are not counted while Spark writes: progress is its tasks done (rows estimated from them)
+        progress.track(lambda: group_tasks(sc, group), rows_exact=False)
         try:
-            frame.write.mode("append").jdbc(url, write_into.quoted, properties=options)
+            with job_group(df.sparkSession, group, f"loader {method} {target} (run {run_id})"):
+                frame.write.mode("append").jdbc(url, write_into.quoted, properties=options)
         except Exception as exc:
             column = nul_error_column(str(exc))
             if column is not None:
@@ -111,6 +120,8 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
 
         t = time.monotonic()
         written = int(obs.get["rows"])
+        progress.track(None)
+        progress.set_rows(written)
         with pg_errors.translated(table=target, during="the row count check"), _connection(spec) as conn, \
                 conn.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM {stage.quoted}")
@@ -123,8 +134,11 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
                             next_step="run again; if it repeats, set spark.speculation=false",
                             retryable=True, table=str(target), run_id=run_id)
         timings["verify"] = time.monotonic() - t
+        if before_publish is not None:  # the publish commits
+            before_publish()
 
         t = time.monotonic()
+        progress.phase("publishing")
         published, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, write, run_id, reject,
                                        defer_indexes)
         timings["publish"] = time.monotonic() - t
@@ -187,6 +201,7 @@ def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: Colu
         with pg_errors.translated(table=target, during=f"the publish into {target}"), conn.cursor() as cur:
             if create_sql:  # in the same transaction: a failed load leaves no empty table behind
                 cur.execute(create_sql)
+            add_planned_columns(cur, target, plan)  # schema_evolution: likewise, no column without its rows
             rejected = 0
             if reject is None:
                 written = publish_counted(cur, source=stage.quoted, target=target, columns=plan.names,
@@ -228,12 +243,14 @@ class JdbcMethod:
         req = ctx.req
         ensure_jdbc_driver(req.df.sparkSession)  # before anything is written
         ctx.events.loading_started()
+        ctx.progress.restart()  # after a COPY attempt, its parts are not this attempt's rows
         ctx.progress.phase("loading")
         t0 = time.monotonic()
         res = jdbc_write(req.df, req.spec, req.target, run_id=ctx.run_id, method=self.method, write=req.write,
                          plan=ctx.plan, create_sql=ctx.create_sql, opts=req.jdbc,
                          on_stage_created=ctx.events.staging_table_created, reject=req.reject,
-                         strip_nul=req.copy.strip_nul, defer_indexes=req.defer_indexes)
+                         strip_nul=req.copy.strip_nul, defer_indexes=req.defer_indexes,
+                         before_publish=ctx.events.committing, progress=ctx.progress)
         timings = dict(res.timings)
         timings.setdefault("load", time.monotonic() - t0)
         return MethodOutcome(rows=res.rows, rows_rejected=res.rows_rejected, timings=timings,

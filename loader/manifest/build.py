@@ -3,11 +3,12 @@
 Runs after the schema check on the same document, so it never trusts a shape:
 every lookup is type-guarded (a wrong type was already reported by the schema)
 and every problem is collected, never raised. ``${VAR}`` references expand here
-(connections, ``source.path``, ``source.query``, ``copy.bucket``).
+(connections, ``source.path``, ``source.query``, ``source.table``, ``copy.bucket``).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,12 +19,21 @@ from ..errors import ConfigError
 from ..naming import TableRef, check_identifier, check_prefix_root
 from ..options import CopyOptions, JdbcOptions, Method, WriteMode
 from ..target.write_modes import key_problem
-from .model import FILE_FORMATS, MANIFEST_VERSION, Manifest, SourceSpec, TargetSpec
+from ..watermark import lag_problem
+from .model import (
+    FILE_FORMATS,
+    MANIFEST_VERSION,
+    SOURCE_FORMATS,
+    IncrementalSpec,
+    Manifest,
+    SourceSpec,
+    TargetSpec,
+)
 from .validate import Problem
 
 _ONLY_REFS = re.compile(r"^(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 _COPY_FIELDS = ("bucket", "prefix", "compression", "server_side", "cleanup", "fallback",
-                "strip_nul", "rows_per_part", "format")
+                "strip_nul", "rows_per_part", "part_mb", "format")
 _JDBC_FIELDS = ("batchsize", "num_partitions", "max_connections")
 _MODES = tuple(m.value for m in WriteMode)
 
@@ -61,7 +71,10 @@ def _url_password(url: str) -> str | None:
 
 
 def secrets_of(doc: Any) -> list[str]:
-    """Password values in a document (literal or expanded), for scrubbing messages."""
+    """Password values in a document (literal or expanded), for scrubbing messages.
+
+    A password written only as ``${VAR}`` references is not itself a secret (the name of a
+    variable is what the user must be told when it is unset); only its value is."""
     found: list[str] = []
     if not isinstance(doc, Mapping):
         return found
@@ -74,7 +87,7 @@ def secrets_of(doc: Any) -> list[str]:
             if candidate is None:
                 continue
             pw = _url_password(candidate) if isinstance(conn, str) else candidate
-            if pw:
+            if pw and not _ONLY_REFS.match(pw):
                 found.extend({pw, unquote(pw)})
     return found
 
@@ -141,18 +154,30 @@ def _source(doc: Mapping[str, Any], problems: list[Problem]) -> SourceSpec | Non
         return None
     src = _section(doc, "source")
     fmt = src.get("format")
+    if isinstance(fmt, str) and fmt.lower() in SOURCE_FORMATS:
+        fmt = fmt.lower()  # Spark's short names are case-insensitive; our rules go by them
     if fmt == "jdbc":
         for key, why in (("query", "the SQL query to run"), ("connection", "the database to read from")):
             if key not in src:
                 problems.append(("source", f"missing required field {key!r} (format jdbc needs {why})"))
         if "path" in src:
             problems.append(("source.path", "not used with format jdbc (write a query instead)"))
-    elif fmt in FILE_FORMATS:
-        if "path" not in src:
+    elif fmt == "table":
+        if "table" not in src:
+            problems.append(("source", "missing required field 'table' (format table reads a table or view of "
+                                       "Spark's catalog, e.g. table: db.name)"))
+        problems.extend((f"source.{key}", "not used with format table (the catalog knows where the table is)")
+                        for key in ("path", "query", "connection") if key in src)
+    elif isinstance(fmt, str):
+        if fmt in FILE_FORMATS and "path" not in src:
             problems.append(("source", f"missing required field 'path' (format {fmt} reads files)"))
-        for key in ("query", "connection"):
-            if key in src:
-                problems.append((f"source.{key}", f"only used with format jdbc, not {fmt}"))
+        close = difflib.get_close_matches(fmt.lower(), SOURCE_FORMATS, n=1, cutoff=0.8)
+        if fmt not in SOURCE_FORMATS and close:  # a typo, not a data source Spark may have
+            problems.append(("source.format", f"unknown format {fmt!r} (did you mean {close[0]!r}?)"))
+        problems.extend((f"source.{key}", f"only used with format jdbc, not {fmt}")
+                        for key in ("query", "connection") if key in src)
+        if "table" in src:
+            problems.append(("source.table", f"only used with format table, not {fmt}"))
     options: list[tuple[str, str]] = []
     raw_options = src.get("options")
     if isinstance(raw_options, Mapping):
@@ -161,9 +186,27 @@ def _source(doc: Mapping[str, Any], problems: list[Problem]) -> SourceSpec | Non
     conn = _connection(src["connection"], "source.connection", problems) if "connection" in src else None
     path = _expand(_str(src, "path"), "source.path", problems)
     query = _expand(_str(src, "query"), "source.query", problems)
+    table = _expand(_str(src, "table"), "source.table", problems)
+    select = src.get("select")
     if not isinstance(fmt, str):
         return None
-    return SourceSpec(format=fmt, path=path, query=query, options=tuple(options), connection=conn)
+    return SourceSpec(format=fmt, path=path, query=query, options=tuple(options), connection=conn, table=table,
+                      select=tuple(e for e in select if isinstance(e, str)) if isinstance(select, list) else (),
+                      where=_str(src, "where"), incremental=_incremental(src, problems))
+
+
+def _incremental(src: Mapping[str, Any], problems: list[Problem]) -> IncrementalSpec | None:
+    raw = src.get("incremental")
+    cursor = _str(raw, "cursor") if isinstance(raw, Mapping) else None
+    if cursor is None or not isinstance(raw, Mapping):
+        return None  # wrong shape: reported by the schema
+    lag = raw.get("lag")
+    problem = lag_problem(lag) if lag is not None else None
+    if problem:
+        problems.append(("source.incremental.lag", problem))
+    initial = raw.get("initial")
+    return IncrementalSpec(cursor, initial if isinstance(initial, (str, int)) and not isinstance(initial, bool)
+                           else None, lag if isinstance(lag, (str, int, float)) else None)
 
 
 def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | None:
@@ -194,7 +237,8 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
     return TargetSpec(connection=conn, schema=ref.schema, table=ref.table,
                       mode=WriteMode(mode), key=tuple(k for k in key if isinstance(k, str)),
                       create=_str(tgt, "create") or "if_missing",
-                      defer_indexes=tgt.get("defer_indexes") is not False)
+                      defer_indexes=tgt.get("defer_indexes") is not False,
+                      schema_evolution=_str(tgt, "schema_evolution") or "none")
 
 
 def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:
@@ -211,6 +255,10 @@ def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:
     values["bucket"] = _expand(_str(raw, "bucket"), "copy.bucket", problems)
     if "rows_per_part" in values:
         values["rows_per_part"] = _int(values["rows_per_part"])
+    if "part_mb" in values and _int(values["part_mb"]) is None:
+        values.pop("part_mb")  # its type is reported by the schema
+    elif "part_mb" in values:
+        values["part_mb"] = _int(values["part_mb"])
     try:
         return CopyOptions(**values)
     except (TypeError, ValueError):
@@ -238,6 +286,10 @@ def build(doc: Mapping[str, Any], *, name: str, path: str, content_hash: str,
     if "max_errors" in doc and on_error == "fail":
         problems.append(("max_errors", "only used with on_error: reject"))
     method = doc.get("method", "auto")
+    if source is not None and source.incremental is not None and target is not None \
+            and target.mode is WriteMode.OVERWRITE:
+        problems.append(("source.incremental", "mode overwrite replaces the whole table on every run, so a run "
+                         "that loads only new rows would delete the others; use target.mode append or upsert"))
     if problems or source is None or target is None or method not in tuple(m.value for m in Method):
         return None
     return Manifest(name=name, path=path, content_hash=content_hash, version=MANIFEST_VERSION,

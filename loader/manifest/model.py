@@ -14,15 +14,29 @@ from ..naming import TableRef
 from ..options import CopyOptions, JdbcOptions, Method, WriteMode
 
 MANIFEST_VERSION = 1
+#: Spark's built-in file formats: they read ``path``
 FILE_FORMATS = ("parquet", "csv", "json", "orc")
-SOURCE_FORMATS = (*FILE_FORMATS, "jdbc")
+#: formats with rules of their own; any other name is a Spark data source passed through
+SOURCE_FORMATS = (*FILE_FORMATS, "jdbc", "table")
 CREATE_CHOICES = ("if_missing", "never")
 ON_ERROR_CHOICES = ("fail", "reject")
 
 
 @dataclass(frozen=True)
+class IncrementalSpec:
+    """``source.incremental``: load only rows past the last run's high-water mark (``loader.watermark``).
+    ``initial`` and ``lag`` are kept as written; their type follows the cursor column's, known once
+    the source is read."""
+
+    cursor: str
+    initial: str | int | None = None
+    lag: str | int | float | None = None
+
+
+@dataclass(frozen=True)
 class SourceSpec:
-    """What Spark reads: files (``path``) or a query over JDBC (``query`` + ``connection``)."""
+    """What Spark reads: files (``path``), a query over JDBC (``query`` + ``connection``), a table
+    of Spark's catalog (``table``) or any Spark data source by name; then ``where`` and ``select``."""
 
     format: str
     path: str | None = None
@@ -30,6 +44,12 @@ class SourceSpec:
     #: reader options in file order, values rendered as Spark expects them (``true``/``false``)
     options: tuple[tuple[str, str], ...] = ()
     connection: ConnectionSpec | None = None
+    #: format table: a table or view of Spark's catalog
+    table: str | None = None
+    #: Spark SQL expressions (df.selectExpr) and a condition (df.where, applied first)
+    select: tuple[str, ...] = ()
+    where: str | None = None
+    incremental: IncrementalSpec | None = None
 
     @property
     def is_jdbc(self) -> bool:
@@ -51,6 +71,8 @@ class TargetSpec:
     create: str = "if_missing"
     #: build indexes after the rows when the table is new, overwritten or empty (index_defer)
     defer_indexes: bool = True
+    #: none | add_columns: a source column the table lacks is added in the load transaction
+    schema_evolution: str = "none"
 
     @property
     def ref(self) -> TableRef:

@@ -64,6 +64,16 @@ def find_manifest_files(paths: PathLike | Iterable[PathLike]) -> tuple[list[str]
     return files, problems
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader without its timestamp type: an unquoted ``2024-01-01T00:00:00Z`` stays the text
+    written (PyYAML would cut nanoseconds and drop the difference between no zone and UTC)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def _yaml_problem(path: str, err: yaml.YAMLError) -> str:
     if isinstance(err, yaml.MarkedYAMLError):
         mark = err.problem_mark or err.context_mark
@@ -155,7 +165,7 @@ def _read_one(path: str) -> _Checked:
     if data is None:
         return None, [problem or f"{path}: cannot read the file"], None
     try:
-        raw = yaml.safe_load(data)
+        raw = yaml.load(data, Loader=_Loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as err:
         return None, [_yaml_problem(path, err)], None
     except RecursionError:

@@ -144,6 +144,9 @@ def _message(err: ValidationError) -> list[Problem]:
         return [(where, f"must be at least {value}, got {_got(inst, path)}")]
     if kind == "maximum":
         return [(where, f"must be at most {value}, got {_got(inst, path)}")]
+    if kind == "pattern" and path == ["source", "format"]:
+        return [(where, f"{show(inst)} is not a Spark data source name (a letter, then letters, digits, "
+                        "'_', '.' or '-')")]
     if kind in ("minLength", "minItems"):
         return [(where, "must not be empty")]
     if kind == "uniqueItems" and isinstance(inst, list):

@@ -30,6 +30,14 @@ def estimate_size(df: Any) -> tuple[int | None, int | None]:
     return size // width, width
 
 
+def expected_rows(df: Any) -> int | None:
+    """The estimate progress shows a load's rows against (None: unknown, or not a DataFrame)."""
+    try:
+        return estimate_size(df)[0]
+    except Exception:  # a frame without a schema (tests' fakes): no estimate, no harm
+        return None
+
+
 def _big_int(value: Any) -> int:
     """A Scala BigInt from py4j: already a Python int, or an object with toString()."""
     return value if isinstance(value, int) else int(value.toString())

@@ -16,9 +16,9 @@ from typing import Any
 
 from ..adapters import pg, s3
 from ..connection import ConnectionSpec
-from ..errors import ConfigError, LoaderError
+from ..errors import LoaderError
 from ..options import CopyOptions, JdbcOptions
-from .choose import COPY_MIN_ROWS
+from .sizing import as_call_options, recommend_settings
 
 #: keys a recommendation may contain: write_to_postgres's ``method`` and its options
 ALLOWED_KEYS = frozenset({"method"} | {f.name for f in fields(CopyOptions)} | {f.name for f in fields(JdbcOptions)})
@@ -32,29 +32,13 @@ AUTOMATIC_FEATURES = [
     "gzip-compressed CSV staging files",
     "atomic load: rows become visible in one transaction, or not at all",
 ]
-_DEFAULT_MAX_CONNECTIONS = JdbcOptions().max_connections
 
 
 def get_performance_recommendations(row_count: int, available_memory_gb: float = 8) -> dict[str, Any]:
-    """Method and options for ``row_count`` rows; pass as ``write_to_postgres(df, conn, **rec)``."""
-    if isinstance(row_count, bool) or not isinstance(row_count, int) or row_count < 0:
-        raise ConfigError(f"row_count must be an integer >= 0, got {row_count!r}")
-    if not available_memory_gb or available_memory_gb <= 0:
-        raise ConfigError(f"available_memory_gb must be > 0, got {available_memory_gb!r}")
-    # One writer per ~500k rows, at most one per GB of memory (each holds a batch and
-    # a connection) and never more than the default connection budget.
-    by_memory = max(1, int(available_memory_gb))
-    partitions = max(1, min(-(-row_count // 500_000), by_memory, _DEFAULT_MAX_CONNECTIONS))
-    # No batchsize: the row count says nothing about the row width, and the width
-    # rule (jdbc_frame.choose_batchsize, ~1 MiB of rows per batch) measured best;
-    # a pinned count would send 100 MB batches of 10 KB rows.
-    rec: dict[str, Any] = {"method": "optimized", "num_partitions": partitions}
-    if row_count > COPY_MIN_ROWS:
-        # Parts are streamed, so memory bounds a part's size, not the load's; the
-        # JDBC options stay for the fallback.
-        rows_per_part = int(min(2_000_000, max(250_000, available_memory_gb * 125_000)))
-        rec.update(method="copy", rows_per_part=rows_per_part)
-    return rec
+    """Method and options for ``row_count`` rows; pass as ``write_to_postgres(df, conn, **rec)``.
+    Keys: ``method``, ``num_partitions`` and, for COPY, ``rows_per_part`` and ``part_mb`` (the
+    decision and each setting's reason: ``sizing.recommend_settings``)."""
+    return as_call_options(recommend_settings(row_count, available_memory_gb))
 
 
 def _check(ok: bool, detail: str) -> dict[str, Any]:

@@ -22,7 +22,9 @@ Mapping used when the target table is created (``create: if_missing``):
 When the table exists, columns are matched by name and each pair is checked
 with ``compatible``: text goes into any type that accepts text input (jsonb,
 uuid, inet, enums...) and PostgreSQL validates the value; the other pairs are
-the lossless or usual widenings.
+the lossless or usual widenings. With ``schema_evolution: add_columns`` a source
+column the table lacks becomes a new nullable column of the type above; a type
+change is still refused, and no column is ever dropped, renamed or narrowed.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ class ColumnPlan:
 
     names: tuple[str, ...]
     pg_types: tuple[str, ...]
+    #: columns the load adds to the table (schema_evolution add_columns), in ``names`` with their types
+    added: tuple[str, ...] = ()
 
 
 def create_table_sql(ref: TableRef, schema: Any, key: tuple[str, ...] = ()) -> str:
@@ -119,16 +123,33 @@ def create_table_sql(ref: TableRef, schema: Any, key: tuple[str, ...] = ()) -> s
     return f"CREATE TABLE {ref.quoted} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
-def match_columns(ref: TableRef, schema: Any, existing: list[Any]) -> ColumnPlan:
-    """Match DataFrame fields to an existing table's columns by name; every problem at once."""
+def add_columns_sql(ref: TableRef, plan: ColumnPlan) -> str | None:
+    """The one ALTER TABLE that adds the plan's new columns, nullable (the rows already there have
+    no value for them), or None. Runs inside the load transaction: a failed load adds nothing."""
+    if not plan.added:
+        return None
+    types = dict(zip(plan.names, plan.pg_types, strict=True))
+    return f"ALTER TABLE {ref.quoted} " + ", ".join(f"ADD COLUMN {quote_ident(n)} {types[n]}" for n in plan.added)
+
+
+def match_columns(ref: TableRef, schema: Any, existing: list[Any], add_columns: bool = False) -> ColumnPlan:
+    """Match DataFrame fields to an existing table's columns by name; every problem at once.
+    ``add_columns``: a source column the table lacks is planned as a new column of the type map's
+    type, not refused (a column that differs from one of the table's only in case still is)."""
     by_name = {c.name: c for c in existing}
     problems: list[str] = []
     names: list[str] = []
     types: list[str] = []
+    added: list[str] = []
     for f in schema.fields:
         col = by_name.get(f.name)
         if col is None:
             folded = [c.name for c in existing if c.name.lower() == f.name.lower()]
+            if add_columns and not folded:
+                names.append(f.name)
+                types.append(pg_type(f.dataType))
+                added.append(f.name)
+                continue
             hint = f" (the table has {folded[0]!r}: names are case-sensitive)" if folded else ""
             problems.append(f"source column {f.name!r} is not in the table{hint}")
             continue
@@ -143,11 +164,14 @@ def match_columns(ref: TableRef, schema: Any, existing: list[Any]) -> ColumnPlan
             problems.append(f"table column {col.name!r} ({col.data_type}, NOT NULL, no default) "
                             "is missing from the source")
     if problems:
+        evolve = "" if add_columns else " (or set schema_evolution: add_columns to add new source columns)"
         raise SchemaMismatchError(
             f"{ref}: the source does not match the table: " + "; ".join(problems),
-            next_step="rename/cast the columns in the DataFrame, or alter the table", table=str(ref),
+            next_step="rename/cast the columns in the DataFrame, or alter the table" + (
+                evolve if any(p.startswith("source column") for p in problems) else ""),
+            table=str(ref),
         )
-    return ColumnPlan(tuple(names), tuple(types))
+    return ColumnPlan(tuple(names), tuple(types), tuple(added))
 
 
 def plan_for_new_table(schema: Any) -> ColumnPlan:

@@ -9,7 +9,6 @@ it reads (table existence, bucket reachability) but writes nothing anywhere.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,15 +19,20 @@ from ..adapters import pg
 from ..adapters import s3 as s3a
 from ..copy.formats import planned_format
 from ..engine.execute import execute
-from ..errors import ConfigError, LoaderError, RunNotFoundError
+from ..errors import ConfigError, LoaderError, RunNotFoundError, SourceChangedError
 from ..manifest import Manifest, load_manifests
-from ..naming import new_run_id
-from ..options import Method
+from ..naming import new_run_id, quote_ident
+from ..options import Method, WriteMode
 from ..plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 from ..plan.facts import copy_ready
+from ..plan.typemap import create_table_sql, match_columns
 from ..redact import redact, register
 from ..request import LoadRequest
 from ..state import StateStore
+from . import incremental
+from .checks import Problem, check_against_source, source_shape
+from .incremental import IncrementalLoad, WindowChoice
+from .locate import find_run_manifest
 from .sources import check_unchanged, fingerprint, read_source
 
 log = logging.getLogger("loader")
@@ -70,6 +74,18 @@ class Plan:
     table_exists: bool = True
     #: COPY's staging format as far as it can be told before the source is read
     staging: str = "-"
+    #: schema_evolution add_columns: the columns the run would add (the source's schema is read)
+    adds: str = ""
+    #: the rows an incremental manifest's run would load
+    window: str = "-"
+    #: the CREATE TABLE of a table the run will create, when the source's columns are known
+    create_sql: str | None = None
+    #: the target database was reached (False: table_exists and creates_table say nothing)
+    target_checked: bool = True
+    #: how the source's columns were learnt, or why they are known only when Spark reads it
+    source_note: str = ""
+    #: "file: field: message" for each problem found; a dry run with any exits non-zero
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,8 @@ class RunOptions:
     wait: bool = False
     live_progress: bool = False
     reap_before_run: bool = False
+    #: incremental manifests: --full-refresh / --from
+    window: WindowChoice = WindowChoice()
 
 
 def select(paths: list[str], only: tuple[str, ...] = ()) -> list[Manifest]:
@@ -96,18 +114,27 @@ def select(paths: list[str], only: tuple[str, ...] = ()) -> list[Manifest]:
     return manifests
 
 
-def dry_run(manifests: list[Manifest]) -> list[Plan]:
-    return [_plan(m) for m in manifests]
+def dry_run(manifests: list[Manifest], store: StateStore | None = None,
+            choice: WindowChoice = WindowChoice(), spark: Any = None) -> list[Plan]:
+    return [_plan(m, store, choice, spark) for m in manifests]
 
 
-def _plan(m: Manifest) -> Plan:
-    conn = pg.connect(m.target.connection)
-    try:
-        with conn.cursor() as cur:
-            columns = pg.table_columns(cur, m.target.ref)
-    finally:
-        conn.close()
+def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = WindowChoice(),
+          spark: Any = None) -> Plan:
+    """What the run would do, and every problem that can be found without moving data."""
+    problems: list[Problem] = []
+    shape = source_shape(m, problems)
+    columns, has_unique = _target_facts(m, problems)
     exists = columns is not None
+    checked = not any(f == "target.connection" for f, _ in problems)
+    if shape.schema is not None:
+        check_against_source(m, shape.schema, columns, problems)
+    if columns is None and m.target.create == "never" and checked:
+        problems.append(("target.create", f"table {m.target.ref} does not exist and create is 'never' -> create "
+                         "it, or set target.create: if_missing"))
+    if exists and m.target.mode == "upsert" and not has_unique:
+        problems.append(("target.key", f"upsert on ({', '.join(m.target.key)}) needs a primary key or unique index "
+                         f"on exactly those columns of {m.target.ref}"))
     method, why = str(m.method), "requested in the manifest"
     copy_possible = m.method is Method.COPY
     if m.method is Method.AUTO:
@@ -123,17 +150,70 @@ def _plan(m: Manifest) -> Plan:
         else:
             chosen, why = choose_method(None, None, ready, why_not)
             method = str(chosen)
-    source = m.source.path if not m.source.is_jdbc else f"jdbc query on {m.source.connection}"
+    source = f"jdbc query on {m.source.connection}" if m.source.is_jdbc else m.source.path or m.source.table or ""
+    source += f" where {m.source.where}" if m.source.where else ""
+    source += f" select {', '.join(m.source.select)}" if m.source.select else ""
     root = None
     if copy_possible:
-        bucket, _ = s3a.resolve_bucket(m.copy.bucket)
+        bucket, origin = s3a.resolve_bucket(m.copy.bucket)
         root = f"s3://{bucket}/{m.copy.prefix.strip('/')}/"
+        if m.method is Method.COPY:  # auto checked it already: not ready only means optimized JDBC
+            _check_bucket(bucket, "copy.bucket" if m.copy.bucket else origin, problems)
     staging = planned_format(m.copy.format, [(c.name, c.data_type) for c in columns] if columns else None,
                              reject=m.on_error == "reject") if copy_possible else "-"
+    creates = checked and not exists and m.target.create == "if_missing"
+    create_sql = create_table_sql(m.target.ref, shape.schema, m.target.key) if creates and shape.schema else None
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
-                creates_table=not exists and m.target.create == "if_missing", table_exists=exists,
-                staging=staging)
+                creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
+                target_checked=checked,
+                source_note=shape.note, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
+                adds=_planned_additions(m, columns, spark),
+                window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")
+
+
+def _planned_additions(m: Manifest, columns: list[Any] | None, spark: Any) -> str:
+    """What ``add_columns`` would add to an existing table: the source's schema is read (its
+    footers or catalog entry, not its rows) and matched as the run will match it."""
+    if m.target.schema_evolution != "add_columns":
+        return ""
+    if columns is None:
+        return "none (the table is created from the source)"
+    if spark is None:
+        from ..adapters.spark import get_or_create_session
+
+        spark = get_or_create_session()
+    try:
+        schema = read_source(spark, m.source, where=f"{m.path}: source").schema
+        plan = match_columns(m.target.ref, schema, columns, add_columns=True)
+    except LoaderError as exc:
+        return f"none, the run would fail: {redact(exc.message)}"
+    types = dict(zip(plan.names, plan.pg_types, strict=True))
+    return ", ".join(f"{quote_ident(n)} {types[n]}" for n in plan.added) or "none (no new source column)"
+
+
+def _target_facts(m: Manifest, problems: list[Problem]) -> tuple[list[Any] | None, bool]:
+    """The target's columns (None: no such table) and whether the upsert key has a unique index."""
+    try:
+        conn = pg.connect(m.target.connection)
+    except LoaderError as exc:
+        problems.append(("target.connection", exc.message + (f" -> {exc.next_step}" if exc.next_step else "")))
+        return None, False
+    try:
+        with conn.cursor() as cur:
+            columns = pg.table_columns(cur, m.target.ref)
+            key = m.target.key
+            return columns, bool(key) and columns is not None and pg.has_unique_index(cur, m.target.ref, key)
+    finally:
+        conn.close()
+
+
+def _check_bucket(bucket: str, origin: str, problems: list[Problem]) -> None:
+    try:
+        s3a.check_bucket(s3a.make_client(max_attempts=1), bucket)
+    except LoaderError as exc:
+        problems.append(("copy.bucket", f"bucket {bucket} ({origin}) is not usable: {exc.message} -> create it "
+                         "or name another in copy.bucket (method copy would fall back to optimized JDBC)"))
 
 
 def run(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: Any = None) -> list[RunOutcome]:
@@ -161,14 +241,16 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
             if resume_record is None:
                 log.info("%s: nothing to resume, starting a new run", m.name)
             else:
-                check_unchanged(m.source, resume_record.source_fingerprint, resume_record.run_id)
+                resume_record = _resumable(m, store, resume_record)
         try:
             df = read_source(spark, m.source, where=f"{m.path}: source")
+            window = incremental.prepare(df, m, store, resume_record, opts.window) if m.source.incremental \
+                else None
             source_fingerprint = fingerprint(m.source)  # lists the source's files: may fail as well
         except LoaderError as exc:  # a run that started: recorded like any other, failed
             exc.with_ids(run_id=_record_unread(store, m, resume_record, redact(str(exc))))
             raise
-        req = request_for(m, df, opts, source_fingerprint)
+        req = request_for(m, df, opts, source_fingerprint, window)
         result = execute(req, store, resume=resume_record)
     except LoaderError as exc:
         log.error("%s: %s", m.name, redact(str(exc)))
@@ -186,6 +268,22 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
                       seconds=time.monotonic() - t0, run_id=result.run_id,
                       fallback_reason=result.fallback_reason, rows_rejected=result.rows_rejected,
                       rows_inserted=result.rows_inserted, rows_updated=result.rows_updated)
+
+
+def _resumable(m: Manifest, store: StateStore, record: Any) -> Any:
+    """The run to resume, or None for a new run: an incremental manifest whose source grew since
+    (or whose mark a newer run moved) starts a new run from the current mark, since its window
+    cannot be staged again the same way; any other manifest refuses (SourceChangedError)."""
+    try:
+        check_unchanged(m.source, record.source_fingerprint, record.run_id)
+        if m.source.incremental:
+            incremental.check_resumable(store, m, record)
+    except SourceChangedError as exc:
+        if not m.source.incremental:
+            raise
+        log.warning("%s: %s; starting a new run from the current mark instead", m.name, exc.message)
+        return None
+    return record
 
 
 def _record_unread(store: StateStore, m: Manifest, resumed: Any, error: str) -> str | None:
@@ -240,41 +338,36 @@ def _ensure_ledgers(manifests: list[Manifest]) -> None:
             conn.close()
 
 
-def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str | None) -> LoadRequest:
-    """The one translation of a manifest into the engine's request."""
-    return LoadRequest(df=df, spec=m.target.connection, target=m.target.ref, method=m.method,
-                       mode=m.target.mode, key=m.target.key, create=m.target.create, copy=m.copy, jdbc=m.jdbc,
-                       manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
+def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str | None,
+                window: IncrementalLoad | None = None) -> LoadRequest:
+    """The one translation of a manifest into the engine's request (an incremental run loads its
+    window's rows; --full-refresh replaces the table with every row)."""
+    mode = WriteMode.OVERWRITE if window is not None and window.plan.full_refresh else m.target.mode
+    return LoadRequest(df=window.df if window is not None else df, spec=m.target.connection, target=m.target.ref,
+                       method=m.method, mode=mode, key=m.target.key, create=m.target.create, copy=m.copy,
+                       jdbc=m.jdbc, watermark=window, manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
                        live_progress=opts.live_progress, source_fingerprint=source_fingerprint,
-                       on_error=m.on_error, max_errors=m.max_errors, defer_indexes=m.target.defer_indexes)
+                       on_error=m.on_error, max_errors=m.max_errors, defer_indexes=m.target.defer_indexes,
+                       schema_evolution=m.target.schema_evolution)
 
 
 def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOptions,
                spark: Any = None) -> RunOutcome:
     """``loader resume RUN_ID``: find the run (any unique prefix of its id) and its manifest among
-    ``paths``, and resume it."""
+    ``paths`` (default: ``manifests/``, see locate.py), and resume it."""
     record = store.get(store.resolve_id(run_id))
     run_id = record.run_id
-    missing = [p for p in paths if not os.path.exists(p)]
-    if missing:
-        raise RunNotFoundError(f"run {run_id[:12]} belongs to manifest {record.manifest_name!r}, and "
-                               f"{', '.join(missing)} does not exist here",
-                               next_step=f"pass the folder that holds it: loader resume {run_id[:12]} "
-                                         "path/to/manifests/", run_id=run_id)
-    manifests = [m for m in load_manifests(paths) if m.name == record.manifest_name]
-    if not manifests:
-        raise RunNotFoundError(f"run {run_id} belongs to manifest {record.manifest_name!r}, not found in "
-                               f"{', '.join(paths)}", next_step="pass the folder that holds its manifest")
     if not (record.status.is_active or record.status.value == "failed"):
-        raise RunNotFoundError(f"run {run_id} {record.status.phrase}: nothing to resume", run_id=run_id)
+        raise RunNotFoundError(f"run {run_id} {record.status.described}: nothing to resume", run_id=run_id)
+    m = find_run_manifest(record, paths)
     if spark is None:
         from ..adapters.spark import get_or_create_session
 
         spark = get_or_create_session()
-    m = manifests[0]
     check_unchanged(m.source, record.source_fingerprint, run_id)
     df = read_source(spark, m.source, where=f"{m.path}: source")
-    req = request_for(m, df, opts, record.source_fingerprint)
+    window = incremental.prepare(df, m, store, record) if m.source.incremental else None
+    req = request_for(m, df, opts, record.source_fingerprint, window)
     t0 = time.monotonic()
     result = execute(req, store, resume=record)
     return RunOutcome(m.name, str(m.target.ref), "succeeded", method=result.method, rows=result.rows,

@@ -2,7 +2,10 @@
 
 File sources (parquet, csv, json, orc) are read with Spark's reader and the
 manifest's options passed through; ``s3://`` and ``s3a://`` paths work where the
-cluster has the connector. CSV is read as RFC 4180 unless the manifest says
+cluster has the connector. ``format: table`` reads a table or view of Spark's catalog;
+any other format name goes to ``spark.read.format`` as it is (delta, iceberg, avro: the
+connector must be on Spark's classpath, and the error says which package when it is not).
+``where`` and ``select`` are Spark SQL on the DataFrame read. CSV is read as RFC 4180 unless the manifest says
 otherwise (``CSV_DEFAULTS``): Spark's own defaults (a backslash escapes quotes, a
 record is one line) silently mis-read what pandas, Excel and every RFC 4180
 writer produce, shifting values and splitting a quoted newline into two rows. A JDBC source runs its query on the
@@ -19,9 +22,9 @@ import hashlib
 import os
 from typing import Any
 
-from ..adapters.spark import translate_read_failure
+from ..adapters.spark import quiet_analysis_logs, translate_expression_failure, translate_read_failure
 from ..errors import ConfigError, SourceChangedError, SourceError, TargetConnectionError
-from ..manifest import SourceSpec
+from ..manifest import FILE_FORMATS, SourceSpec
 
 #: RFC 4180 for ``format: csv``: a quote inside a quoted field is doubled, and a quoted field may
 #: hold newlines. Every key can still be overridden in the manifest's ``source.options``.
@@ -35,7 +38,12 @@ def reader_options(source: SourceSpec) -> dict[str, str]:
 
 
 def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
-    """The DataFrame of a manifest's source."""
+    """The DataFrame of a manifest's source: read, then ``where``, then ``select``."""
+    with quiet_analysis_logs():
+        return shape(_read(spark, source, where), source, where)
+
+
+def _read(spark: Any, source: SourceSpec, where: str) -> Any:
     if source.is_jdbc:
         conn = source.connection
         if conn is None or not source.query:
@@ -45,13 +53,50 @@ def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
         for key, value in conn.jdbc_properties().items():
             reader = reader.option(key, value)
         return reader.options(**source.options_dict()).load()
+    if source.format == "table":
+        try:  # the catalog resolves the name here: a missing table fails here
+            return spark.read.options(**source.options_dict()).table(source.table or "")
+        except Exception as exc:
+            raise translate_read_failure(exc, where=where, fmt="table", path=source.table or "",
+                                         field="table") from None
     path = source.path or ""
-    if _is_local(path) and not glob.glob(_local(path)):
+    if source.format in FILE_FORMATS and _is_local(path) and not glob.glob(_local(path)):
         raise SourceError(f"{where}.path: {path} does not exist", next_step="check the path (and the ${VAR} it uses)")
-    try:  # Spark reads the schema here, so unreadable files and illegal types fail here
-        return spark.read.format(source.format).options(**reader_options(source)).load(path)
+    try:  # Spark reads the schema here, so unreadable files, illegal types and unknown formats fail here
+        reader = spark.read.format(source.format).options(**reader_options(source))
+        return reader.load(path) if path else reader.load()
     except Exception as exc:
         raise translate_read_failure(exc, where=where, fmt=source.format, path=path) from None
+
+
+def shape(df: Any, source: SourceSpec, where: str = "source") -> Any:
+    """``where`` (on the source's columns) then ``select``, analysed now, so that an unknown column or
+    a bad expression is refused before anything is written, naming its field (``source.select[2]``)."""
+    if source.where:
+        try:
+            df = df.where(source.where)
+            df.schema  # noqa: B018 - analysis is lazy under Spark Connect; this forces it
+        except Exception as exc:
+            raise translate_expression_failure(exc, field=f"{where}.where", expr=source.where,
+                                               columns=df.columns) from None
+    if source.select:
+        try:
+            selected = df.selectExpr(*source.select)
+            selected.schema  # noqa: B018
+        except Exception as exc:
+            raise _failing_select(df, source.select, where, exc) from None
+        df = selected
+    return df
+
+
+def _failing_select(df: Any, exprs: tuple[str, ...], where: str, failure: BaseException) -> SourceError:
+    """Spark names the expression's text, not its place in the list: find the first that fails alone."""
+    for i, expr in enumerate(exprs):
+        try:
+            df.selectExpr(expr).schema  # noqa: B018
+        except Exception as exc:
+            return translate_expression_failure(exc, field=f"{where}.select[{i}]", expr=expr, columns=df.columns)
+    return translate_expression_failure(failure, field=f"{where}.select", expr=", ".join(exprs), columns=df.columns)
 
 
 def _check_source_connection(conn: Any, where: str) -> None:
@@ -76,20 +121,23 @@ def _local(path: str) -> str:
 
 def fingerprint(source: SourceSpec) -> str | None:
     """sha256 over (path, size, mtime) of every file of a local source; S3 sources use
-    (key, size, ETag). None when a source cannot be fingerprinted (JDBC queries)."""
-    if source.is_jdbc or not source.path:
+    (key, size, ETag); then the catalog table, ``where`` and ``select``, which decide the rows as
+    much as the files do. None when there is nothing to fingerprint (a JDBC query as it is)."""
+    shaped = [f"{k}\t{v}" for k, v in (("table", source.table), ("where", source.where)) if v]
+    shaped += [f"select\t{e}" for e in source.select]  # only when set: older fingerprints stay valid
+    entries: list[str] | None = None
+    if not source.is_jdbc and source.path:
+        if _is_local(source.path):
+            entries = []
+            for top in sorted(glob.glob(_local(source.path))):
+                for path in _walk(top):
+                    st = os.stat(path)
+                    entries.append(f"{path}\t{st.st_size}\t{st.st_mtime_ns}")
+        elif source.path.startswith(("s3://", "s3a://")):
+            entries = _s3_entries(source.path)
+    if entries is None and not shaped:
         return None
-    entries: list[str] = []
-    if _is_local(source.path):
-        for top in sorted(glob.glob(_local(source.path))):
-            for path in _walk(top):
-                st = os.stat(path)
-                entries.append(f"{path}\t{st.st_size}\t{st.st_mtime_ns}")
-    elif source.path.startswith(("s3://", "s3a://")):
-        entries = _s3_entries(source.path)
-    else:
-        return None
-    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+    return hashlib.sha256("\n".join([*(entries or []), *shaped]).encode()).hexdigest()
 
 
 def _walk(top: str) -> list[str]:
@@ -118,7 +166,8 @@ def check_unchanged(source: SourceSpec, recorded: str | None, run_id: str) -> No
     now = fingerprint(source)
     if now is not None and now != recorded:
         raise SourceChangedError(
-            f"the source {source.path} changed since run {run_id} staged it",
+            f"the source {source.path or source.table or source.format} (its files, table, where or select) "
+            f"changed since run {run_id} staged it",
             next_step="start a new run (loader run without --resume); the old run's prefix is reaped",
             run_id=run_id,
         )

@@ -39,20 +39,19 @@ class RunStatus(str, Enum):
         return self.value
 
     @property
-    def phrase(self) -> str:
-        """The status in a sentence about a run: "run 3f2a... has succeeded", "... is loading"."""
-        return _PHRASES[self]
-
-    @property
     def is_active(self) -> bool:
         """A process may be working on the run right now (or died while doing so)."""
         return self in ACTIVE
+
+    @property
+    def described(self) -> str:
+        """The status as a sentence says it: "run X has succeeded", "run X is loading"."""
+        return _PHRASES[self]
 
 
 _PHRASES = {RunStatus.PENDING: "is pending", RunStatus.STAGING: "is staging", RunStatus.STAGED: "is staged",
             RunStatus.LOADING: "is loading", RunStatus.SUCCEEDED: "has succeeded", RunStatus.FAILED: "has failed",
             RunStatus.ABANDONED: "was abandoned"}
-
 ACTIVE = frozenset({RunStatus.PENDING, RunStatus.STAGING, RunStatus.STAGED, RunStatus.LOADING})
 
 #: status -> statuses it may move to
@@ -87,9 +86,5 @@ TRANSITIONS: dict[str, tuple[frozenset[RunStatus], RunStatus]] = {
     "abandon": (ACTIVE | {RunStatus.FAILED}, RunStatus.ABANDONED),
     "resume": (ACTIVE | {RunStatus.FAILED}, RunStatus.PENDING),
 }
-
-#: the named transitions as an error message says them ("cannot start loading")
-VERBS = {"start_staging": "start staging", "finish_staging": "finish staging", "start_loading": "start loading",
-         "succeed": "mark it succeeded", "fail": "mark it failed", "abandon": "abandon it", "resume": "resume it"}
 
 assert all(all(can_move(s, d) for s in srcs) for srcs, d in TRANSITIONS.values())

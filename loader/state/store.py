@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select, union, update
+from sqlalchemy import func, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import RunNotFoundError, StateError, TransitionError
@@ -25,7 +25,7 @@ from .display import fit_error
 from .db import ENV_URL, UPDATABLE_FIELDS, default_state_path, default_url, utcnow
 from .models import RunRecord
 from .parts_reaps import PartsAndReaps
-from .status import ACTIVE, TRANSITIONS, VERBS, RunStatus
+from .status import ACTIVE, TRANSITIONS, RunStatus
 
 __all__ = ["ENV_URL", "UPDATABLE_FIELDS", "StateStore", "default_state_path", "default_url", "utcnow"]
 
@@ -126,6 +126,32 @@ class StateStore(PartsAndReaps):
         """The newest run of this manifest that is failed or unfinished, if any."""
         found = self.list_runs(limit=1, manifest_name=manifest_name, statuses=_RESUMABLE)
         return found[0] if found else None
+
+    def marked_runs(self, manifest_name: str, statuses: Iterable[RunStatus | str] = (RunStatus.SUCCEEDED,),
+                    limit: int | None = 1) -> list[RunRecord]:
+        """Runs of this manifest that recorded a high-water mark, newest first (incremental loads:
+        the newest succeeded one holds the current mark)."""
+        wanted = sorted({RunStatus(s).value for s in statuses})
+        query = (select(m.runs).where(m.runs.c.manifest_name == manifest_name, m.runs.c.status.in_(wanted),
+                                      m.runs.c.high_water_mark.is_not(None))
+                 .order_by(m.runs.c.started_at.desc(), m.runs.c.run_id.desc()).limit(limit))
+        with self._read(f"reading the marks of {manifest_name}") as conn:
+            return [RunRecord.from_row(r) for r in conn.execute(query).mappings().all()]
+
+    def current_marks(self) -> list[RunRecord]:
+        """Per manifest, its newest succeeded run with a high-water mark (``loader status``)."""
+        done = (m.runs.c.status == RunStatus.SUCCEEDED.value) & m.runs.c.high_water_mark.is_not(None)
+        newest = (select(m.runs.c.manifest_name, func.max(m.runs.c.started_at).label("at")).where(done)
+                  .group_by(m.runs.c.manifest_name).subquery())
+        query = (select(m.runs).join(newest, (newest.c.manifest_name == m.runs.c.manifest_name)
+                                     & (newest.c.at == m.runs.c.started_at)).where(done)
+                 .order_by(m.runs.c.manifest_name, m.runs.c.run_id.desc()))
+        with self._read("reading the high-water marks") as conn:
+            rows = [RunRecord.from_row(r) for r in conn.execute(query).mappings().all()]
+        newest_first: dict[str, RunRecord] = {}
+        for r in rows:  # two runs started in the same microsecond: the larger run id, as list_runs
+            newest_first.setdefault(r.manifest_name, r)
+        return list(newest_first.values())
 
     def find_by_short_id(self, short_id: str) -> list[RunRecord]:
         """Runs whose id starts with ``short_id`` (temp prefixes embed ``run_id[:8]``), newest first."""
@@ -251,9 +277,9 @@ class StateStore(PartsAndReaps):
             observed = self.get(run_id).status
         if observed not in sources:
             raise TransitionError(
-                f"run {run_id}: cannot {VERBS[name]}: it {observed.phrase} "
-                f"(allowed when it is {' or '.join(sorted(s.value for s in sources))})",
-                next_step=f"see `loader status {run_id}`",
+                f"run {run_id}: cannot {name} from status {observed.value} "
+                f"(allowed from {', '.join(sorted(s.value for s in sources))})",
+                next_step=f"see `loader status` (run {run_id[:12]})",
                 run_id=run_id, expected=observed.value, actual=observed.value, transition=name,
             )
         now = self._now()
@@ -280,13 +306,13 @@ class StateStore(PartsAndReaps):
             current = self._get_or_none(run_id)
             if current is None:
                 raise self._not_found(run_id)
-            detail = f"it {current.status.phrase}"
+            detail = f"it {current.status.described}"
             if attempt is not None and current.status == observed and current.attempt != attempt:
-                detail = f"it is at attempt {current.attempt}, not {attempt}"
+                detail += f" but attempt is {current.attempt}, not {attempt}"
             raise TransitionError(
-                f"run {run_id}: cannot {VERBS[name]}: expected it to be {observed.value}, but {detail} "
+                f"run {run_id}: cannot {name}: expected status {observed.value}, but {detail} "
                 f"(another process moved it)",
-                next_step=f"see `loader status {run_id}`",
+                next_step=f"see `loader status` (run {run_id[:12]})",
                 run_id=run_id, expected=observed.value, actual=current.status.value, transition=name,
             )
         return record if record is not None else self.get(run_id)

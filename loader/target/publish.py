@@ -13,6 +13,7 @@ it, and PostgreSQL (not us) decides what is valid.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,15 +27,18 @@ _SAVEPOINT = "loader_publish"
 
 def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
             casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
-            source_columns: Sequence[str] | None = None, defer_indexes: bool = False) -> int:
+            source_columns: Sequence[str] | None = None, defer_indexes: bool = False,
+            explain: bool = True) -> int:
     """``publish_counted``, returning the rows moved only."""
     return publish_counted(cur, source=source, target=target, columns=columns, casts=casts, write=write,
-                           run_id=run_id, source_columns=source_columns, defer_indexes=defer_indexes).rows
+                           run_id=run_id, source_columns=source_columns, defer_indexes=defer_indexes,
+                           explain=explain).rows
 
 
 def publish_counted(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
                     casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
-                    source_columns: Sequence[str] | None = None, defer_indexes: bool = False) -> Written:
+                    source_columns: Sequence[str] | None = None, defer_indexes: bool = False,
+                    explain: bool = True) -> Written:
     """Move every row of ``source`` into ``target``; record the run in the ledger. Returns what was
     written (for upsert: inserted and updated apart).
 
@@ -43,6 +47,8 @@ def publish_counted(cur: Any, *, source: str, target: TableRef, columns: Sequenc
     positional names, see jdbc_load); by default they are ``columns``. Runs in
     the caller's transaction; the caller commits or rolls back. ``defer_indexes``: when the
     target is overwritten or found empty, build its indexes after the INSERT (index_defer).
+    ``explain``: on a failed cast, scan the columns to name it (not for a caller that recovers: one
+    scan per column).
     """
     src_cols = list(source_columns) if source_columns is not None else list(columns)
     _validate(target, columns, src_cols, casts, write.key)
@@ -61,7 +67,8 @@ def publish_counted(cur: Any, *, source: str, target: TableRef, columns: Sequenc
             if deferred is not None:
                 deferred.rebuild(cur)  # a duplicate key in the new rows surfaces here
     except LoaderError as exc:
-        raise _explain(cur, exc, source, target, columns, src_cols, casts, write.key) from None
+        raise _explain(cur, exc, source, target, columns, src_cols, casts if explain else None,
+                       write.key) from None
 
     try:
         with pg_errors.translated(table=target):
@@ -92,7 +99,21 @@ def select_exprs(src_cols: Sequence[str], casts: Sequence[str] | None) -> list[s
     # they are safe to splice in (format_type quotes names that need it).
     if casts is None:
         return [quote_ident(c) for c in src_cols]
-    return [f"CAST({quote_ident(c)} AS {t})" for c, t in zip(src_cols, casts, strict=True)]
+    return [f"CAST({quote_ident(c)} AS {cast_type(t)})" for c, t in zip(src_cols, casts, strict=True)]
+
+
+_CUT_BY_CAST = re.compile(r"^(character varying|character)\(\d+\)((?:\[\])*)$")
+
+
+def cast_type(pg_type: str) -> str:
+    """The type to CAST a value to on its way into a column of ``pg_type``. An explicit cast to
+    varchar(n) or char(n) cuts a longer value silently (PostgreSQL's rule for explicit casts), so
+    those are cast without their length and the INSERT's own assignment checks it and raises
+    "value too long". Every other type is cast to as it is."""
+    m = _CUT_BY_CAST.match(pg_type)
+    if not m:
+        return pg_type
+    return ("character varying" if m.group(1) == "character varying" else "bpchar") + m.group(2)
 
 
 def check_duplicate_keys(cur: Any, source: str, target: TableRef, columns: Sequence[str],

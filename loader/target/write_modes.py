@@ -67,6 +67,13 @@ class WriteStrategy:
         cur.execute(sql, params)
         return Written(max(int(cur.rowcount), 0))
 
+    def unique_violation_step(self, key: Sequence[str]) -> str:
+        """What to do when the unique key ``key`` of the target refused a row (SQLSTATE 23505)."""
+        shown = ", ".join(key)
+        return (f"a row with this ({shown}) is in the table already or twice in the source: to update the "
+                f"rows that exist, load with mode: upsert and key: [{shown}] (write_to_postgres(..., "
+                f"mode='upsert', key={list(key)!r})); else remove those rows from the source")
+
     def defer_indexes(self, cur: Any, target: TableRef, *, fresh: bool) -> tuple[DeferredIndexes | None, bool]:
         """Drop the target's indexes for the load when nobody can tell (index_defer). Returns the
         dropped indexes (None: kept) and whether the target is fresh now."""
@@ -86,6 +93,11 @@ class Append(WriteStrategy):
 
 class Overwrite(WriteStrategy):
     mode = WriteMode.OVERWRITE
+
+    def unique_violation_step(self, key: Sequence[str]) -> str:
+        # the old rows are gone: the source itself holds the key twice
+        return (f"the source has more than one row with the same ({', '.join(key)}): deduplicate it on that "
+                "key (e.g. dropDuplicates)")
 
     def prepare(self, cur: Any, target: TableRef, *, created: bool) -> bool:
         if not created:
@@ -127,6 +139,11 @@ class Upsert(WriteStrategy):
                     params)
         inserted, updated = (int(v) for v in cur.fetchone())
         return Written(inserted + updated, inserted, updated)
+
+    def unique_violation_step(self, key: Sequence[str]) -> str:
+        # ON CONFLICT handles the upsert key; another unique key refused the row
+        return (f"the target's unique key ({', '.join(key)}) is not the upsert key ({', '.join(self.key)}): a "
+                "row with a new upsert key repeats a value of it; fix the source, or upsert on that key")
 
     def defer_indexes(self, cur: Any, target: TableRef, *, fresh: bool) -> tuple[DeferredIndexes | None, bool]:
         return None, fresh  # ON CONFLICT needs the key's index

@@ -37,6 +37,31 @@ def test_data_errors_name_column_and_constraint(pg_db: ConnectionSpec) -> None:
     assert isinstance(cast, DataError) and cast.ids["sqlstate"] == "22P02"
 
 
+def test_a_unique_violation_is_explained_by_the_write_mode(pg_db: ConnectionSpec) -> None:
+    from loader.options import WriteMode
+    from loader.target.hints import explain
+    from loader.target.write_modes import write_mode
+
+    dup = _raised(pg_db, "INSERT INTO t VALUES (1, 'b')", table=T)
+    assert isinstance(dup, DataError) and "column type" not in (dup.next_step or "")
+    assert "mode: upsert" in (dup.next_step or "")  # generic, before the write mode refines it
+    null = _raised(pg_db, "INSERT INTO t VALUES (2, NULL)", table=T)
+    assert "NOT NULL" in (null.next_step or "")
+    conn = pg.connect(pg_db, autocommit=True)  # _raised's table was rolled back: make it for the lookup
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE t (id int, v text NOT NULL, CONSTRAINT t_pkey PRIMARY KEY (id))")
+    finally:
+        conn.close()
+    explain(dup, pg_db, T, write_mode(WriteMode.APPEND))
+    assert "load with mode: upsert and key: [id] (write_to_postgres(..., mode='upsert', key=['id']))" \
+        in str(dup)
+    explain(dup, pg_db, T, write_mode(WriteMode.OVERWRITE))
+    assert "the source has more than one row with the same (id)" in str(dup)
+    explain(dup, pg_db, T, write_mode(WriteMode.UPSERT, ["v"]))
+    assert "unique key (id) is not the upsert key (v)" in str(dup)
+
+
 def test_other_refusals_keep_their_sqlstate(pg_db: ConnectionSpec) -> None:
     schema = _raised(pg_db, "CREATE TABLE nope.x (i int)", table=T)
     assert isinstance(schema, TargetError) and schema.sqlstate == pg_errors.NO_SUCH_SCHEMA

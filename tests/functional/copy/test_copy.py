@@ -68,8 +68,10 @@ def test_modes_append_overwrite_upsert(spark: Any, pg_db: Any, pg_conn: Any, buc
     kw: dict[str, Any] = {"table": "m", "temp_s3_bucket": bucket, "state_url": state_url,
                           "compression": compression, "key": ["id"]}
     write_to_postgres(first, conn, **kw)
-    with pytest.raises(DataError, match="duplicate key"):  # the key became the primary key
+    with pytest.raises(DataError, match="duplicate key") as info:  # the key became the primary key
         write_to_postgres(first, conn, mode="append", **kw)
+    # the hint fits the error: the key exists already, so upsert on it (not "the column type")
+    assert "load with mode: upsert and key: [id]" in str(info.value) and "column type" not in str(info.value)
     assert len(fetch_table(pg_conn, "m")) == 10
     second = spark.createDataFrame([Row(id=i, v=f"new{i}") for i in range(5, 15)])
     write_to_postgres(second, conn, mode="upsert", **kw)

@@ -147,3 +147,33 @@ def test_resume_of_a_committed_run_finishes_it_from_the_ledger(pg_db: Connection
     result = execute(_request(pg_db, bucket), store, resume=failed, methods=lambda m: never)
     assert never.contexts == [] and result.rows == 7 and result.reason == "resumed: already committed"
     assert store.get(failed.run_id).status is RunStatus.SUCCEEDED
+
+
+def test_the_table_lock_is_free_the_moment_a_run_ends(pg_db: ConnectionSpec, monkeypatch: Any) -> None:
+    """Seen under load: a run right after another of the same table found the lock still held,
+    because a closed connection's backend frees its locks only once it has exited. A backend
+    that is slow to exit is the fault shown here: close() leaves the session alive."""
+    lingering: list[Any] = []
+    real_connect = pg.connect
+
+    def slow_exit_connect(*args: Any, **kwargs: Any) -> Any:
+        conn = real_connect(*args, **kwargs)
+
+        class Lingering:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(conn, name)
+
+            def close(self) -> None:
+                lingering.append(conn)
+
+        return Lingering()
+
+    monkeypatch.setattr(pg, "connect", slow_exit_connect)
+    try:
+        with pg.table_lock(pg_db, T, "first"):
+            pass
+        with pg.table_lock(pg_db, T, "next"):  # LockHeldError if the first session still held it
+            pass
+    finally:
+        for conn in lingering:
+            conn.close()

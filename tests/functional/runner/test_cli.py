@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from loader.state.display import error_note
 from tests.functional.runner.test_runner import (
@@ -110,7 +111,7 @@ def test_dry_run_touches_nothing(spark: Any, cli_env: dict[str, Any], pg_conn: A
                    method="copy", create="never", copy={"prefix": "stage/area"})
     state_file = Path(cli_env["state"].removeprefix("sqlite:///"))
     res = cli("--state-url", cli_env["state"], "run", "--dry-run", str(folder), env=cli_env["env"], timeout=120)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr  # cp's table does not exist and create is 'never'
     out = res.stdout
     blocks: dict[str, str] = {}
     current = ""
@@ -136,8 +137,11 @@ def test_dry_run_touches_nothing(spark: Any, cli_env: dict[str, Any], pg_conn: A
     cp = blocks["cp"]
     assert "method:     copy (requested in the manifest)" in cp
     assert f"temp root:  s3://{cli_env['bucket']}/stage/area/" in cp
-    assert "target:     public.cp (does not exist and create is 'never': the run will fail)" in cp
-    assert out.rstrip().endswith("(dry run: nothing was written)")
+    assert "target:     public.cp (does not exist and create is 'never': the run would fail)" in cp
+    assert f"PROBLEM     {folder}/cp.yaml: target.create: table public.cp does not exist" in cp
+    assert "PROBLEM" not in fresh and "PROBLEM" not in old
+    assert "creates:    CREATE TABLE" in fresh and '"amount" numeric(12,2)' in fresh
+    assert out.rstrip().endswith("1 problem(s) found (dry run: nothing was written)")
     # nothing anywhere: no runs recorded, no table, no S3 object, no ledger
     assert not state_file.exists() or state_rows(cli_env["state"]) == []
     assert not table_exists(pg_conn, "fresh") and not table_exists(pg_conn, "cp")
@@ -158,6 +162,13 @@ def test_run_exit_codes_summary_and_status(spark: Any, cli_env: dict[str, Any], 
 
     ok = cli("--state-url", state, "run", "--only", "good", str(folder), env=cli_env["env"])
     assert ok.returncode == 0, ok.stderr
+    # quiet by default: none of the JVM's banner or Spark's startup lines
+    for banner in ("Using incubator modules", "Setting default log level", "NativeCodeLoader", "log4j"):
+        assert banner not in ok.stderr, ok.stderr
+    # progress off a terminal: log lines, the JDBC load's with its rows
+    progress = [line for line in ok.stderr.splitlines() if line.startswith("INFO: progress: public.good ")]
+    assert any(re.search(r"publishing: .*\b50 of ~\d[\d,]* rows|publishing: .*\b50 rows", line)
+               for line in progress), ok.stderr
     header, rule, *rows = ok.stdout.strip().splitlines()
     assert header.split() == ["manifest", "table", "method", "rows", "seconds", "rows/s", "status"]
     assert set(rule.replace(" ", "")) == {"-"}
@@ -165,8 +176,9 @@ def test_run_exit_codes_summary_and_status(spark: Any, cli_env: dict[str, Any], 
     assert rows[0].split()[-1] == "succeeded"
     assert query(pg_conn, "SELECT count(*) FROM good") == [(50,)]
 
-    failed = cli("--state-url", state, "run", str(folder), env=cli_env["env"])
+    failed = cli("--state-url", state, "-v", "run", str(folder), env=cli_env["env"])
     assert failed.returncode == 1, failed.stderr
+    assert "Setting default log level" in failed.stderr  # -v: Spark's own lines are shown
     table = failed.stdout
     assert re.search(r"^good\s+public\.good\s+optimized\s+50\s+\S+\s+\S+\s+succeeded\s*$", table, re.M), table
     assert re.search(r"^mism\s+public\.mism\s+-\s+0\s+\S+\s+0\s+failed\s*$", table, re.M), table
@@ -221,9 +233,12 @@ def test_status_of_an_empty_store(cli_env: dict[str, Any]) -> None:
 def test_recommend(rows: int, method: str) -> None:
     res = cli("recommend", "--rows", str(rows), timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines()[0] == f"method: {method}"
-    assert ("rows_per_part" in res.stdout) is (method == "copy")
-    assert "batchsize: chosen at load time from the row width" in res.stdout
+    fragment = yaml.safe_load(res.stdout)  # a manifest fragment, the reasons as comments
+    assert fragment["method"] == method and fragment["jdbc"]["num_partitions"] >= 1
+    assert ("rows_per_part" in fragment.get("copy", {})) is (method == "copy")
+    assert "jdbc.batchsize is not set: the load chooses it from the row width" in res.stdout
+    as_json = json.loads(cli("recommend", "--rows", str(rows), "--json", timeout=60).stdout)
+    assert as_json["manifest"] == fragment
 
 
 def test_doctor_ready_and_missing_bucket(cli_env: dict[str, Any]) -> None:

@@ -35,4 +35,4 @@ def test_resume_without_the_manifest_folder_says_what_to_pass(state_url: str, tm
     _run(store, run_id)
     with pytest.raises(RunNotFoundError) as info:
         commands.resume("bbbb3", [str(tmp_path) + "/manifests"], state_url=state_url)
-    assert "manifest 'trips'" in str(info.value) and "loader resume bbbb33330000 path/to/manifests/" in str(info.value)
+    assert "manifest 'trips'" in str(info.value) and "loader resume bbbb33330000 path/to/trips.yaml" in str(info.value)

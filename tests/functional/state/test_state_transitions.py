@@ -161,7 +161,7 @@ def test_resume_pins_the_attempt(store: StateStore) -> None:
 def test_expected_outside_the_sources_is_refused(store: StateStore) -> None:
     run_id = run_in(store, S.PENDING)
     before = store.get(run_id)
-    with pytest.raises(TransitionError, match="cannot start loading: it is loading"):
+    with pytest.raises(TransitionError, match="cannot start_loading from status loading"):
         store.start_loading(run_id, expected=S.LOADING)
     assert store.get(run_id) == before
 

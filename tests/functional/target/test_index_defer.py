@@ -285,5 +285,6 @@ def test_duplicate_keys_in_an_empty_target_fail_cleanly(spark: Any, pg_db: Conne
         write_to_postgres(_df(spark, [1, 2, 3, 2]), pg_db.as_params(), method=method, table="public.target",
                           temp_s3_bucket=bucket, state_url=state_url, fallback="none")
     assert "(id)=(2)" in str(info.value), str(info.value)
+    assert "mode: upsert and key: [id]" in str(info.value)  # the hint names the key
     assert _rows(pg_conn, "SELECT count(*) FROM target") == [(0,)]
     assert _rows(pg_conn, SNAPSHOT) == before and _index_oids(pg_conn) == oids

@@ -81,3 +81,134 @@ def test_more_than_max_errors_changes_nothing(method: str, spark: Any, pg_db: An
         assert cur.fetchall() == [(-1,)]
         cur.execute("SELECT to_regclass('loader_rejects')")
         assert cur.fetchone()[0] is None  # rolled back with everything else
+
+
+# --- the detection passes and the bisection, on PostgreSQL without Spark (target/reject_checks.py) ---
+
+def _reject_load(spec: Any, ddl: str, rows: list[tuple[Any, ...]], casts: tuple[str, ...], *,
+                 columns: tuple[str, ...] = ("id", "v"), mode: str = "append", key: tuple[str, ...] = (),
+                 max_errors: int | None = None, in_place: bool = True,
+                 prepare: str = "") -> tuple[tuple[int, int], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Land ``rows`` as text in a TEMP table as COPY's reject mode does (or in a table numbered by a
+    copy, as JDBC's), publish_rejecting into ``t``; returns (result, t's rows, the rejects)."""
+    import uuid
+
+    import psycopg2
+
+    from loader.naming import TableRef
+    from loader.options import RejectPolicy
+    from loader.target.rejects import publish_rejecting
+    from loader.target.write_modes import write_mode
+
+    schema = "r_" + uuid.uuid4().hex[:10]
+    conn = psycopg2.connect(**spec.psycopg2_kwargs())
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA {schema}; SET search_path = {schema}; {ddl}; {prepare}")
+            conn.commit()
+            src = [f"s{i}" for i in range(len(columns))]
+            cur.execute(f"CREATE TEMP TABLE src ({', '.join(f'{s} text' for s in src)}, "
+                        "loader_part text DEFAULT 's3://b/part-1.csv', loader_line bigserial) ON COMMIT DROP")
+            cur.executemany(f"INSERT INTO src ({', '.join(src)}) VALUES ({', '.join(['%s'] * len(src))})",
+                            [tuple(None if v is None else str(v) for v in r) for r in rows])
+            origin = ("loader_part || ' line ' || loader_line" if in_place else "'staging row ' || ctid::text")
+            result = publish_rejecting(cur, source="src", target=TableRef(schema, "t"), columns=columns,
+                                       casts=casts, write=write_mode(mode, key), run_id=uuid.uuid4().hex,
+                                       policy=RejectPolicy(max_errors), source_columns=src, origin_sql=origin,
+                                       row_column="loader_line" if in_place else None)
+            conn.commit()
+            cur.execute(f"SELECT * FROM t ORDER BY {', '.join(columns)}")
+            landed = cur.fetchall()
+            cur.execute("SELECT row_number, origin, error FROM loader_rejects ORDER BY row_number")
+            return result, landed, cur.fetchall()
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def test_bad_casts_are_found_by_a_scan_and_named_with_their_column(pg_module_spec: Any) -> None:
+    result, landed, rejects = _reject_load(
+        pg_module_spec, "CREATE TYPE mood AS ENUM ('happy', 'sad'); CREATE TABLE t (id int, v mood)",
+        [(1, "happy"), (2, "furious"), ("x3", "sad"), (4, None)], ("integer", "mood"))
+    assert result == (2, 2)
+    assert landed == [(1, "happy"), (4, None)]
+    assert rejects == [
+        (2, "s3://b/part-1.csv line 2", f'{rejects[0][2].split(":")[0]}: invalid input value for enum mood: '
+                                         '"furious"; column v'),
+        (3, "s3://b/part-1.csv line 3", f'{rejects[1][2].split(":")[0]}: invalid input syntax for type integer: '
+                                         '"x3"; column id')]
+
+
+def test_not_null_check_and_length_are_found_in_one_pass_with_postgres_words(pg_module_spec: Any) -> None:
+    result, landed, rejects = _reject_load(
+        pg_module_spec, "CREATE TABLE t (id int NOT NULL CHECK (id > 0), v varchar(3))",
+        [(1, "abc"), (None, "a"), (-2, "b"), (4, "abcd"), (5, "ab   "), (-6, "abcd")],
+        ("integer", "character varying(3)"))
+    assert result == (2, 4)
+    assert landed == [(1, "abc"), (5, "ab ")]  # trailing spaces beyond the length are cut, as PostgreSQL does
+    reasons = [r[2].split(": ", 1)[1] for r in rejects]
+    assert [r[0] for r in rejects] == [2, 3, 4, 6]
+    assert reasons == ['null value in column "id" of relation "t" violates not-null constraint; column id',
+                       'new row for relation "t" violates check constraint "t_id_check"; (id)=(-2)',
+                       "value too long for type character varying(3); column v",
+                       "value too long for type character varying(3); column v"]  # the value first, as PostgreSQL
+
+
+def test_duplicate_keys_on_append_keep_the_first_and_the_existing_row(pg_module_spec: Any) -> None:
+    result, landed, rejects = _reject_load(
+        pg_module_spec, "CREATE TABLE t (id int PRIMARY KEY, v text)",
+        [(1, "again"), (2, "first"), (2, "second"), (None, "null key")], ("integer", "text"),
+        prepare="INSERT INTO t VALUES (1, 'old')")
+    assert result == (1, 3)
+    assert landed == [(1, "old"), (2, "first")]
+    assert [(r[0], r[2].split(": ", 1)[1]) for r in rejects] == [
+        (1, 'duplicate key value violates unique constraint "t_pkey"; Key (id)=(1) already exists.'),
+        (3, 'duplicate key value violates unique constraint "t_pkey"; Key (id)=(2) already exists.'),
+        (4, 'null value in column "id" of relation "t" violates not-null constraint; column id')]
+
+
+def test_missing_foreign_keys_are_found_by_an_anti_join(pg_module_spec: Any) -> None:
+    result, landed, rejects = _reject_load(
+        pg_module_spec, "CREATE TABLE parent (id int PRIMARY KEY); INSERT INTO parent VALUES (1), (2); "
+                        "CREATE TABLE t (id int, v int REFERENCES parent)",
+        [(1, 1), (2, 3), (3, None), (4, 2)], ("integer", "integer"), in_place=False)
+    assert result == (3, 1)
+    assert landed == [(1, 1), (3, None), (4, 2)]
+    assert len(rejects) == 1 and rejects[0][0] == 2 and rejects[0][1].startswith("staging row (")
+    assert rejects[0][2].endswith('insert or update on table "t" violates foreign key constraint "t_v_fkey"; '
+                                  'Key (v)=(3) is not present in table "parent".')
+
+
+def test_what_no_pass_predicts_is_isolated_by_bisection(pg_module_spec: Any) -> None:
+    """A trigger that refuses a row, and a CHECK that raises instead of being false."""
+    ddl = ("CREATE TABLE t (id int CHECK (100 / (id - 5) <> 0), v text); "
+           "CREATE FUNCTION no_bob() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+           "IF NEW.v = 'bob' THEN RAISE EXCEPTION 'no bob here' USING ERRCODE = 'check_violation'; END IF; "
+           "RETURN NEW; END $$; "
+           "CREATE TRIGGER no_bob BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION no_bob()")
+    rows = [(i, "bob" if i in (3, 17) else f"v{i}") for i in range(1, 41)]
+    result, landed, rejects = _reject_load(pg_module_spec, ddl, rows, ("integer", "text"))
+    assert result == (37, 3)
+    assert [r[0] for r in landed] == [i for i in range(1, 41) if i not in (3, 5, 17)]
+    assert [(r[0], r[2].split(": ", 1)[1].split(";")[0]) for r in rejects] == [
+        (3, "no bob here"), (5, "division by zero"), (17, "no bob here")]
+
+
+def test_upsert_rejects_rows_and_still_refuses_a_key_twice(pg_module_spec: Any) -> None:
+    ddl = "CREATE TABLE t (id int PRIMARY KEY, v int CHECK (v >= 0))"
+    result, landed, rejects = _reject_load(pg_module_spec, ddl, [(1, 10), (2, -1), ("x", 5), (3, 30)],
+                                           ("integer", "integer"), mode="upsert", key=("id",),
+                                           prepare="INSERT INTO t VALUES (1, 0), (2, 0)")
+    assert result == (2, 2)
+    assert landed == [(1, 10), (2, 0), (3, 30)]
+    assert [r[0] for r in rejects] == [2, 3]
+    with pytest.raises(DataError, match=r"more than one row with key \(id=1\)"):
+        _reject_load(pg_module_spec, ddl, [(1, 10), (1, -1), (1, 5), ("x", 1)], ("integer", "integer"),
+                     mode="upsert", key=("id",))
+
+
+def test_max_errors_is_counted_across_the_passes(pg_module_spec: Any) -> None:
+    with pytest.raises(DataError, match=r"more than max_errors=2 rows rejected; first: row 1 \(s3://b/part-1.csv "
+                                        r"line 1\): .*invalid input syntax.* \| row 2 .*check constraint"):
+        _reject_load(pg_module_spec, "CREATE TABLE t (id int CHECK (id > 0), v text)",
+                     [("x", "a"), (-1, "b"), (-2, "c"), (4, "d")], ("integer", "text"), max_errors=2)

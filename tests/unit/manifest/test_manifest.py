@@ -175,7 +175,7 @@ def test_load_manifests_raises_manifest_error_with_every_problem() -> None:
 # --- enums -------------------------------------------------------------------------
 
 ENUMS = [
-    ("source__format", "avro", "source.format", "parquet, csv, json, orc, jdbc"),
+    ("target__schema_evolution", "drop_columns", "target.schema_evolution", "none, add_columns"),
     ("target__mode", "merge", "target.mode", "append, overwrite, upsert"),
     ("target__create", "always", "target.create", "if_missing, never"),
     ("method", "bulk", "method", "auto, copy, optimized, standard"),
@@ -489,6 +489,16 @@ def test_missing_env_var_names_file_and_field() -> None:
     assert problem.startswith("orders.yaml: target.connection.host: environment variable NO_SUCH_HOST is not set")
 
 
+
+@pytest.mark.parametrize("conn", [{"host": "h", "user": "u", "password": "${NO_SUCH_PW}"},
+                                  "postgresql://u:${NO_SUCH_PW}@h/db"])
+def test_unset_password_variable_is_named_not_masked(conn: Any) -> None:
+    """The name of a variable is not a secret: the user must be told which one to set."""
+    (problem,) = problems_of(with_(target__connection=conn))
+    assert "environment variable NO_SUCH_PW is not set" in problem
+    assert "remove the ${NO_SUCH_PW} reference" in problem and "***" not in problem
+
+
 # --- files, YAML, folders --------------------------------------------------------------------
 
 
@@ -526,8 +536,8 @@ def test_huge_numbers_and_odd_yaml_types() -> None:
     assert load_manifest(write("orders.yaml", huge)).jdbc.batchsize == 10**200
     problems = problems_of("version: 1\nname: 2024-01-01\nsource: !!binary aGVsbG8=\n"
                            "target: !!set {a, b}\n")
-    assert problems == ["orders.yaml: name: expected a string, got a date",
-                        "orders.yaml: source: expected a mapping, got a bytes",
+    # an unquoted date stays the text written (no YAML timestamps): a valid name
+    assert problems == ["orders.yaml: source: expected a mapping, got a bytes",
                         "orders.yaml: target: expected a mapping, got a set"]
     problems = problems_of("version: 1\nsource: !!python/object:os.system {}\n")
     assert problems[0].startswith("orders.yaml:2:9: YAML syntax error: could not determine a constructor")
@@ -535,7 +545,7 @@ def test_huge_numbers_and_odd_yaml_types() -> None:
 
 def test_folder_reports_every_file_at_once_and_skips_other_files() -> None:
     write("m/a.yaml", with_(target__mode="upsrt"))
-    write("m/b.yml", with_(source__format="xls", target__tabel="t"))
+    write("m/b.yml", with_(source__format="parqet", target__tabel="t"))
     write("m/c.yaml", "version: [1\n")
     write("m/good.yaml", BASE)
     write("m/notes.txt", "not a manifest")
@@ -544,8 +554,8 @@ def test_folder_reports_every_file_at_once_and_skips_other_files() -> None:
     assert [m.name for m in manifests] == ["good"]
     assert problems == [
         "m/a.yaml: target.mode: 'upsrt' is not one of append, overwrite, upsert",
-        "m/b.yml: source.format: 'xls' is not one of parquet, csv, json, orc, jdbc",
         "m/b.yml: target.tabel: unknown key 'tabel' (did you mean 'table'?)",
+        "m/b.yml: source.format: unknown format 'parqet' (did you mean 'parquet'?)",
         "m/c.yaml:2:1: YAML syntax error: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence)",
     ]
 
@@ -582,7 +592,8 @@ def test_example_manifests_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOADER_DEMO_DATABASE_URL", "postgresql://loader@127.0.0.1:55432/demo")
     manifests = load_manifests([REPO / "manifests"])
     by_name: dict[str, Manifest] = {m.name: m for m in manifests}
-    assert sorted(by_name) == ["calendar", "customers", "events", "sessions", "trips"]
+    assert sorted(by_name) == ["calendar", "customers", "events", "orders", "sessions", "trips"]
+    assert by_name["orders"].source.incremental is not None
     trips, customers, events = by_name["trips"], by_name["customers"], by_name["events"]
     assert trips.source == SourceSpec("parquet", "/tmp/demo-data/trips.parquet")
     assert trips.target.mode is WriteMode.OVERWRITE and trips.method is Method.COPY
@@ -602,7 +613,7 @@ def test_example_manifests_without_env_name_the_missing_variables(monkeypatch: p
     monkeypatch.delenv("LOADER_DEMO_DATA", raising=False)
     monkeypatch.delenv("LOADER_DEMO_DATABASE_URL", raising=False)
     manifests, problems = validate_paths([REPO / "manifests"])
-    assert manifests == [] and len(problems) == 10  # two ${VAR}s in each of the five examples
+    assert manifests == [] and len(problems) == 12  # two ${VAR}s in each of the six examples
     assert all("environment variable LOADER_DEMO_" in p for p in problems)
 
 

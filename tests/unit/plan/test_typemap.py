@@ -13,6 +13,7 @@ from loader.errors import SchemaMismatchError
 from loader.naming import TableRef
 from loader.plan.typemap import (
     ColumnPlan,
+    add_columns_sql,
     compatible,
     create_table_sql,
     match_columns,
@@ -171,3 +172,31 @@ def test_create_table_sql_rejects_a_nul_in_a_name() -> None:
 def test_plan_for_new_table_uses_pg_type() -> None:
     schema = _schema(("id", T.LongType(), False), ("m", T.MapType(T.StringType(), T.StringType()), True))
     assert plan_for_new_table(schema) == ColumnPlan(("id", "m"), ("bigint", "jsonb"))
+
+
+# --- schema_evolution: add_columns ------------------------------------------------------------
+def test_add_columns_plans_the_new_source_columns_with_the_type_map() -> None:
+    schema = _schema(("id", T.LongType(), False), ('n"ew; x', T.DecimalType(12, 2), False),
+                     ("tags", T.ArrayType(T.StringType()), True))
+    existing = [Column("id", "bigint", True), Column("old", "text", False)]
+    with pytest.raises(SchemaMismatchError, match="schema_evolution: add_columns"):
+        match_columns(REF, schema, existing)  # none: refused, and the message says how to opt in
+    plan = match_columns(REF, schema, existing, add_columns=True)
+    assert plan == ColumnPlan(("id", 'n"ew; x', "tags"), ("bigint", "numeric(12,2)", "text[]"), ('n"ew; x', "tags"))
+    # nullable whatever the source says (the rows already there have no value), names quoted exactly
+    assert add_columns_sql(REF, plan) == ('ALTER TABLE "public"."t" ADD COLUMN "n""ew; x" numeric(12,2), '
+                                          'ADD COLUMN "tags" text[]')
+    assert add_columns_sql(REF, match_columns(REF, schema[:1], existing, add_columns=True)) is None
+
+
+def test_add_columns_never_changes_a_type_nor_adds_a_case_twin() -> None:
+    schema = _schema(("id", T.StringType(), True), ("Name", T.StringType(), True), ("when", T.DateType(), True),
+                     ("new", T.LongType(), True))
+    existing = [Column("id", "integer[]", True), Column("name", "text", False), Column("when", "boolean", False)]
+    with pytest.raises(SchemaMismatchError) as info:
+        match_columns(REF, schema, existing, add_columns=True)
+    text = str(info.value)
+    assert "column 'id': source type string cannot load into integer[]" in text
+    assert "column 'when': source type date cannot load into boolean" in text
+    assert "source column 'Name' is not in the table (the table has 'name'" in text
+    assert "'new'" not in text  # that one would have been added

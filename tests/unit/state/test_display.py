@@ -98,7 +98,3 @@ def test_a_long_error_is_cut_in_the_middle_keeping_the_next_step() -> None:
     assert fit_error("short -> step") == "short -> step"
     assert len(fit_error("x" * 5000)) <= 4000
 
-
-def test_status_in_a_sentence() -> None:
-    assert [s.phrase for s in RunStatus] == ["is pending", "is staging", "is staged", "is loading", "has succeeded",
-                                             "has failed", "was abandoned"]
