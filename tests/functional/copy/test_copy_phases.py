@@ -94,7 +94,10 @@ def test_loading_starts_with_the_first_copy(pg_db: ConnectionSpec, bucket: str, 
     _put_partition(bucket, loc, 1)
     run = copy_method._CopyRun(ctx, loc, s3a.make_client())
     monkeypatch.setattr(copy_method, "POLL_SECONDS", 0.01)
-    assert run._load_while_staging(txn=None, stager=_Stager(alive_polls), out=MethodOutcome()) == {0, 1}  # type: ignore[arg-type]
+    try:
+        assert run._load_while_staging(txn=None, stager=_Stager(alive_polls), out=MethodOutcome()) == {0, 1}  # type: ignore[arg-type]
+    finally:
+        load.progress.done()  # its ticker thread
     assert seen[1:] == expected
     assert store.get(run_id).status is RunStatus.LOADING
     assert store.get(run_id).parts_staged == 2
