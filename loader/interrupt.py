@@ -143,19 +143,15 @@ def _replaceable() -> bool:
 
 def _handler(signum: int, frame: Any) -> None:
     global _seen
+    global _requested
     _seen += 1
     if not _wakeup_fd_ours and _wakeup is not None:
         with contextlib.suppress(OSError):  # someone else's wakeup fd: wake the watcher ourselves
             _wakeup[1].send(bytes([signum]))
-    _ask(signum)
-    if _seen > 1 or _loads == 0:
-        raise Interrupted(signum)  # nothing that stops by itself, or asked twice: stop now
-
-
-def _ask(signum: int) -> None:
-    global _requested
     if _requested is None:
         _requested = signum
+    if _seen > 1 or _loads == 0:
+        raise Interrupted(signum)  # nothing that stops by itself, or asked twice: stop now
 
 
 def _start_watcher() -> None:
@@ -186,10 +182,10 @@ def _watch(sock: socket.socket) -> None:
         data = sock.recv(64)
         if not data:
             return
-        stops = [s for s in data if s in STOPS]
-        if not stops:
+        if not any(s in STOPS for s in data):
             continue  # another signal with a Python handler also writes its number
-        _ask(stops[0])
+        # Only the actions: the Python-level handler records the request itself, in the main thread,
+        # before the call these actions make return can raise anything there.
         with _lock:
             actions = list(_actions.values())
             _actions.clear()  # each once

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from loader import commands
+from loader import commands, write_to_postgres
 from loader.adapters import s3 as s3a
+from loader.errors import Interrupted, LoaderError
 from loader.naming import TempLocation
 from loader.state import StateStore
 
@@ -91,6 +92,7 @@ def _ours(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip() and not any(s in line for s in JVM_START)]
 
 
+# SIGTERM goes to the whole process group, as Airflow and systemd send it: the JVM ends too
 @pytest.mark.parametrize("sig, code, name", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
 def test_signal_during_copy_load_then_resume(sig: int, code: int, name: str, slow_setup: Path, spark: Any,
                                              pg_conn: Any, bucket: str, state_url: str,
@@ -110,6 +112,8 @@ def test_signal_during_copy_load_then_resume(sig: int, code: int, name: str, slo
         assert cur.fetchone()[0] is None  # created in the load transaction, rolled back with it
     kept = _parts(bucket)
     assert kept and f"{len(kept)} staged parts kept" in lines[0]
+    if sig == signal.SIGTERM:
+        return  # the resume is the same as after SIGINT
 
     caplog.set_level(logging.INFO, logger="loader")
     outcomes = commands.run([str(slow_setup)], state_url=state_url, resume=True, spark=spark)
@@ -120,3 +124,46 @@ def test_signal_during_copy_load_then_resume(sig: int, code: int, name: str, slo
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"resuming run {run.run_id}")]
     assert said and f"(attempt 2): {len(kept)} part(s) already staged" in said[0], said
     assert _parts(bucket) == []  # cleaned up after the successful resume
+
+
+def test_library_call_interrupted_inside_copy_raises_interrupted_and_records_it(
+        spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT delivered while psycopg2's copy_expert reads a part (where a KeyboardInterrupt used to
+    turn into "COPY from stdin failed ... check the server"): write_to_postgres raises Interrupted."""
+    from pyspark.sql import functions as F
+
+    from loader.copy import transaction
+
+    original, reads = transaction.PartStream.read, []
+
+    def read_then_signal(self: Any, size: int = -1) -> bytes:
+        reads.append(size)
+        if len(reads) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # to this process, as Ctrl-C would
+            time.sleep(0.2)
+        return original(self, size)
+
+    monkeypatch.setattr(transaction.PartStream, "read", read_then_signal)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1000")
+    try:
+        df = spark.range(12_000, numPartitions=2).select(F.col("id"), F.col("id").cast("string").alias("v"))
+        handler_before = signal.getsignal(signal.SIGINT)
+        params = pg_db.as_params() | {"table": "lib_t"}
+        with pytest.raises(Interrupted) as info:
+            write_to_postgres(df, params, method="copy", temp_s3_bucket=bucket, state_url=state_url,
+                              rows_per_part=2000)
+        stop = info.value
+        assert isinstance(stop, KeyboardInterrupt) and isinstance(stop, LoaderError) and stop.exit_code == 130
+        assert str(stop).startswith("interrupted (SIGINT); public.lib_t unchanged (run ")
+        run = StateStore(state_url).get(stop.run_id or "")
+        assert run.status == "failed" and run.error == "interrupted (SIGINT)"
+        with pg_conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('lib_t')")
+            assert cur.fetchone()[0] is None
+        assert _parts(bucket) == []  # a library call has no --resume: its parts are deleted at once
+        assert signal.getsignal(signal.SIGINT) is handler_before  # PySpark's handler is given back
+        # the interruption is forgotten once the call returned: the next call in this process loads
+        monkeypatch.setattr(transaction.PartStream, "read", original)
+        assert write_to_postgres(df, params, method="copy", temp_s3_bucket=bucket, state_url=state_url).rows == 12_000
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
