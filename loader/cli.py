@@ -5,7 +5,9 @@ It maps arguments to library calls and prints what they return. It catches only
 is a bug and keeps its traceback.
 
 Exit codes: 0 success; 1 a load failed / a check failed / invalid manifests
-(``validate``); 2 usage or validation errors before anything ran.
+(``validate``); 2 usage or validation errors before anything ran; 130 interrupted by SIGINT
+(Ctrl-C), 143 by SIGTERM (128 + the signal, as a shell reports a process killed by it): the load
+is rolled back and recorded as failed, and one line says what was kept for ``--resume``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import shutil
 import sys
 from collections.abc import Sequence
 
-from . import commands, redact
-from .errors import LoaderError, ManifestError
+from . import commands, interrupt, redact
+from .errors import Interrupted, LoaderError, ManifestError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -105,8 +107,13 @@ def _logging(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _logging(args)
+    interrupt.install()  # SIGINT and SIGTERM: the load stops, rolls back, is recorded; one line here
     try:
         return _dispatch(args)
+    except Interrupted as exc:
+        _quiet_after_interrupt()
+        print(redact.redact(str(exc)), file=sys.stderr)
+        return exc.exit_code
     except ManifestError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -114,6 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoaderError as exc:
         print(f"error: {redact.redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
+
+
+def _quiet_after_interrupt() -> None:
+    """The process exits now, with the JVM and py4j connections cut mid-call: py4j's complaints about
+    that at exit would only bury the one line that says what happened."""
+    logging.getLogger("py4j").disabled = True
+    logging.getLogger("py4j.clientserver").disabled = True
+    logging.getLogger("py4j.java_gateway").disabled = True
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -134,3 +134,37 @@ class SourceChangedError(LoaderError):
 
 class RunNotFoundError(StateError):
     """No run with this id (or no resumable run for this manifest)."""
+
+
+class Interrupted(LoaderError, KeyboardInterrupt):
+    """The load was stopped by SIGINT (Ctrl-C) or SIGTERM (a scheduler): rolled back, recorded as
+    failed with reason ``interrupted (SIGINT)``, its staged parts kept for ``--resume``.
+
+    Also a ``KeyboardInterrupt``, so code written for Ctrl-C (``except KeyboardInterrupt`` in a
+    notebook, a scheduler's task runner) still recognises it; being a ``LoaderError`` it is also
+    caught by ``except Exception``, like every error of ours: a loop that swallows errors per table
+    should let this one through. Exit code 128 + the signal: 130 for SIGINT, 143 for SIGTERM."""
+
+    def __init__(self, signum: int, details: list[str] | None = None, **ids: Any) -> None:
+        self.signum = signum
+        self.details = list(details or [])
+        self.exit_code = 128 + signum
+        super().__init__(self.reason, **ids)
+
+    @property
+    def reason(self) -> str:
+        """What the state store records: ``interrupted (SIGINT)``."""
+        import signal
+
+        try:
+            name = signal.Signals(self.signum).name
+        except ValueError:
+            name = f"signal {self.signum}"
+        return f"interrupted ({name})"
+
+    def add(self, detail: str) -> Interrupted:
+        """One load's outcome (``public.t unchanged; 8 staged parts kept ...``), shown after the reason."""
+        self.details.append(detail)
+        self.message = "; ".join([self.reason, *self.details])
+        self.args = (str(self),)
+        return self

@@ -196,6 +196,15 @@ class TempLocation:
         return f"{self.prefix}part-{partition:05d}{self.MARKER_SUFFIX}"
 
     @classmethod
+    def part_of(cls, key: str) -> tuple[int, int] | None:
+        """(partition, seq) of a part key (``part_key``), or None for a marker or another object."""
+        name = key.rsplit("/", 1)[-1]
+        fields = name.split(".", 1)[0].split("-")
+        if len(fields) != 3 or fields[0] != "part" or not (fields[1].isdigit() and fields[2].isdigit()):
+            return None
+        return int(fields[1]), int(fields[2])
+
+    @classmethod
     def marker_partition(cls, key: str) -> int | None:
         """The partition a marker key belongs to, or None when ``key`` is not a marker."""
         name = key.rsplit("/", 1)[-1]

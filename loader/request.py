@@ -103,6 +103,8 @@ class MethodContext:
     progress: Progress = field(default_factory=Progress)
     #: the bucket was checked already (auto's readiness check): no second HeadBucket
     bucket_checked: bool = False
+    #: 1 for a new run; a resume's attempt number (its first attempt's staged parts are reused)
+    attempt: int = 1
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
+from .. import interrupt
 from ..connection import ConnectionSpec
 from ..errors import LockHeldError
 from ..naming import TableRef, quote_ident
@@ -94,7 +95,8 @@ def table_lock(spec: ConnectionSpec, ref: TableRef, run_id: str, wait: bool = Fa
     try:
         with conn.cursor() as cur:
             if wait:
-                cur.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (ns, name))
+                with interrupt.on_interrupt(conn.cancel):  # a wait Ctrl-C can end
+                    cur.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (ns, name))
             else:
                 cur.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (ns, name))
                 if not cur.fetchone()[0]:

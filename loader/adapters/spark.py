@@ -349,3 +349,20 @@ def _sql_state(exc: BaseException) -> tuple[str | None, str]:
     except Exception:
         pass
     return None, ""
+
+
+def cancel_all_jobs() -> None:
+    """Cancel every running Spark job of this process (what an interruption does, as PySpark's own
+    Ctrl-C handler does), without starting a SparkContext when there is none. Thread-safe: called
+    from the interrupt watcher while another thread waits in py4j for a job."""
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    if sc is None:
+        return
+    # SIGTERM sent to the process group also ends the JVM, which cuts PySpark's accumulator
+    # connection; its server (a thread of this process) would print the EOFError's traceback
+    server = getattr(sc, "_accumulatorServer", None)
+    if server is not None:
+        server.handle_error = lambda request, client_address: None
+    sc.cancelAllJobs()

@@ -22,6 +22,7 @@ import logging
 import time
 from typing import Any
 
+from .. import interrupt
 from ..adapters import pg, pg_errors
 from ..adapters import s3 as s3a
 from ..adapters.spark import group_tasks
@@ -31,8 +32,9 @@ from ..plan.typemap import ColumnPlan
 from ..request import LoadMethod, MethodContext, MethodOutcome
 from .formats import choose_format
 from .part_reader import key_of_line
+from .resume import ResumePlan, plan_resume
 from .staging import StagingThread
-from .task import StageConfig, StagedPart, local_credentials, read_marker
+from .task import ROWS_METADATA, StageConfig, StagedPart, local_credentials, read_marker
 from .transaction import CopyTransaction, aws_region
 
 log = logging.getLogger("loader")
@@ -97,9 +99,10 @@ class _CopyRun:
         frame = fmt.frame(req.df, landing, self.opts.strip_nul)
         n_partitions = frame.rdd.getNumPartitions()
         gzip = self.opts.compression == "gzip"
+        resumed = self._resume_plan(n_partitions)
         cfg = StageConfig(location=self.loc, gzip=gzip, rows_per_part=self.opts.rows_per_part,
                           part_bytes=self.opts.part_mb * 1024 * 1024,
-                          endpoint_url=s3a.endpoint_url(), skip_partitions=frozenset(self._staged_partitions()),
+                          endpoint_url=s3a.endpoint_url(), skip_partitions=resumed.done, reuse=resumed.reuse,
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),
                           content_type=fmt.content_type)
@@ -114,20 +117,26 @@ class _CopyRun:
                               reject=req.reject, defer_indexes=req.defer_indexes, fmt=fmt,
                               landing=landing.pg_types if reject else None)
         t0 = time.monotonic()
-        try:
-            txn.begin()
-            loaded = self._load_while_staging(txn, stager, out)
-        except BaseException:
-            stager.cancel()
-            raise
-        out.timings["stage"] = stager.seconds
-        missing = set(range(n_partitions)) - loaded
-        if missing:
-            raise LoaderError(f"partitions {sorted(missing)[:5]} of run {self.run_id} were never staged",
-                              next_step="resume the run", run_id=self.run_id, retryable=True)
-        self._loading(staging_done=True)  # nothing to COPY (no rows): the phase still moves on
-        self.progress.track(None)  # the staging job is over: what is left is COPY's
-        out.rows = txn.finish()
+        # an interruption cancels the statement running on this connection (COPY, index build, merge)
+        with interrupt.on_interrupt(conn.cancel):
+            try:
+                txn.begin()
+                loaded = self._load_while_staging(txn, stager, out)
+            except BaseException:
+                stager.cancel()
+                raise
+            out.timings["stage"] = stager.seconds
+            missing = set(range(n_partitions)) - loaded
+            if missing:
+                raise LoaderError(f"partitions {sorted(missing)[:5]} of run {self.run_id} were never staged",
+                                  next_step="resume the run", run_id=self.run_id, retryable=True)
+            if self.ctx.attempt > 1:
+                log.info("resumed run %s (attempt %d): %d of %d parts were already staged", self.run_id,
+                         self.ctx.attempt, resumed.parts_staged, out.parts)
+            self._loading(staging_done=True)  # nothing to COPY (no rows): the phase still moves on
+            self.progress.track(None)  # the staging job is over: what is left is COPY's
+            out.rows = txn.finish()
+        interrupt.check()  # the last moment a stop leaves the target unchanged; COMMIT is not cancelled
         self.ctx.events.committing()
         self._commit(conn)
         out.timings["load"] = time.monotonic() - t0
@@ -170,10 +179,26 @@ class _CopyRun:
     def _objects(self) -> list[dict[str, Any]]:
         return sorted(s3a.iter_objects(self.client, self.loc.bucket, self.loc.prefix), key=lambda o: o["Key"])
 
-    def _staged_partitions(self) -> set[int]:
-        """Partitions staged by an earlier attempt of this run (their markers exist)."""
-        found = (TempLocation.marker_partition(o["Key"]) for o in self._objects())
-        return {p for p in found if p is not None}
+    def _resume_plan(self, n_partitions: int) -> ResumePlan:
+        """What an earlier attempt of this run staged and this one reuses (resume.py); the parts it
+        will write again are deleted first, so that the load never takes an old one."""
+        if self.ctx.attempt <= 1:
+            return ResumePlan()
+        objects = self._objects()
+        # the rows of a partition come back in the same order only from files the runner saw unchanged
+        plan = plan_resume(objects, self._part_rows, by_part=self.req.source_fingerprint is not None)
+        if plan.stale:
+            s3a.delete_keys(self.client, self.loc.bucket, list(plan.stale), s3a.RequestCounter())
+        log.info("resuming run %s (attempt %d): %d part(s) already staged (%d of %d partitions complete, "
+                 "%d more partly)", self.run_id, self.ctx.attempt, plan.parts_staged, len(plan.done),
+                 n_partitions, len(plan.reuse))
+        return plan
+
+    def _part_rows(self, key: str) -> int | None:
+        head = s3a.call("HeadObject", self.client.head_object, Bucket=self.loc.bucket, Key=key,
+                        bucket=self.loc.bucket)
+        rows = (head.get("Metadata") or {}).get(ROWS_METADATA)
+        return int(rows) if rows and rows.isdigit() else None
 
     def _load_while_staging(self, txn: CopyTransaction, stager: StagingThread, out: MethodOutcome) -> set[int]:
         """COPY each part as soon as its object exists (S3 shows an object only once complete);
@@ -181,6 +206,7 @@ class _CopyRun:
         loaded: dict[str, int] = {}
         markers: dict[int, list[StagedPart]] = {}
         while True:
+            interrupt.check()
             finished = not stager.is_alive()  # read before listing: nothing can be missed
             stager.raise_if_failed()
             for obj in self._objects():

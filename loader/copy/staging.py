@@ -44,11 +44,17 @@ class StagingThread(threading.Thread):
             raise staging_failure(self.error, self.run_id)
 
     def cancel(self) -> None:
-        if self.is_alive():
-            sc = self.lines.sparkSession.sparkContext
+        """Stop the job and wait until none of its tasks can still upload. Also when the job has
+        already failed (cancelled by an interruption): its tasks stop later than the job."""
+        if not self.is_alive() and self.error is None:
+            return  # finished staging: no task runs
+        sc = self.lines.sparkSession.sparkContext
+        try:
             sc.cancelJobGroup(self.group)
-            self.join(timeout=120)
-            _wait_until_tasks_stop(sc, self.group)
+        except Exception:  # noqa: BLE001 - a JVM that is gone (SIGTERM to the process group) runs nothing
+            return
+        self.join(timeout=120)
+        _wait_until_tasks_stop(sc, self.group)
 
 
 def _wait_until_tasks_stop(sc: Any, group: str, timeout: float = 60.0) -> None:

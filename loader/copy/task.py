@@ -5,9 +5,10 @@ turns its partition's CSV lines (already rendered in the JVM by
 ``csv_encode``) into parts of bounded size, gzips them (optionally), uploads
 them (boto3 switches to multipart upload above 8 MB) and, last, writes a small
 JSON marker ``part-NNNNN.json`` listing its parts with their rows and bytes.
-The marker is what makes a partition "staged": the loader, running at the
-same time on the driver, loads a partition only once its marker exists, and a
-resume skips the partitions whose marker is there.
+The marker is what makes a partition "staged": a resume skips the partitions
+whose marker is there. Each part also carries its row count in its S3 metadata,
+so that a resume reuses the leading parts of a partition whose task was stopped
+(``resume.py``): the task skips their rows without encoding or uploading them.
 
 Keys are deterministic (partition index, sequence number), so a retried or
 speculative task overwrites its own parts with the same content instead of
@@ -16,8 +17,10 @@ adding new ones; the loader still checks the total row count at the end.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import signal
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +34,9 @@ from ..options import DEFAULT_PART_MB
 STAGING_ERROR_TAG = "LOADER_STAGING_ERROR"
 #: the same for a value the target cannot take, found while encoding
 DATA_ERROR_TAG = "LOADER_DATA_ERROR"
+
+#: the S3 user metadata that carries a part's row count (read back by resume.plan_resume)
+ROWS_METADATA = "loader-rows"
 
 # Uncompressed bytes per part (copy.part_mb): bounds a task's memory, and small enough that
 # loading can start while the rest is still being staged.
@@ -57,6 +63,8 @@ class StageConfig:
     rows_per_part: int | None = None
     endpoint_url: str | None = None
     skip_partitions: frozenset[int] = frozenset()
+    #: a resume's leading parts of unmarked partitions, kept (resume.plan_resume): their rows are skipped
+    reuse: dict[int, tuple[StagedPart, ...]] = field(default_factory=dict)
     #: only in local mode (the executors are this machine): the driver's resolved credentials,
     #: since Python workers keep the environment the JVM started with. On a cluster the
     #: executors use their own role and this stays None.
@@ -86,7 +94,7 @@ def batch_bytes(arr: Any) -> bytes:
 class _PartWriter:
     def __init__(self, cfg: StageConfig, partition: int, client: Any) -> None:
         self.cfg, self.partition, self.client = cfg, partition, client
-        self.parts: list[StagedPart] = []
+        self.parts: list[StagedPart] = list(cfg.reuse.get(partition, ()))  # the next seq follows them
         self._reset()
 
     def _reset(self) -> None:
@@ -122,7 +130,8 @@ class _PartWriter:
         size = self.buf.tell()
         self.buf.seek(0)
         key = self.cfg.location.part_key(self.partition, len(self.parts), self.cfg.extension)
-        extra = {"ContentType": self.cfg.content_type}
+        # the row count, for a resume that finds this part without its partition's marker
+        extra: dict[str, Any] = {"ContentType": self.cfg.content_type, "Metadata": {ROWS_METADATA: str(self.rows)}}
         if self.cfg.gzip:
             extra["ContentEncoding"] = "gzip"  # RDS's aws_s3 gunzips only with this metadata
         with translated("upload", self.cfg.location.bucket):
@@ -154,16 +163,28 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
         # Staged by an earlier attempt of this run: its marker is there, nothing to redo.
         yield pa.RecordBatch.from_pylist([], schema=out_schema)
         return
+    # The terminal's Ctrl-C reaches this worker too (same process group): the driver stops the job
+    # (cancelled, the worker killed); a KeyboardInterrupt here would only print a traceback.
+    with contextlib.suppress(ValueError):  # not the worker's main thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         writer = _PartWriter(cfg, partition, make_client(cfg.endpoint_url, credentials=cfg.credentials))
+        skip = sum(p.rows for p in writer.parts)  # rows an earlier attempt staged in the reused parts
         rows_before = 0
         for batch in batches:
             offset = 0
+            if skip:  # the leading rows are in the reused parts already
+                offset = min(skip, batch.num_rows)
+                skip -= offset
+                rows_before += offset
             while offset < batch.num_rows:  # a batch is split where rows_per_part closes a part
                 n = writer.room(batch.num_rows - offset)
                 piece = batch if n == batch.num_rows else batch.slice(offset, n)
                 writer.add(cfg.encoder.encode(piece, partition, rows_before), n)
                 rows_before, offset = rows_before + n, offset + n
+        if skip:
+            raise RuntimeError(f"partition {partition} has {rows_before} rows, fewer than the {rows_before + skip} "
+                               "its reused parts hold: the source changed since they were staged")
         writer.flush()
         writer.write_marker()
     except StagingError as exc:

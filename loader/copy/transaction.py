@@ -59,12 +59,13 @@ class _Raw:
 class PartStream:
     """File-like view of an S3 object for psycopg2's copy_expert: gunzips when the bytes are
     gzip (checked by magic number, whatever an HTTP layer did with Content-Encoding).
-    An S3 failure while reading is kept in ``failure``: psycopg2 reports it only as a
-    cancelled COPY, and it is the S3 error that says what went wrong."""
+    An S3 failure or a KeyboardInterrupt while reading is kept in ``failure``: psycopg2 reports
+    either only as a cancelled COPY ("COPY from stdin failed: error in .read() call"), and it is the
+    S3 error, or the interruption, that says what happened."""
 
     def __init__(self, body: Any, bucket: str | None = None) -> None:
         self.bucket = bucket
-        self.failure: StagingError | None = None
+        self.failure: BaseException | None = None
         head = self._guard(body.read, 2)
         raw = _Raw(body, head)
         self._src: Any = gzip.GzipFile(fileobj=cast(Any, raw), mode="rb") if head == b"\x1f\x8b" else raw
@@ -76,7 +77,7 @@ class PartStream:
         try:
             with s3a.translated("GetObject", self.bucket):
                 return read(size)
-        except StagingError as exc:
+        except (StagingError, KeyboardInterrupt) as exc:
             self.failure = exc
             raise
 

@@ -17,10 +17,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..adapters import pg
+from .. import interrupt
+from ..adapters import pg, spark
 from ..adapters import s3 as s3a
 from ..copy.method import CopyMethod
-from ..errors import ConfigError, LoaderError, LockHeldError, StagingError, TransitionError
+from ..errors import ConfigError, DataError, LoaderError, LockHeldError, StagingError, TransitionError
 from ..jdbc.method import JdbcMethod
 from ..naming import TempLocation, new_run_id
 from ..options import Method
@@ -31,7 +32,7 @@ from ..redact import redact
 from ..request import LoadMethod, LoadRequest, MethodContext, MethodOutcome
 from ..result import LoadResult
 from ..state import RunRecord, StateStore
-from ..state.status import RunStatus
+from ..state.status import RESUME_WINDOW, RunStatus
 from ..target.hints import explain
 from ..target.rejects import reject_table
 from .prepare import prepare_target
@@ -52,7 +53,12 @@ def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord
             methods: MethodFactory = method_for) -> LoadResult:
     """Run one load, or resume the run ``resume`` (as it was observed), and return what happened.
     ``methods`` builds the method object for a choice (tests pass a fake one)."""
-    store = store or StateStore()
+    with interrupt.guard():
+        interrupt.check()  # asked to stop before this load started: record nothing
+        return _execute(req, store or StateStore(), resume, methods)
+
+
+def _execute(req: LoadRequest, store: StateStore, resume: RunRecord | None, methods: MethodFactory) -> LoadResult:
     run_id = resume.run_id if resume else new_run_id()
     if resume is None:
         store.create_run(run_id, manifest_name=req.manifest_name or str(req.target),
@@ -63,28 +69,41 @@ def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord
             store.update(run_id, source_fingerprint=req.source_fingerprint)
         if req.watermark is not None:  # a resume loads this same window again
             store.update(run_id, window_from=req.watermark.window)
+    load: _Load | None = None
     try:
+        # an interruption cancels the Spark jobs; the load unwinds through its failure path
         # The table lock comes first: a resume must never take over a run that is still alive.
-        with pg.table_lock(req.spec, req.target, run_id, wait=req.wait_for_lock):
+        with interrupt.loading(), interrupt.on_interrupt(spark.cancel_all_jobs), \
+                pg.table_lock(req.spec, req.target, run_id, wait=req.wait_for_lock):
             if resume is not None:
                 # exactly one of two racing resumers wins this conditional UPDATE
                 store.resume(run_id, expected=resume.status, attempt=resume.attempt)
-            return _Load(req, store, run_id, methods).run()
+            load = _Load(req, store, run_id, methods)
+            return load.run()
     except TransitionError:
         raise  # the run belongs to someone else now: record nothing on it
-    except LockHeldError as exc:
+    except BaseException as exc:
+        stop = interrupt.stopped_by(exc)
+        if stop is None:
+            _record(exc, store, run_id, req, resume)
+            raise
+        _record_failure(store, run_id, stop.reason)
+        stop.add(_interrupted(req, store, run_id, load))
+        stop.with_ids(run_id=run_id, table=str(req.target))
+        raise stop from None
+
+
+def _record(exc: BaseException, store: StateStore, run_id: str, req: LoadRequest, resume: RunRecord | None) -> None:
+    if isinstance(exc, LockHeldError):
         if resume is None:  # never started: not a failed run that --resume should pick up
             store.abandon(run_id, reason=redact(str(exc)))
         exc.with_ids(run_id=run_id, table=str(req.target))
-        raise
-    except LoaderError as exc:
+    elif isinstance(exc, LoaderError):
         explain(exc, req.spec, req.target, req.write)  # e.g. a duplicate key on append: mode upsert
         _record_failure(store, run_id, redact(str(exc)))
         exc.with_ids(run_id=run_id, table=str(req.target))
-        raise
-    except BaseException as exc:
+    else:
         _record_failure(store, run_id, redact(f"{type(exc).__name__}: {exc}"))
-        raise
 
 
 def _record_failure(store: StateStore, run_id: str, text: str) -> None:
@@ -95,12 +114,29 @@ def _record_failure(store: StateStore, run_id: str, text: str) -> None:
         log.warning("could not record the failure of run %s: %s", run_id, exc)
 
 
+def _interrupted(req: LoadRequest, store: StateStore, run_id: str, load: _Load | None) -> str:
+    """What an interruption left: the target unchanged (the transaction was rolled back), and the
+    staged parts kept for a resume, until the reaper may delete them."""
+    text = f"{req.target} unchanged"
+    kept = load.kept_parts if load is not None else None
+    if kept is None:
+        return text + f" (run {run_id[:12]} recorded as failed)"
+    try:
+        finished = store.get(run_id).finished_at
+    except Exception:  # the state store's trouble is not what the user needs to read here
+        finished = None
+    until = f" until {(finished + RESUME_WINDOW).strftime('%Y-%m-%d %H:%M UTC')}" if finished else ""
+    return text + f"; {kept} staged part{'s' if kept != 1 else ''} kept for `loader run --resume`{until}"
+
+
 class _Load:
     """One attempt of one run; implements ``RunEvents`` for the methods it runs."""
 
     def __init__(self, req: LoadRequest, store: StateStore, run_id: str, methods: MethodFactory) -> None:
         self.req, self.store, self.run_id, self.methods = req, store, run_id, methods
         self.location_in_use: TempLocation | None = None
+        #: staged parts a failed attempt left for a resume (None: nothing kept)
+        self.kept_parts: int | None = None
         self.progress = Progress(label=str(req.target), heartbeat=self._beat, live=req.live_progress)
 
     def run(self) -> LoadResult:
@@ -123,7 +159,7 @@ class _Load:
         log.info("%s: method %s (%s)", self.req.target, choice, reason)
         ctx = MethodContext(req=self.req, run_id=self.run_id, plan=prepared.plan, create_sql=prepared.create_sql,
                             error_key=prepared.error_key, events=self, location=self._location(record),
-                            progress=self.progress, bucket_checked=bucket_checked)
+                            progress=self.progress, bucket_checked=bucket_checked, attempt=record.attempt)
         return self._run_method(self.methods(choice), ctx, reason)
 
     def _choose(self) -> tuple[Method, str, bool]:
@@ -147,9 +183,10 @@ class _Load:
             out = method.run(ctx)
         except StagingError as exc:
             fallback = method.fallback
-            self._cleanup()
-            if fallback is None or self.req.copy.fallback == "none":
+            if fallback is None or self.req.copy.fallback == "none" or interrupt.requested():
+                self._after_failure(exc)
                 raise
+            self._cleanup()
             reason_text = redact(str(exc))
             log.warning("%s, falling back to optimized JDBC", reason_text)
             log.info("Falling back to optimized JDBC writer")
@@ -163,10 +200,31 @@ class _Load:
                                        f"{fallback_exc.message}"
                 raise
             return self._succeed(fallback.name, out, reason, reason_text)
-        except BaseException:
-            self._cleanup()
+        except BaseException as exc:
+            self._after_failure(exc)
             raise
         return self._succeed(method.name, out, reason, None)
+
+    def _after_failure(self, exc: BaseException) -> None:
+        """Keep what a resume can use, delete the rest. A run from a manifest (``--resume`` can pick it
+        up) keeps its staged parts unless the data itself failed (a resume would load the same bad
+        value again); the reaper deletes them once the resume window has passed. A library call has
+        no resume: its parts go at once."""
+        loc = self.location_in_use
+        if loc is None:
+            return
+        if self.req.manifest_name is None or isinstance(exc, DataError):
+            self._cleanup()
+            return
+        self.location_in_use = None
+        try:
+            keys = [o["Key"] for o in s3a.iter_objects(s3a.make_client(), loc.bucket, loc.prefix)]
+        except Exception as list_exc:  # noqa: BLE001 - the failure being reported matters more
+            log.debug("could not count the staged parts at %s: %s", loc.uri, redact(str(list_exc)))
+            keys = []
+        self.kept_parts = sum(1 for k in keys if TempLocation.marker_partition(k) is None)
+        self._safe_update(cleanup_status="kept")
+        log.debug("Keeping %d staged part(s) at %s for a resume (loader run --resume)", self.kept_parts, loc.uri)
 
     def _succeed(self, method: str, out: MethodOutcome, reason: str, fallback_reason: str | None) -> LoadResult:
         if out.rows_rejected:

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import interrupt
 from ..adapters import pg, pg_errors
 from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group, translate_jdbc_failure
 from ..connection import ConnectionSpec
@@ -198,7 +199,9 @@ def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: Colu
     names = [c.name for c in stage_cols]
     conn = pg.connect(spec, application_name=f"loader:{run_id}")
     try:
-        with pg_errors.translated(table=target, during=f"the publish into {target}"), conn.cursor() as cur:
+        # an interruption cancels the publish statement; nothing is committed after it
+        with pg_errors.translated(table=target, during=f"the publish into {target}"), \
+                interrupt.on_interrupt(conn.cancel), conn.cursor() as cur:
             if create_sql:  # in the same transaction: a failed load leaves no empty table behind
                 cur.execute(create_sql)
             add_planned_columns(cur, target, plan)  # schema_evolution: likewise, no column without its rows
@@ -214,6 +217,7 @@ def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: Colu
                     origin_sql="'staging row ' || ctid::text")
                 written = Written(rows)
             _drop_stage(cur, stage)
+            interrupt.check()
             conn.commit()
         return written, rejected
     finally:

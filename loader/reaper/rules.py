@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..naming import check_prefix_root, parse_prefix, parse_staging_table, prefix_table_part
-from ..state.status import ACTIVE, RunStatus
+from ..state.status import ACTIVE, RESUME_WINDOW, RunStatus
 
 if TYPE_CHECKING:
     from ..state.models import RunRecord
@@ -50,7 +50,7 @@ class ReapPolicy:
 
     prefix_root: str = "tmp/postgres-copy"
     grace: timedelta = timedelta(hours=6)
-    resume_window: timedelta = timedelta(hours=24)
+    resume_window: timedelta = RESUME_WINDOW
     stale_after: timedelta = timedelta(minutes=30)
     dry_run: bool = False
     #: only prefixes of this target table name (``reap_before_run``); None: every table

@@ -9,17 +9,19 @@ it reads (table existence, bucket reachability) but writes nothing anywhere.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from .. import interrupt
 from ..adapters import pg
 from ..adapters import s3 as s3a
 from ..copy.formats import planned_format
 from ..engine.execute import execute
-from ..errors import ConfigError, LoaderError, RunNotFoundError, SourceChangedError
+from ..errors import ConfigError, Interrupted, LoaderError, RunNotFoundError, SourceChangedError
 from ..manifest import Manifest, load_manifests
 from ..naming import new_run_id, quote_ident
 from ..options import Method, WriteMode
@@ -222,13 +224,31 @@ def run(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: A
         from ..adapters.spark import get_or_create_session
 
         spark = get_or_create_session()
-    if opts.reap_before_run or any(m.reap_before_run for m in manifests):
-        _reap_tables(manifests, store)
-    if opts.parallel <= 1 or len(manifests) == 1:
-        return [run_one(m, store, opts, spark) for m in manifests]
-    _ensure_ledgers(manifests)
-    with ThreadPoolExecutor(max_workers=opts.parallel, thread_name_prefix="loader-run") as pool:
-        return list(pool.map(lambda m: run_one(m, store, opts, spark), manifests))
+    with interrupt.guard():  # after the session starts: PySpark sets its own SIGINT handler then
+        if opts.reap_before_run or any(m.reap_before_run for m in manifests):
+            _reap_tables(manifests, store)
+        if opts.parallel <= 1 or len(manifests) == 1:
+            return [run_one(m, store, opts, spark) for m in manifests]
+        _ensure_ledgers(manifests)
+        return _run_parallel(manifests, store, opts, spark)
+
+
+def _run_parallel(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: Any) -> list[RunOutcome]:
+    """An interruption stops every load in progress, starts no other, and reports them all at once."""
+    pool = ThreadPoolExecutor(max_workers=opts.parallel, thread_name_prefix="loader-run")
+    futures = [pool.submit(run_one, m, store, opts, spark) for m in manifests]
+    try:
+        return [f.result() for f in futures]
+    except Interrupted:
+        pool.shutdown(wait=True, cancel_futures=True)
+        stops = [e for f in futures if not f.cancelled() and isinstance(e := f.exception(), Interrupted)]
+        first = stops[0] if stops else Interrupted(interrupt.requested() or signal.SIGINT)
+        for other in stops[1:]:
+            for detail in other.details:
+                first.add(detail)
+        raise first from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> RunOutcome:
@@ -252,6 +272,10 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
             raise
         req = request_for(m, df, opts, source_fingerprint, window)
         result = execute(req, store, resume=resume_record)
+    except Interrupted as exc:  # stops the whole run, not only this manifest
+        if not exc.details:  # stopped before its load started
+            exc.add(f"{table} not loaded")
+        raise
     except LoaderError as exc:
         log.error("%s: %s", m.name, redact(str(exc)))
         return RunOutcome(m.name, table, "failed", seconds=time.monotonic() - t0,
@@ -364,6 +388,12 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
         from ..adapters.spark import get_or_create_session
 
         spark = get_or_create_session()
+    with interrupt.guard():  # after the session starts: PySpark sets its own SIGINT handler then
+        return _resume_one(m, record, store, opts, spark)
+
+
+def _resume_one(m: Manifest, record: Any, store: StateStore, opts: RunOptions, spark: Any) -> RunOutcome:
+    run_id = record.run_id
     check_unchanged(m.source, record.source_fingerprint, run_id)
     df = read_source(spark, m.source, where=f"{m.path}: source")
     window = incremental.prepare(df, m, store, record) if m.source.incremental else None

@@ -23,7 +23,12 @@ so two processes can never both move the same run.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import Enum
+
+#: how long a failed run stays resumable: the reaper keeps its staged parts that long after it
+#: failed (``loader reap --resume-window``), and an interrupted run says until when
+RESUME_WINDOW = timedelta(hours=24)
 
 
 class RunStatus(str, Enum):

@@ -13,7 +13,7 @@ from loader.adapters import pg
 from loader.adapters import s3 as s3a
 from loader.connection import ConnectionSpec
 from loader.engine.execute import execute
-from loader.errors import DataError, LockHeldError, StagingError
+from loader.errors import DataError, Interrupted, LockHeldError, StagingError
 from loader.naming import TableRef, TempLocation
 from loader.options import CopyOptions, Method, WriteMode
 from loader.request import LoadMethod, LoadRequest, MethodContext, MethodOutcome
@@ -57,9 +57,9 @@ class FakeMethod:
                              timings={"load": 0.01})
 
 
-def _request(spec: ConnectionSpec, bucket: str, **copy: Any) -> LoadRequest:
+def _request(spec: ConnectionSpec, bucket: str, manifest: str | None = None, **copy: Any) -> LoadRequest:
     return LoadRequest(df=FakeFrame(), spec=spec, target=T, method=Method.COPY, mode=WriteMode.APPEND,
-                       copy=CopyOptions(bucket=bucket, **copy))
+                       copy=CopyOptions(bucket=bucket, **copy), manifest_name=manifest)
 
 
 def _objects(bucket: str) -> list[str]:
@@ -177,3 +177,29 @@ def test_the_table_lock_is_free_the_moment_a_run_ends(pg_db: ConnectionSpec, mon
     finally:
         for conn in lingering:
             conn.close()
+
+
+def test_a_failed_manifest_run_keeps_its_parts_for_resume_unless_the_data_failed(pg_db: ConnectionSpec, bucket: str,
+                                                                                 state_url: str) -> None:
+    store = StateStore(state_url)
+    with pytest.raises(RuntimeError):
+        execute(_request(pg_db, bucket, manifest="m"), store, methods=lambda m: FakeMethod(fail=RuntimeError("x")))
+    run = store.list_runs(limit=1)[0]
+    assert run.status is RunStatus.FAILED and run.cleanup_status == "kept"
+    assert len(_objects(bucket)) == 1  # for `loader run --resume`; the reaper honours the resume window
+    with pytest.raises(DataError):  # a resume would load the same bad value again: nothing to keep
+        execute(_request(pg_db, bucket, manifest="m2"), store, methods=lambda m: FakeMethod(fail=DataError("bad")))
+    assert store.list_runs(limit=1)[0].cleanup_status == "done" and len(_objects(bucket)) == 1
+
+
+def test_a_keyboard_interrupt_is_recorded_as_interrupted(pg_db: ConnectionSpec, bucket: str, state_url: str) -> None:
+    """Whatever raised it (a handler other than ours), the run is recorded as interrupted and the
+    caller gets our error, which is still a KeyboardInterrupt."""
+    store = StateStore(state_url)
+    with pytest.raises(Interrupted) as info:
+        execute(_request(pg_db, bucket, manifest="m"), store, methods=lambda m: FakeMethod(fail=KeyboardInterrupt()))
+    assert isinstance(info.value, KeyboardInterrupt) and info.value.exit_code == 130
+    run = store.get(info.value.run_id or "")
+    assert run.status is RunStatus.FAILED and run.error == "interrupted (SIGINT)"
+    assert str(info.value).startswith("interrupted (SIGINT); public.fake_target unchanged; 1 staged part kept for "
+                                      "`loader run --resume` until ")

@@ -1,0 +1,194 @@
+"""Ctrl-C and SIGTERM during a load: stop it where it stands, roll back, record, say so in one line.
+
+Python's default SIGINT handler (and PySpark's, which also calls into the JVM from inside the
+handler) raises ``KeyboardInterrupt`` at whatever bytecode the main thread runs: inside psycopg2's
+``copy_expert`` reading a part (psycopg2 then reports a failed COPY and the interruption is lost),
+inside a py4j socket read (the handler's own py4j call then re-enters it: "reentrant call inside
+BufferedReader"). So while a load runs, the handler here raises nothing: it records the signal, and a
+watcher thread runs what stops the blocked calls (cancel the Spark jobs, cancel the PostgreSQL
+statement). The watcher is woken through ``signal.set_wakeup_fd``, written by the C-level handler at
+once: Python runs its handlers only between bytecodes, so a main thread blocked in libpq (an index
+build, a merge) would otherwise not see the signal until the statement ends. The blocked call then fails in its ordinary way, the load unwinds through its
+ordinary failure path (rollback, staging thread cancelled), and the engine, seeing that an
+interruption was asked for, records and raises ``Interrupted`` instead of the error it unwound with
+(``stopped_by``). Outside a load (reading manifests, starting Spark) there is nothing to unwind:
+the handler raises ``Interrupted`` at once, as a second Ctrl-C always does.
+
+The CLI installs the handler for SIGINT and SIGTERM for the whole process (``install``); the library
+entry points install it for SIGINT only, for the duration of the call, and only over Python's or
+PySpark's default handler (``guard``): a process's own SIGTERM or SIGINT handling is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .errors import Interrupted
+
+STOPS = (signal.SIGINT, signal.SIGTERM)
+
+_lock = threading.Lock()
+_requested: int | None = None  # the signal that asked the loads to stop
+_seen = 0  # signals the Python-level handler ran for (the second one raises at once)
+_loads = 0  # loads in progress, which stop by themselves once asked (the handler must not raise)
+_depth = 0  # nested guard() calls
+_permanent = False  # installed by the CLI: never restored, never reset
+_actions: dict[int, Callable[[], None]] = {}
+_tokens = itertools.count()
+_wakeup: tuple[socket.socket, socket.socket] | None = None  # (read end, write end)
+_wakeup_fd_ours = False
+
+
+def requested() -> int | None:
+    """The signal that asked the load to stop, or None."""
+    return _requested
+
+
+def check() -> None:
+    """Raise ``Interrupted`` if an interruption was asked for (called where a load can stop)."""
+    if _requested is not None:
+        raise Interrupted(_requested)
+
+
+def stopped_by(exc: BaseException) -> Interrupted | None:
+    """The ``Interrupted`` a failure really is: ours, any error a load unwound with after an
+    interruption was asked for (a cancelled Spark job, a cancelled COPY), or a ``KeyboardInterrupt``
+    raised by a handler other than ours. None for an ordinary failure."""
+    if isinstance(exc, Interrupted):
+        return exc
+    if _requested is not None:
+        return Interrupted(_requested)
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted(signal.SIGINT)
+    return None
+
+
+def install(signals: tuple[int, ...] = STOPS) -> None:
+    """For the whole process (the CLI): SIGINT and SIGTERM stop the load the same way."""
+    global _permanent
+    _permanent = True
+    _start_watcher()
+    for signum in signals:
+        signal.signal(signum, _handler)
+
+
+@contextlib.contextmanager
+def guard() -> Iterator[None]:
+    """A library entry point: Ctrl-C stops its loads cleanly. Takes over SIGINT for the call when it
+    may (main thread, Python's or PySpark's handler: PySpark sets its own whenever a SparkContext
+    starts, so each entry looks again); an interruption is forgotten when the outermost call returns,
+    so the next call in the same process (a notebook cell run again) runs."""
+    global _depth, _requested, _seen
+    with _lock:
+        _depth += 1
+        outermost = _depth == 1
+    previous: Any = None
+    if _replaceable():
+        _start_watcher()
+        previous = signal.signal(signal.SIGINT, _handler)
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+        if not _permanent:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            if outermost:
+                _release_wakeup_fd()
+                _requested, _seen = None, 0
+
+
+@contextlib.contextmanager
+def loading() -> Iterator[None]:
+    """One load in progress: it stops by itself when asked (the handler only asks)."""
+    global _loads
+    check()
+    with _lock:
+        _loads += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _loads -= 1
+
+
+@contextlib.contextmanager
+def on_interrupt(action: Callable[[], None]) -> Iterator[None]:
+    """Run ``action`` (from the watcher thread) if an interruption comes during the block: what
+    makes a blocked call return (``conn.cancel``, cancelling Spark jobs). Must be thread-safe."""
+    token = next(_tokens)
+    with _lock:
+        _actions[token] = action
+    try:
+        check()  # after registering: an interruption either runs the action or is seen here
+        yield
+    finally:
+        with _lock:
+            _actions.pop(token, None)
+
+
+def _replaceable() -> bool:
+    if threading.current_thread() is not threading.main_thread():
+        return False  # only the main thread may set handlers (and only it gets signals)
+    current = signal.getsignal(signal.SIGINT)
+    return current is signal.default_int_handler or getattr(current, "__module__", "").startswith("pyspark")
+
+
+def _handler(signum: int, frame: Any) -> None:
+    global _seen
+    global _requested
+    _seen += 1
+    if not _wakeup_fd_ours and _wakeup is not None:
+        with contextlib.suppress(OSError):  # someone else's wakeup fd: wake the watcher ourselves
+            _wakeup[1].send(bytes([signum]))
+    if _requested is None:
+        _requested = signum
+    if _seen > 1 or _loads == 0:
+        raise Interrupted(signum)  # nothing that stops by itself, or asked twice: stop now
+
+
+def _start_watcher() -> None:
+    """The watcher thread, and the wakeup fd when nobody else uses it (main thread only)."""
+    global _wakeup, _wakeup_fd_ours
+    with _lock:
+        if _wakeup is None:
+            _wakeup = socket.socketpair()
+            _wakeup[1].setblocking(False)
+            threading.Thread(target=_watch, args=(_wakeup[0],), name="loader-interrupt", daemon=True).start()
+    if not _wakeup_fd_ours and threading.current_thread() is threading.main_thread():
+        previous = signal.set_wakeup_fd(_wakeup[1].fileno(), warn_on_full_buffer=False)
+        if previous != -1:  # an event loop's: give it back, the Python-level handler wakes us instead
+            signal.set_wakeup_fd(previous)
+        else:
+            _wakeup_fd_ours = True
+
+
+def _release_wakeup_fd() -> None:
+    global _wakeup_fd_ours
+    if _wakeup_fd_ours and threading.current_thread() is threading.main_thread():
+        signal.set_wakeup_fd(-1)
+        _wakeup_fd_ours = False
+
+
+def _watch(sock: socket.socket) -> None:
+    while True:
+        data = sock.recv(64)
+        if not data:
+            return
+        if not any(s in STOPS for s in data):
+            continue  # another signal with a Python handler also writes its number
+        # Only the actions: the Python-level handler records the request itself, in the main thread,
+        # before the call these actions make return can raise anything there.
+        with _lock:
+            actions = list(_actions.values())
+            _actions.clear()  # each once
+        for action in actions:
+            with contextlib.suppress(Exception):  # the load's own failure path reports what matters
+                action()

@@ -1,0 +1,169 @@
+"""Ctrl-C and SIGTERM during a COPY load: one line, exit 130/143, the run recorded as interrupted, the
+target unchanged, the staged parts kept; then ``--resume`` loads every row exactly once from them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loader import commands, write_to_postgres
+from loader.adapters import s3 as s3a
+from loader.errors import Interrupted, LoaderError
+from loader.naming import TempLocation
+from loader.state import StateStore
+
+pytestmark = pytest.mark.slow
+
+ROWS = 40_000
+MANIFEST = """\
+version: 1
+name: slowpoke
+source:
+  format: parquet
+  path: ${INTR_DATA}
+target:
+  connection: ${INTR_DB_URL}
+  table: slowpoke
+  mode: append
+method: copy
+copy:
+  bucket: ${INTR_BUCKET}
+  rows_per_part: 2000
+  fallback: none
+"""
+
+
+@pytest.fixture()
+def slow_setup(spark: Any, pg_db: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from pyspark.sql import functions as F
+
+    data = tmp_path / "data.parquet"
+    spark.range(ROWS, numPartitions=4).select(
+        F.col("id"), F.concat(F.lit("row "), F.col("id").cast("string")).alias("v")
+    ).write.parquet(str(data))
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    (folder / "slowpoke.yaml").write_text(MANIFEST)
+    monkeypatch.setenv("INTR_DATA", str(data))
+    monkeypatch.setenv("INTR_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
+    monkeypatch.setenv("INTR_BUCKET", bucket)
+    # 1,000-row Arrow batches: 2,000-row parts, five per partition, twenty in all
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--conf spark.sql.execution.arrow.maxRecordsPerBatch=1000 pyspark-shell")
+    return folder
+
+
+def _parts(bucket: str) -> list[str]:
+    keys = [o["Key"] for o in s3a.iter_objects(s3a.make_client(), bucket, "")]
+    return [k for k in keys if TempLocation.marker_partition(k) is None]
+
+
+def _interrupt(folder: Path, state_url: str, bucket: str, sig: int) -> subprocess.CompletedProcess[str]:
+    """Start the CLI in a process group of its own, and signal the group once parts are staged."""
+    child = subprocess.Popen([sys.executable, "-m", "tests.helpers.slow_child", "0.3", "-q", "--state-url",
+                              state_url, "run", str(folder)], env=dict(os.environ), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while len(_parts(bucket)) < 6 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        os.killpg(child.pid, sig)
+        out, err = child.communicate(timeout=180)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
+# Lines the JVM prints at its start, before the loader runs (the launcher's, not ours)
+JVM_START = ("WARNING: Using incubator modules", "NativeCodeLoader", "Using Spark's default log4j profile",
+             "Setting default log level", "To adjust logging level")
+
+
+def _ours(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip() and not any(s in line for s in JVM_START)]
+
+
+# SIGTERM goes to the whole process group, as Airflow and systemd send it: the JVM ends too
+@pytest.mark.parametrize("sig, code, name", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_signal_during_copy_load_then_resume(sig: int, code: int, name: str, slow_setup: Path, spark: Any,
+                                             pg_conn: Any, bucket: str, state_url: str,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    done = _interrupt(slow_setup, state_url, bucket, sig)
+    assert done.returncode == code, done.stderr[-3000:]
+    lines = _ours(done.stderr)
+    assert len(lines) == 1, done.stderr[-3000:]
+    assert lines[0].startswith(f"interrupted ({name}); public.slowpoke unchanged; ")
+    assert "staged parts kept for `loader run --resume` until " in lines[0]
+    assert "Traceback" not in done.stderr and "Py4J" not in done.stderr and "py4j" not in done.stderr
+
+    run = StateStore(state_url).list_runs(limit=1)[0]
+    assert run.status == "failed" and run.error == f"interrupted ({name})"
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('slowpoke')")
+        assert cur.fetchone()[0] is None  # created in the load transaction, rolled back with it
+    kept = _parts(bucket)
+    assert kept and f"{len(kept)} staged parts kept" in lines[0]
+    if sig == signal.SIGTERM:
+        return  # the resume is the same as after SIGINT
+
+    caplog.set_level(logging.INFO, logger="loader")
+    outcomes = commands.run([str(slow_setup)], state_url=state_url, resume=True, spark=spark)
+    assert [o.status for o in outcomes] == ["succeeded"] and outcomes[0].run_id == run.run_id
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT id), sum(id) FROM slowpoke")
+        assert cur.fetchone() == (ROWS, ROWS, sum(range(ROWS)))
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"resuming run {run.run_id}")]
+    assert said and f"(attempt 2): {len(kept)} part(s) already staged" in said[0], said
+    assert _parts(bucket) == []  # cleaned up after the successful resume
+
+
+def test_library_call_interrupted_inside_copy_raises_interrupted_and_records_it(
+        spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT delivered while psycopg2's copy_expert reads a part (where a KeyboardInterrupt used to
+    turn into "COPY from stdin failed ... check the server"): write_to_postgres raises Interrupted."""
+    from pyspark.sql import functions as F
+
+    from loader.copy import transaction
+
+    original, reads = transaction.PartStream.read, []
+
+    def read_then_signal(self: Any, size: int = -1) -> bytes:
+        reads.append(size)
+        if len(reads) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # to this process, as Ctrl-C would
+            time.sleep(0.2)
+        return original(self, size)
+
+    monkeypatch.setattr(transaction.PartStream, "read", read_then_signal)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1000")
+    try:
+        df = spark.range(12_000, numPartitions=2).select(F.col("id"), F.col("id").cast("string").alias("v"))
+        handler_before = signal.getsignal(signal.SIGINT)
+        params = pg_db.as_params() | {"table": "lib_t"}
+        with pytest.raises(Interrupted) as info:
+            write_to_postgres(df, params, method="copy", temp_s3_bucket=bucket, state_url=state_url,
+                              rows_per_part=2000)
+        stop = info.value
+        assert isinstance(stop, KeyboardInterrupt) and isinstance(stop, LoaderError) and stop.exit_code == 130
+        assert str(stop).startswith("interrupted (SIGINT); public.lib_t unchanged (run ")
+        run = StateStore(state_url).get(stop.run_id or "")
+        assert run.status == "failed" and run.error == "interrupted (SIGINT)"
+        with pg_conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('lib_t')")
+            assert cur.fetchone()[0] is None
+        assert _parts(bucket) == []  # a library call has no --resume: its parts are deleted at once
+        assert signal.getsignal(signal.SIGINT) is handler_before  # PySpark's handler is given back
+        # the interruption is forgotten once the call returned: the next call in this process loads
+        monkeypatch.setattr(transaction.PartStream, "read", original)
+        assert write_to_postgres(df, params, method="copy", temp_s3_bucket=bucket, state_url=state_url).rows == 12_000
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
