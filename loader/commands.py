@@ -12,8 +12,8 @@ from typing import Any
 
 from .errors import ConfigError
 from .manifest import load_manifests, validate_paths
+from .runner.dry_run import dry_run as plan_all
 from .runner.run import RunOptions, RunOutcome, format_summary, format_table, select
-from .runner.run import dry_run as plan_all
 from .state import StateStore, display
 
 

@@ -1,0 +1,156 @@
+"""The dry run: what each manifest's run would do, and every problem that can be found without
+moving data. It reads (the source's footer or header, the target catalog, the bucket, the state
+store's marks, for add_columns the source's schema) but writes nothing anywhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..adapters import pg
+from ..adapters import s3 as s3a
+from ..copy.formats import planned_format
+from ..errors import LoaderError
+from ..manifest import Manifest
+from ..naming import quote_ident
+from ..options import Method
+from ..plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
+from ..plan.facts import copy_ready
+from ..plan.typemap import create_table_sql, match_columns
+from ..redact import redact
+from ..state import StateStore
+from . import incremental
+from .checks import Problem, check_against_source, source_shape
+from .incremental import WindowChoice
+from .sources import read_source
+
+
+@dataclass(frozen=True)
+class Plan:
+    manifest: str
+    source: str
+    target: str
+    mode: str
+    method: str
+    why: str
+    temp_prefix_root: str | None
+    creates_table: bool
+    #: the target table exists now (False and not creates_table: the run will fail, create is 'never')
+    table_exists: bool = True
+    #: COPY's staging format as far as it can be told before the source is read
+    staging: str = "-"
+    #: schema_evolution add_columns: the columns the run would add (the source's schema is read)
+    adds: str = ""
+    #: the rows an incremental manifest's run would load
+    window: str = "-"
+    #: the CREATE TABLE of a table the run will create, when the source's columns are known
+    create_sql: str | None = None
+    #: the target database was reached (False: table_exists and creates_table say nothing)
+    target_checked: bool = True
+    #: how the source's columns were learnt, or why they are known only when Spark reads it
+    source_note: str = ""
+    #: "file: field: message" for each problem found; a dry run with any exits non-zero
+    problems: tuple[str, ...] = ()
+
+
+
+def dry_run(manifests: list[Manifest], store: StateStore | None = None,
+            choice: WindowChoice = WindowChoice(), spark: Any = None) -> list[Plan]:
+    return [_plan(m, store, choice, spark) for m in manifests]
+
+
+def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = WindowChoice(),
+          spark: Any = None) -> Plan:
+    """What the run would do, and every problem that can be found without moving data."""
+    problems: list[Problem] = []
+    shape = source_shape(m, problems)
+    columns, has_unique = _target_facts(m, problems)
+    exists = columns is not None
+    checked = not any(f == "target.connection" for f, _ in problems)
+    if shape.schema is not None:
+        check_against_source(m, shape.schema, columns, problems)
+    if columns is None and m.target.create == "never" and checked:
+        problems.append(("target.create", f"table {m.target.ref} does not exist and create is 'never' -> create "
+                         "it, or set target.create: if_missing"))
+    if exists and m.target.mode == "upsert" and not has_unique:
+        problems.append(("target.key", f"upsert on ({', '.join(m.target.key)}) needs a primary key or unique index "
+                         f"on exactly those columns of {m.target.ref}"))
+    method, why = str(m.method), "requested in the manifest"
+    copy_possible = m.method is Method.COPY
+    if m.method is Method.AUTO:
+        ready, why_not = copy_ready(m.copy)
+        if ready:
+            # The run decides from the DataFrame's size (Spark's statistics), which a dry run
+            # does not compute: say so rather than guess.
+            method = "copy or optimized"
+            why = (f"auto: COPY via S3 is ready; chosen when the source is read: COPY above "
+                   f"{COPY_MIN_ROWS:,} rows or {COPY_MIN_BYTES // (1024 * 1024)} MB or when the size is unknown, "
+                   "else optimized JDBC")
+            copy_possible = True
+        else:
+            chosen, why = choose_method(None, None, ready, why_not)
+            method = str(chosen)
+    source = f"jdbc query on {m.source.connection}" if m.source.is_jdbc else m.source.path or m.source.table or ""
+    source += f" where {m.source.where}" if m.source.where else ""
+    source += f" select {', '.join(m.source.select)}" if m.source.select else ""
+    root = None
+    if copy_possible:
+        bucket, origin = s3a.resolve_bucket(m.copy.bucket)
+        root = f"s3://{bucket}/{m.copy.prefix.strip('/')}/"
+        if m.method is Method.COPY:  # auto checked it already: not ready only means optimized JDBC
+            _check_bucket(bucket, "copy.bucket" if m.copy.bucket else origin, problems)
+    staging = planned_format(m.copy.format, [(c.name, c.data_type) for c in columns] if columns else None,
+                             reject=m.on_error == "reject") if copy_possible else "-"
+    creates = checked and not exists and m.target.create == "if_missing"
+    create_sql = create_table_sql(m.target.ref, shape.schema, m.target.key) if creates and shape.schema else None
+    return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
+                mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
+                creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
+                target_checked=checked,
+                source_note=shape.note, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
+                adds=_planned_additions(m, columns, spark),
+                window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")
+
+
+def _planned_additions(m: Manifest, columns: list[Any] | None, spark: Any) -> str:
+    """What ``add_columns`` would add to an existing table: the source's schema is read (its
+    footers or catalog entry, not its rows) and matched as the run will match it."""
+    if m.target.schema_evolution != "add_columns":
+        return ""
+    if columns is None:
+        return "none (the table is created from the source)"
+    if spark is None:
+        from ..adapters.spark import get_or_create_session
+
+        spark = get_or_create_session()
+    try:
+        schema = read_source(spark, m.source, where=f"{m.path}: source").schema
+        plan = match_columns(m.target.ref, schema, columns, add_columns=True)
+    except LoaderError as exc:
+        return f"none, the run would fail: {redact(exc.message)}"
+    types = dict(zip(plan.names, plan.pg_types, strict=True))
+    return ", ".join(f"{quote_ident(n)} {types[n]}" for n in plan.added) or "none (no new source column)"
+
+
+def _target_facts(m: Manifest, problems: list[Problem]) -> tuple[list[Any] | None, bool]:
+    """The target's columns (None: no such table) and whether the upsert key has a unique index."""
+    try:
+        conn = pg.connect(m.target.connection)
+    except LoaderError as exc:
+        problems.append(("target.connection", exc.message + (f" -> {exc.next_step}" if exc.next_step else "")))
+        return None, False
+    try:
+        with conn.cursor() as cur:
+            columns = pg.table_columns(cur, m.target.ref)
+            key = m.target.key
+            return columns, bool(key) and columns is not None and pg.has_unique_index(cur, m.target.ref, key)
+    finally:
+        conn.close()
+
+
+def _check_bucket(bucket: str, origin: str, problems: list[Problem]) -> None:
+    try:
+        s3a.check_bucket(s3a.make_client(max_attempts=1), bucket)
+    except LoaderError as exc:
+        problems.append(("copy.bucket", f"bucket {bucket} ({origin}) is not usable: {exc.message} -> create it "
+                         "or name another in copy.bucket (method copy would fall back to optimized JDBC)"))
