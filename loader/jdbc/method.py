@@ -43,7 +43,8 @@ from typing import Any
 
 from .. import interrupt
 from ..adapters import pg, pg_errors
-from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group, translate_jdbc_failure
+from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group
+from ..adapters.spark_errors import translate_jdbc_failure
 from ..connection import ConnectionSpec
 from ..copy.csv_encode import nul_error_column
 from ..errors import ConfigError, DataError, TargetError

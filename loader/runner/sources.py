@@ -22,7 +22,7 @@ import hashlib
 import os
 from typing import Any
 
-from ..adapters.spark import quiet_analysis_logs, translate_expression_failure, translate_read_failure
+from ..adapters.spark_errors import quiet_analysis_logs, translate_expression_failure, translate_read_failure
 from ..errors import ConfigError, SourceChangedError, SourceError, TargetConnectionError
 from ..manifest import FILE_FORMATS, SourceSpec
 
