@@ -167,3 +167,34 @@ def test_library_call_interrupted_inside_copy_raises_interrupted_and_records_it(
         assert write_to_postgres(df, params, method="copy", temp_s3_bucket=bucket, state_url=state_url).rows == 12_000
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+
+
+@pytest.mark.parametrize("method", ["optimized", "standard"])
+def test_library_call_interrupted_during_a_jdbc_write(method: str, spark: Any, pg_db: Any, pg_conn: Any,
+                                                     state_url: str) -> None:
+    """SIGINT while the driver waits in py4j for Spark's JDBC job: the job is cancelled, Interrupted is
+    raised and recorded, the target is not created and no staging table is left behind."""
+    import threading
+
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType
+
+    @F.udf(LongType())
+    def slow(x):  # type: ignore[no-untyped-def]  # about 8 s per partition: the signal lands in the job
+        time.sleep(0.002)
+        return x
+
+    df = spark.range(4_000, numPartitions=2).select(slow(F.col("id")).alias("id"))
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(Interrupted) as info:
+            write_to_postgres(df, pg_db.as_params() | {"table": f"jdbc_{method}"}, method=method,
+                              state_url=state_url)
+    finally:
+        timer.cancel()
+    run = StateStore(state_url).get(info.value.run_id or "")
+    assert (run.status, run.error, run.rows) == ("failed", "interrupted (SIGINT)", None)
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'jdbc\\_%%' OR relname LIKE 'loader\\_stage\\_%%'")
+        assert cur.fetchone()[0] == 0  # neither the target nor a staging table

@@ -1,0 +1,178 @@
+"""Spark's failures translated into ours, in one place: reading a source, a manifest's
+expressions, the JDBC writer. Decided by Spark's error condition and the JDBC SQLSTATE, not by
+the words of a message."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+from collections.abc import Iterator
+
+from ..connection import ConnectionSpec
+from ..errors import DataError, SourceError, TargetConnectionError
+from ..naming import TableRef
+
+log = logging.getLogger("loader")
+
+
+#: the connector a data source name needs, for the error that says it is missing
+CONNECTORS = {
+    "avro": "spark.jars.packages=org.apache.spark:spark-avro_2.13:{spark} (Spark's own external module)",
+    "delta": "spark.jars.packages=io.delta:delta-spark_2.13:<the Delta release for Spark {spark}> and "
+             "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+    "iceberg": "spark.jars.packages=org.apache.iceberg:iceberg-spark-runtime-{minor}_2.13:<Iceberg version> "
+               "and a catalog (spark.sql.catalog.<name>=org.apache.iceberg.spark.SparkCatalog)",
+}
+_NO_SOURCE = ("DATA_SOURCE_NOT_FOUND", "AVRO_DATA_SOURCE_NOT_ENABLED")
+
+
+def connector_hint(fmt: str) -> str:
+    import pyspark
+
+    spark, minor = pyspark.__version__, ".".join(pyspark.__version__.split(".")[:2])
+    known = CONNECTORS.get(fmt.lower())
+    if known:
+        return "start Spark with " + known.format(spark=spark, minor=minor)
+    return (f"check the spelling of source.format, or start Spark with the package that provides {fmt!r}: "
+            "spark.jars.packages=<group>:<artifact>:<version> (--packages), or its jar in spark.jars (--jars)")
+
+
+def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: str, field: str = "path") -> SourceError:
+    """A failed ``spark.read`` as one SourceError, decided by Spark's error condition."""
+    condition = _condition(exc)
+    first = _first_line(exc)
+    if condition in _NO_SOURCE:
+        return SourceError(f"{where}.format: Spark has no data source {fmt!r} (its connector is not on the classpath)",
+                           next_step=connector_hint(fmt))
+    if condition == "TABLE_OR_VIEW_NOT_FOUND":
+        return SourceError(f"{where}.table: Spark's catalog has no table or view {path!r}",
+                           next_step="check the name (db.name) and that this SparkSession uses the catalog "
+                                     "(metastore) that holds it")
+    if condition == "PATH_NOT_FOUND":
+        return SourceError(f"{where}.path: {path} does not exist", next_step="check the path (and the ${VAR} it uses)")
+    if condition == "PARQUET_TYPE_ILLEGAL":
+        found = _nanosecond_columns(path)
+        if found:
+            file, columns = found
+            return SourceError(
+                f"{where}: {file}: column {', '.join(repr(c) for c in columns)} holds nanosecond timestamps "
+                "(pandas' default for to_parquet), which Spark cannot read",
+                next_step="write the file with microseconds: df.to_parquet(path, coerce_timestamps='us') "
+                          "(pandas refuses if that would lose a value), or cast the column before writing")
+    if field == "table":
+        return SourceError(f"{where}.table: cannot read {path!r}: {first}",
+                           next_step="check the table name (db.name; quote parts with `backticks`)")
+    return SourceError(f"{where}: cannot read {path} as {fmt}: {first}",
+                       next_step=f"check that the files are readable {fmt} (-v shows Spark's own error)")
+
+
+def translate_expression_failure(exc: BaseException, *, field: str, expr: str, columns: list[str]) -> SourceError:
+    """A manifest's ``select``/``where`` expression Spark refused, by its error condition."""
+    condition = _condition(exc)
+    shown = ", ".join(columns[:50]) + (", ..." if len(columns) > 50 else "")
+    if condition.startswith("UNRESOLVED_COLUMN"):
+        return SourceError(f"{field}: {expr!r} names a column the source does not have: {_first_line(exc)}",
+                           next_step=f"the source's columns: {shown} (quote a name with `backticks`)")
+    return SourceError(f"{field}: {expr!r} is not a Spark SQL expression Spark can apply here"
+                       f"{f' ({condition})' if condition else ''}: {_first_line(exc)}",
+                       next_step=f"fix the expression; the source's columns: {shown}")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]  # a ParseException starts with \n
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def _condition(exc: BaseException) -> str:
+    """Spark's error condition: on PySpark's exception, or on the Java one under a Py4JJavaError
+    (an error PySpark does not convert, e.g. SparkClassNotFoundException for a missing data source)."""
+    for obj in (exc, getattr(exc, "java_exception", None)):
+        for name in ("getCondition", "getErrorClass"):  # Spark 4 and 3.5 call it differently
+            getter = getattr(obj, name, None) if obj is not None else None
+            if callable(getter):
+                try:
+                    value = getter()
+                except Exception:  # not a SparkThrowable: no condition to learn here
+                    continue
+                if value:
+                    return str(value)
+    return ""
+
+
+@contextlib.contextmanager
+def quiet_analysis_logs() -> Iterator[None]:
+    """PySpark 4 logs each AnalysisException it makes, Java stack and all, at ERROR on loggers of its
+    own, even one the caller handles; ours says it in one line, so those loggers are off meanwhile."""
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # PySpark 3.5 logs nothing of the kind
+        yield
+        return
+    loggers = [PySparkLogger.getLogger(n) for n in ("SQLQueryContextLogger", "DataFrameQueryContextLogger")]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, was in zip(loggers, before, strict=True):
+            lg.disabled = was
+
+
+def _nanosecond_columns(path: str) -> tuple[str, list[str]] | None:
+    """The first local Parquet file under ``path`` with nanosecond timestamps, and those columns."""
+    if "://" in path and not path.startswith("file://"):
+        return None  # only local files are looked into; the message then names the path
+    local = path[len("file://"):] if path.startswith("file://") else path
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = [local] if os.path.isfile(local) else sorted(glob.glob(os.path.join(glob.escape(local), "**", "*.parquet"),
+                                                                    recursive=True))
+    for file in files:
+        try:
+            schema = pq.read_schema(file)
+        except Exception:  # not a Parquet file we can read: it is not what we are looking for
+            continue
+        columns = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+        if columns:
+            return file, columns
+    return None
+
+
+
+def translate_jdbc_failure(exc: BaseException, target: TableRef, spec: ConnectionSpec) -> BaseException:
+    """Find the PostgreSQL error under Spark's job failure and translate it by SQLSTATE."""
+    state, message = _sql_state(exc)
+    if state is None:
+        return exc
+    if state[:2] in ("22", "23"):
+        return DataError(f"{target}: PostgreSQL rejected a value while Spark wrote the staging table: "
+                         f"{message}", next_step="fix the value in the source (e.g. strip NUL bytes)",
+                         table=str(target))
+    if state[:2] in ("08", "28"):  # connection exception, invalid authorization
+        return TargetConnectionError(f"lost PostgreSQL {spec.safe_description()} during the JDBC write: "
+                                     f"{message}", next_step="check the server and network, then run again")
+    return exc
+
+
+def _sql_state(exc: BaseException) -> tuple[str | None, str]:
+    try:
+        from py4j.java_gateway import is_instance_of
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway
+        throwable = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+        for _ in range(20):  # the cause chain is short; never loop forever on a cycle
+            if throwable is None or gateway is None:
+                break
+            if is_instance_of(gateway, throwable, "java.sql.SQLException"):
+                inner = throwable.getNextException() or throwable
+                text = str(inner.getMessage() or "").strip().splitlines()
+                return throwable.getSQLState(), (text[0][:300] if text else "")
+            throwable = throwable.getCause()
+    except Exception:
+        pass
+    return None, ""
