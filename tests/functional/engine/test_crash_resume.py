@@ -14,6 +14,7 @@ import pytest
 from loader import commands
 from loader.adapters import s3 as s3a
 from loader.state import StateStore
+from tests.helpers.copy_setup import copy_manifest_folder
 
 ROWS = 30_000
 
@@ -38,19 +39,8 @@ copy:
 
 @pytest.fixture()
 def crash_setup(spark: Any, pg_db: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from pyspark.sql import functions as F
-
-    data = tmp_path / "data.parquet"
-    spark.range(ROWS, numPartitions=4).select(
-        F.col("id"), F.concat(F.lit("row "), F.col("id").cast("string")).alias("v")
-    ).write.parquet(str(data))
-    folder = tmp_path / "manifests"
-    folder.mkdir()
-    (folder / "crashy.yaml").write_text(MANIFEST)
-    monkeypatch.setenv("CRASH_DATA", str(data))
-    monkeypatch.setenv("CRASH_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
-    monkeypatch.setenv("CRASH_BUCKET", bucket)
-    return folder
+    return copy_manifest_folder(spark, pg_db, bucket, tmp_path, monkeypatch, name="crashy", manifest=MANIFEST,
+                                rows=ROWS, env_prefix="CRASH")
 
 
 @pytest.mark.slow

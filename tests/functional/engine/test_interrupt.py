@@ -19,6 +19,7 @@ from loader.adapters import s3 as s3a
 from loader.errors import Interrupted, LoaderError
 from loader.naming import TempLocation
 from loader.state import StateStore
+from tests.helpers.copy_setup import copy_manifest_folder
 
 pytestmark = pytest.mark.slow
 
@@ -43,18 +44,8 @@ copy:
 
 @pytest.fixture()
 def slow_setup(spark: Any, pg_db: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from pyspark.sql import functions as F
-
-    data = tmp_path / "data.parquet"
-    spark.range(ROWS, numPartitions=4).select(
-        F.col("id"), F.concat(F.lit("row "), F.col("id").cast("string")).alias("v")
-    ).write.parquet(str(data))
-    folder = tmp_path / "manifests"
-    folder.mkdir()
-    (folder / "slowpoke.yaml").write_text(MANIFEST)
-    monkeypatch.setenv("INTR_DATA", str(data))
-    monkeypatch.setenv("INTR_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
-    monkeypatch.setenv("INTR_BUCKET", bucket)
+    folder = copy_manifest_folder(spark, pg_db, bucket, tmp_path, monkeypatch, name="slowpoke", manifest=MANIFEST,
+                                  rows=ROWS, env_prefix="INTR")
     # 1,000-row Arrow batches: 2,000-row parts, five per partition, twenty in all
     monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--conf spark.sql.execution.arrow.maxRecordsPerBatch=1000 pyspark-shell")
     return folder

@@ -12,17 +12,7 @@ import yaml
 
 from loader.manifest import SourceSpec, validate_paths
 from loader.runner.sources import fingerprint
-
-BASE: dict[str, Any] = {
-    "version": 1,
-    "source": {"format": "parquet", "path": "/data/orders.parquet"},
-    "target": {"connection": "postgresql://loader@db.example:5432/shop", "table": "orders"},
-}
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+from tests.unit.manifest.test_manifest import BASE, _in_tmp  # noqa: F401 - the autouse fixture too
 
 
 def check(source: dict[str, Any] | None = None, **target: Any) -> tuple[Any, list[str]]:
