@@ -107,9 +107,10 @@ def _logging(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _logging(args)
-    interrupt.install()  # SIGINT and SIGTERM: the load stops, rolls back, is recorded; one line here
+    # SIGINT and SIGTERM: the load stops, rolls back, is recorded; one line here
     try:
-        return _dispatch(args)
+        with interrupt.installed():
+            return _dispatch(args)
     except Interrupted as exc:
         _quiet_after_interrupt()
         print(redact.redact(str(exc)), file=sys.stderr)

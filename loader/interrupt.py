@@ -14,7 +14,7 @@ interruption was asked for, records and raises ``Interrupted`` instead of the er
 (``stopped_by``). Outside a load (reading manifests, starting Spark) there is nothing to unwind:
 the handler raises ``Interrupted`` at once, as a second Ctrl-C always does.
 
-The CLI installs the handler for SIGINT and SIGTERM for the whole process (``install``); the library
+The CLI installs the handler for SIGINT and SIGTERM for the whole command (``installed``); the library
 entry points install it for SIGINT only, for the duration of the call, and only over Python's or
 PySpark's default handler (``guard``): a process's own SIGTERM or SIGINT handling is left alone.
 """
@@ -38,7 +38,7 @@ _requested: int | None = None  # the signal that asked the loads to stop
 _seen = 0  # signals the Python-level handler ran for (the second one raises at once)
 _loads = 0  # loads in progress, which stop by themselves once asked (the handler must not raise)
 _depth = 0  # nested guard() calls
-_permanent = False  # installed by the CLI: never restored, never reset
+_permanent = False  # installed by a CLI command: guard() neither restores nor resets
 _actions: dict[int, Callable[[], None]] = {}
 _tokens = itertools.count()
 _wakeup: tuple[socket.socket, socket.socket] | None = None  # (read end, write end)
@@ -69,13 +69,23 @@ def stopped_by(exc: BaseException) -> Interrupted | None:
     return None
 
 
-def install(signals: tuple[int, ...] = STOPS) -> None:
-    """For the whole process (the CLI): SIGINT and SIGTERM stop the load the same way."""
-    global _permanent
+@contextlib.contextmanager
+def installed(signals: tuple[int, ...] = STOPS) -> Iterator[None]:
+    """For a CLI command (``cli.main``): SIGINT and SIGTERM stop the load the same way. The
+    handlers and the state are given back when the command returns, so ``cli.main`` called inside
+    another program (a test run, a scheduler's Python task) leaves its signal handling as it was."""
+    global _permanent, _requested, _seen
     _permanent = True
     _start_watcher()
-    for signum in signals:
-        signal.signal(signum, _handler)
+    previous = {signum: signal.signal(signum, _handler) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _permanent = False
+        _release_wakeup_fd()
+        _requested, _seen = None, 0
 
 
 @contextlib.contextmanager

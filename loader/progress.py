@@ -86,6 +86,9 @@ class Progress:
     log_every: float = 10.0
     beat_every: float = 5.0
     tick_every: float = 0.5
+    #: a display thread between reports; only for an owner that calls ``done()`` (the engine):
+    #: otherwise the thread would outlive the load and keep logging
+    ticks: bool = True
     current: str = "pending"
     parts: int = 0
     rows: int = 0
@@ -170,7 +173,7 @@ class Progress:
             log.info("progress: %s", self.line())
 
     def _start_ticker(self) -> None:
-        if self._ticker is None and not self._stop.is_set():
+        if self.ticks and self._ticker is None and not self._stop.is_set():
             self._ticker = threading.Thread(target=self._tick, name="loader-progress", daemon=True)
             self._ticker.start()
 

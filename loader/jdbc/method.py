@@ -102,7 +102,7 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         obs = Observation()
         frame = frame.observe(obs, F.count(F.lit(1)).alias("rows"))
         t = time.monotonic()
-        progress = progress or Progress()
+        progress = progress or Progress(ticks=False)  # nobody would stop a ticker of ours
         group = f"loader-jdbc-{run_id}"
         sc = df.sparkSession.sparkContext
         # rows are not counted while Spark writes: progress is its tasks done (rows estimated from them)

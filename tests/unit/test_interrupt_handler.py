@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from typing import Any
 
 import pytest
 
@@ -43,3 +44,14 @@ def test_what_a_failure_really_was() -> None:
     term = Interrupted(signal.SIGTERM).add("public.t unchanged")
     assert interrupt.stopped_by(term) is term and term.exit_code == 143
     assert str(term) == "interrupted (SIGTERM); public.t unchanged"
+
+
+def test_a_cli_command_gives_the_signal_handling_back(tmp_path: Any) -> None:
+    """cli.main run inside another program (a test run, a scheduler's Python task) leaves that
+    program's SIGINT and SIGTERM handling, and no interruption state, behind it."""
+    from loader import cli
+
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    assert cli.main(["--state-url", f"sqlite:///{tmp_path / 'state.db'}", "status"]) == 0
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    test_outside_a_load_a_signal_raises_interrupted_at_once()  # the library's handling still resets

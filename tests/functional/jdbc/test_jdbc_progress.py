@@ -4,6 +4,7 @@ Spark's statusTracker counts, and the rows once written (real Spark and PostgreS
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -24,3 +25,32 @@ def test_a_jdbc_load_reports_tasks_and_rows(spark: Any, pg_db: Any, state_url: s
     assert any("publishing: " in line and "3,000 " in line for line in lines), lines
     # the thread's job group is not left behind for the caller's next jobs
     assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None
+
+
+def _progress_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "loader-progress"]
+
+
+def test_no_progress_thread_outlives_its_load(spark: Any, pg_db: Any, state_url: str) -> None:
+    """Seen in the test log: a direct jdbc_write's progress kept logging 'publishing: 3,000 rows'
+    minutes after it returned, since nobody stopped its ticker."""
+    import uuid
+
+    from loader.jdbc.method import jdbc_write
+    from loader.naming import TableRef
+    from loader.options import JdbcOptions, Method, WriteMode
+    from loader.plan.typemap import create_table_sql, plan_for_new_table
+    from loader.target.write_modes import write_mode
+
+    for t in _progress_threads():  # earlier loads' tickers end within their one-second wait
+        t.join(timeout=3)
+    df = spark.range(0, 300, numPartitions=2).selectExpr("id", "cast(id AS string) AS v")
+    target = TableRef("public", "direct")
+    jdbc_write(df, pg_db, target, run_id=uuid.uuid4().hex, method=Method.OPTIMIZED, write=write_mode(WriteMode.APPEND),
+               plan=plan_for_new_table(df.schema), create_sql=create_table_sql(target, df.schema, ()),
+               opts=JdbcOptions())
+    assert _progress_threads() == []  # the caller owns no ticker: none was started
+    write_to_postgres(df, pg_db.as_params(), method="optimized", table="via_engine", state_url=state_url)
+    for t in _progress_threads():
+        t.join(timeout=3)
+        assert not t.is_alive()  # the engine stopped its own
