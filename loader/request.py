@@ -100,7 +100,8 @@ class MethodContext:
     events: RunEvents
     #: where this run stages if its method stages (a resume keeps the prefix of its first attempt)
     location: TempLocation
-    progress: Progress = field(default_factory=Progress)
+    #: the engine passes its own (it stops it); a default one starts no ticker nobody would stop
+    progress: Progress = field(default_factory=lambda: Progress(ticks=False))
     #: the bucket was checked already (auto's readiness check): no second HeadBucket
     bucket_checked: bool = False
     #: 1 for a new run; a resume's attempt number (its first attempt's staged parts are reused)
