@@ -248,9 +248,10 @@ class _CopyRun:
         try:
             rows = self._import(txn, key, out) if out.server_side else self._stream(txn, key)
         except DataError as exc:
-            if self.ctx.error_key:
-                exc.message += key_of_line(self.client, bucket, key, exc.message, self.plan.names,
-                                           self.ctx.error_key, self.landing.pg_types, txn.fmt.row_fields)
+            # name the row by its key, else by its first columns: the part is deleted with the run
+            ident, label = (self.ctx.error_key, "key") if self.ctx.error_key else (self.plan.names[:3], "row")
+            exc.message += key_of_line(self.client, bucket, key, exc.message, self.plan.names, ident,
+                                       self.landing.pg_types, txn.fmt.row_fields, label)
             raise
         out.parts += 1
         out.bytes_staged += size

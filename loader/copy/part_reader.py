@@ -22,8 +22,10 @@ _PG_EPOCH = dt.date(2000, 1, 1)
 
 
 def key_of_line(client: Any, bucket: str, key: str, message: str, columns: Sequence[str],
-                key_columns: Sequence[str], pg_types: Sequence[str], row_fields: Any) -> str:
-    """'; key (id=7)' for the record at the line PostgreSQL named, read back from the part."""
+                key_columns: Sequence[str], pg_types: Sequence[str], row_fields: Any, label: str = "key") -> str:
+    """'; key (id=7)' for the record at the line PostgreSQL named, read back from the part: the
+    staged part is deleted with the failed run, so the row is named by what the user's data holds
+    (a table without a key: its first columns, ``label`` 'row')."""
     found = re.search(r"\bline (\d+)", message)
     if not found or not key_columns or not all(k in columns for k in key_columns):
         return ""
@@ -39,7 +41,12 @@ def key_of_line(client: Any, bucket: str, key: str, message: str, columns: Seque
         return ""
     if values is None:
         return ""
-    return "; key (" + ", ".join(f"{k}={v}" for k, v in zip(key_columns, values, strict=True)) + ")"
+    return f"; {label} (" + ", ".join(f"{k}={_short(v)}" for k, v in zip(key_columns, values, strict=True)) + ")"
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def csv_fields(data: bytes, wanted: int, indexes: list[int], types: list[str]) -> list[str] | None:

@@ -86,6 +86,21 @@ def test_copy_error_in_a_late_part_leaves_target_unchanged(spark: Any, pg_db: An
     assert run.status == "failed" and run.fallback_reason is None and run.method_used == "copy"
 
 
+def test_a_bad_value_in_a_table_without_key_is_named_by_its_row(spark: Any, pg_db: Any, pg_conn: Any,
+                                                                bucket: str, state_url: str) -> None:
+    """The staged part an error names is deleted with the failed run: the row is named by the values
+    the user's data holds (its first columns, long ones shortened)."""
+    from pyspark.sql import functions as F
+
+    with pg_conn.cursor() as cur:
+        cur.execute("CREATE TABLE nokey (id bigint, v text CHECK (v NOT LIKE 'value 777 %'), n int, m int)")
+    with pytest.raises(DataError, match="nokey.*violates check constraint") as info:
+        write_to_postgres(_wide_df(spark, 2_000).withColumn("n", F.lit(1)).withColumn("m", F.lit(2)),
+                          pg_db.as_params(), table="nokey",
+                          temp_s3_bucket=bucket, state_url=state_url, rows_per_part=500)
+    assert str(info.value).split(" -> ")[0].endswith("; row (id=777, v=value 777 xxxxxxxxxxxxxxxxxxxxxxxxxxx..., n=1)")
+
+
 def test_connection_killed_mid_load_rolls_back(spark: Any, pg_db: Any, pg_conn: Any, bucket: str,
                                               state_url: str) -> None:
     with pg_conn.cursor() as cur:
