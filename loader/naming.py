@@ -195,6 +195,13 @@ class TempLocation:
     def marker_key(self, partition: int) -> str:
         return f"{self.prefix}part-{partition:05d}{self.MARKER_SUFFIX}"
 
+    #: written by the driver once the staging job succeeded: only then do the markers tell the truth
+    #: (a task Spark cancels sees its input end as if complete, and writes its marker anyway)
+    CONFIRMATION = "staged.json"
+
+    def confirmation_key(self) -> str:
+        return f"{self.prefix}{self.CONFIRMATION}"
+
     @classmethod
     def part_of(cls, key: str) -> tuple[int, int] | None:
         """(partition, seq) of a part key (``part_key``), or None for a marker or another object."""

@@ -122,6 +122,7 @@ class _CopyRun:
             try:
                 txn.begin()
                 loaded = self._load_while_staging(txn, stager, out)
+                self._confirm_staged()
             except BaseException:
                 stager.cancel()
                 raise
@@ -179,6 +180,12 @@ class _CopyRun:
     def _objects(self) -> list[dict[str, Any]]:
         return sorted(s3a.iter_objects(self.client, self.loc.bucket, self.loc.prefix), key=lambda o: o["Key"])
 
+    def _confirm_staged(self) -> None:
+        """The staging job succeeded: its markers are true, and a resume may skip their partitions."""
+        bucket = self.loc.bucket
+        s3a.call("PutObject", self.client.put_object, Bucket=bucket, Key=self.loc.confirmation_key(),
+                 Body=b"{}", ContentType="application/json", bucket=bucket)
+
     def _resume_plan(self, n_partitions: int) -> ResumePlan:
         """What an earlier attempt of this run staged and this one reuses (resume.py); the parts it
         will write again are deleted first, so that the load never takes an old one."""
@@ -218,7 +225,7 @@ class _CopyRun:
                                                       key, bucket=self.loc.bucket)
                         for part in markers[partition]:
                             self.ctx.events.part_staged(part.partition, part.seq, part.key, part.rows, part.bytes)
-                elif key not in loaded:
+                elif key not in loaded and TempLocation.part_of(key) is not None:
                     self._loading(staging_done=finished)
                     loaded[key] = self._load_part(txn, key, int(obj.get("Size", 0)), out)
             if finished:

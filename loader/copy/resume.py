@@ -1,6 +1,10 @@
 """What a resumed COPY run reuses of the parts its earlier attempt staged (pure, no I/O).
 
-A partition whose marker exists is staged whole: its task is skipped. Of a partition without a
+A partition whose marker exists is staged whole, and its task is skipped, if the earlier attempt's
+staging job succeeded (the driver then wrote ``staged.json``). A task that Spark cancels (an
+interruption, a sibling task's failure, a failed load stopping the staging) sees its input end as if
+the partition were complete (the JVM closes the Arrow stream in a ``finally``) and writes its marker
+anyway, listing only the parts it got to: such markers are deleted, never trusted. Of a partition without a
 marker (its task was stopped), the parts the earlier attempt finished are reused too, from the first
 up to the first gap (an S3 object is visible only once complete, and a task uploads its parts in
 order), when the partition's rows come back in the same order: a file source, whose fingerprint the
@@ -43,13 +47,19 @@ def plan_resume(objects: Iterable[dict[str, Any]], rows_of: Callable[[str], int 
     """The plan from a listing of the run's prefix. ``rows_of(key)`` reads a part's row count from
     its metadata (None when it has none: staged by an older version); ``by_part`` is whether the
     partitions' row order is known to repeat (else an unmarked partition is staged again whole)."""
+    objects = list(objects)
+    confirmed = any(o["Key"].rsplit("/", 1)[-1] == TempLocation.CONFIRMATION for o in objects)
     done: set[int] = set()
+    untrusted: list[str] = []
     parts: dict[int, dict[int, dict[str, Any]]] = {}
     for obj in objects:
         key = obj["Key"]
         marker = TempLocation.marker_partition(key)
         if marker is not None:
-            done.add(marker)
+            if confirmed:
+                done.add(marker)
+            else:
+                untrusted.append(key)
             continue
         where = TempLocation.part_of(key)
         if where is not None:
@@ -70,4 +80,4 @@ def plan_resume(objects: Iterable[dict[str, Any]], rows_of: Callable[[str], int 
         if kept:
             reuse[partition] = tuple(kept)
     done_parts = sum(len(by_seq) for partition, by_seq in parts.items() if partition in done)
-    return ResumePlan(frozenset(done), reuse, tuple(stale), done_parts)
+    return ResumePlan(frozenset(done), reuse, tuple(untrusted + stale), done_parts)
