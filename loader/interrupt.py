@@ -192,11 +192,16 @@ def _watch(sock: socket.socket) -> None:
         data = sock.recv(64)
         if not data:
             return
-        if not any(s in STOPS for s in data):
+        stops = [s for s in data if s in STOPS]
+        if not stops:
             continue  # another signal with a Python handler also writes its number
-        # Only the actions: the Python-level handler records the request itself, in the main thread,
-        # before the call these actions make return can raise anything there.
+        # Record the request before anything is cancelled: with --parallel the loads run in worker
+        # threads, whose cancelled calls can fail before the main thread's Python-level handler has
+        # run, and each must see that this failure is an interruption (``stopped_by``).
+        global _requested
         with _lock:
+            if _requested is None:
+                _requested = stops[0]
             actions = list(_actions.values())
             _actions.clear()  # each once
         for action in actions:

@@ -237,3 +237,44 @@ def test_a_stop_during_staging_then_resume_loads_every_row(spark: Any, pg_db: An
     with pg_conn.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM staged_stop")
         assert cur.fetchone() == (rows, rows, 0, rows - 1)
+
+
+def test_ctrl_c_with_parallel_loads_stops_them_all_and_starts_no_other(
+        spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--parallel 2 over three manifests: a Ctrl-C while two load stops both (each recorded as
+    interrupted, its table unchanged), the third never starts, and one Interrupted says so."""
+    from pyspark.sql import functions as F
+
+    from loader.copy import method as copy_method
+
+    path = tmp_path / "src.parquet"
+    spark.range(60_000, numPartitions=2).select(F.col("id"), F.col("id").cast("string").alias("v")) \
+        .write.parquet(str(path))
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    for name in ("par_a", "par_b", "par_c"):
+        (folder / f"{name}.yaml").write_text(
+            MANIFEST.replace("slowpoke", name).replace("${INTR_DATA}", str(path)))
+    monkeypatch.setenv("INTR_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
+    monkeypatch.setenv("INTR_BUCKET", bucket)
+    original, started, sent = copy_method._CopyRun._load_part, set(), []
+
+    def load_then_stop(self: Any, txn: Any, key: str, size: int, out: Any) -> int:
+        started.add(self.req.target.table)
+        if len(started) == 2 and not sent:  # both loads are in their transactions: one Ctrl-C
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+        return original(self, txn, key, size, out)
+
+    monkeypatch.setattr(copy_method._CopyRun, "_load_part", load_then_stop)
+    with pytest.raises(Interrupted) as info:
+        commands.run([str(folder)], state_url=state_url, parallel=2, spark=spark)
+    assert str(info.value).startswith("interrupted (SIGINT)")
+    runs = StateStore(state_url).list_runs(limit=10)
+    assert sorted(r.manifest_name for r in runs) == sorted(started) and len(started) == 2  # no third
+    assert all((r.status.value, r.error) == ("failed", "interrupted (SIGINT)") for r in runs), runs
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'par\\_%%' AND relkind = 'r'")
+        assert cur.fetchone()[0] == 0  # created in the load transactions: rolled back with them
