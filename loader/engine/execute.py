@@ -65,10 +65,11 @@ def _execute(req: LoadRequest, store: StateStore, resume: RunRecord | None, meth
                          manifest_hash=req.manifest_hash or "", target=str(req.target),
                          target_db=req.spec.safe_description(), method_requested=str(req.method),
                          write_mode=str(req.mode))
-        if req.source_fingerprint:
-            store.update(run_id, source_fingerprint=req.source_fingerprint)
-        if req.watermark is not None:  # a resume loads this same window again
-            store.update(run_id, window_from=req.watermark.window)
+        # a resume checks this source and loads this same window again
+        recorded = {"source_fingerprint": req.source_fingerprint,
+                    "window_from": req.watermark.window if req.watermark is not None else None}
+        if any(recorded.values()):
+            store.update(run_id, **{k: v for k, v in recorded.items() if v})
     load: _Load | None = None
     try:
         # an interruption cancels the Spark jobs; the load unwinds through its failure path
@@ -142,11 +143,11 @@ class _Load:
     def run(self) -> LoadResult:
         record = self.store.get(self.run_id)
         self.first_attempt = record.attempt == 1
-        if record.attempt > 1 and self._already_committed():
-            record = self.store.get(self.run_id)  # the rows are the ledger's, not the crashed attempt's
-            return self._result(record.method_used or "copy", record.rows or 0, record.bytes_staged or 0,
-                                record.temp_path, record.fallback_reason, "resumed: already committed")
         try:
+            if record.attempt > 1 and self._already_committed():
+                record = self.store.get(self.run_id)  # the rows are the ledger's, not the crashed attempt's
+                return self._result(record.method_used or "copy", record.rows or 0, record.bytes_staged or 0,
+                                    record.temp_path, record.fallback_reason, "resumed: already committed")
             return self._run(record)
         finally:
             self.progress.done()  # stops its ticker, clears the live line: success or failure
@@ -222,7 +223,7 @@ class _Load:
         except Exception as list_exc:  # noqa: BLE001 - the failure being reported matters more
             log.debug("could not count the staged parts at %s: %s", loc.uri, redact(str(list_exc)))
             keys = []
-        self.kept_parts = sum(1 for k in keys if TempLocation.marker_partition(k) is None)
+        self.kept_parts = sum(1 for k in keys if TempLocation.part_of(k) is not None)
         self._safe_update(cleanup_status="kept")
         log.debug("Keeping %d staged part(s) at %s for a resume (loader run --resume)", self.kept_parts, loc.uri)
 
@@ -331,7 +332,6 @@ class _Load:
                 timings: dict[str, float] | None = None, staging_format: str | None = None,
                 format_reason: str = "", rows_inserted: int | None = None,
                 rows_updated: int | None = None) -> LoadResult:
-        self.progress.done()
         return LoadResult(method=method, rows=rows, bytes_staged=nbytes, temp_path=temp_path,
                           timings=dict(timings or {}), fallback_reason=fallback, run_id=self.run_id,
                           reason=reason, server_side=server_side, rows_rejected=rows_rejected,
