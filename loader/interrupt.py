@@ -17,6 +17,15 @@ the handler raises ``Interrupted`` at once, as a second Ctrl-C always does.
 The CLI installs the handler for SIGINT and SIGTERM for the whole command (``installed``); the library
 entry points install it for SIGINT only, for the duration of the call, and only over Python's or
 PySpark's default handler (``guard``): a process's own SIGTERM or SIGINT handling is left alone.
+
+An interruption belongs to the scope (the outermost ``guard`` or ``installed``) it was asked during.
+When the scope ends, its signal handling is handed back in this order (``_end_scope``): the
+previous handler first (from then on a signal is the process's own business), then the wakeup fd
+(no new bytes for the watcher), then a flush: a marker byte is written behind whatever the watcher
+has not read yet and the scope waits until the watcher has acted on everything before it; only then
+is the request forgotten. Without the flush a signal byte the watcher had not yet read (or had read
+but not yet acted on) set the request again after the scope had reset it, and the next load treated
+its ordinary failures as interruptions. A watcher acting while no scope is open drops the byte.
 """
 
 from __future__ import annotations
@@ -43,6 +52,12 @@ _actions: dict[int, Callable[[], None]] = {}
 _tokens = itertools.count()
 _wakeup: tuple[socket.socket, socket.socket] | None = None  # (read end, write end)
 _wakeup_fd_ours = False
+_FLUSH = 0  # not a signal number: the byte ``_end_scope`` writes to learn the watcher caught up
+_flushed = threading.Condition(_lock)
+_flushes_seen = 0  # flush bytes the watcher has acted on
+_flushes_sent = 0
+# Test seam: called by the watcher after it read bytes and before it acts on them (holds it there)
+_watcher_read: Callable[[bytes], None] | None = None
 
 
 def requested() -> int | None:
@@ -74,18 +89,14 @@ def installed(signals: tuple[int, ...] = STOPS) -> Iterator[None]:
     """For a CLI command (``cli.main``): SIGINT and SIGTERM stop the load the same way. The
     handlers and the state are given back when the command returns, so ``cli.main`` called inside
     another program (a test run, a scheduler's Python task) leaves its signal handling as it was."""
-    global _permanent, _requested, _seen
+    global _permanent
     _permanent = True
     _start_watcher()
     previous = {signum: signal.signal(signum, _handler) for signum in signals}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        _permanent = False
-        _release_wakeup_fd()
-        _requested, _seen = None, 0
+        _end_scope(lambda: [signal.signal(signum, handler) for signum, handler in previous.items()])
 
 
 @contextlib.contextmanager
@@ -94,7 +105,7 @@ def guard() -> Iterator[None]:
     may (main thread, Python's or PySpark's handler: PySpark sets its own whenever a SparkContext
     starts, so each entry looks again); an interruption is forgotten when the outermost call returns,
     so the next call in the same process (a notebook cell run again) runs."""
-    global _depth, _requested, _seen
+    global _depth
     with _lock:
         _depth += 1
         outermost = _depth == 1
@@ -105,14 +116,51 @@ def guard() -> Iterator[None]:
     try:
         yield
     finally:
-        with _lock:
-            _depth -= 1
-        if not _permanent:
-            if previous is not None:
+        if _permanent or not outermost:
+            if previous is not None and not _permanent:
                 signal.signal(signal.SIGINT, previous)
-            if outermost:
-                _release_wakeup_fd()
-                _requested, _seen = None, 0
+            with _lock:
+                _depth -= 1
+        else:
+            _end_scope(lambda: previous is not None and signal.signal(signal.SIGINT, previous))
+
+
+def _end_scope(restore: Callable[[], object]) -> None:
+    """Hand the signal handling back and forget the scope's interruption, in an order no signal can
+    slip through (see the module's docstring). Each step runs even if the process's own handler,
+    restored first, raises ``KeyboardInterrupt`` during a later one (it is then the caller's)."""
+    global _depth, _permanent, _requested, _seen
+    try:
+        restore()
+    finally:
+        try:
+            _release_wakeup_fd()
+        finally:
+            try:
+                _flush_watcher()
+            finally:
+                with _lock:
+                    _requested, _seen = None, 0
+                    if _permanent:
+                        _permanent = False
+                    else:
+                        _depth -= 1
+
+
+def _flush_watcher(timeout: float = 5.0) -> None:
+    """Wait until the watcher has acted on every byte written before this call."""
+    global _flushes_sent
+    if _wakeup is None:
+        return
+    with _lock:
+        _flushes_sent += 1
+        target = _flushes_sent
+    try:
+        _wakeup[1].send(bytes([_FLUSH]))
+    except OSError:
+        return  # the buffer is full of signal bytes: the watcher is far behind, nothing to wait for
+    with _flushed:
+        _flushed.wait_for(lambda: _flushes_seen >= target, timeout)
 
 
 @contextlib.contextmanager
@@ -188,22 +236,30 @@ def _release_wakeup_fd() -> None:
 
 
 def _watch(sock: socket.socket) -> None:
+    global _requested, _flushes_seen
     while True:
         data = sock.recv(64)
         if not data:
             return
+        if _watcher_read is not None:
+            _watcher_read(data)
         stops = [s for s in data if s in STOPS]
-        if not stops:
-            continue  # another signal with a Python handler also writes its number
         # Record the request before anything is cancelled: with --parallel the loads run in worker
         # threads, whose cancelled calls can fail before the main thread's Python-level handler has
-        # run, and each must see that this failure is an interruption (``stopped_by``).
-        global _requested
+        # run, and each must see that this failure is an interruption (``stopped_by``). A byte read
+        # while no scope is open belongs to none: dropped.
         with _lock:
-            if _requested is None:
+            open_scope = _depth > 0 or _permanent
+            if stops and open_scope and _requested is None:
                 _requested = stops[0]
-            actions = list(_actions.values())
-            _actions.clear()  # each once
+            actions = list(_actions.values()) if stops and open_scope else []
+            if actions:
+                _actions.clear()  # each once
         for action in actions:
             with contextlib.suppress(Exception):  # the load's own failure path reports what matters
                 action()
+        flushes = data.count(_FLUSH)
+        if flushes:
+            with _flushed:
+                _flushes_seen += flushes
+                _flushed.notify_all()

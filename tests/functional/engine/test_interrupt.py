@@ -156,6 +156,15 @@ def test_library_call_interrupted_inside_copy_raises_interrupted_and_records_it(
         # the interruption is forgotten once the call returned: the next call in this process loads
         monkeypatch.setattr(transaction.PartStream, "read", original)
         assert write_to_postgres(df, params, method="copy", temp_s3_bucket=bucket, state_url=state_url).rows == 12_000
+        # and a failure of the next call is its own: a missing bucket still falls back (an interruption
+        # left behind would have stopped it instead)
+        fell_back = write_to_postgres(df, params, method="copy", temp_s3_bucket="no-such-bucket-after-intr",
+                                      state_url=state_url)
+        assert fell_back.method == "optimized" and "no-such-bucket-after-intr" in (fell_back.fallback_reason or "")
+        assert StateStore(state_url).get(fell_back.run_id).status == "succeeded"
+        with pg_conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM lib_t")
+            assert cur.fetchone()[0] == 24_000
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
 
