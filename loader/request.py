@@ -98,14 +98,27 @@ class MethodContext:
     #: key columns named in data errors (the upsert key, else the table's primary key)
     error_key: tuple[str, ...]
     events: RunEvents
-    #: where this run stages if its method stages (a resume keeps the prefix of its first attempt)
-    location: TempLocation
+    #: the temp location an earlier attempt of this run recorded (a resume reuses its parts)
+    staged_at: str | None = None
     #: the engine passes its own (it stops it); a default one starts no ticker nobody would stop
     progress: Progress = field(default_factory=lambda: Progress(ticks=False))
     #: the bucket was checked already (auto's readiness check): no second HeadBucket
     bucket_checked: bool = False
     #: 1 for a new run; a resume's attempt number (its first attempt's staged parts are reused)
     attempt: int = 1
+
+    def __post_init__(self) -> None:
+        self._location: TempLocation | None = None
+
+    @property
+    def location(self) -> TempLocation:
+        """Where this run stages, for a method that stages: the earlier attempt's prefix, else a
+        new one in the bucket the request resolved (the only place a temp location is made)."""
+        if self._location is None:
+            copy = self.req.copy
+            self._location = TempLocation.parse(self.staged_at) if self.staged_at else \
+                TempLocation.new(str(copy.bucket), copy.prefix, self.req.target.table, self.run_id)
+        return self._location
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The PostgreSQL edge: connections, introspection, the advisory lock and the ledger.
+"""The PostgreSQL edge: connections, introspection and the advisory lock (the ledger: target/ledger.py).
 
 Everything here talks to the target database through psycopg2; its exceptions
 become loader's in ``pg_errors``, with messages that name what to check and never
@@ -21,9 +21,8 @@ from ..errors import LockHeldError
 from ..naming import TableRef, quote_ident
 from . import pg_errors
 
-LEDGER_TABLE = "loader_ledger"
-#: first key of the two-int advisory lock: the loader's own namespace
-_LOCK_NAMESPACE = 0x10AD
+#: first key of the two-int advisory locks: the loader's own namespace
+LOCK_NAMESPACE = 0x10AD
 
 
 def connect(spec: ConnectionSpec, application_name: str = "loader", autocommit: bool = False) -> Any:
@@ -81,7 +80,7 @@ def has_aws_s3(cur: Any) -> bool:
 
 # --- the advisory lock --------------------------------------------------------
 def _lock_key(ref: TableRef) -> tuple[int, str]:
-    return _LOCK_NAMESPACE, f"{ref.schema}.{ref.table}"
+    return LOCK_NAMESPACE, f"{ref.schema}.{ref.table}"
 
 
 @contextlib.contextmanager
@@ -133,27 +132,6 @@ def _lock_holder(cur: Any, ns: int, name: str) -> str:
     return f"backend pid {pid} ({app or 'unnamed'})"
 
 
-# --- the exactly-once ledger --------------------------------------------------
-def ledger_ref(target: TableRef) -> TableRef:
-    return TableRef(target.schema, LEDGER_TABLE)
-
-
-def ensure_ledger(cur: Any, target: TableRef) -> None:
-    cur.execute(
-        f"CREATE TABLE IF NOT EXISTS {ledger_ref(target).quoted} ("
-        "run_id text PRIMARY KEY, target text NOT NULL, rows bigint NOT NULL, "
-        "committed_at timestamptz NOT NULL DEFAULT now())"
-    )
-
-
-def ensure_ledger_committed(conn: Any, target: TableRef) -> None:
-    """Create the ledger in a transaction of its own, serialised by an advisory lock."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE, "loader_ledger"))
-        ensure_ledger(cur, target)
-    conn.commit()
-
-
 def has_unique_index(cur: Any, ref: TableRef, key: tuple[str, ...] | list[str]) -> bool:
     """Is there a primary key or unique index on exactly these columns (what ON CONFLICT needs)?"""
     cur.execute(
@@ -196,23 +174,6 @@ def unique_index_columns(cur: Any, ref: TableRef, index: str) -> tuple[str, ...]
         (ref.schema, ref.table, index),
     )
     return tuple(r[0] for r in cur.fetchall())
-
-
-def ledger_record(cur: Any, target: TableRef, run_id: str, rows: int) -> None:
-    """Record the run in the same transaction that makes its data visible."""
-    ensure_ledger(cur, target)
-    cur.execute(f"INSERT INTO {ledger_ref(target).quoted} (run_id, target, rows) VALUES (%s, %s, %s)",
-                (run_id, str(target), rows))
-
-
-def ledger_lookup(cur: Any, target: TableRef, run_id: str) -> int | None:
-    """Rows committed by ``run_id``, or None when it never committed."""
-    cur.execute("SELECT to_regclass(%s)", (ledger_ref(target).quoted,))
-    if cur.fetchone()[0] is None:
-        return None
-    cur.execute(f"SELECT rows FROM {ledger_ref(target).quoted} WHERE run_id = %s", (run_id,))
-    row = cur.fetchone()
-    return int(row[0]) if row else None
 
 
 def qualified_columns(columns: list[str]) -> str:

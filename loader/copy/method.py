@@ -10,8 +10,8 @@ Order of events, chosen so that nothing is ever lost track of:
 4. whenever a partition's marker appears in S3, COPY its parts into the open
    transaction (staging and loading overlap: on 2 cores Spark's CSV rendering
    and PostgreSQL's parsing take turns instead of waiting for each other);
-5. check that every partition was loaded and the row counts add up, write the
-   ledger row and commit;
+5. check that every partition was loaded and the row counts add up; the load
+   transaction writes the ledger row and commits;
 6. delete the prefix (best effort; the reaper is the guarantee).
 """
 
@@ -26,10 +26,11 @@ from .. import interrupt
 from ..adapters import pg, pg_errors
 from ..adapters import s3 as s3a
 from ..adapters.spark import group_tasks
-from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError, TargetConnectionError
+from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError
 from ..naming import TempLocation
 from ..plan.typemap import ColumnPlan
 from ..request import LoadMethod, MethodContext, MethodOutcome
+from ..target.load_transaction import LoadTransaction
 from .formats import choose_format
 from .part_reader import key_of_line
 from .resume import ResumePlan, plan_resume
@@ -113,9 +114,9 @@ class _CopyRun:
         sc = frame.sparkSession.sparkContext
         self.progress.track(lambda: group_tasks(sc, stager.group))  # the staging job's tasks done
         stager.start()
-        txn = CopyTransaction(conn, req.target, self.plan, req.write, self.run_id, create_sql=self.ctx.create_sql,
-                              reject=req.reject, defer_indexes=req.defer_indexes, fmt=fmt,
-                              landing=landing.pg_types if reject else None)
+        load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,
+                               create_sql=self.ctx.create_sql, defer_indexes=req.defer_indexes)
+        txn = CopyTransaction(load, reject=req.reject, fmt=fmt, landing=landing.pg_types if reject else None)
         t0 = time.monotonic()
         # an interruption cancels the statement running on this connection (COPY, index build, merge)
         with interrupt.on_interrupt(conn.cancel):
@@ -137,31 +138,13 @@ class _CopyRun:
             self._loading(staging_done=True)  # nothing to COPY (no rows): the phase still moves on
             self.progress.track(None)  # the staging job is over: what is left is COPY's
             out.rows = txn.finish()
-        interrupt.check()  # the last moment a stop leaves the target unchanged; COMMIT is not cancelled
-        self.ctx.events.committing()
-        self._commit(conn)
+        load.commit(before=self.ctx.events.committing)
         out.timings["load"] = time.monotonic() - t0
         out.rows_rejected = txn.rows_rejected
         if txn.written is not None:
             out.rows_inserted, out.rows_updated = txn.written.inserted, txn.written.updated
         log.info("COPY protocol completed successfully")
         return out
-
-    def _commit(self, conn: Any) -> None:
-        """Commit; if the connection dies during COMMIT, the ledger says whether it happened."""
-        try:
-            with pg_errors.translated(table=self.req.target, run_id=self.run_id, during="COMMIT"):
-                conn.commit()
-        except TargetConnectionError:
-            check = pg.connect(self.req.spec)
-            try:
-                with check.cursor() as cur:
-                    committed = pg.ledger_lookup(cur, self.req.target, self.run_id) is not None
-            finally:
-                check.close()
-            if not committed:
-                raise
-            log.warning("connection lost during COMMIT, but the ledger shows run %s committed", self.run_id)
 
     # --- pieces -----------------------------------------------------------------
     def _use_server_side(self, conn: Any) -> bool:

@@ -1,4 +1,5 @@
-"""Reading a staged part back, on the error path only: which row did PostgreSQL reject?
+"""Reading a staged part back: ``PartStream`` for COPY, and on the error path which row did
+PostgreSQL reject?
 
 PostgreSQL names the part's line (CSV: the physical line; binary: the tuple number) in the
 COPY error's context. A user knows their rows by key, not by line of a temporary file that is
@@ -10,15 +11,59 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import io
 import re
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+from ..adapters import s3
+from ..errors import StagingError
 from .binary_types import numeric_value
 
 _PG_EPOCH = dt.date(2000, 1, 1)
+
+
+class _Raw:
+    """An S3 body with its first bytes already peeked at."""
+
+    def __init__(self, body: Any, head: bytes) -> None:
+        self._body, self._head = body, head
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            if size is None or size < 0:
+                return head + self._body.read()
+            return head + self._body.read(max(0, size - len(head)))
+        return bytes(self._body.read(size if size and size > 0 else None))
+
+
+class PartStream:
+    """File-like view of an S3 object for psycopg2's copy_expert: gunzips when the bytes are
+    gzip (checked by magic number, whatever an HTTP layer did with Content-Encoding).
+    An S3 failure or a KeyboardInterrupt while reading is kept in ``failure``: psycopg2 reports
+    either only as a cancelled COPY ("COPY from stdin failed: error in .read() call"), and it is the
+    S3 error, or the interruption, that says what happened."""
+
+    def __init__(self, body: Any, bucket: str | None = None) -> None:
+        self.bucket = bucket
+        self.failure: BaseException | None = None
+        head = self._guard(body.read, 2)
+        raw = _Raw(body, head)
+        self._src: Any = gzip.GzipFile(fileobj=cast(Any, raw), mode="rb") if head == b"\x1f\x8b" else raw
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._guard(self._src.read, size))
+
+    def _guard(self, read: Any, size: int) -> Any:
+        try:
+            with s3.translated("GetObject", self.bucket):
+                return read(size)
+        except (StagingError, KeyboardInterrupt) as exc:
+            self.failure = exc
+            raise
 
 
 def key_of_line(client: Any, bucket: str, key: str, message: str, columns: Sequence[str],
@@ -33,8 +78,6 @@ def key_of_line(client: Any, bucket: str, key: str, message: str, columns: Seque
     indexes = [list(columns).index(k) for k in key_columns]
     try:
         # parts are bounded (16 MB before compression), and this runs only on the error path
-        from .transaction import PartStream
-
         data = PartStream(client.get_object(Bucket=bucket, Key=key)["Body"]).read()
         values = row_fields(data, wanted, indexes, [pg_types[i] for i in indexes])
     except Exception:  # the key is a courtesy; the error itself stands

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import interrupt
-from ..adapters import pg, spark
-from ..adapters import s3 as s3a
 from ..copy.method import CopyMethod
 from ..errors import ConfigError, DataError, LoaderError, LockHeldError, StagingError, TransitionError
 from ..jdbc.method import JdbcMethod
@@ -35,7 +33,7 @@ from ..state import RunRecord, StateStore
 from ..state.status import RESUME_WINDOW, RunStatus
 from ..target.hints import explain
 from ..target.rejects import reject_table
-from .prepare import prepare_target
+from .edges import Edges, real_edges
 
 log = logging.getLogger("loader")
 
@@ -50,15 +48,17 @@ def method_for(method: Method) -> LoadMethod:
 
 
 def execute(req: LoadRequest, store: StateStore | None = None, resume: RunRecord | None = None,
-            methods: MethodFactory = method_for) -> LoadResult:
+            methods: MethodFactory = method_for, edges: Edges | None = None) -> LoadResult:
     """Run one load, or resume the run ``resume`` (as it was observed), and return what happened.
-    ``methods`` builds the method object for a choice (tests pass a fake one)."""
+    ``methods`` builds the method object for a choice and ``edges`` is the I/O (edges.py): tests
+    pass fakes of both."""
     with interrupt.guard():
         interrupt.check()  # asked to stop before this load started: record nothing
-        return _execute(req, store or StateStore(), resume, methods)
+        return _execute(req, store or StateStore(), resume, methods, edges or real_edges())
 
 
-def _execute(req: LoadRequest, store: StateStore, resume: RunRecord | None, methods: MethodFactory) -> LoadResult:
+def _execute(req: LoadRequest, store: StateStore, resume: RunRecord | None, methods: MethodFactory,
+             edges: Edges) -> LoadResult:
     run_id = resume.run_id if resume else new_run_id()
     if resume is None:
         store.create_run(run_id, manifest_name=req.manifest_name or str(req.target),
@@ -74,12 +74,12 @@ def _execute(req: LoadRequest, store: StateStore, resume: RunRecord | None, meth
     try:
         # an interruption cancels the Spark jobs; the load unwinds through its failure path
         # The table lock comes first: a resume must never take over a run that is still alive.
-        with interrupt.loading(), interrupt.on_interrupt(spark.cancel_all_jobs), \
-                pg.table_lock(req.spec, req.target, run_id, wait=req.wait_for_lock):
+        with interrupt.loading(), interrupt.on_interrupt(edges.cancel_jobs), \
+                edges.lock(req.spec, req.target, run_id, wait=req.wait_for_lock):
             if resume is not None:
                 # exactly one of two racing resumers wins this conditional UPDATE
                 store.resume(run_id, expected=resume.status, attempt=resume.attempt)
-            load = _Load(req, store, run_id, methods)
+            load = _Load(req, store, run_id, methods, edges)
             return load.run()
     except TransitionError:
         raise  # the run belongs to someone else now: record nothing on it
@@ -133,8 +133,9 @@ def _interrupted(req: LoadRequest, store: StateStore, run_id: str, load: _Load |
 class _Load:
     """One attempt of one run; implements ``RunEvents`` for the methods it runs."""
 
-    def __init__(self, req: LoadRequest, store: StateStore, run_id: str, methods: MethodFactory) -> None:
-        self.req, self.store, self.run_id, self.methods = req, store, run_id, methods
+    def __init__(self, req: LoadRequest, store: StateStore, run_id: str, methods: MethodFactory,
+                 edges: Edges) -> None:
+        self.req, self.store, self.run_id, self.methods, self.edges = req, store, run_id, methods, edges
         self.location_in_use: TempLocation | None = None
         #: staged parts a failed attempt left for a resume (None: nothing kept)
         self.kept_parts: int | None = None
@@ -153,13 +154,13 @@ class _Load:
             self.progress.done()  # stops its ticker, clears the live line: success or failure
 
     def _run(self, record: RunRecord) -> LoadResult:
-        prepared = prepare_target(self.req)
+        prepared = self.edges.prepare(self.req)
         self.progress.expect(expected_rows(self.req.df))
         choice, reason, bucket_checked = self._choose()
         self.store.update(self.run_id, reason=reason)
         log.info("%s: method %s (%s)", self.req.target, choice, reason)
         ctx = MethodContext(req=self.req, run_id=self.run_id, plan=prepared.plan, create_sql=prepared.create_sql,
-                            error_key=prepared.error_key, events=self, location=self._location(record),
+                            error_key=prepared.error_key, events=self, staged_at=record.temp_path,
                             progress=self.progress, bucket_checked=bucket_checked, attempt=record.attempt)
         return self._run_method(self.methods(choice), ctx, reason)
 
@@ -167,16 +168,9 @@ class _Load:
         if self.req.method is not Method.AUTO:
             return self.req.method, "requested", False
         rows, width = estimate_size(self.req.df)
-        ready, why_not = copy_ready(self.req.copy)
+        ready, why_not = copy_ready(str(self.req.copy.bucket))
         method, reason = choose_method(rows, width, ready, why_not)
         return method, reason, ready  # a ready bucket was just checked: no second HeadBucket
-
-    def _location(self, record: RunRecord) -> TempLocation:
-        if record.temp_path:  # a resume reuses its prefix and whatever is staged there
-            return TempLocation.parse(record.temp_path)
-        opts = self.req.copy
-        return TempLocation.new(opts.bucket or s3a.resolve_bucket(None)[0], opts.prefix, self.req.target.table,
-                                self.run_id)
 
     def _run_method(self, method: LoadMethod, ctx: MethodContext, reason: str) -> LoadResult:
         self.store.update(self.run_id, method_used=method.name)
@@ -219,7 +213,7 @@ class _Load:
             return
         self.location_in_use = None
         try:
-            keys = [o["Key"] for o in s3a.iter_objects(s3a.make_client(), loc.bucket, loc.prefix)]
+            keys = self.edges.blobs.keys(loc.bucket, loc.prefix)
         except Exception as list_exc:  # noqa: BLE001 - the failure being reported matters more
             log.debug("could not count the staged parts at %s: %s", loc.uri, redact(str(list_exc)))
             keys = []
@@ -285,12 +279,7 @@ class _Load:
     # --- steps ---------------------------------------------------------------------
     def _already_committed(self) -> bool:
         """The ledger answers whether a crashed attempt committed its data: never load twice."""
-        conn = pg.connect(self.req.spec)
-        try:
-            with conn.cursor() as cur:
-                rows = pg.ledger_lookup(cur, self.req.target, self.run_id)
-        finally:
-            conn.close()
+        rows = self.edges.committed_rows(self.req.spec, self.req.target, self.run_id)
         if rows is None:
             return False
         log.info("run %s already committed %s rows (ledger); finishing its record", self.run_id, rows)
@@ -312,7 +301,7 @@ class _Load:
             self._safe_update(cleanup_status="kept")
             return
         try:
-            s3a.delete_prefix(s3a.make_client(), loc.bucket, loc.prefix)
+            self.edges.blobs.delete_prefix(loc.bucket, loc.prefix)
         except Exception as exc:
             log.warning("Temporary files at %s could not be deleted (%s); the reaper will remove them",
                         loc.uri, redact(str(exc)))

@@ -1,7 +1,6 @@
 """Before any data moves: look at the target and refuse whatever can be refused.
 
-Reads the target's columns and keys (one connection), creates the exactly-once ledger in a
-transaction of its own, and returns the column plan: how the DataFrame's columns map onto
+Reads the target's columns and keys (one connection) and returns the column plan: how the DataFrame's columns map onto
 the table, or the CREATE TABLE for a table that does not exist yet.
 """
 
@@ -37,9 +36,6 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
             existing = pg.table_columns(cur, target)
             has_unique_key = bool(key) and existing is not None and pg.has_unique_index(cur, target, key)
             error_key = key or (pg.primary_key_columns(cur, target) if existing is not None else ())
-        # the ledger is created once, outside any load transaction: two loads committing
-        # into a fresh schema at the same time must not race on CREATE TABLE
-        pg.ensure_ledger_committed(conn, target)
     finally:
         conn.close()
     missing_key = [k for k in key if k not in {f.name for f in schema.fields}]

@@ -53,9 +53,7 @@ from ..options import JdbcOptions, Method, RejectPolicy
 from ..plan.typemap import ColumnPlan
 from ..progress import Progress
 from ..request import LoadMethod, MethodContext, MethodOutcome
-from ..target.evolve import add_planned_columns
-from ..target.publish import publish_counted
-from ..target.rejects import publish_rejecting
+from ..target.load_transaction import LoadTransaction
 from ..target.write_modes import WriteStrategy, Written
 from . import codec as jdbc_codec
 from .codec import StagedColumn
@@ -136,13 +134,11 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
                             next_step="run again; if it repeats, set spark.speculation=false",
                             retryable=True, table=str(target), run_id=run_id)
         timings["verify"] = time.monotonic() - t
-        if before_publish is not None:  # the publish commits
-            before_publish()
 
         t = time.monotonic()
         progress.phase("publishing")
         published, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, write, run_id, reject,
-                                       defer_indexes)
+                                       defer_indexes, before_publish)
         timings["publish"] = time.monotonic() - t
     except BaseException:
         _drop_quietly(spec, stage)
@@ -195,31 +191,29 @@ def _drop_stage(cur: Any, stage: TableRef) -> None:
 
 def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: ColumnPlan,
              stage_cols: list[StagedColumn], create_sql: str | None, write: WriteStrategy,
-             run_id: str, reject: RejectPolicy | None = None,
-             defer_indexes: bool = False) -> tuple[Written, int]:
+             run_id: str, reject: RejectPolicy | None = None, defer_indexes: bool = False,
+             before_commit: Callable[[], None] | None = None) -> tuple[Written, int]:
+    """The staging table's rows into the target in the load transaction, which also drops the
+    staging table: it is gone exactly when its rows are in."""
     names = [c.name for c in stage_cols]
     conn = pg.connect(spec, application_name=f"loader:{run_id}")
     try:
         # an interruption cancels the publish statement; nothing is committed after it
         with pg_errors.translated(table=target, during=f"the publish into {target}"), \
-                interrupt.on_interrupt(conn.cancel), conn.cursor() as cur:
-            if create_sql:  # in the same transaction: a failed load leaves no empty table behind
-                cur.execute(create_sql)
-            add_planned_columns(cur, target, plan)  # schema_evolution: likewise, no column without its rows
+                interrupt.on_interrupt(conn.cancel):
+            load = LoadTransaction(conn, spec, target, plan, write, run_id, create_sql=create_sql,
+                                   defer_indexes=defer_indexes)
+            cur = load.begin()
             rejected = 0
             if reject is None:
-                written = publish_counted(cur, source=stage.quoted, target=target, columns=plan.names,
-                                          casts=plan.pg_types, write=write, run_id=run_id, source_columns=names,
-                                          defer_indexes=defer_indexes)
+                written = load.publish(stage.quoted, casts=plan.pg_types, source_columns=names)
             else:
-                rows, rejected = publish_rejecting(
-                    cur, source=stage.quoted, target=target, columns=plan.names, casts=plan.pg_types,
-                    write=write, run_id=run_id, policy=reject, source_columns=names,
-                    origin_sql="'staging row ' || ctid::text")
-                written = Written(rows)
+                written, rejected = load.publish_rejecting(stage.quoted, casts=plan.pg_types, policy=reject,
+                                                           source_columns=names,
+                                                           origin_sql="'staging row ' || ctid::text")
             _drop_stage(cur, stage)
-            interrupt.check()
-            conn.commit()
+            load.finish(written)
+            load.commit(before=before_commit)
         return written, rejected
     finally:
         conn.close()  # closing without commit rolls back

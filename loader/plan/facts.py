@@ -10,7 +10,6 @@ from typing import Any
 
 from ..adapters import s3 as s3a
 from ..errors import StagingError
-from ..options import CopyOptions
 from .typemap import row_width
 
 
@@ -43,11 +42,11 @@ def _big_int(value: Any) -> int:
     return value if isinstance(value, int) else int(value.toString())
 
 
-def copy_ready(opts: CopyOptions) -> tuple[bool, str]:
-    """Cheap readiness check for ``auto``: credentials and one HeadBucket."""
+def copy_ready(bucket: str) -> tuple[bool, str]:
+    """Cheap readiness check for ``auto``: credentials and one HeadBucket on the bucket the
+    request resolved (s3.resolve_bucket)."""
     if not s3a.credentials_present():
         return False, "no AWS credentials found"
-    bucket = opts.bucket or s3a.resolve_bucket(None)[0]
     try:
         s3a.check_bucket(s3a.make_client(max_attempts=1), bucket)
     except StagingError as exc:

@@ -77,8 +77,9 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
                          f"on exactly those columns of {m.target.ref}"))
     method, why = str(m.method), "requested in the manifest"
     copy_possible = m.method is Method.COPY
+    bucket, origin = s3a.resolve_bucket(m.copy.bucket)
     if m.method is Method.AUTO:
-        ready, why_not = copy_ready(m.copy)
+        ready, why_not = copy_ready(bucket)
         if ready:
             # The run decides from the DataFrame's size (Spark's statistics), which a dry run
             # does not compute: say so rather than guess.
@@ -95,7 +96,6 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
     source += f" select {', '.join(m.source.select)}" if m.source.select else ""
     root = None
     if copy_possible:
-        bucket, origin = s3a.resolve_bucket(m.copy.bucket)
         root = f"s3://{bucket}/{m.copy.prefix.strip('/')}/"
         if m.method is Method.COPY:  # auto checked it already: not ready only means optimized JDBC
             _check_bucket(bucket, "copy.bucket" if m.copy.bucket else origin, problems)

@@ -28,6 +28,7 @@ from ..errors import SourceChangedError, SourceError
 from ..manifest import Manifest
 from ..state import RunRecord, StateStore
 from ..state.status import ACTIVE, RunStatus
+from ..target import ledger
 from ..watermark import Mark, Window, lag_for, next_mark, parse_value, plan_window, spark_cursor_type
 
 log = logging.getLogger("loader")
@@ -171,7 +172,7 @@ def _committed(m: Manifest, run_id: str) -> bool:
     conn = pg.connect(m.target.connection)
     try:
         with conn.cursor() as cur:
-            return pg.ledger_lookup(cur, m.target.ref, run_id) is not None
+            return ledger.committed_rows(cur, m.target.ref, run_id) is not None
     finally:
         conn.close()
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import interrupt
-from ..adapters import pg
 from ..adapters import s3 as s3a
 from ..engine.execute import execute
 from ..errors import ConfigError, Interrupted, LoaderError, RunNotFoundError, SourceChangedError
@@ -93,7 +92,6 @@ def run(manifests: list[Manifest], store: StateStore, opts: RunOptions, spark: A
             _reap_tables(manifests, store)
         if opts.parallel <= 1 or len(manifests) == 1:
             return [run_one(m, store, opts, spark) for m in manifests]
-        _ensure_ledgers(manifests)
         return _run_parallel(manifests, store, opts, spark)
 
 
@@ -194,36 +192,6 @@ def _record_unread(store: StateStore, m: Manifest, resumed: Any, error: str) -> 
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:500] if lines else ''}".rstrip(": ")
-
-
-def _ensure_ledgers(manifests: list[Manifest]) -> None:
-    """Create each target schema's ledger table up front, in its own committed transaction.
-
-    Otherwise two loads committing concurrently into a schema without a ledger both run
-    ``CREATE TABLE IF NOT EXISTS`` inside their load transactions, and the second fails with
-    a unique violation on pg_type (reported as "run ... has already committed"). Best effort:
-    a database that cannot be reached is reported by the load itself."""
-    done: set[tuple[str, str]] = set()
-    for m in manifests:
-        spec, ref = m.target.connection, m.target.ref
-        key = (spec.safe_description(), ref.schema)
-        if key in done:
-            continue
-        done.add(key)
-        try:
-            conn = pg.connect(spec, application_name="loader:ledger", autocommit=True)
-        except LoaderError:
-            continue
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT to_regclass(%s)", (pg.ledger_ref(ref).quoted,))
-                if cur.fetchone()[0] is None:
-                    cur.execute("SELECT pg_advisory_lock(hashtext('loader_ledger'))")
-                    pg.ensure_ledger(cur, ref)
-        except Exception as exc:  # a missing schema, no CREATE privilege: the load reports it
-            log.debug("%s: could not create the ledger table up front: %s", m.name, exc)
-        finally:
-            conn.close()
 
 
 def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str | None,

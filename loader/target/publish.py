@@ -1,10 +1,8 @@
-"""The one step that makes loaded rows visible: staging relation -> target, atomically.
+"""Staging relation -> target: the INSERT ... SELECT that a load transaction runs.
 
-COPY and JDBC both land rows first in a relation of their own (a TEMP table or
-the per-run staging table) and then call ``publish`` inside one transaction that
-the caller commits. Everything a reader can observe - the new rows, the rows an
-overwrite removed, the ledger entry of the run - changes at that commit or not at
-all.
+COPY (upsert, reject) and JDBC land rows first in a relation of their own (a TEMP table
+or the per-run staging table); ``LoadTransaction.publish`` moves them into the target with
+``publish_counted`` inside the load transaction, which writes the ledger row and commits.
 
 Values reach the target through ``CAST(col AS <target type>)`` in the SELECT, so
 text becomes jsonb/uuid/inet/enum values the same way whichever method staged
@@ -17,8 +15,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..adapters import pg, pg_errors
-from ..errors import ConfigError, DataError, LoaderError, SchemaMismatchError, StateError, TargetError
+from ..adapters import pg_errors
+from ..errors import ConfigError, DataError, LoaderError, SchemaMismatchError, TargetError
 from ..naming import TableRef, quote_ident
 from .write_modes import WriteStrategy, Written
 
@@ -26,26 +24,26 @@ _SAVEPOINT = "loader_publish"
 
 
 def publish(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
-            casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
+            casts: Sequence[str] | None, write: WriteStrategy, created: bool = False,
             source_columns: Sequence[str] | None = None, defer_indexes: bool = False,
             explain: bool = True) -> int:
     """``publish_counted``, returning the rows moved only."""
     return publish_counted(cur, source=source, target=target, columns=columns, casts=casts, write=write,
-                           run_id=run_id, source_columns=source_columns, defer_indexes=defer_indexes,
+                           created=created, source_columns=source_columns, defer_indexes=defer_indexes,
                            explain=explain).rows
 
 
 def publish_counted(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
-                    casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
+                    casts: Sequence[str] | None, write: WriteStrategy, created: bool = False,
                     source_columns: Sequence[str] | None = None, defer_indexes: bool = False,
                     explain: bool = True) -> Written:
-    """Move every row of ``source`` into ``target``; record the run in the ledger. Returns what was
-    written (for upsert: inserted and updated apart).
+    """Move every row of ``source`` into ``target``. Returns what was written (for upsert:
+    inserted and updated apart). ``created``: the target was created in this transaction.
 
     ``source`` is an already-quoted relation name. ``source_columns`` names the
     source's columns when they differ from the target's (JDBC staging uses
     positional names, see jdbc_load); by default they are ``columns``. Runs in
-    the caller's transaction; the caller commits or rolls back. ``defer_indexes``: when the
+    the caller's transaction (a ``LoadTransaction``, which records the ledger and commits). ``defer_indexes``: when the
     target is overwritten or found empty, build its indexes after the INSERT (index_defer).
     ``explain``: on a failed cast, scan the columns to name it (not for a caller that recovers: one
     scan per column).
@@ -61,7 +59,7 @@ def publish_counted(cur: Any, *, source: str, target: TableRef, columns: Sequenc
     # database which column it was before the caller rolls everything back.
     try:
         with pg_errors.savepoint(cur, _SAVEPOINT, table=target):
-            fresh = write.prepare(cur, target, created=False)
+            fresh = write.prepare(cur, target, created=created)
             deferred = write.defer_indexes(cur, target, fresh=fresh)[0] if defer_indexes else None
             written = write.run_insert(cur, sql)
             if deferred is not None:
@@ -70,15 +68,6 @@ def publish_counted(cur: Any, *, source: str, target: TableRef, columns: Sequenc
         raise _explain(cur, exc, source, target, columns, src_cols, casts if explain else None,
                        write.key) from None
 
-    try:
-        with pg_errors.translated(table=target):
-            pg.ledger_record(cur, target, run_id, written.rows)
-    except DataError as exc:
-        if exc.ids.get("constraint") != f"{pg.LEDGER_TABLE}_pkey":
-            raise
-        raise StateError(f"run {run_id} has already committed into {target}",
-                         next_step="a run publishes once; start a new run to load again",
-                         table=str(target), run_id=run_id) from None
     return written
 
 

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from ..adapters import pg, pg_errors
+from ..adapters import pg_errors
 from ..errors import DataError, TargetError
 from ..naming import TableRef, quote_ident
 from ..options import RejectPolicy
@@ -53,7 +53,7 @@ def ensure_reject_table(cur: Any, target: TableRef) -> None:
 
 def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
                       casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
-                      policy: RejectPolicy, source_columns: Sequence[str] | None = None,
+                      policy: RejectPolicy, created: bool = False, source_columns: Sequence[str] | None = None,
                       origin_sql: str | None = None, row_column: str | None = None) -> tuple[int, int]:
     """Like ``publish`` but rows PostgreSQL rejects are recorded instead of failing the run.
     Returns (rows moved, rows rejected). ``origin_sql`` (over the source) says where a row came from.
@@ -66,13 +66,13 @@ def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Seque
     cur.execute("SAVEPOINT loader_reject_fast")
     try:
         moved = publish(cur, source=source, target=target, columns=columns, casts=casts, write=write,
-                        run_id=run_id, source_columns=source_columns, explain=False)
+                        created=created, source_columns=source_columns, explain=False)
         cur.execute("RELEASE SAVEPOINT loader_reject_fast")
         return moved, 0
     except DataError:
         cur.execute("ROLLBACK TO SAVEPOINT loader_reject_fast")
     rows = _number(cur, source, target, columns, src_cols, casts, run_id, origin_sql, row_column)
-    write.prepare(cur, target, created=False)
+    write.prepare(cur, target, created=created)
     rejections = Rejections(cur, rows, run_id, policy)
     lazy = run_passes(cur, rows, rejections.flag_found, rejections.flag_row, write)
 
@@ -96,7 +96,6 @@ def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Seque
                 lo, hi, failed=True)
             break
     rejections.record()
-    pg.ledger_record(cur, target, run_id, moved)
     return moved, rejections.count
 
 

@@ -50,13 +50,15 @@ def install(phase: str) -> None:
 
         copy_load.CopyTransaction.finish = die_in_finish  # type: ignore[method-assign]
     elif phase == "committed":  # the data is committed, the state store not yet told
-        original_commit = copy_method._CopyRun._commit
+        from loader.target import load_transaction
 
-        def commit_then_die(self: Any, conn: Any) -> None:
-            original_commit(self, conn)
+        original_commit = load_transaction.LoadTransaction.commit
+
+        def commit_then_die(self: Any, before: Any = None) -> None:
+            original_commit(self, before)
             die()
 
-        copy_method._CopyRun._commit = commit_then_die  # type: ignore[method-assign]
+        load_transaction.LoadTransaction.commit = commit_then_die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown phase {phase}")
 

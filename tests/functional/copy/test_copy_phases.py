@@ -18,6 +18,7 @@ from loader.adapters import s3 as s3a
 from loader.connection import ConnectionSpec
 from loader.copy import method as copy_method
 from loader.engine import execute as engine
+from loader.engine.edges import real_edges
 from loader.naming import TableRef, TempLocation
 from loader.options import CopyOptions, Method
 from loader.plan.typemap import ColumnPlan
@@ -68,10 +69,10 @@ def test_loading_starts_with_the_first_copy(pg_db: ConnectionSpec, bucket: str, 
     run_id = "ab" * 16
     store.create_run(run_id, manifest_name="m", manifest_hash="h", target="public.phases",
                      target_db=pg_db.safe_description(), method_requested="copy", write_mode="append")
-    load = engine._Load(req, store, run_id, engine.method_for)
+    load = engine._Load(req, store, run_id, engine.method_for, real_edges())
     loc = TempLocation.new(bucket, "tmp/postgres-copy", "phases", run_id)
     ctx = MethodContext(req=req, run_id=run_id, plan=ColumnPlan(("id",), ("bigint",)), create_sql=None,
-                        error_key=(), events=load, location=loc)
+                        error_key=(), events=load, staged_at=loc.uri)
     seen: list[str] = [store.get(run_id).status.value]
     load.staging_started()
     seen.append(store.get(run_id).status.value)

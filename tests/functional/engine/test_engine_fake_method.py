@@ -19,6 +19,7 @@ from loader.options import CopyOptions, Method, WriteMode
 from loader.request import LoadMethod, LoadRequest, MethodContext, MethodOutcome
 from loader.state import StateStore
 from loader.state.status import RunStatus
+from loader.target import ledger
 
 T = TableRef("public", "fake_target")
 
@@ -139,8 +140,9 @@ def test_resume_of_a_committed_run_finishes_it_from_the_ledger(pg_db: Connection
         execute(_request(pg_db, bucket), store, methods=lambda m: FakeMethod(fail=RuntimeError("killed")))
     failed = store.list_runs()[0]
     conn = pg.connect(pg_db)  # as if the crash came after COMMIT: the ledger has the run
+    ledger.ensure(conn, T)
     with conn.cursor() as cur:
-        pg.ledger_record(cur, T, failed.run_id, 7)
+        ledger.record(cur, T, failed.run_id, 7)
     conn.commit()
     conn.close()
     never = FakeMethod()

@@ -123,9 +123,9 @@ def test_library_call_interrupted_inside_copy_raises_interrupted_and_records_it(
     turn into "COPY from stdin failed ... check the server"): write_to_postgres raises Interrupted."""
     from pyspark.sql import functions as F
 
-    from loader.copy import transaction
+    from loader.copy import part_reader
 
-    original, reads = transaction.PartStream.read, []
+    original, reads = part_reader.PartStream.read, []
 
     def read_then_signal(self: Any, size: int = -1) -> bytes:
         reads.append(size)
@@ -134,7 +134,7 @@ def test_library_call_interrupted_inside_copy_raises_interrupted_and_records_it(
             time.sleep(0.2)
         return original(self, size)
 
-    monkeypatch.setattr(transaction.PartStream, "read", read_then_signal)
+    monkeypatch.setattr(part_reader.PartStream, "read", read_then_signal)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1000")
     try:
         df = spark.range(12_000, numPartitions=2).select(F.col("id"), F.col("id").cast("string").alias("v"))
@@ -154,7 +154,7 @@ def test_library_call_interrupted_inside_copy_raises_interrupted_and_records_it(
         assert _parts(bucket) == []  # a library call has no --resume: its parts are deleted at once
         assert signal.getsignal(signal.SIGINT) is handler_before  # PySpark's handler is given back
         # the interruption is forgotten once the call returned: the next call in this process loads
-        monkeypatch.setattr(transaction.PartStream, "read", original)
+        monkeypatch.setattr(part_reader.PartStream, "read", original)
         assert write_to_postgres(df, params, method="copy", temp_s3_bucket=bucket, state_url=state_url).rows == 12_000
         # and a failure of the next call is its own: a missing bucket still falls back (an interruption
         # left behind would have stopped it instead)

@@ -26,6 +26,7 @@ from loader.jdbc.method import jdbc_write
 from loader.naming import TableRef, parse_staging_table, quote_ident
 from loader.options import JdbcOptions, Method, WriteMode
 from loader.plan.typemap import create_table_sql, match_columns, plan_for_new_table
+from loader.target import ledger
 from loader.target.write_modes import write_mode
 
 pytestmark = pytest.mark.slow
@@ -119,7 +120,7 @@ def test_modes(spark: Any, pg_db: ConnectionSpec, pg_conn: Any, method: Method, 
     assert _fetch(pg_conn, "SELECT n FROM target WHERE id = 950")[0][0] == (
         None if mode is WriteMode.OVERWRITE else 950)
     with pg_conn.cursor() as cur:
-        assert pg.ledger_lookup(cur, T, "nope") is None
+        assert ledger.committed_rows(cur, T, "nope") is None
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -107,7 +107,7 @@ def test_duplicate_key_found_by_the_rebuild_rolls_everything_back(pg_db: Connect
     try:
         with conn.cursor() as cur, pytest.raises(DataError) as info:
             publish(cur, source="public.src", target=T, columns=("id", "code", "day", "v", "n"), casts=None,
-                    write=write_mode(WriteMode.OVERWRITE), run_id=uuid.uuid4().hex, defer_indexes=True)
+                    write=write_mode(WriteMode.OVERWRITE), defer_indexes=True)
     finally:
         conn.close()  # rolled back
     assert "(id)=(1)" in str(info.value), str(info.value)

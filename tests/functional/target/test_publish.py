@@ -13,7 +13,9 @@ from loader.connection import ConnectionSpec
 from loader.errors import DataError, SchemaMismatchError, StateError
 from loader.naming import TableRef, quote_ident
 from loader.options import WriteMode
-from loader.target.publish import publish
+from loader.plan.typemap import ColumnPlan
+from loader.target import ledger
+from loader.target.load_transaction import LoadTransaction
 from loader.target.write_modes import write_mode
 
 T = TableRef("public", "target")
@@ -30,14 +32,16 @@ def _publish(spec: ConnectionSpec, *, target: TableRef = T, source: str = SRC,
              columns: tuple[str, ...] = ("id", "v"), casts: tuple[str, ...] | None = None,
              mode: WriteMode = WriteMode.APPEND, key: tuple[str, ...] = (), run_id: str | None = None,
              commit: bool = True) -> int:
+    """The rows of ``source`` into ``target`` through the load transaction every method uses."""
     conn = pg.connect(spec)
     try:
-        with conn.cursor() as cur:
-            rows = publish(cur, source=source, target=target, columns=columns, casts=casts,
-                           write=write_mode(mode, key), run_id=run_id or uuid.uuid4().hex)
+        load = LoadTransaction(conn, spec, target, ColumnPlan(columns, casts or ("text",) * len(columns)),
+                               write_mode(mode, key), run_id or uuid.uuid4().hex)
+        load.begin()
+        written = load.finish(load.publish(source, casts=casts))
         if commit:
-            conn.commit()
-        return rows
+            load.commit()
+        return written.rows
     finally:
         conn.close()
 
@@ -124,18 +128,18 @@ def test_failing_cast_rolls_back_everything_and_names_the_column(pg_db: Connecti
     assert "abc" in str(info.value) and "'n'" in str(info.value)
     assert _rows(pg_conn, "SELECT id, n FROM target") == [(1, 1)]  # the TRUNCATE rolled back too
     with pg_conn.cursor() as cur:
-        assert pg.ledger_lookup(cur, T, run_id) is None
+        assert ledger.committed_rows(cur, T, run_id) is None
 
 
 def test_ledger_row_is_in_the_same_transaction(pg_db: ConnectionSpec, tables: Any) -> None:
     run_id = uuid.uuid4().hex
     _publish(pg_db, run_id=run_id, mode=WriteMode.UPSERT, key=("id",), commit=False)  # closed: rolled back
     with tables.cursor() as cur:
-        assert pg.ledger_lookup(cur, T, run_id) is None
+        assert ledger.committed_rows(cur, T, run_id) is None
     assert _rows(tables, "SELECT count(*) FROM target") == [(2,)]
     _publish(pg_db, run_id=run_id, mode=WriteMode.UPSERT, key=("id",))
     with tables.cursor() as cur:
-        assert pg.ledger_lookup(cur, T, run_id) == 2
+        assert ledger.committed_rows(cur, T, run_id) == 2
 
 
 def test_not_null_violation_is_a_data_error_naming_the_column(pg_db: ConnectionSpec, pg_conn: Any) -> None:
@@ -176,19 +180,16 @@ def test_upsert_counts_inserted_and_updated(pg_db: ConnectionSpec, tables: Any) 
     try:
         with conn.cursor() as cur:
             upsert = write_mode(WriteMode.UPSERT, ("id",))
-            got = publish_counted(cur, source=SRC, target=T, columns=("id", "v"), casts=None, write=upsert,
-                                  run_id=uuid.uuid4().hex)
+            got = publish_counted(cur, source=SRC, target=T, columns=("id", "v"), casts=None, write=upsert)
             assert (got.rows, got.inserted, got.updated) == (2, 1, 1)  # 3 is new, 2 existed
             cur.execute("UPDATE src SET id = id + 2")  # 4, 5: both new; only key columns: DO NOTHING
-            got = publish_counted(cur, source=SRC, target=T, columns=("id",), casts=None, write=upsert,
-                                  run_id=uuid.uuid4().hex)
+            got = publish_counted(cur, source=SRC, target=T, columns=("id",), casts=None, write=upsert)
             assert (got.rows, got.inserted, got.updated) == (2, 2, 0)
-            got = publish_counted(cur, source=SRC, target=T, columns=("id",), casts=None, write=upsert,
-                                  run_id=uuid.uuid4().hex)
+            got = publish_counted(cur, source=SRC, target=T, columns=("id",), casts=None, write=upsert)
             assert (got.rows, got.inserted, got.updated) == (0, 0, 0)  # DO NOTHING skipped both
             cur.execute("CREATE TABLE plain (id integer, v text)")
             got = publish_counted(cur, source=SRC, target=TableRef("public", "plain"), columns=("id", "v"),
-                                  casts=None, write=write_mode(WriteMode.APPEND), run_id=uuid.uuid4().hex)
+                                  casts=None, write=write_mode(WriteMode.APPEND))
             assert (got.rows, got.inserted, got.updated) == (2, None, None)
         conn.commit()
     finally:

@@ -1,0 +1,78 @@
+"""The exactly-once ledger: one row per committed run, in ``<target schema>.loader_ledger``.
+
+The row is written in the load transaction itself (``LoadTransaction.finish``), so "the run's
+rows are in the table" and "the run is in the ledger" become true at the same COMMIT or not at
+all. Whoever must know whether a run committed (a resume after a crash, a connection lost
+during COMMIT, an incremental run's mark) asks ``committed_rows``. This module is the only one
+that reads or writes the table.
+
+The table is created once per schema, outside any load transaction and under one advisory
+lock (``ensure``): two loads committing into a fresh schema at the same time would otherwise
+both run CREATE TABLE and the second fail on pg_type's unique index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..adapters import pg, pg_errors
+from ..connection import ConnectionSpec
+from ..errors import DataError, StateError
+from ..naming import TableRef
+
+LEDGER_TABLE = "loader_ledger"
+#: the advisory lock (two ints) that serialises creating a ledger table
+_CREATE_LOCK = (pg.LOCK_NAMESPACE, LEDGER_TABLE)
+
+
+def ledger_ref(target: TableRef) -> TableRef:
+    return TableRef(target.schema, LEDGER_TABLE)
+
+
+def ensure(conn: Any, target: TableRef) -> None:
+    """Create the ledger of ``target``'s schema if it is missing, in a transaction of its own.
+    An existing ledger is only looked at: a role without CREATE on the schema can load."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", (ledger_ref(target).quoted,))
+        if cur.fetchone()[0] is None:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", _CREATE_LOCK)
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {ledger_ref(target).quoted} ("
+                "run_id text PRIMARY KEY, target text NOT NULL, rows bigint NOT NULL, "
+                "committed_at timestamptz NOT NULL DEFAULT now())")
+    conn.commit()
+
+
+def record(cur: Any, target: TableRef, run_id: str, rows: int) -> None:
+    """Record the run in the transaction that makes its rows visible. A run id that is there
+    already committed before: refused, so that a run never publishes twice."""
+    try:
+        with pg_errors.translated(table=target):
+            cur.execute(f"INSERT INTO {ledger_ref(target).quoted} (run_id, target, rows) VALUES (%s, %s, %s)",
+                        (run_id, str(target), rows))
+    except DataError as exc:
+        if exc.ids.get("constraint") != f"{LEDGER_TABLE}_pkey":
+            raise
+        raise StateError(f"run {run_id} has already committed into {target}",
+                         next_step="a run publishes once; start a new run to load again",
+                         table=str(target), run_id=run_id) from None
+
+
+def committed_rows(cur: Any, target: TableRef, run_id: str) -> int | None:
+    """Rows committed by ``run_id``, or None when it never committed."""
+    cur.execute("SELECT to_regclass(%s)", (ledger_ref(target).quoted,))
+    if cur.fetchone()[0] is None:
+        return None
+    cur.execute(f"SELECT rows FROM {ledger_ref(target).quoted} WHERE run_id = %s", (run_id,))
+    row = cur.fetchone()
+    return int(row[0]) if row else None
+
+
+def committed_rows_at(spec: ConnectionSpec, target: TableRef, run_id: str) -> int | None:
+    """``committed_rows`` on a connection of its own (the load's may be the one that died)."""
+    conn = pg.connect(spec, application_name="loader:ledger")
+    try:
+        with conn.cursor() as cur:
+            return committed_rows(cur, target, run_id)
+    finally:
+        conn.close()

@@ -1,0 +1,134 @@
+"""The one transaction of every load, whatever the method: all or nothing.
+
+    begin    (the ledger table, committed apart, if missing) create the table (a new target),
+             add planned columns (schema_evolution)
+    open     the write strategy's prepare (overwrite: TRUNCATE) and index deferral, once
+    rows     the method's own: COPY parts straight into the target, or into a TEMP table,
+             or Spark JDBC into a staging table; then ``publish`` (INSERT ... SELECT) from it
+    finish   build the deferred indexes, write the ledger row (ledger.py), once
+    commit   with the ledger asked when the connection dies during COMMIT
+
+COPY (``copy/transaction.py``) and JDBC (``jdbc/method.py``) both drive this object, so the
+CREATE, the strategy, the ledger row and the lost-COMMIT check happen in one place for both.
+Everything a reader can observe - the new rows, the rows an overwrite removed, the run's
+ledger row - changes at the COMMIT or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import interrupt
+from ..adapters import pg_errors
+from ..connection import ConnectionSpec
+from ..errors import TargetConnectionError
+from ..naming import TableRef
+from ..options import RejectPolicy
+from ..plan.typemap import ColumnPlan
+from . import ledger
+from .evolve import add_planned_columns
+from .index_defer import DeferredIndexes
+from .publish import publish_counted
+from .rejects import publish_rejecting
+from .write_modes import WriteStrategy, Written
+
+log = logging.getLogger("loader")
+
+
+@dataclass
+class LoadTransaction:
+    """One run's transaction on ``conn`` (not autocommit); the caller closes the connection."""
+
+    conn: Any
+    spec: ConnectionSpec
+    target: TableRef
+    plan: ColumnPlan
+    write: WriteStrategy
+    run_id: str
+    #: CREATE TABLE for a target that does not exist yet
+    create_sql: str | None = None
+    #: build the target's indexes after the rows when it is new, overwritten or empty (index_defer)
+    defer_indexes: bool = False
+
+    def __post_init__(self) -> None:
+        self.cur: Any = None
+        self.created = bool(self.create_sql)
+        self.opened = False
+        self.deferred: DeferredIndexes | None = None
+        self.written: Written | None = None
+
+    def begin(self) -> Any:
+        """Create and evolve the target in this transaction (a failed load leaves no empty table
+        and no new column behind); returns the transaction's cursor. The ledger is made sure of
+        first, in a transaction of its own on the same connection (ledger.ensure)."""
+        ledger.ensure(self.conn, self.target)
+        self.cur = self.conn.cursor()
+        if self.create_sql:
+            self.cur.execute(self.create_sql)
+        add_planned_columns(self.cur, self.target, self.plan)
+        return self.cur
+
+    def open_target(self) -> bool:
+        """What happens to the target before rows go into it, once: the write strategy's prepare
+        and index deferral. Returns whether the target is fresh (created or emptied in this
+        transaction, and not partitioned: COPY FREEZE is allowed)."""
+        if self.opened:
+            raise RuntimeError("the target of a load transaction is opened once")
+        self.opened = True
+        fresh = self.write.prepare(self.cur, self.target, created=self.created)
+        if self.defer_indexes:
+            self.deferred, fresh = self.write.defer_indexes(self.cur, self.target, fresh=fresh)
+        return fresh and not self._partitioned()
+
+    def publish(self, source: str, *, casts: Sequence[str] | None,
+                source_columns: Sequence[str] | None = None) -> Written:
+        """Every row of the staging relation ``source`` into the target (opens it)."""
+        self.opened = True
+        return publish_counted(self.cur, source=source, target=self.target, columns=self.plan.names, casts=casts,
+                               write=self.write, created=self.created, source_columns=source_columns,
+                               defer_indexes=self.defer_indexes)
+
+    def publish_rejecting(self, source: str, *, casts: Sequence[str] | None, policy: RejectPolicy,
+                          source_columns: Sequence[str] | None = None, origin_sql: str | None = None,
+                          row_column: str | None = None) -> tuple[Written, int]:
+        """``publish``, with the rows PostgreSQL refuses set aside (rejects.py): (written, rejected)."""
+        self.opened = True
+        moved, rejected = publish_rejecting(
+            self.cur, source=source, target=self.target, columns=self.plan.names, casts=casts, write=self.write,
+            run_id=self.run_id, policy=policy, created=self.created, source_columns=source_columns,
+            origin_sql=origin_sql, row_column=row_column)
+        return Written(moved), rejected
+
+    def finish(self, written: Written) -> Written:
+        """The rows are all in: build what was deferred and write the ledger row."""
+        if self.deferred is not None:
+            self.deferred.rebuild(self.cur)  # a duplicate key surfaces here, as a data error
+            self.deferred = None
+        ledger.record(self.cur, self.target, self.run_id, written.rows)
+        self.written = written
+        return written
+
+    def commit(self, before: Callable[[], None] | None = None) -> None:
+        """Commit what ``finish`` recorded. ``before`` runs first (what must be in the state store
+        before the COMMIT). A stop asked for until here leaves the target unchanged; COMMIT itself
+        is not cancelled. If the connection dies during COMMIT, the ledger says whether it happened."""
+        if self.written is None:
+            raise RuntimeError("a load transaction commits after finish()")
+        interrupt.check()
+        if before is not None:
+            before()
+        try:
+            with pg_errors.translated(table=self.target, run_id=self.run_id, during="COMMIT"):
+                self.conn.commit()
+        except TargetConnectionError:
+            if ledger.committed_rows_at(self.spec, self.target, self.run_id) is None:
+                raise
+            log.warning("connection lost during COMMIT, but the ledger shows run %s committed", self.run_id)
+
+    def _partitioned(self) -> bool:
+        self.cur.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass(%s)", (self.target.quoted,))
+        row = self.cur.fetchone()
+        return bool(row and row[0])
