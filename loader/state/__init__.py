@@ -1,5 +1,6 @@
-"""Run state: status enum and transitions (``status``), tables (``models``),
-the store (``store``) and summary numbers (``metrics``)."""
+"""Run state: the status enum and its one transition table (``status``), tables and records
+(``models``), the ``StateStore`` facade (``store``) over runs, transitions, parts and reaps, and
+summary numbers (``metrics``)."""
 
 from .metrics import summarize
 from .models import SCHEMA_VERSION, PartRecord, ReapRecord, RunRecord
