@@ -4,13 +4,15 @@ summary numbers (``metrics``)."""
 
 from .metrics import summarize
 from .models import SCHEMA_VERSION, PartRecord, ReapRecord, RunRecord
-from .status import ACTIVE, ALLOWED, TRANSITIONS, RunStatus, can_move
+from .status import ACTIVE, ALLOWED, FINAL, RESUMABLE, TRANSITIONS, RunStatus, Transition, can_move
 from .store import ENV_URL, UPDATABLE_FIELDS, StateStore, default_state_path, default_url
 
 __all__ = [
     "ACTIVE",
     "ALLOWED",
     "ENV_URL",
+    "FINAL",
+    "RESUMABLE",
     "SCHEMA_VERSION",
     "TRANSITIONS",
     "UPDATABLE_FIELDS",
@@ -19,6 +21,7 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "StateStore",
+    "Transition",
     "can_move",
     "default_state_path",
     "default_url",
