@@ -22,8 +22,8 @@ lint: deps ## ruff
 typecheck: deps ## mypy
 	@$(VENV)/bin/mypy
 
-unit: deps ## pytest only
-	@$(VENV)/bin/pytest -q
+unit: deps ## the tests that need no server (tests/unit: no PostgreSQL, S3 or Spark), in seconds
+	@$(VENV)/bin/pytest -q tests/unit
 
 test: deps ## ruff, mypy and pytest (what CI runs)
 	@$(VENV)/bin/ruff check loader tests bench
@@ -39,7 +39,8 @@ bench-profile: deps ## CPU seconds per process (Spark, Python workers, S3, Postg
 	@$(PY) bench/cpu_profile.py
 
 fuzz: deps ## property and fuzz tests with many more examples
-	@LOADER_FUZZ=1 $(VENV)/bin/pytest -q tests/test_manifest_fuzz.py tests/test_property_roundtrip.py
+	@LOADER_FUZZ=1 $(VENV)/bin/pytest -q tests/unit/manifest/test_manifest_fuzz.py \
+		tests/functional/engine/test_property_roundtrip.py
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

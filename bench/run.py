@@ -21,8 +21,6 @@ See bench/README.md for what is measured and how to read the table.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import os
 import platform
 import shutil
@@ -131,42 +129,17 @@ def kept_by_reject_check(batch: Any) -> Any:
     return pc.not_equal(pc.subtract(ids, pc.multiply(pc.divide(ids, REJECT_EVERY), REJECT_EVERY)), 0)
 
 
-def accepts_staging_format() -> bool:
-    """Whether the installed loader's ``write_to_postgres`` takes ``staging_format=``: as a named
-    parameter, or through ``**options`` when the copy options know it (both count as landed)."""
-    from loader import write_to_postgres
-
-    params = inspect.signature(write_to_postgres).parameters
-    if "staging_format" in params:
-        return True
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return False
-    try:
-        from loader.options import CopyOptions
-
-        return any(f.name == "staging_format" for f in dataclasses.fields(CopyOptions))
-    except Exception:  # noqa: BLE001 - moved or renamed: then it is not there
-        return False
-
-
 def loader_call(method: str, mode: str = "append", *, cached: bool = False, staging_format: str | None = None,
                 **opts: Any) -> Prepare:
     """``write_to_postgres`` on a DataFrame read from the Parquet. Not ``cached``: the DataFrame is lazy,
     the files are read inside the timed call (as a job on EMR would). ``cached``: ``.cache()``d and
-    materialised before the clock starts, so the timed call starts from rows in Spark's memory.
-    ``staging_format`` is passed only when the installed loader accepts it."""
+    materialised before the clock starts, so the timed call starts from rows in Spark's memory."""
     def prepare(ctx: Ctx, ds: Dataset, table: str) -> Runner:
         from loader import write_to_postgres
 
         call_opts = dict(opts)
-        passed = False
         if staging_format is not None:
-            if accepts_staging_format():
-                call_opts["staging_format"] = staging_format
-                passed = True
-            else:
-                ctx.note(f"The installed loader's write_to_postgres takes no staging_format: the rows asking for "
-                         f"staging_format={staging_format!r} ran without it (the loader's copy then stages CSV).")
+            call_opts["staging_format"] = staging_format
         df = ctx.spark.read.parquet(str(ds.parquet))  # lazy: the files are read inside the timed call
         if cached:
             df = df.cache()
@@ -191,7 +164,6 @@ def loader_call(method: str, mode: str = "append", *, cached: bool = False, stag
                 ctx.last_extra["staging_format"] = got_format
             if staging_format is not None:
                 ctx.last_extra["staging_format_asked"] = staging_format
-                ctx.last_extra["staging_format_passed"] = passed
             return res.rows
         return run
     return prepare

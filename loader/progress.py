@@ -137,7 +137,7 @@ class Progress:
             self.parts += 1
             self.rows += rows
             self.bytes += nbytes
-        self._report()
+        self._report(beat_now=True)  # the run's parts_loaded follows each COPYed part
 
     def _tasks(self) -> tuple[int, int] | None:
         sampler = self._sampler
@@ -157,9 +157,9 @@ class Progress:
     def _on_terminal(self) -> bool:
         return self.live and sys.stderr.isatty()
 
-    def _report(self, force: bool = False, beat: bool = True) -> None:
+    def _report(self, force: bool = False, beat: bool = True, beat_now: bool = False) -> None:
         now = time.monotonic()
-        if beat and self.heartbeat and (force or now - self._last_beat >= self.beat_every):
+        if beat and self.heartbeat and (force or beat_now or now - self._last_beat >= self.beat_every):
             self._last_beat = now
             try:
                 self.heartbeat(self.current, self.parts, self.rows)

@@ -1,4 +1,5 @@
-"""The state store's database edge: engine, transactions, error translation, schema creation.
+"""The state store's database edge: engine, transactions, error translation (the tables are
+created by ``schema.py``).
 
 SQLite by default (``$XDG_STATE_HOME/loader/state.db``), PostgreSQL when
 ``LOADER_STATE_URL`` (or the ``url`` argument) says so. Tables are created on
@@ -21,32 +22,19 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.schema import CreateIndex, CreateTable
 
-from ..errors import LoaderError, StateError
-from . import models as m
-
-_DB = TypeVar("_DB", bound="StateDatabase")
+from ..errors import LoaderError, RunNotFoundError, StateError
 
 #: environment variable naming the store's SQLAlchemy URL
 ENV_URL = "LOADER_STATE_URL"
 
-#: key of the PostgreSQL advisory lock taken while creating/migrating the tables
-_SCHEMA_LOCK_KEY = 0x6C6F616465720001
-
-#: run columns ``update`` (and the transitions' keyword arguments) may set
-UPDATABLE_FIELDS = frozenset({
-    "method_used", "temp_path", "bucket", "reason", "fallback_reason", "rows", "bytes_staged",
-    "rows_rejected", "parts_staged", "parts_loaded", "cleanup_status", "source_fingerprint",
-    "staging_table", "timings", "error", "rows_inserted", "rows_updated", "window_from", "high_water_mark",
-})
 
 
 def utcnow() -> datetime:
@@ -94,10 +82,11 @@ def _first_line(text_: str, limit: int = 240) -> str:
 
 
 class StateDatabase:
-    """Engine, transactions and schema of the state store (the API is StateStore's)."""
+    """Engine, transactions and error translation of the state store; shared by its parts (runs,
+    transitions, parts, reaps), which :class:`~loader.state.store.StateStore` composes."""
 
-    def __init__(self, url: str | URL | None = None, *,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, url: str | URL | None = None, *, clock: Callable[[], datetime] | None = None,
+                 prepare: Callable[[StateDatabase], None] | None = None) -> None:
         raw = url if url is not None else default_url()
         try:
             self._url: URL = make_url(raw)
@@ -133,16 +122,23 @@ class StateDatabase:
                         next_step=f"make it writable, or set XDG_STATE_HOME or {ENV_URL} elsewhere",
                     ) from None
         self._engine = self._make_engine()
+        self._prepare = prepare
         self._schema_ready = False
         self._schema_lock = threading.Lock()
 
-    @classmethod
-    def from_env(cls: type[_DB]) -> _DB:
-        """``LOADER_STATE_URL`` or the default SQLite file."""
-        return cls(None)
+    def ensure_schema(self) -> None:
+        """Run ``prepare`` (``schema.ensure``: create or migrate the tables) once, before the first
+        statement."""
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if not self._schema_ready:
+                with self.errors("opening the state store"):
+                    if self._prepare is not None:
+                        self._prepare(self)
+                self._schema_ready = True
 
-    # --- plumbing -------------------------------------------------------------
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
         now = self._clock()
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("the state store clock must return timezone-aware datetimes")
@@ -157,17 +153,16 @@ class StateDatabase:
     def engine(self) -> Engine:
         return self._engine
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self._is_sqlite
+
     def close(self) -> None:
         self._engine.dispose()
 
-    def __enter__(self: _DB) -> _DB:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"StateStore({self.url_for_display!r})"
+    def not_found(self, run_id: str) -> RunNotFoundError:
+        return RunNotFoundError(f"no run {run_id} in the state store {self.url_for_display}",
+                                next_step="list runs with `loader status`", run_id=run_id)
 
     def _make_engine(self) -> Engine:
         try:
@@ -218,7 +213,7 @@ class StateDatabase:
                 f"{self._url.database} is reachable and the credentials in {ENV_URL} are right")
 
     @contextlib.contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
+    def errors(self, what: str) -> Iterator[None]:
         """Turn database and OS errors into StateError (LoaderErrors pass through)."""
         try:
             yield
@@ -240,93 +235,20 @@ class StateDatabase:
             ) from exc
 
     @contextlib.contextmanager
-    def _read(self, what: str) -> Iterator[Connection]:
-        self._ensure_schema()
-        with self._errors(what), self._engine.connect() as conn:
+    def read(self, what: str) -> Iterator[Connection]:
+        self.ensure_schema()
+        with self.errors(what), self._engine.connect() as conn:
             yield conn
 
     @contextlib.contextmanager
-    def _write(self, what: str) -> Iterator[Connection]:
-        self._ensure_schema()
-        with self._errors(what), self._engine.connect() as conn:
+    def write(self, what: str) -> Iterator[Connection]:
+        """A transaction that writes (on SQLite: ``BEGIN IMMEDIATE``)."""
+        self.ensure_schema()
+        with self.errors(what), self._engine.connect() as conn:
             conn.execution_options(loader_write=True)
             with conn.begin():
                 yield conn
 
-    def _insert(self, table: Any) -> Any:
+    def insert(self, table: Any) -> Any:
         """Dialect-specific INSERT (it has ``on_conflict_do_*``)."""
         return sqlite_dialect.insert(table) if self._is_sqlite else pg_dialect.insert(table)
-
-    # --- schema -----------------------------------------------------------------
-    def ensure_schema(self) -> None:
-        """Create the tables if needed; refuse a store written by a newer loader."""
-        self._ensure_schema()
-
-    def _ensure_schema(self) -> None:
-        if self._schema_ready:
-            return
-        with self._schema_lock:
-            if self._schema_ready:
-                return
-            with self._errors("opening the state store"):
-                with self._engine.connect() as conn:
-                    version = self._schema_version(conn)
-                self._refuse_newer(version)
-                if version != m.SCHEMA_VERSION:
-                    with self._engine.connect() as conn:
-                        conn.execution_options(loader_write=True)
-                        with conn.begin():
-                            if not self._is_sqlite:
-                                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                             {"k": _SCHEMA_LOCK_KEY})
-                            self._create_or_migrate(conn)
-            self._schema_ready = True
-
-    def _create_or_migrate(self, conn: Connection) -> None:
-        version = self._schema_version(conn)
-        self._refuse_newer(version)
-        if version is None:
-            for table in m.ALL_TABLES:
-                conn.execute(CreateTable(table, if_not_exists=True))
-                for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                    conn.execute(CreateIndex(index, if_not_exists=True))
-            conn.execute(
-                self._insert(m.schema_version)
-                .values(id=1, version=m.SCHEMA_VERSION, updated_at=self._now())
-                .on_conflict_do_nothing(index_elements=["id"])
-            )
-            return
-        if version < 2:
-            self._add_columns(conn, m.runs, m.V2_RUN_COLUMNS)
-        conn.execute(update(m.schema_version).where(m.schema_version.c.id == 1)
-                     .values(version=m.SCHEMA_VERSION, updated_at=self._now()))
-
-    def _add_columns(self, conn: Connection, table: Any, names: tuple[str, ...]) -> None:
-        """``ALTER TABLE ... ADD COLUMN`` for each column the store lacks (idempotent: a migration
-        interrupted on SQLite, which commits DDL per statement, is finished by the next open)."""
-        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
-        preparer = conn.dialect.identifier_preparer
-        for name in names:
-            if name in present:
-                continue
-            col = table.c[name]
-            ddl = f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.quote(name)} " \
-                  f"{col.type.compile(dialect=conn.dialect)}"
-            if not col.nullable:
-                ddl += f" NOT NULL DEFAULT {col.default.arg!r}"
-            conn.execute(text(ddl))
-
-    def _refuse_newer(self, version: int | None) -> None:
-        if version is not None and version > m.SCHEMA_VERSION:
-            raise StateError(
-                f"state store {self.url_for_display} has schema version {version}, "
-                f"this loader knows only up to {m.SCHEMA_VERSION}",
-                next_step=f"upgrade loader, or point {ENV_URL} at another store",
-            )
-
-    def _schema_version(self, conn: Connection) -> int | None:
-        if not inspect(conn).has_table(m.schema_version.name):
-            return None
-        version = conn.execute(select(func.max(m.schema_version.c.version))).scalar()
-        return int(version) if version is not None else None
-

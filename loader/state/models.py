@@ -3,7 +3,7 @@
 ``loader_schema_version`` holds one row with the schema version the tables were
 created with; :data:`SCHEMA_VERSION` is the version this code writes and reads.
 A later release that changes the tables bumps it and migrates; an older release
-opening a newer store refuses (see ``StateStore``).
+opening a newer store refuses (``schema.py``).
 
 Datetimes are stored in UTC: ``timestamptz`` on PostgreSQL, naive UTC text on
 SQLite. Both come back as timezone-aware UTC datetimes (:class:`UTCDateTime`).
@@ -37,11 +37,12 @@ from sqlalchemy.types import TypeDecorator
 
 from .status import RunStatus
 
-#: version of the tables below; bump together with a migration in ``StateStore``
+#: version of the tables below; bump together with a migration in ``schema.py``
 SCHEMA_VERSION = 2
 
 CLEANUP_STATUSES = frozenset({"pending", "done", "failed", "kept"})
-PART_STATUSES = frozenset({"staged", "loaded"})
+#: a part row says the part is in S3; whether it was COPYed is the attempt's progress (runs.parts_loaded)
+PART_STATUSES = frozenset({"staged"})
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -130,7 +131,7 @@ runs = Table(
     Column("active_seconds", Float, nullable=False, default=0.0),
 )
 
-#: columns added by version 2 (``StateDatabase`` adds them to a version 1 store)
+#: columns added by version 2 (``schema.py`` adds them to a version 1 store)
 V2_RUN_COLUMNS = ("rows_in_flight", "rows_inserted", "rows_updated", "window_from", "high_water_mark",
                   "attempt_started_at", "active_seconds")
 Index("ix_loader_runs_manifest_started", runs.c.manifest_name, runs.c.started_at)

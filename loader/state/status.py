@@ -1,4 +1,4 @@
-"""Run status: a string enum and the one table of allowed transitions (pure, no I/O).
+"""Run status: a string enum and the one table of named transitions (pure, no I/O).
 
     pending ──► staging ─────────────────► loading ──► succeeded
        │           │  └──► staged ──────────► ▲  │
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import Enum
+from typing import NamedTuple
 
 #: how long a failed run stays resumable: the reaper keeps its staged parts that long after it
 #: failed (``loader reap --resume-window``), and an interrupted run says until when
@@ -57,39 +58,41 @@ class RunStatus(str, Enum):
 _PHRASES = {RunStatus.PENDING: "is pending", RunStatus.STAGING: "is staging", RunStatus.STAGED: "is staged",
             RunStatus.LOADING: "is loading", RunStatus.SUCCEEDED: "has succeeded", RunStatus.FAILED: "has failed",
             RunStatus.ABANDONED: "was abandoned"}
+#: a process may be working on the run right now (or died while doing so)
 ACTIVE = frozenset({RunStatus.PENDING, RunStatus.STAGING, RunStatus.STAGED, RunStatus.LOADING})
+#: the attempt is over: the transition to one of these sets ``finished_at``
+FINAL = frozenset(RunStatus) - ACTIVE
 
-#: status -> statuses it may move to
-ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
-    RunStatus.PENDING: frozenset({RunStatus.STAGING, RunStatus.LOADING, RunStatus.FAILED,
-                                  RunStatus.ABANDONED, RunStatus.PENDING}),
-    RunStatus.STAGING: frozenset({RunStatus.STAGED, RunStatus.LOADING, RunStatus.FAILED,
-                                  RunStatus.ABANDONED, RunStatus.PENDING}),
-    RunStatus.STAGED: frozenset({RunStatus.LOADING, RunStatus.FAILED, RunStatus.ABANDONED,
-                                 RunStatus.PENDING}),
-    RunStatus.LOADING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ABANDONED,
-                                  RunStatus.PENDING}),
-    RunStatus.FAILED: frozenset({RunStatus.PENDING, RunStatus.ABANDONED}),
-    RunStatus.SUCCEEDED: frozenset(),
-    RunStatus.ABANDONED: frozenset(),
+
+class Transition(NamedTuple):
+    """A named move: from any of ``sources`` to ``dest``."""
+
+    sources: frozenset[RunStatus]
+    dest: RunStatus
+
+
+#: THE transition table: name -> (allowed sources, destination). The store exposes one method per
+#: name; ``resume`` is allowed from several sources and the store then pins the observed source
+#: *and* attempt in its WHERE clause. Everything below is derived from it.
+TRANSITIONS: dict[str, Transition] = {
+    "start_staging": Transition(frozenset({RunStatus.PENDING}), RunStatus.STAGING),
+    "finish_staging": Transition(frozenset({RunStatus.STAGING}), RunStatus.STAGED),
+    "start_loading": Transition(frozenset({RunStatus.PENDING, RunStatus.STAGING, RunStatus.STAGED}),
+                                RunStatus.LOADING),
+    "succeed": Transition(frozenset({RunStatus.LOADING}), RunStatus.SUCCEEDED),
+    "fail": Transition(ACTIVE, RunStatus.FAILED),
+    "abandon": Transition(ACTIVE | {RunStatus.FAILED}, RunStatus.ABANDONED),
+    "resume": Transition(ACTIVE | {RunStatus.FAILED}, RunStatus.PENDING),
 }
+
+#: status -> statuses it may move to (derived from TRANSITIONS)
+ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
+    src: frozenset(t.dest for t in TRANSITIONS.values() if src in t.sources) for src in RunStatus
+}
+
+#: a run in one of these may be resumed (derived from TRANSITIONS)
+RESUMABLE = TRANSITIONS["resume"].sources
 
 
 def can_move(src: RunStatus, dst: RunStatus) -> bool:
     return dst in ALLOWED[src]
-
-
-# Named transitions: (name, allowed sources, destination). The store exposes one
-# method per name; ``resume`` is the only one allowed from several sources and
-# the store then pins the observed source *and* attempt in its WHERE clause.
-TRANSITIONS: dict[str, tuple[frozenset[RunStatus], RunStatus]] = {
-    "start_staging": (frozenset({RunStatus.PENDING}), RunStatus.STAGING),
-    "finish_staging": (frozenset({RunStatus.STAGING}), RunStatus.STAGED),
-    "start_loading": (frozenset({RunStatus.PENDING, RunStatus.STAGING, RunStatus.STAGED}), RunStatus.LOADING),
-    "succeed": (frozenset({RunStatus.LOADING}), RunStatus.SUCCEEDED),
-    "fail": (ACTIVE, RunStatus.FAILED),
-    "abandon": (ACTIVE | {RunStatus.FAILED}, RunStatus.ABANDONED),
-    "resume": (ACTIVE | {RunStatus.FAILED}, RunStatus.PENDING),
-}
-
-assert all(all(can_move(s, d) for s in srcs) for srcs, d in TRANSITIONS.values())

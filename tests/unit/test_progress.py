@@ -72,3 +72,15 @@ def test_a_failing_task_sampler_never_fails_the_load() -> None:
     p.track(broken, rows_exact=False)
     assert p.line() == "t pending: ~0 rows, 0s"
     p.done()
+
+
+def test_each_copied_part_beats_at_once() -> None:
+    # the run's parts_loaded follows each part, not the heartbeat's throttle (issue #22)
+    beats: list[tuple[str, int, int]] = []
+    p = Progress(label="t", heartbeat=lambda *a: beats.append(a), beat_every=3600.0, ticks=False)
+    p.phase("loading")
+    p.part_loaded("k0", 10, 1)
+    p.part_loaded("k1", 5, 1)
+    p.set_rows(15)  # not a part: throttled
+    assert beats == [("loading", 0, 0), ("loading", 1, 10), ("loading", 2, 15)]
+    p.done()
