@@ -17,15 +17,22 @@ for the record's text (``locate``); a file elsewhere (S3) is named without a lin
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import logging
 import mmap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from ..adapters import pg, pg_errors
 from ..errors import DataError
-from ..manifest import SourceSpec
+from ..manifest import SourceSpec, TargetSpec
+from ..result import LoadResult
+from ..target.rejects import record_source_rejects, reject_table
+
+log = logging.getLogger("loader")
 
 CORRUPT = "_loader_corrupt_record"
 STRICT_FORMATS = ("csv", "json")
@@ -93,6 +100,25 @@ def check(df: Any, source: SourceSpec, reread: Callable[[Any, dict[str, str]], A
     return Guarded(clean, rejects)
 
 
+def set_aside(result: LoadResult, target: TargetSpec, read: Guarded, store: Any) -> LoadResult:
+    """The source's rejected records go to ``loader_rejects`` once the load has committed, in their
+    own transaction (they were never part of the load), and count in the run's ``rows_rejected``."""
+    if not read.rejects:
+        return result
+    conn = pg.connect(target.connection, application_name="loader:rejects")
+    try:
+        with pg_errors.translated(table=target.ref), conn, conn.cursor() as cur:
+            record_source_rejects(cur, target.ref, result.run_id,
+                                  [(r.line, r.origin, r.reason, r.raw) for r in read.rejects])
+    finally:
+        conn.close()
+    log.warning("%s: %d malformed source record(s) set aside in %s (run %s)", target.ref, len(read.rejects),
+                reject_table(target.ref), result.run_id)
+    total = result.rows_rejected + len(read.rejects)
+    store.update(result.run_id, rows_rejected=total)
+    return dataclasses.replace(result, rows_rejected=total)
+
+
 def _shown(r: SourceReject) -> str:
     raw = r.raw if len(r.raw) <= 200 else r.raw[:200] + "..."
     return f"{r.origin}: {r.reason}: {raw!r}"
@@ -115,7 +141,7 @@ def reason(fmt: str, raw: str, names: Sequence[str], types: Sequence[str], parse
     else:
         try:
             doc = json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             return f"not valid JSON ({exc.msg} at character {exc.pos})"
         if not isinstance(doc, dict):
             return f"not a JSON object but {type(doc).__name__}"
