@@ -95,8 +95,9 @@ def _read(spark: Any, source: SourceSpec, where: str, schema: Any = None, extra:
     path = source.path or ""
     if source.format in FILE_FORMATS and _is_local(path) and not glob.glob(_local(path)):
         raise SourceError(f"{where}.path: {path} does not exist", next_step="check the path (and the ${VAR} it uses)")
+    options = {**reader_options(source, where), **(extra or {})}  # its own errors name the files
     try:  # Spark reads the schema here, so unreadable files, illegal types and unknown formats fail here
-        reader = spark.read.format(source.format).options(**reader_options(source, where), **(extra or {}))
+        reader = spark.read.format(source.format).options(**options)
         if schema is not None or source.schema:
             reader = reader.schema(schema if schema is not None else source.schema)
         return reader.load(path) if path else reader.load()
