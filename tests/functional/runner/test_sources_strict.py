@@ -30,7 +30,7 @@ def env(pg_db: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def run(env: dict[str, Any], spark: Any, state_url: str, source: dict[str, Any], **top: Any) -> Any:
     doc = {"version": 1, "name": "src", "source": source, "method": "optimized",
-           "target": {"connection": "${T_PG_URL}", "table": "t"}, **top}
+           "target": {"connection": "${T_PG_URL}", "table": "t"}, "copy": {"bucket": "${T_BUCKET}"}, **top}
     env["manifests"].mkdir(exist_ok=True)
     (env["manifests"] / "src.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     (out,) = commands.run([str(env["manifests"])], state_url=state_url, spark=spark)
