@@ -178,6 +178,8 @@ def _source(doc: Mapping[str, Any], problems: list[Problem]) -> SourceSpec | Non
                         for key in ("query", "connection") if key in src)
         if "table" in src:
             problems.append(("source.table", f"only used with format table, not {fmt}"))
+    if "schema" in src and fmt not in FILE_FORMATS:
+        problems.append(("source.schema", f"only used with file formats ({', '.join(FILE_FORMATS)}), not {fmt}"))
     options: list[tuple[str, str]] = []
     raw_options = src.get("options")
     if isinstance(raw_options, Mapping):
@@ -192,7 +194,8 @@ def _source(doc: Mapping[str, Any], problems: list[Problem]) -> SourceSpec | Non
         return None
     return SourceSpec(format=fmt, path=path, query=query, options=tuple(options), connection=conn, table=table,
                       select=tuple(e for e in select if isinstance(e, str)) if isinstance(select, list) else (),
-                      where=_str(src, "where"), incremental=_incremental(src, problems))
+                      where=_str(src, "where"), incremental=_incremental(src, problems),
+                      schema=_str(src, "schema"))
 
 
 def _incremental(src: Mapping[str, Any], problems: list[Problem]) -> IncrementalSpec | None:

@@ -50,6 +50,9 @@ class SourceSpec:
     select: tuple[str, ...] = ()
     where: str | None = None
     incremental: IncrementalSpec | None = None
+    #: file formats: the columns and their types as Spark DDL (``id INT, name STRING``); a value that
+    #: does not parse as its type fails the load (or is rejected) instead of landing as NULL
+    schema: str | None = None
 
     @property
     def is_jdbc(self) -> bool:

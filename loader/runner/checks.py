@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import LoaderError, SchemaMismatchError
+from ..errors import LoaderError, SchemaMismatchError, SourceError
 from ..manifest import Manifest
 from .sources import reader_options
 
@@ -55,7 +55,12 @@ def source_shape(m: Manifest, problems: list[Problem]) -> SourceShape:
     if src.format in _FOOTER_FORMATS:
         return _footer_schema(src.format, files[0], problems)
     if src.format == "csv":
-        return _csv_header(reader_options(src), files[0], problems)
+        try:
+            options = reader_options(src)
+        except SourceError as exc:  # files whose line endings differ (line_ends.py)
+            problems.append(("source.path", exc.message))
+            return SourceShape(None, "files refused")
+        return _csv_header(options, files[0], problems)
     return SourceShape(None, f"{src.format}: Spark infers the columns from the data when it reads it")
 
 

@@ -25,10 +25,11 @@ from ..options import WriteMode
 from ..redact import redact, register
 from ..request import LoadRequest
 from ..state import StateStore
-from . import incremental
+from . import guards, incremental
+from .guards import Guarded
 from .incremental import IncrementalLoad, WindowChoice
 from .locate import find_run_manifest
-from .sources import check_unchanged, fingerprint, read_source
+from .sources import check_unchanged, fingerprint, read_guarded
 
 log = logging.getLogger("loader")
 
@@ -125,15 +126,16 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
             else:
                 resume_record = _resumable(m, store, resume_record)
         try:
-            df = read_source(spark, m.source, where=f"{m.path}: source")
+            read = _read(spark, m)
+            df = read.df
             window = incremental.prepare(df, m, store, resume_record, opts.window) if m.source.incremental \
                 else None
             source_fingerprint = fingerprint(m.source)  # lists the source's files: may fail as well
         except LoaderError as exc:  # a run that started: recorded like any other, failed
             exc.with_ids(run_id=_record_unread(store, m, resume_record, redact(str(exc))))
             raise
-        req = request_for(m, df, opts, source_fingerprint, window)
-        result = execute(req, store, resume=resume_record)
+        req = request_for(m, df, opts, source_fingerprint, window, rejected=len(read.rejects))
+        result = guards.set_aside(execute(req, store, resume=resume_record), m.target, read, store)
     except Interrupted as exc:  # stops the whole run, not only this manifest
         if not exc.details:  # stopped before its load started
             exc.add(f"{table} not loaded")
@@ -194,16 +196,23 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0][:500] if lines else ''}".rstrip(": ")
 
 
+def _read(spark: Any, m: Manifest) -> Guarded:
+    return read_guarded(spark, m.source, where=f"{m.path}: source", reject=m.on_error == "reject",
+                        max_errors=m.max_errors)
+
+
 def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str | None,
-                window: IncrementalLoad | None = None) -> LoadRequest:
+                window: IncrementalLoad | None = None, rejected: int = 0) -> LoadRequest:
     """The one translation of a manifest into the engine's request (an incremental run loads its
-    window's rows; --full-refresh replaces the table with every row)."""
+    window's rows; --full-refresh replaces the table with every row). ``rejected``: the source's
+    malformed records already set aside, which count against ``max_errors``."""
+    max_errors = None if m.max_errors is None else m.max_errors - rejected
     mode = WriteMode.OVERWRITE if window is not None and window.plan.full_refresh else m.target.mode
     return LoadRequest(df=window.df if window is not None else df, spec=m.target.connection, target=m.target.ref,
                        method=m.method, mode=mode, key=m.target.key, create=m.target.create, copy=m.copy,
                        jdbc=m.jdbc, watermark=window, manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
                        live_progress=opts.live_progress, source_fingerprint=source_fingerprint,
-                       on_error=m.on_error, max_errors=m.max_errors, defer_indexes=m.target.defer_indexes,
+                       on_error=m.on_error, max_errors=max_errors, defer_indexes=m.target.defer_indexes,
                        schema_evolution=m.target.schema_evolution)
 
 
@@ -227,11 +236,11 @@ def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOption
 def _resume_one(m: Manifest, record: Any, store: StateStore, opts: RunOptions, spark: Any) -> RunOutcome:
     run_id = record.run_id
     check_unchanged(m.source, record.source_fingerprint, run_id)
-    df = read_source(spark, m.source, where=f"{m.path}: source")
-    window = incremental.prepare(df, m, store, record) if m.source.incremental else None
-    req = request_for(m, df, opts, record.source_fingerprint, window)
+    read = _read(spark, m)
+    window = incremental.prepare(read.df, m, store, record) if m.source.incremental else None
+    req = request_for(m, read.df, opts, record.source_fingerprint, window, rejected=len(read.rejects))
     t0 = time.monotonic()
-    result = execute(req, store, resume=record)
+    result = guards.set_aside(execute(req, store, resume=record), m.target, read, store)
     return RunOutcome(m.name, str(m.target.ref), "succeeded", method=result.method, rows=result.rows,
                       seconds=time.monotonic() - t0, run_id=result.run_id, rows_rejected=result.rows_rejected,
                       rows_inserted=result.rows_inserted, rows_updated=result.rows_updated)

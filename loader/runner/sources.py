@@ -23,18 +23,31 @@ import os
 from typing import Any
 
 from ..adapters.spark_errors import quiet_analysis_logs, translate_expression_failure, translate_read_failure
-from ..errors import ConfigError, SourceChangedError, SourceError, TargetConnectionError
+from ..errors import ConfigError, LoaderError, SourceChangedError, SourceError, TargetConnectionError
 from ..manifest import FILE_FORMATS, SourceSpec
+from . import guards
+from .guards import Guarded
+from .line_ends import line_sep
 
 #: RFC 4180 for ``format: csv``: a quote inside a quoted field is doubled, and a quoted field may
-#: hold newlines. Every key can still be overridden in the manifest's ``source.options``.
-CSV_DEFAULTS = {"quote": '"', "escape": '"', "multiLine": "true"}
+#: hold newlines. An unquoted empty field is NULL and a quoted one (``""``, what polars and duckdb
+#: write for an empty string) is the empty string: Spark's default ``nullValue`` is ``""``, which
+#: makes both NULL, so it is set to a text no file holds (a NUL byte PostgreSQL refuses in text
+#: anyway). Every key can still be overridden in the manifest's ``source.options``.
+CSV_DEFAULTS = {"quote": '"', "escape": '"', "multiLine": "true", "nullValue": "\u0000", "emptyValue": ""}
 
 
-def reader_options(source: SourceSpec) -> dict[str, str]:
-    """The options Spark's reader gets: the format's defaults, then the manifest's."""
-    defaults = CSV_DEFAULTS if source.format == "csv" else {}
-    return {**defaults, **source.options_dict()}
+def reader_options(source: SourceSpec, where: str = "source") -> dict[str, str]:
+    """The options Spark's reader gets: the format's defaults, then the manifest's; for a local CSV
+    read multi-line, the files' own line ending (``line_ends.py``: a quoted CRLF stays CRLF)."""
+    if source.format != "csv":
+        return source.options_dict()
+    opts = {**CSV_DEFAULTS, **source.options_dict()}
+    if "lineSep" not in opts and opts.get("multiLine", "").lower() == "true" and source.path:
+        sep = line_sep(source.path, opts.get("quote", '"'), where)
+        if sep is not None:
+            opts["lineSep"] = sep
+    return opts
 
 
 def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
@@ -43,7 +56,27 @@ def read_source(spark: Any, source: SourceSpec, where: str = "source") -> Any:
         return shape(_read(spark, source, where), source, where)
 
 
-def _read(spark: Any, source: SourceSpec, where: str) -> Any:
+def read_guarded(spark: Any, source: SourceSpec, where: str = "source", *, reject: bool = False,
+                 max_errors: int | None = None) -> Guarded:
+    """``read_source`` for a load: a CSV or JSON source is strict (guards.py), its malformed records
+    fail the load or, with ``reject``, come back to be set aside."""
+    with quiet_analysis_logs():
+        if not guards.applies(source):
+            return Guarded(shape(_read(spark, source, where), source, where))
+        # JSON's inference adds the corrupt-record column when a line is not JSON: ours, so it is dropped
+        df = _read(spark, source, where, extra={"columnNameOfCorruptRecord": guards.CORRUPT})
+        try:
+            guarded = guards.check(df, source, lambda schema, extra: _read(spark, source, where, schema, extra),
+                                   where, reject=reject, max_errors=max_errors)
+        except LoaderError:
+            raise
+        except Exception as exc:
+            raise translate_read_failure(exc, where=where, fmt=source.format, path=source.path or "") from None
+        return Guarded(shape(guarded.df, source, where), guarded.rejects)
+
+
+def _read(spark: Any, source: SourceSpec, where: str, schema: Any = None, extra: dict[str, str] | None = None) -> Any:
+    """``schema`` (a StructType or DDL) replaces ``source.schema``; ``extra`` adds reader options."""
     if source.is_jdbc:
         conn = source.connection
         if conn is None or not source.query:
@@ -62,8 +95,11 @@ def _read(spark: Any, source: SourceSpec, where: str) -> Any:
     path = source.path or ""
     if source.format in FILE_FORMATS and _is_local(path) and not glob.glob(_local(path)):
         raise SourceError(f"{where}.path: {path} does not exist", next_step="check the path (and the ${VAR} it uses)")
+    options = {**reader_options(source, where), **(extra or {})}  # its own errors name the files
     try:  # Spark reads the schema here, so unreadable files, illegal types and unknown formats fail here
-        reader = spark.read.format(source.format).options(**reader_options(source))
+        reader = spark.read.format(source.format).options(**options)
+        if schema is not None or source.schema:
+            reader = reader.schema(schema if schema is not None else source.schema)
         return reader.load(path) if path else reader.load()
     except Exception as exc:
         raise translate_read_failure(exc, where=where, fmt=source.format, path=path) from None

@@ -51,6 +51,16 @@ def ensure_reject_table(cur: Any, target: TableRef) -> None:
                 "error text NOT NULL, row_data jsonb, rejected_at timestamptz NOT NULL DEFAULT now())")
 
 
+def record_source_rejects(cur: Any, target: TableRef, run_id: str,
+                          rejects: Sequence[tuple[int | None, str, str, str]]) -> None:
+    """Records the source's reader could not read (runner/guards.py): (line, origin, reason, raw
+    text) each, ``row_data`` holding the raw text as ``{"raw_line": ...}``; a line not known is 0."""
+    ensure_reject_table(cur, target)
+    cur.executemany(f"INSERT INTO {reject_table(target).quoted} (run_id, target, row_number, origin, error, row_data) "
+                    "VALUES (%s, %s, %s, %s, %s, jsonb_build_object('raw_line', %s::text))",
+                    [(run_id, str(target), line or 0, origin, reason, raw) for line, origin, reason, raw in rejects])
+
+
 def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
                       casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
                       policy: RejectPolicy, created: bool = False, source_columns: Sequence[str] | None = None,

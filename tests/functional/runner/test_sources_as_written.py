@@ -30,7 +30,7 @@ def test_a_pandas_csv_reads_back_exactly(spark: Any, tmp_path: Path) -> None:
 
 def test_the_manifest_can_still_override_each_default(spark: Any, tmp_path: Path) -> None:
     spec = SourceSpec("csv", "x.csv", options=(("multiLine", "false"), ("escape", "\\")))
-    assert reader_options(spec) == {"quote": '"', "escape": "\\", "multiLine": "false"}
+    assert reader_options(spec) == {**CSV_DEFAULTS, "escape": "\\", "multiLine": "false"}
     assert reader_options(SourceSpec("parquet", "x")) == {}
     path = tmp_path / "pandas.csv"
     _pandas_csv(path)
