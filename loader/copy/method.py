@@ -115,7 +115,8 @@ class _CopyRun:
         self.progress.track(lambda: group_tasks(sc, stager.group))  # the staging job's tasks done
         stager.start()
         load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,
-                               create_sql=self.ctx.create_sql, defer_indexes=req.defer_indexes)
+                               create_sql=self.ctx.create_sql, defer_indexes=req.defer_indexes,
+                               error_key=self.ctx.error_key)
         txn = CopyTransaction(load, reject=req.reject, fmt=fmt, landing=landing.pg_types if reject else None)
         t0 = time.monotonic()
         # an interruption cancels the statement running on this connection (COPY, index build, merge)
@@ -143,6 +144,7 @@ class _CopyRun:
         out.rows_rejected = txn.rows_rejected
         if txn.written is not None:
             out.rows_inserted, out.rows_updated = txn.written.inserted, txn.written.updated
+        out.rows_deleted = load.deleted
         log.info("COPY protocol completed successfully")
         return out
 
