@@ -43,6 +43,8 @@ def write_to_postgres(
     defer_indexes: bool = True,
     staging_format: str | None = None,
     schema_evolution: str = "none",
+    replace_where: str | None = None,
+    replace_by: Sequence[str] | str | None = None,
     **options: Any,
 ) -> LoadResult:
     """Load ``df`` into PostgreSQL and return a :class:`LoadResult`.
@@ -61,6 +63,10 @@ def write_to_postgres(
     CSV), "binary" or "csv"; ``LoadResult.staging_format`` says which was used and why.
     ``schema_evolution``: "none" (a source column the table lacks is an error) or "add_columns"
     (it is added, nullable, in the load transaction; a changed type is still an error).
+    ``replace_where`` (with ``mode="overwrite"``): replace only the rows matching this SQL predicate
+    over the table's columns (every loaded row must match it); ``replace_by``: replace the slices
+    (distinct values of these columns) the DataFrame holds. Both delete and insert in one
+    transaction with row locks only: readers are never blocked. ``LoadResult.rows_deleted``.
     """
     redact.install()
     spec = ConnectionSpec.parse(conn_params)
@@ -80,7 +86,9 @@ def write_to_postgres(
     req = LoadRequest(df=df, spec=spec, target=target, method=_enum(Method, method, "method"),
                       mode=_enum(WriteMode, mode, "mode"), key=keys, create=create, copy=copy_opts,
                       jdbc=jdbc_opts, wait_for_lock=wait, on_error=on_error, max_errors=max_errors,
-                      defer_indexes=bool(defer_indexes), schema_evolution=schema_evolution)
+                      defer_indexes=bool(defer_indexes), schema_evolution=schema_evolution,
+                      replace_where=replace_where,
+                      replace_by=(replace_by,) if isinstance(replace_by, str) else tuple(replace_by or ()))
     return execute(req, StateStore(state_url))
 
 

@@ -47,13 +47,18 @@ class LoadRequest:
     schema_evolution: str = "none"
     #: an incremental run's window and mark (runner/incremental.py); ``df`` is already its window
     watermark: Watermark | None = None
+    #: overwrite one slice: the rows matching this SQL predicate (target/slice_modes.py)
+    replace_where: str | None = None
+    #: overwrite the slices (distinct values of these columns) the source holds
+    replace_by: tuple[str, ...] = ()
     #: the write mode as behaviour, chosen once here (upsert without a key is refused here)
     write: WriteStrategy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.schema_evolution not in SCHEMA_EVOLUTION:
             raise ConfigError(f"schema_evolution={self.schema_evolution!r} is not one of {', '.join(SCHEMA_EVOLUTION)}")
-        object.__setattr__(self, "write", write_mode(self.mode, self.key))
+        object.__setattr__(self, "write", write_mode(self.mode, self.key, replace_where=self.replace_where,
+                                                     replace_by=self.replace_by, wait=self.wait_for_lock))
         if self.copy.bucket is None:  # argument, else $PYSPARK_TEMP_S3_BUCKET, else the project default
             object.__setattr__(self, "copy", with_bucket(self.copy, resolve_bucket(None)[0]))
 
@@ -131,6 +136,8 @@ class MethodOutcome:
     #: upsert: rows whose key was new, rows whose key existed (None for append and overwrite)
     rows_inserted: int | None = None
     rows_updated: int | None = None
+    #: a slice replace: the target's rows it deleted (None for the other modes)
+    rows_deleted: int | None = None
     #: COPY's staging format (binary or csv) and why; None for methods that do not stage
     staging_format: str | None = None
     format_reason: str = ""

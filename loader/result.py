@@ -33,6 +33,8 @@ class LoadResult:
     #: (None for append and overwrite, and for upsert with ``on_error="reject"``)
     rows_inserted: int | None = None
     rows_updated: int | None = None
+    #: a slice replace (``replace_where``/``replace_by``): the old rows of the slice it deleted
+    rows_deleted: int | None = None
 
     @property
     def seconds(self) -> float:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make demo`, `make test` and `make bench` need, on a fresh Debian machine:
-# Debian's PostgreSQL server, its JDBC driver, plpython3u with boto3 (for the stand-in of
+# Debian's PostgreSQL server, PostGIS, its JDBC driver, plpython3u with boto3 (for the stand-in of
 # RDS's aws_s3 extension), a Java 17 runtime, then a virtual environment with the project.
 # Idempotent: it skips what is already there.
 set -euo pipefail
@@ -12,6 +12,8 @@ have_pg_server || need_pkgs+=(postgresql)
 [ -e /usr/share/java/postgresql.jar ] || need_pkgs+=(libpostgresql-jdbc-java)
 compgen -G "/usr/lib/postgresql/*/lib/plpython3.so" >/dev/null || need_pkgs+=(postgresql-plpython3-15)
 /usr/bin/python3 -c "import boto3" 2>/dev/null || need_pkgs+=(python3-boto3)
+# PostGIS: the slice-replace tests and `make demo` load an entity table with geometry columns
+compgen -G "/usr/share/postgresql/*/extension/postgis.control" >/dev/null || need_pkgs+=(postgresql-15-postgis-3)
 command -v java >/dev/null 2>&1 || need_pkgs+=(openjdk-17-jre-headless)
 command -v psql >/dev/null 2>&1 || need_pkgs+=(postgresql-client)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -84,20 +84,24 @@ def _lock_key(ref: TableRef) -> tuple[int, str]:
 
 
 @contextlib.contextmanager
-def table_lock(spec: ConnectionSpec, ref: TableRef, run_id: str, wait: bool = False) -> Iterator[None]:
+def table_lock(spec: ConnectionSpec, ref: TableRef, run_id: str, wait: bool = False,
+               shared: bool = False) -> Iterator[None]:
     """Hold a session advisory lock keyed by the target table for the whole run.
 
     The lock lives on a connection of its own, named after the run, so a second
-    run can say which run holds it. PostgreSQL frees it when the process dies."""
+    run can say which run holds it. PostgreSQL frees it when the process dies. ``shared``: a
+    slice replace, which other slice replaces of the table may run beside (each slice has a
+    lock of its own, target/slices.py) but no whole-table load."""
     conn = connect(spec, application_name=f"loader:{run_id}", autocommit=True)
     ns, name = _lock_key(ref)
+    how = "_shared" if shared else ""
     try:
         with conn.cursor() as cur:
             if wait:
                 with interrupt.on_interrupt(conn.cancel):  # a wait Ctrl-C can end
-                    cur.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (ns, name))
+                    cur.execute(f"SELECT pg_advisory_lock{how}(%s, hashtext(%s))", (ns, name))
             else:
-                cur.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (ns, name))
+                cur.execute(f"SELECT pg_try_advisory_lock{how}(%s, hashtext(%s))", (ns, name))
                 if not cur.fetchone()[0]:
                     holder = _lock_holder(cur, ns, name)
                     raise LockHeldError(
@@ -111,7 +115,7 @@ def table_lock(spec: ConnectionSpec, ref: TableRef, run_id: str, wait: bool = Fa
             # Unlock before closing: a closed connection's backend releases its locks only once it
             # has exited, a moment later, so the caller's next run of the table could find it held.
             with contextlib.suppress(Exception), conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (ns, name))
+                cur.execute(f"SELECT pg_advisory_unlock{how}(%s, hashtext(%s))", (ns, name))
     finally:
         conn.close()
 

@@ -116,11 +116,12 @@ class StagingFormat:
     def copy_options(self, freeze: bool) -> str:
         raise NotImplementedError
 
-    def landing_types(self, plan: ColumnPlan, schema: Any, reject: bool) -> tuple[str, ...]:
-        """The column types the parts are COPYed into. Normally the target's. With
-        ``on_error: reject`` the rows land first in a TEMP table whose types accept every value
-        the source can hold, so that a value the target refuses fails its row, in the bisected
-        INSERT that casts it, and not the whole COPY."""
+    def landing_types(self, plan: ColumnPlan, schema: Any, cast_later: bool) -> tuple[str, ...]:
+        """The column types the parts are COPYed into. Normally the target's. With ``cast_later``
+        (``on_error: reject``, a slice replace) the rows land first in a TEMP table whose types
+        accept every value the source can hold, and are cast on their way into the target: a
+        value the target refuses fails its row (reject: in the bisected INSERT), not the COPY,
+        and a column binary cannot produce (PostGIS geometry from WKT) is cast by the server."""
         return plan.pg_types
 
 
@@ -137,8 +138,8 @@ class CsvFormat(StagingFormat):
     def extension(self, gzip: bool) -> str:
         return ".csv.gz" if gzip else ".csv"
 
-    def landing_types(self, plan: ColumnPlan, schema: Any, reject: bool) -> tuple[str, ...]:
-        return ("text",) * len(plan.names) if reject else plan.pg_types  # every CSV value is text
+    def landing_types(self, plan: ColumnPlan, schema: Any, cast_later: bool) -> tuple[str, ...]:
+        return ("text",) * len(plan.names) if cast_later else plan.pg_types  # every CSV value is text
 
     def copy_options(self, freeze: bool) -> str:
         return "(FORMAT csv, ENCODING 'UTF8'" + (", FREEZE" if freeze else "") + ")"
@@ -167,8 +168,8 @@ class BinaryFormat(StagingFormat):
     def extension(self, gzip: bool) -> str:
         return ".bin.gz" if gzip else ".bin"
 
-    def landing_types(self, plan: ColumnPlan, schema: Any, reject: bool) -> tuple[str, ...]:
-        if not reject:
+    def landing_types(self, plan: ColumnPlan, schema: Any, cast_later: bool) -> tuple[str, ...]:
+        if not cast_later:
             return plan.pg_types
         # the source's own types (what a new table would get): every value encodes exactly
         types = {f.name: f.dataType for f in schema.fields}
@@ -193,13 +194,15 @@ def _kind_of(dtype: Any, target: str) -> str:
     return kind(dtype)
 
 
-def choose_format(requested: str, plan: ColumnPlan, schema: Any, *, reject: bool) -> tuple[StagingFormat, str]:
-    """The staging format for this run and why: the one decision, made before anything is staged."""
+def choose_format(requested: str, plan: ColumnPlan, schema: Any, *, cast_later: bool) -> tuple[StagingFormat, str]:
+    """The staging format for this run and why: the one decision, made before anything is staged.
+    ``cast_later``: the rows land in a table of the load's own in the source's types and are cast on
+    their way into the target (on_error: reject, a slice replace): every source type encodes."""
     if requested not in FORMATS:
         raise ConfigError(f"copy.format {requested!r} is not one of {', '.join(FORMATS)}")
     if requested == "csv":
         return CsvFormat(), "csv requested"
-    why_not = _binary_problem(plan, schema, reject)
+    why_not = _binary_problem(plan, schema, cast_later)
     if why_not is None:
         return BinaryFormat(), "binary: every column has a binary encoding"
     if requested == "binary":
@@ -208,9 +211,9 @@ def choose_format(requested: str, plan: ColumnPlan, schema: Any, *, reject: bool
     return CsvFormat(), f"csv: {why_not}"
 
 
-def _binary_problem(plan: ColumnPlan, schema: Any, reject: bool) -> str | None:
-    if reject:  # the rows land in the source's own types first (landing_types): always encodable
-        plan = ColumnPlan(plan.names, BinaryFormat().landing_types(plan, schema, reject=True))
+def _binary_problem(plan: ColumnPlan, schema: Any, cast_later: bool) -> str | None:
+    if cast_later:  # the rows land in the source's own types first (landing_types): always encodable
+        plan = ColumnPlan(plan.names, BinaryFormat().landing_types(plan, schema, cast_later=True))
     from .binary_types import TargetColumn, binary_unsupported
 
     types = {f.name: f.dataType for f in schema.fields}

@@ -91,11 +91,12 @@ class _CopyRun:
     def _run(self, conn: Any) -> MethodOutcome:
         req, out = self.req, MethodOutcome()
         out.server_side = self._use_server_side(conn)
-        fmt, out.format_reason = choose_format(self.opts.format, self.plan, req.df.schema, reject=req.reject is not None)
+        # the rows land apart, in the source's types, and are cast into the target (formats.landing_types)
+        cast_later = req.reject is not None or req.write.shares_table
+        fmt, out.format_reason = choose_format(self.opts.format, self.plan, req.df.schema, cast_later=cast_later)
         out.staging_format = fmt.name
         log.info("%s: staging format %s (%s)", req.target, fmt.name, out.format_reason)
-        reject = req.reject is not None
-        landing = ColumnPlan(self.plan.names, fmt.landing_types(self.plan, req.df.schema, reject))
+        landing = ColumnPlan(self.plan.names, fmt.landing_types(self.plan, req.df.schema, cast_later))
         self.landing = landing
         frame = fmt.frame(req.df, landing, self.opts.strip_nul)
         n_partitions = frame.rdd.getNumPartitions()
@@ -115,8 +116,9 @@ class _CopyRun:
         self.progress.track(lambda: group_tasks(sc, stager.group))  # the staging job's tasks done
         stager.start()
         load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,
-                               create_sql=self.ctx.create_sql, defer_indexes=req.defer_indexes)
-        txn = CopyTransaction(load, reject=req.reject, fmt=fmt, landing=landing.pg_types if reject else None)
+                               create_sql=self.ctx.create_sql, defer_indexes=req.defer_indexes,
+                               error_key=self.ctx.error_key)
+        txn = CopyTransaction(load, reject=req.reject, fmt=fmt, landing=landing.pg_types if cast_later else None)
         t0 = time.monotonic()
         # an interruption cancels the statement running on this connection (COPY, index build, merge)
         with interrupt.on_interrupt(conn.cancel):
@@ -143,6 +145,7 @@ class _CopyRun:
         out.rows_rejected = txn.rows_rejected
         if txn.written is not None:
             out.rows_inserted, out.rows_updated = txn.written.inserted, txn.written.updated
+        out.rows_deleted = load.deleted
         log.info("COPY protocol completed successfully")
         return out
 

@@ -68,8 +68,8 @@ class CopyTransaction:
             self.freeze = False
         elif self.load.write.merges:
             self.dest = quote_ident(f"loader_upsert_{self.run_id[:8]}")
-            cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in zip(self.plan.names, self.plan.pg_types,
-                                                                    strict=True))
+            types = self.landing or self.plan.pg_types
+            cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in zip(self.plan.names, types, strict=True))
             self.cur.execute(f"CREATE TEMP TABLE {self.dest} ({cols}) ON COMMIT DROP")
             self.freeze = True
         else:
@@ -140,7 +140,8 @@ class CopyTransaction:
             self.load.finish(written)
             return written.rows
         if self.load.write.merges:
-            self.written = self.load.finish(self.load.publish(self.dest, casts=None))
+            casts = self.plan.pg_types if self.landing else None  # landed in the source's types: cast now
+            self.written = self.load.finish(self.load.publish(self.dest, casts=casts))
             return self.rows  # what the source had; self.written says which were new keys, which updates
         self.load.finish(Written(self.rows))
         return self.rows

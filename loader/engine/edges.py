@@ -21,8 +21,8 @@ from .prepare import PreparedTarget
 
 
 class TableLock(Protocol):
-    def __call__(self, spec: ConnectionSpec, ref: TableRef, run_id: str, *,
-                 wait: bool = False) -> contextlib.AbstractContextManager[None]: ...
+    def __call__(self, spec: ConnectionSpec, ref: TableRef, run_id: str, *, wait: bool = False,
+                 shared: bool = False) -> contextlib.AbstractContextManager[None]: ...
 
 
 class BlobStore(Protocol):

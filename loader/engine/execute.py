@@ -75,7 +75,8 @@ def _execute(req: LoadRequest, store: StateStore, resume: RunRecord | None, meth
         # an interruption cancels the Spark jobs; the load unwinds through its failure path
         # The table lock comes first: a resume must never take over a run that is still alive.
         with interrupt.loading(), interrupt.on_interrupt(edges.cancel_jobs), \
-                edges.lock(req.spec, req.target, run_id, wait=req.wait_for_lock):
+                edges.lock(req.spec, req.target, run_id, wait=req.wait_for_lock,
+                           shared=req.write.shares_table):
             if resume is not None:
                 # exactly one of two racing resumers wins this conditional UPDATE
                 store.resume(run_id, expected=resume.status, attempt=resume.attempt)
@@ -225,6 +226,9 @@ class _Load:
         if out.rows_rejected:
             log.warning("%s: %s row(s) rejected and set aside in %s (run %s)", self.req.target,
                         f"{out.rows_rejected:,}", reject_table(self.req.target), self.run_id)
+        if out.rows_deleted is not None:
+            log.info("%s: replaced %s row(s) of the slice with %s", self.req.target, f"{out.rows_deleted:,}",
+                     f"{out.rows:,}")
         temp = self.location_in_use.uri if self.location_in_use else None
         staged = {"bytes_staged": out.bytes_staged, "parts_loaded": out.parts} if temp else {}
         self.store.succeed(self.run_id, rows=out.rows, timings=out.timings, rows_rejected=out.rows_rejected,
@@ -235,7 +239,8 @@ class _Load:
         return self._result(method, out.rows, out.bytes_staged, temp, fallback_reason, reason,
                             server_side=out.server_side, rows_rejected=out.rows_rejected, timings=out.timings,
                             staging_format=out.staging_format, format_reason=out.format_reason,
-                            rows_inserted=out.rows_inserted, rows_updated=out.rows_updated)
+                            rows_inserted=out.rows_inserted, rows_updated=out.rows_updated,
+                            rows_deleted=out.rows_deleted)
 
     def _restart_for_fallback(self) -> None:
         status = self.store.get(self.run_id).status
@@ -320,12 +325,12 @@ class _Load:
                 reason: str, server_side: bool = False, rows_rejected: int = 0,
                 timings: dict[str, float] | None = None, staging_format: str | None = None,
                 format_reason: str = "", rows_inserted: int | None = None,
-                rows_updated: int | None = None) -> LoadResult:
+                rows_updated: int | None = None, rows_deleted: int | None = None) -> LoadResult:
         return LoadResult(method=method, rows=rows, bytes_staged=nbytes, temp_path=temp_path,
                           timings=dict(timings or {}), fallback_reason=fallback, run_id=self.run_id,
                           reason=reason, server_side=server_side, rows_rejected=rows_rejected,
                           staging_format=staging_format, format_reason=format_reason,
-                          rows_inserted=rows_inserted, rows_updated=rows_updated)
+                          rows_inserted=rows_inserted, rows_updated=rows_updated, rows_deleted=rows_deleted)
 
 
 __all__ = ["LoadRequest", "LoadResult", "execute", "method_for"]

@@ -1,11 +1,13 @@
 """Before any data moves: look at the target and refuse whatever can be refused.
 
-Reads the target's columns and keys (one connection) and returns the column plan: how the DataFrame's columns map onto
-the table, or the CREATE TABLE for a table that does not exist yet.
+Reads the target's columns and keys (one connection), has the server check a slice predicate,
+and returns the column plan: how the DataFrame's columns map onto the table, or the CREATE
+TABLE for a table that does not exist yet.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from ..adapters import pg
@@ -13,6 +15,9 @@ from ..errors import ConfigError, SchemaMismatchError
 from ..naming import check_identifier, quote_ident
 from ..plan.typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
 from ..request import LoadRequest
+from ..target import slices
+
+log = logging.getLogger("loader")
 
 
 @dataclass(frozen=True)
@@ -36,9 +41,19 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
             existing = pg.table_columns(cur, target)
             has_unique_key = bool(key) and existing is not None and pg.has_unique_index(cur, target, key)
             error_key = key or (pg.primary_key_columns(cur, target) if existing is not None else ())
+            if req.replace_where is not None and existing is not None:
+                # before any data moves: a predicate the table cannot evaluate fails here, not after staging
+                slices.validate(cur, target, req.replace_where)
+                log.info("%s: replacing the rows where %s", target, req.replace_where)
     finally:
         conn.close()
-    missing_key = [k for k in key if k not in {f.name for f in schema.fields}]
+    source_names = {f.name for f in schema.fields}
+    missing_by = [c for c in req.replace_by if c not in source_names]
+    if missing_by:
+        raise SchemaMismatchError(f"{target}: replace_by column(s) {', '.join(missing_by)} are not in the source",
+                                  next_step="the slices are named by the DataFrame's own columns: fix replace_by",
+                                  table=str(target))
+    missing_key = [k for k in key if k not in source_names]
     if missing_key:
         raise SchemaMismatchError(f"{target}: key column(s) {', '.join(missing_key)} are not in the source",
                                   next_step="fix target.key / key=, or add the columns", table=str(target))
@@ -47,7 +62,7 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
             raise ConfigError(f"table {target} does not exist and create is 'never'",
                               next_step="create the table, or set target.create: if_missing", table=str(target))
         return PreparedTarget(plan_for_new_table(schema), create_table_sql(target, schema, key), error_key)
-    if req.write.merges and not has_unique_key:
+    if req.write.needs_unique_key and not has_unique_key:
         cols = ", ".join(quote_ident(k) for k in key)
         raise SchemaMismatchError(f"{target}: upsert on ({', '.join(key)}) needs a primary key or unique "
                                   "index on exactly those columns",

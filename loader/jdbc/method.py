@@ -71,6 +71,8 @@ class JdbcResult:
     #: upsert: rows whose key was new / existed (None for the other modes and on_error: reject)
     rows_inserted: int | None = None
     rows_updated: int | None = None
+    #: a slice replace: the target's rows it deleted
+    rows_deleted: int | None = None
 
 
 def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, method: Method,
@@ -145,7 +147,7 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         raise
     timings["total"] = time.monotonic() - started
     return JdbcResult(published.rows, stage.table, timings, batchsize, parts, rejected, published.inserted,
-                      published.updated)
+                      published.updated, published.deleted)
 
 
 def _connection(spec: ConnectionSpec) -> Any:
@@ -253,4 +255,5 @@ class JdbcMethod:
         timings = dict(res.timings)
         timings.setdefault("load", time.monotonic() - t0)
         return MethodOutcome(rows=res.rows, rows_rejected=res.rows_rejected, timings=timings,
-                             rows_inserted=res.rows_inserted, rows_updated=res.rows_updated)
+                             rows_inserted=res.rows_inserted, rows_updated=res.rows_updated,
+                             rows_deleted=res.rows_deleted)

@@ -18,6 +18,8 @@ from ..connection import ConnectionSpec, expand_env
 from ..errors import ConfigError
 from ..naming import TableRef, check_identifier, check_prefix_root
 from ..options import CopyOptions, JdbcOptions, Method, WriteMode
+from ..target.slice_modes import slice_problem
+from ..target.slices import predicate_problem
 from ..target.write_modes import key_problem
 from ..watermark import lag_problem
 from .model import (
@@ -224,6 +226,14 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
     key = tgt.get("key")
     key = key if isinstance(key, list) else []
     table = _str(tgt, "table")
+    by = tuple(c for c in tgt.get("replace_by") or () if isinstance(c, str))
+    if mode in _MODES and ("replace_where" in tgt or by):
+        problem = slice_problem(mode, tuple(key), _str(tgt, "replace_where"), by)
+        if problem is None and isinstance(tgt.get("replace_where"), str):
+            problem = predicate_problem(tgt["replace_where"])
+        if problem:
+            problems.append(("target.replace_where" if "replace_where" in tgt else "target.replace_by", problem))
+            return None
     if conn is None or table is None or mode not in _MODES:
         return None
     schema = _str(tgt, "schema")
@@ -241,7 +251,8 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
                       mode=WriteMode(mode), key=tuple(k for k in key if isinstance(k, str)),
                       create=_str(tgt, "create") or "if_missing",
                       defer_indexes=tgt.get("defer_indexes") is not False,
-                      schema_evolution=_str(tgt, "schema_evolution") or "none")
+                      schema_evolution=_str(tgt, "schema_evolution") or "none",
+                      replace_where=_str(tgt, "replace_where"), replace_by=by)
 
 
 def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:
@@ -290,9 +301,10 @@ def build(doc: Mapping[str, Any], *, name: str, path: str, content_hash: str,
         problems.append(("max_errors", "only used with on_error: reject"))
     method = doc.get("method", "auto")
     if source is not None and source.incremental is not None and target is not None \
-            and target.mode is WriteMode.OVERWRITE:
+            and target.mode is WriteMode.OVERWRITE and target.replace_where is None and not target.replace_by:
         problems.append(("source.incremental", "mode overwrite replaces the whole table on every run, so a run "
-                         "that loads only new rows would delete the others; use target.mode append or upsert"))
+                         "that loads only new rows would delete the others; use target.mode append or upsert, or "
+                         "replace only the slices the new rows belong to (target.replace_by)"))
     if problems or source is None or target is None or method not in tuple(m.value for m in Method):
         return None
     return Manifest(name=name, path=path, content_hash=content_hash, version=MANIFEST_VERSION,

@@ -76,6 +76,9 @@ class TargetSpec:
     defer_indexes: bool = True
     #: none | add_columns: a source column the table lacks is added in the load transaction
     schema_evolution: str = "none"
+    #: mode overwrite of one slice: a SQL predicate, or the columns whose values name the slices
+    replace_where: str | None = None
+    replace_by: tuple[str, ...] = ()
 
     @property
     def ref(self) -> TableRef:

@@ -19,6 +19,7 @@ from ..plan.facts import copy_ready
 from ..plan.typemap import create_table_sql, match_columns
 from ..redact import redact
 from ..state import StateStore
+from ..target import slices
 from . import incremental
 from .checks import Problem, check_against_source, source_shape
 from .incremental import WindowChoice
@@ -49,6 +50,8 @@ class Plan:
     target_checked: bool = True
     #: how the source's columns were learnt, or why they are known only when Spark reads it
     source_note: str = ""
+    #: a slice replace: the predicate and how many rows it would delete now, or the replace_by columns
+    replaces: str = ""
     #: "file: field: message" for each problem found; a dry run with any exits non-zero
     problems: tuple[str, ...] = ()
 
@@ -106,7 +109,7 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
                 creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
-                target_checked=checked,
+                target_checked=checked, replaces=_planned_slice(m, exists, problems),
                 source_note=shape.note, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
                 adds=_planned_additions(m, columns, spark),
                 window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")
@@ -130,6 +133,31 @@ def _planned_additions(m: Manifest, columns: list[Any] | None, spark: Any) -> st
         return f"none, the run would fail: {redact(exc.message)}"
     types = dict(zip(plan.names, plan.pg_types, strict=True))
     return ", ".join(f"{quote_ident(n)} {types[n]}" for n in plan.added) or "none (no new source column)"
+
+
+def _planned_slice(m: Manifest, exists: bool, problems: list[Problem]) -> str:
+    """What a slice replace would delete: the server checks the predicate and counts its rows now."""
+    if m.target.replace_by:
+        return (f"the slices by ({', '.join(m.target.replace_by)}) that the source holds (deleted, then "
+                "loaded again, in one transaction; other slices untouched)")
+    if m.target.replace_where is None:
+        return ""
+    where = f"rows where {m.target.replace_where}"
+    if not exists:
+        return f"{where} (the table is new: nothing to delete)"
+    try:
+        conn = pg.connect(m.target.connection)
+    except LoaderError:
+        return where  # target.connection's problem is reported already
+    try:
+        with conn.cursor() as cur:
+            count = slices.validate(cur, m.target.ref, m.target.replace_where, count=True)
+    except LoaderError as exc:
+        problems.append(("target.replace_where", exc.message + (f" -> {exc.next_step}" if exc.next_step else "")))
+        return where
+    finally:
+        conn.close()
+    return f"{where}: {count:,} row(s) now, deleted and loaded again in one transaction"
 
 
 def _target_facts(m: Manifest, problems: list[Problem]) -> tuple[list[Any] | None, bool]:

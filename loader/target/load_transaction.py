@@ -18,21 +18,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import interrupt
 from ..adapters import pg_errors
 from ..connection import ConnectionSpec
-from ..errors import TargetConnectionError
+from ..errors import DataError, TargetConnectionError
 from ..naming import TableRef
 from ..options import RejectPolicy
 from ..plan.typemap import ColumnPlan
 from . import ledger
 from .evolve import add_planned_columns
 from .index_defer import DeferredIndexes
-from .publish import publish_counted
+from .publish import explain_failure, publish_counted, select_exprs
 from .rejects import publish_rejecting
+from .slices import incoming
 from .write_modes import WriteStrategy, Written
 
 log = logging.getLogger("loader")
@@ -52,6 +53,8 @@ class LoadTransaction:
     create_sql: str | None = None
     #: build the target's indexes after the rows when it is new, overwritten or empty (index_defer)
     defer_indexes: bool = False
+    #: the columns that name a row in errors (the upsert key, else the table's primary key)
+    error_key: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.cur: Any = None
@@ -59,6 +62,8 @@ class LoadTransaction:
         self.opened = False
         self.deferred: DeferredIndexes | None = None
         self.written: Written | None = None
+        #: a slice replace: the target's rows it deleted
+        self.deleted: int | None = None
 
     def begin(self) -> Any:
         """Create and evolve the target in this transaction (a failed load leaves no empty table
@@ -85,11 +90,19 @@ class LoadTransaction:
 
     def publish(self, source: str, *, casts: Sequence[str] | None,
                 source_columns: Sequence[str] | None = None) -> Written:
-        """Every row of the staging relation ``source`` into the target (opens it)."""
+        """Every row of the staging relation ``source`` into the target (opens it); a slice
+        replace deletes its slice first."""
         self.opened = True
-        return publish_counted(self.cur, source=source, target=self.target, columns=self.plan.names, casts=casts,
-                               write=self.write, created=self.created, source_columns=source_columns,
-                               defer_indexes=self.defer_indexes)
+        src_cols = list(source_columns) if source_columns is not None else list(self.plan.names)
+        try:
+            with pg_errors.savepoint(self.cur, "loader_slice", table=self.target):  # explain_failure reads on
+                self._replace_slice(incoming(source, self.target, self.plan.names, select_exprs(src_cols, casts)))
+        except DataError as exc:
+            raise explain_failure(self.cur, exc, source, self.target, self.plan.names, src_cols, casts) from None
+        written = publish_counted(self.cur, source=source, target=self.target, columns=self.plan.names,
+                                  casts=casts, write=self.write, created=self.created,
+                                  source_columns=source_columns, defer_indexes=self.defer_indexes)
+        return replace(written, deleted=self.deleted)
 
     def publish_rejecting(self, source: str, *, casts: Sequence[str] | None, policy: RejectPolicy,
                           source_columns: Sequence[str] | None = None, origin_sql: str | None = None,
@@ -99,8 +112,16 @@ class LoadTransaction:
         moved, rejected = publish_rejecting(
             self.cur, source=source, target=self.target, columns=self.plan.names, casts=casts, write=self.write,
             run_id=self.run_id, policy=policy, created=self.created, source_columns=source_columns,
-            origin_sql=origin_sql, row_column=row_column)
-        return Written(moved), rejected
+            origin_sql=origin_sql, row_column=row_column,
+            before_insert=self._replace_slice if self.write.shares_table else None)
+        return Written(moved, deleted=self.deleted), rejected
+
+    def _replace_slice(self, rows: str) -> None:
+        """What the write strategy removes before the rows go in (slice_modes.py), on ``rows``: the
+        load's rows as the target's columns. Run again (a reject retry after a savepoint), the
+        count is that of the last run: the earlier one was rolled back."""
+        shown = self.write.key or self.error_key or self.plan.names[:3]
+        self.deleted = self.write.replace_slice(self.cur, self.target, rows, shown)
 
     def finish(self, written: Written) -> Written:
         """The rows are all in: build what was deferred and write the ledger row."""

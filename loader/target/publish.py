@@ -51,7 +51,7 @@ def publish_counted(cur: Any, *, source: str, target: TableRef, columns: Sequenc
     src_cols = list(source_columns) if source_columns is not None else list(columns)
     _validate(target, columns, src_cols, casts, write.key)
     exprs = select_exprs(src_cols, casts)
-    if write.merges:
+    if write.needs_unique_key:
         check_duplicate_keys(cur, source, target, columns, src_cols, casts, exprs, write.key)
     sql = write.insert_sql(target, columns, f"SELECT {', '.join(exprs)} FROM {source}")
 
@@ -128,6 +128,12 @@ def check_duplicate_keys(cur: Any, source: str, target: TableRef, columns: Seque
                         f"upsert on ({', '.join(key)}) needs each key once",
                         next_step="deduplicate the DataFrame on the key (e.g. dropDuplicates) or fix the key",
                         table=str(target))
+
+
+def explain_failure(cur: Any, exc: LoaderError, source: str, target: TableRef, columns: Sequence[str],
+                    src_cols: Sequence[str], casts: Sequence[str] | None) -> LoaderError:
+    """A failed cast of ``source``'s rows, with the column it came from when PostgreSQL did not say."""
+    return _explain(cur, exc, source, target, columns, src_cols, casts, ())
 
 
 def _explain(cur: Any, exc: LoaderError, source: str, target: TableRef, columns: Sequence[str],

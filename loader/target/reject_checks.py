@@ -102,7 +102,7 @@ def run_passes(cur: Any, rows: sql.Rows, flag: Callable[[str], bool], flag_row: 
     if cases and not flag(sql.first_of(rows, cases)):
         for case in cases:
             flag(sql.first_of(rows, [case]))
-    if write.merges:
+    if write.needs_unique_key:
         # upsert: a key twice in the source is the run's error (ON CONFLICT cannot take it), and
         # keys the target holds are updates, not conflicts
         pending = f"(SELECT * FROM {rows.numbered} WHERE {rows.pending()} OFFSET 0) AS pending"
@@ -119,7 +119,7 @@ def run_passes(cur: Any, rows: sql.Rows, flag: Callable[[str], bool], flag_row: 
             flag(sql.missing_reference(rows, fk.name, fk.key, fk.ref_table, fk.ref_name, fk.ref_key))
 
     lazy = {pg_errors.FOREIGN_KEY_VIOLATION: foreign_keys}
-    if not write.merges:
+    if not write.needs_unique_key:
         lazy[pg_errors.UNIQUE_VIOLATION] = uniques
     return lazy
 

@@ -22,7 +22,7 @@ without passes or an index, took 25 s against 0.7 s for the clean publish.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..adapters import pg_errors
@@ -31,8 +31,9 @@ from ..naming import TableRef, quote_ident
 from ..options import RejectPolicy
 from . import reject_sql as sql
 from .bisect import Bisection
-from .publish import publish
+from .publish import publish, select_exprs
 from .reject_checks import row_range, run_passes
+from .slices import incoming
 from .write_modes import WriteStrategy
 
 log = logging.getLogger("loader")
@@ -63,7 +64,8 @@ def record_source_rejects(cur: Any, target: TableRef, run_id: str,
 
 def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Sequence[str],
                       casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
-                      policy: RejectPolicy, created: bool = False, source_columns: Sequence[str] | None = None,
+                      policy: RejectPolicy, created: bool = False,
+                      before_insert: Callable[[str], None] | None = None, source_columns: Sequence[str] | None = None,
                       origin_sql: str | None = None, row_column: str | None = None) -> tuple[int, int]:
     """Like ``publish`` but rows PostgreSQL rejects are recorded instead of failing the run.
     Returns (rows moved, rows rejected). ``origin_sql`` (over the source) says where a row came from.
@@ -71,10 +73,13 @@ def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Seque
     ``row_column``: the source is this load's own TEMP table and that column numbers its rows
     (unique, increasing): the rows are marked where they are, and ``origin_sql`` is evaluated for
     the rejected rows only. Without it they are numbered into a TEMP copy (``origin_sql`` may then
-    read the source's ``ctid``)."""
+    read the source's ``ctid``). ``before_insert`` runs right before the rows go in, with the rows
+    that will (as ``slices.incoming``): a slice replace deletes its slice there."""
     src_cols = tuple(source_columns) if source_columns is not None else tuple(columns)
     cur.execute("SAVEPOINT loader_reject_fast")
     try:
+        if before_insert is not None:
+            before_insert(incoming(source, target, columns, select_exprs(src_cols, casts)))
         moved = publish(cur, source=source, target=target, columns=columns, casts=casts, write=write,
                         created=created, source_columns=source_columns, explain=False)
         cur.execute("RELEASE SAVEPOINT loader_reject_fast")
@@ -85,6 +90,9 @@ def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Seque
     write.prepare(cur, target, created=created)
     rejections = Rejections(cur, rows, run_id, policy)
     lazy = run_passes(cur, rows, rejections.flag_found, rejections.flag_row, write)
+
+    if before_insert is not None:
+        before_insert(incoming(f"{rows.numbered} WHERE {rows.pending()}", target, columns, rows.exprs()))
 
     def insert(lo: int | None = None, hi: int | None = None) -> str:
         return write.insert_sql(target, columns, sql.pending_select(rows, lo, hi))

@@ -7,7 +7,9 @@ JDBC, rejects) asks the strategy instead of branching on the mode itself:
 * ``insert_sql``: how rows are inserted (upsert: ``ON CONFLICT ... DO UPDATE``);
 * ``run_insert``: runs that statement and says what it wrote (upsert: how many rows were new
   keys and how many updated existing ones);
-* ``merges``: whether rows go through a TEMP table first (upsert);
+* ``merges``: whether rows go through a relation of the load's own first (upsert, slices);
+* ``replace_slice``: what goes before the INSERT from that relation (slice_modes.py: the
+  slice's rows deleted);
 * ``defer_indexes``: whether the target's indexes may be dropped and built after the rows.
 
 "Upsert needs key columns" is checked once, in ``write_mode`` (``key_problem`` gives the same
@@ -34,12 +36,18 @@ class Written:
     rows: int
     inserted: int | None = None
     updated: int | None = None
+    #: a slice replace: the target's rows it deleted (None for the other modes)
+    deleted: int | None = None
 
 
 class WriteStrategy:
     mode: ClassVar[WriteMode]
-    #: rows are collected in a TEMP table and merged into the target with one statement
+    #: rows are collected in a relation of the load's own and moved into the target with one statement
     merges: ClassVar[bool] = False
+    #: ON CONFLICT needs a unique index on the key, and each key once in the source (upsert)
+    needs_unique_key: ClassVar[bool] = False
+    #: takes row locks only: loads of other slices may run at the same time (slice_modes.py)
+    shares_table: ClassVar[bool] = False
 
     def __init__(self, key: Sequence[str] = ()) -> None:
         self.key = tuple(key)
@@ -57,6 +65,11 @@ class WriteStrategy:
         """Run before the rows, in the load transaction. Returns whether the target is fresh
         (created or emptied in this transaction: COPY FREEZE and index deferral allowed)."""
         return created
+
+    def replace_slice(self, cur: Any, target: TableRef, rows: str, shown: Sequence[str]) -> int | None:
+        """Before the INSERT from the load's relation (``rows``: its rows as the target's columns,
+        slices.incoming): what the mode removes first. Returns the rows deleted, None: nothing."""
+        return None
 
     def insert_sql(self, target: TableRef, columns: Sequence[str], select_sql: str) -> str:
         cols = ", ".join(quote_ident(c) for c in columns)
@@ -113,6 +126,7 @@ class Overwrite(WriteStrategy):
 class Upsert(WriteStrategy):
     mode = WriteMode.UPSERT
     merges = True
+    needs_unique_key = True
 
     def __init__(self, key: Sequence[str] = ()) -> None:
         problem = key_problem(WriteMode.UPSERT, key)
@@ -159,6 +173,13 @@ def key_problem(mode: WriteMode | str, key: Sequence[str]) -> str | None:
     return None
 
 
-def write_mode(mode: WriteMode | str, key: Sequence[str] = ()) -> WriteStrategy:
-    """The strategy for ``mode``; the only place a ``WriteMode`` is turned into behaviour."""
+def write_mode(mode: WriteMode | str, key: Sequence[str] = (), *, replace_where: str | None = None,
+               replace_by: Sequence[str] = (), wait: bool = False) -> WriteStrategy:
+    """The strategy for ``mode``; the only place a ``WriteMode`` is turned into behaviour.
+    ``replace_where``/``replace_by`` make an overwrite replace one slice (slice_modes.py);
+    ``wait``: a load of the same slice waits for the other instead of failing."""
+    from .slice_modes import slice_mode
+
+    if replace_where is not None or replace_by:
+        return slice_mode(WriteMode(mode), key, replace_where, tuple(replace_by), wait)
     return _STRATEGIES[WriteMode(mode)](key)

@@ -70,3 +70,34 @@ def test_sigkill_then_resume_loads_exactly_once(phase: str, crash_setup: Path, s
     run = store.get(crashed.run_id)
     assert run.status == "succeeded" and run.attempt == 2
     assert list(s3a.iter_objects(s3a.make_client(), bucket, "")) == []
+
+
+SLICE_MANIFEST = MANIFEST.replace("  mode: append\n", "  mode: overwrite\n  replace_where: \"v LIKE 'row %'\"\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["loading", "committed"])
+def test_a_slice_replace_killed_before_or_after_commit_replaces_its_slice_once(
+        phase: str, spark: Any, pg_db: Any, pg_conn: Any, bucket: str, tmp_path: Path, state_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = copy_manifest_folder(spark, pg_db, bucket, tmp_path, monkeypatch, name="crashy",
+                                  manifest=SLICE_MANIFEST, rows=ROWS, env_prefix="CRASH")
+    with pg_conn.cursor() as cur:
+        cur.execute("CREATE TABLE crashy (id bigint PRIMARY KEY, v text)")
+        cur.execute("INSERT INTO crashy SELECT g, 'row ' || g FROM generate_series(0, 99) g")  # the slice, old
+        cur.execute("INSERT INTO crashy SELECT g, 'other' FROM generate_series(1000000, 1000009) g")
+        cur.execute("SELECT ctid::text, xmin::text FROM crashy WHERE v = 'other' ORDER BY id")
+        others = cur.fetchall()
+    child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, phase, str(folder)],
+                           env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    assert child.returncode == -9, child.stdout[-2000:] + child.stderr[-3000:]
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM crashy WHERE v LIKE 'row %'")
+        assert cur.fetchone()[0] == (100 if phase == "loading" else ROWS)  # before COMMIT: as it was
+    outcomes = commands.run([str(folder)], state_url=state_url, resume=True, spark=spark)
+    assert [o.status for o in outcomes] == ["succeeded"], outcomes
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT id), sum(id) FROM crashy WHERE v LIKE 'row %'")
+        assert cur.fetchone() == (ROWS, ROWS, sum(range(ROWS)))
+        cur.execute("SELECT ctid::text, xmin::text FROM crashy WHERE v = 'other' ORDER BY id")
+        assert cur.fetchall() == others  # the other slice was never touched

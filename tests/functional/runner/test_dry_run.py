@@ -110,3 +110,17 @@ def test_nanosecond_timestamps_are_named_int96_is_not(env: dict[str, Any], tmp_p
     text, ok, _ = _plan(env, "i96", source={"format": "parquet", "path": "${T_DATA}/i96.parquet"})
     assert ok, text
     assert '"at" timestamp with time zone' in text  # Spark reads INT96 as a timestamp in UTC
+
+
+def test_a_slice_replace_shows_its_predicate_and_the_rows_it_would_delete(env: dict[str, Any],
+                                                                        pg_conn: Any) -> None:
+    query(pg_conn, "CREATE TABLE sliced (id bigint, v text, ts timestamptz)")
+    query(pg_conn, "INSERT INTO sliced VALUES (1, 'a', now()), (2, 'a', now()), (3, 'b', now())")
+    text, ok, _ = _plan(env, "sliced", mode="overwrite", target_extra={"replace_where": "v = 'a'"})
+    assert ok, text
+    assert "  replaces:   rows where v = 'a': 2 row(s) now, deleted and loaded again in one transaction" in text
+    text, ok, path = _plan(env, "sliced", mode="overwrite", target_extra={"replace_where": "nope = 'a'"})
+    assert not ok and f"{path}: target.replace_where: replace_where (nope = 'a') does not work on" in text, text
+    text, ok, _ = _plan(env, "sliced", mode="overwrite", target_extra={"replace_by": ["v"]})
+    assert ok and "  replaces:   the slices by (v) that the source holds" in text, text
+    assert query(pg_conn, "SELECT count(*) FROM sliced") == [(3,)]  # a dry run deletes nothing

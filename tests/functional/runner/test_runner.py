@@ -54,8 +54,9 @@ def write_source(spark: Any, path: Path, rows: list[tuple[Any, ...]], schema: st
 
 def write_manifest(folder: Path, name: str, *, source: dict[str, Any], table: str, mode: str = "append",
                    key: list[str] | None = None, create: str | None = None, method: str = "optimized",
-                   connection: Any = "${T_PG_URL}", copy: dict[str, Any] | None = None) -> Path:
-    target: dict[str, Any] = {"connection": connection, "table": table, "mode": mode}
+                   connection: Any = "${T_PG_URL}", copy: dict[str, Any] | None = None,
+                   target_extra: dict[str, Any] | None = None) -> Path:
+    target: dict[str, Any] = {"connection": connection, "table": table, "mode": mode} | (target_extra or {})
     if key:
         target["key"] = key
     if create:

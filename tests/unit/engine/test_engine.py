@@ -43,7 +43,8 @@ class World:
         self.lock_waits: list[bool] = []
 
     @contextlib.contextmanager
-    def lock(self, spec: ConnectionSpec, ref: TableRef, run_id: str, *, wait: bool = False) -> Iterator[None]:
+    def lock(self, spec: ConnectionSpec, ref: TableRef, run_id: str, *, wait: bool = False,
+             shared: bool = False) -> Iterator[None]:
         self.lock_waits.append(wait)
         if str(ref) in self.held:
             raise LockHeldError(f"table {ref} is being loaded by another run")

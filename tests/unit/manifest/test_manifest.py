@@ -634,3 +634,32 @@ def test_bad_examples_folder_reports_everything_at_once() -> None:
         "(while parsing a flow sequence)",
     ]
     assert not any("hunter2-literal" in p for p in problems)
+
+
+# --- slice replace ------------------------------------------------------------------
+
+
+def test_a_slice_replace_is_read_from_the_target() -> None:
+    manifests, problems = validate_paths([write("entity.yaml", with_(
+        target__mode="overwrite", target__replace_where="dataset = 'conservation-area'"))])
+    assert problems == [] and manifests[0].target.replace_where == "dataset = 'conservation-area'"
+    manifests, problems = validate_paths([write("entity.yaml", with_(target__mode="overwrite",
+                                                                      target__replace_by=["dataset"]))])
+    assert problems == [] and manifests[0].target.replace_by == ("dataset",)
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    ({"target__mode": "append", "target__replace_where": "dataset = 'a'"}, "target.replace_where",
+     "need mode overwrite"),
+    ({"target__mode": "overwrite", "target__replace_where": "dataset = 'a'; DELETE FROM entity"},
+     "target.replace_where", "';'"),
+    ({"target__mode": "overwrite", "target__replace_where": "dataset IN (SELECT 1)"}, "target.replace_where",
+     "SELECT"),
+    ({"target__mode": "overwrite", "target__replace_where": "x", "target__replace_by": ["dataset"]},
+     "target.replace_where", "give one"),
+    ({"target__mode": "overwrite", "target__replace_by": []}, "target.replace_by", ""),
+    ({"target__mode": "overwrite", "target__replace_where": 5}, "target.replace_where", ""),
+])
+def test_a_slice_replace_that_cannot_work_names_its_field(changes: dict[str, Any], field: str, words: str) -> None:
+    found = problems_of(with_(**changes))
+    assert any(f": {field}" in p and words in p for p in found), found
