@@ -232,7 +232,8 @@ class _Load:
         temp = self.location_in_use.uri if self.location_in_use else None
         staged = {"bytes_staged": out.bytes_staged, "parts_loaded": out.parts} if temp else {}
         self.store.succeed(self.run_id, rows=out.rows, timings=out.timings, rows_rejected=out.rows_rejected,
-                           rows_inserted=out.rows_inserted, rows_updated=out.rows_updated, **staged)
+                           rows_inserted=out.rows_inserted, rows_updated=out.rows_updated,
+                           rows_deleted=out.rows_deleted, **staged)
         self._cleanup()
         if out.staging_format:  # the run's reason says how it staged, and why (no column of its own)
             self._safe_update(reason=f"{reason}; staged as {out.format_reason}")

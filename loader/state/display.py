@@ -66,6 +66,8 @@ def rows_cell(r: RunRecord) -> str:
     text = f"{r.rows:,}"
     if r.rows_inserted is not None or r.rows_updated is not None:
         text += f" ({r.rows_inserted or 0:,} inserted, {r.rows_updated or 0:,} updated)"
+    if r.rows_deleted is not None:
+        text += f" (replaced {r.rows_deleted:,})"
     if r.rows_rejected:
         text += f" (+{r.rows_rejected:,} rejected)"
     return text

@@ -38,7 +38,7 @@ from sqlalchemy.types import TypeDecorator
 from .status import RunStatus
 
 #: version of the tables below; bump together with a migration in ``schema.py``
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 CLEANUP_STATUSES = frozenset({"pending", "done", "failed", "kept"})
 #: a part row says the part is in S3; whether it was COPYed is the attempt's progress (runs.parts_loaded)
@@ -129,11 +129,15 @@ runs = Table(
     # time the attempts really ran: a resumed run does not count the hours it sat interrupted
     Column("attempt_started_at", UTCDateTime(), nullable=True),
     Column("active_seconds", Float, nullable=False, default=0.0),
+    # --- version 3 -------------------------------------------------------------------
+    Column("rows_deleted", BigInteger, nullable=True),  # a slice replace: the slice's old rows
 )
 
 #: columns added by version 2 (``schema.py`` adds them to a version 1 store)
 V2_RUN_COLUMNS = ("rows_in_flight", "rows_inserted", "rows_updated", "window_from", "high_water_mark",
                   "attempt_started_at", "active_seconds")
+#: columns added by version 3
+V3_RUN_COLUMNS = ("rows_deleted",)
 Index("ix_loader_runs_manifest_started", runs.c.manifest_name, runs.c.started_at)
 Index("ix_loader_runs_started", runs.c.started_at)
 Index("ix_loader_runs_status", runs.c.status)
@@ -210,6 +214,7 @@ class RunRecord:
     rows_in_flight: int | None = None
     rows_inserted: int | None = None
     rows_updated: int | None = None
+    rows_deleted: int | None = None
     window_from: str | None = None
     high_water_mark: str | None = None
     attempt_started_at: datetime | None = None
@@ -243,7 +248,7 @@ class RunRecord:
         values["timings"] = dict(json.loads(raw)) if raw else {}
         for key in ("parts_staged", "parts_loaded", "bytes_staged", "rows_rejected", "attempt"):
             values[key] = int(values[key] or 0)
-        for key in ("rows", "rows_in_flight", "rows_inserted", "rows_updated"):
+        for key in ("rows", "rows_in_flight", "rows_inserted", "rows_updated", "rows_deleted"):
             if values[key] is not None:
                 values[key] = int(values[key])
         values["active_seconds"] = float(values["active_seconds"] or 0.0)

@@ -32,6 +32,7 @@ UPDATABLE_FIELDS = frozenset({
     "method_used", "temp_path", "bucket", "reason", "fallback_reason", "rows", "bytes_staged",
     "rows_rejected", "parts_staged", "parts_loaded", "cleanup_status", "source_fingerprint",
     "staging_table", "timings", "error", "rows_inserted", "rows_updated", "window_from", "high_water_mark",
+    "rows_deleted",
 })
 
 _NEWEST_FIRST = (m.runs.c.started_at.desc(), m.runs.c.run_id.desc())
@@ -77,7 +78,7 @@ class Runs:
             "started_at": now, "heartbeat_at": now, "finished_at": None, "timings": "{}",
             "error": None, "fallback_reason": None, "cleanup_status": None,
             "source_fingerprint": None, "staging_table": None, "rows_in_flight": None, "rows_inserted": None,
-            "rows_updated": None, "window_from": None, "high_water_mark": None, "attempt_started_at": now,
+            "rows_updated": None, "rows_deleted": None, "window_from": None, "high_water_mark": None, "attempt_started_at": now,
             "active_seconds": 0.0,
         }
         try:

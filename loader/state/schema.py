@@ -52,6 +52,8 @@ def _create_or_migrate(db: StateDatabase, conn: Connection) -> None:
         return
     if version < 2:
         _add_columns(conn, m.runs, m.V2_RUN_COLUMNS)
+    if version < 3:
+        _add_columns(conn, m.runs, m.V3_RUN_COLUMNS)
     conn.execute(update(m.schema_version).where(m.schema_version.c.id == 1)
                  .values(version=m.SCHEMA_VERSION, updated_at=db.now()))
 

@@ -17,6 +17,8 @@ import pytest
 
 from loader import write_to_postgres
 from loader.errors import ConfigError, DataError
+from loader.state import StateStore
+from loader.state.display import rows_cell
 
 ENTITY_DDL = """
 CREATE TABLE entity (
@@ -161,6 +163,8 @@ def test_one_dataset_is_replaced_the_other_untouched_and_readers_never_wait(
             r.stop.set()
             r.join()
     assert (result.rows, result.rows_deleted, result.method) == (3, 3, method)
+    run = StateStore(state_url).get(result.run_id)
+    assert (run.rows, run.rows_deleted) == (3, 3) and rows_cell(run) == "3 (replaced 3)"
     if method == "copy":
         assert result.staging_format == options.get("staging_format", "binary")
         assert result.server_side is ("server_side" in options)

@@ -40,6 +40,12 @@ def test_upsert_rows_say_inserted_and_updated() -> None:
     assert rows_cell(done) == "1,000 (600 inserted, 400 updated) (+2 rejected)"
 
 
+def test_a_slice_replace_says_how_many_old_rows_it_replaced() -> None:
+    done = rec(RunStatus.SUCCEEDED, rows=3, rows_deleted=120)
+    assert rows_cell(done) == "3 (replaced 120)"
+    assert rows_cell(rec(RunStatus.SUCCEEDED, rows=3)) == "3"
+
+
 def test_a_resumed_run_counts_only_its_attempts_time() -> None:
     # failed after 30 s, sat 10 hours, resumed, succeeded 12 s later
     resumed = rec(RunStatus.SUCCEEDED, attempt=2, active_seconds=42.0, attempt_started_at=T0 + timedelta(hours=10),
