@@ -4,7 +4,8 @@ Starts a throwaway PostgreSQL cluster and a local S3 endpoint (moto's server,
 with the project's default bucket, so COPY needs zero configuration), generates
 a sample data set (1,000,000 trips in Parquet with realistic types, plus
 customers in CSV and events in JSON, orders for an incremental load), runs ``loader run
-manifests/`` against them, adds new order files and runs the incremental manifest again (it loads
+manifests/`` against them (entity.yaml loads two datasets of a PostGIS table, entity_reload.yaml
+replaces one of them), adds new order files and runs the incremental manifest again (it loads
 only those), prints ``loader status``, and stops what it started.
 """
 
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .options import DEFAULT_BUCKET
 from .testing.pgcluster import PgCluster
@@ -23,6 +25,46 @@ from .testing.s3server import start_moto
 
 TRIPS = int(os.environ.get("LOADER_DEMO_ROWS", "1000000"))
 ORDERS = 10_000
+ENTITIES = 20_000  # per dataset
+#: the design document's shared table (manifests/entity*.yaml replace one dataset at a time)
+ENTITY_DDL = """
+CREATE EXTENSION IF NOT EXISTS postgis;
+CREATE TABLE entity (
+  dataset text, end_date date, entity bigint PRIMARY KEY, entry_date date, geojson jsonb,
+  geometry geometry(MultiPolygon, 4326), json jsonb, name text, organisation_entity bigint,
+  point geometry(Point, 4326), prefix text, reference text, start_date date, typology text, quality text);
+CREATE INDEX entity_geometry_gist ON entity USING gist (geometry);
+CREATE INDEX entity_dataset ON entity (dataset);
+"""
+
+
+def entities(spark: Any, first: int, n: int, datasets: list[str], version: str) -> Any:
+    """``n`` entities per dataset from ``first``: squares as WKT, their centres as EWKT."""
+    from pyspark.sql import functions as F
+
+    x = (F.col("id") % 1000 / 100).cast("string")
+    y = (F.floor(F.col("id") / 1000) / 100).cast("string")
+    rows = []
+    for i, dataset in enumerate(datasets):
+        ids = spark.range(first + i * 1_000_000, first + i * 1_000_000 + n, numPartitions=2)
+        rows.append(ids.select(
+            F.lit(dataset).alias("dataset"), F.lit(None).cast("date").alias("end_date"), F.col("id").alias("entity"),
+            F.lit("2024-01-01").cast("date").alias("entry_date"),
+            F.to_json(F.struct(F.lit("Feature").alias("type"), F.col("id").alias("id"))).alias("geojson"),
+            F.concat(F.lit("MULTIPOLYGON((("), x, F.lit(" "), y, F.lit(","), x, F.lit(" "), y, F.lit("1,"), x,
+                     F.lit("1 "), y, F.lit("1,"), x, F.lit(" "), y, F.lit(")))")).alias("geometry"),
+            F.to_json(F.struct(F.lit(version).alias("version"), F.lit(None).cast("string").alias("note")))
+             .alias("json"),
+            F.concat(F.lit(f"{dataset} "), F.col("id").cast("string")).alias("name"),
+            (F.col("id") % 300 + 600000).alias("organisation_entity"),
+            F.concat(F.lit("SRID=4326;POINT("), x, F.lit(" "), y, F.lit(")")).alias("point"),
+            F.lit(dataset).alias("prefix"), F.concat(F.lit("REF-"), F.col("id").cast("string")).alias("reference"),
+            F.lit("2020-01-01").cast("date").alias("start_date"), F.lit("geography").alias("typology"),
+            F.lit(version).alias("quality")))
+    out = rows[0]
+    for more in rows[1:]:
+        out = out.unionByName(more)
+    return out
 
 
 def generate(data: Path) -> None:
@@ -58,6 +100,11 @@ def generate(data: Path) -> None:
         F.col("id").alias("session_id"), (F.col("id") % 50_000).alias("customer_id"),
         (F.col("id") % 3600).cast("int").alias("seconds"), (F.col("id") % 5 == 0).alias("converted"))
     sessions.write.mode("overwrite").orc(str(data / "sessions.orc"))
+    entities(spark, 0, ENTITIES, ["conservation-area", "tree-preservation-zone"], "first").write.mode(
+        "overwrite").parquet(str(data / "entity.parquet"))
+    # published again: the first half of its entities, changed (the others are gone)
+    entities(spark, 0, ENTITIES // 2, ["conservation-area"], "second").write.mode("overwrite").parquet(
+        str(data / "entity_reload.parquet"))
     # orders: an incremental source. The second batch waits in orders_incoming until the first run
     # is done, then lands in the folder the way a producer adds files (see main).
     for folder, first, n in (("orders", 0, ORDERS), ("orders_incoming", ORDERS, ORDERS // 5)):
@@ -89,6 +136,10 @@ def main() -> int:
         env.update({"LOADER_DEMO_DATA": str(data), "LOADER_DEMO_DATABASE_URL": pg.url(),
                     "LOADER_STATE_URL": f"sqlite:///{root / 'state.db'}"})
         os.environ.update(env)
+        import psycopg2
+
+        with psycopg2.connect(pg.url()) as conn, conn.cursor() as cur:
+            cur.execute(ENTITY_DDL)
         t0 = time.monotonic()
         generate(data)
         print(f"demo: data generated in {time.monotonic() - t0:.0f}s", flush=True)
@@ -104,9 +155,10 @@ def main() -> int:
         subprocess.run([*cli, "status"], env=env, check=True)
         leftovers = [o["Key"] for o in s3.client().list_objects_v2(Bucket=DEFAULT_BUCKET).get("Contents", [])]
         print(f"\ndemo: objects left in s3://{DEFAULT_BUCKET}: {len(leftovers)}")
-        import psycopg2
-
         with psycopg2.connect(pg.url()) as conn, conn.cursor() as cur:
+            cur.execute("SELECT dataset, count(*), min(quality) FROM entity GROUP BY 1 ORDER BY 1")
+            for dataset, count, version in cur.fetchall():
+                print(f"demo: entity, dataset {dataset}: {count:,} rows ({version} version)")
             for table in ("trips", "customers", "events", "sessions", "calendar", "orders"):
                 cur.execute(f"SELECT count(*) FROM {table}")
                 (count,) = cur.fetchone() or (0,)
