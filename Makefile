@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export TZ := UTC
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help deps demo test lint typecheck unit bench bench-profile fuzz clean
+.PHONY: help deps demo test lint typecheck unit bench bench-slice bench-profile fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: deps ## ruff, mypy and pytest (what CI runs)
 bench: deps ## full benchmark (1M/5M rows, TPC-H SF1): table, JSON, chart under bench/out/
 	@scripts/bootstrap.sh bench
 	@$(PY) bench/run.py
+
+bench-slice: deps ## whole-table overwrite vs slice replace on 1M rows, and how long a reader waits
+	@$(PY) bench/slice.py
 
 bench-profile: deps ## CPU seconds per process (Spark, Python workers, S3, PostgreSQL) for each COPY stage
 	@scripts/bootstrap.sh bench
