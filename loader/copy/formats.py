@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..plan.pg_types import parse
 from ..plan.typemap import ColumnPlan, kind, pg_type
 from .csv_encode import csv_lines
 from .part_reader import binary_fields, csv_fields
@@ -181,7 +182,7 @@ class BinaryFormat(StagingFormat):
 def _needs_json(dtype: Any, target: str) -> bool:
     """Structs, maps and arrays bound for json/jsonb travel as their JSON text (as in CSV)."""
     k = kind(dtype)
-    return k in ("StructType", "MapType") or (k == "ArrayType" and target.split("(")[0] in ("json", "jsonb"))
+    return k in ("StructType", "MapType") or (k == "ArrayType" and parse(target).plain in ("json", "jsonb"))
 
 
 def _kind_of(dtype: Any, target: str) -> str:

@@ -16,6 +16,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from ..plan.pg_types import parse
 from .binary_types import numeric_value
 
 _PG_EPOCH = dt.date(2000, 1, 1)
@@ -89,7 +90,7 @@ def binary_fields(data: bytes, wanted: int, indexes: list[int], types: list[str]
 def _decode(raw: bytes | None, pg_type: str) -> str:
     if raw is None:
         return "NULL"
-    base = pg_type.split("(")[0].strip()
+    base = parse(pg_type).plain  # an array's base ends in [] and shows as hex
     if base in ("smallint", "integer", "bigint"):
         return str(int.from_bytes(raw, "big", signed=True))
     if base == "numeric":
