@@ -22,6 +22,14 @@ from __future__ import annotations
 from typing import Any
 
 NUL_ERROR_TAG = "LOADER_NUL_BYTE"
+#: Every struct, map and nested array that becomes json/jsonb text is written with these options,
+#: by every method. Spark's JSON generator by default drops a struct's NULL fields ({"z": null}
+#: and no "z" are different documents; a map keeps its NULLs) and writes timestamps with
+#: milliseconds in the session time zone; here every microsecond is kept, instants in UTC (a
+#: historic zone's offset has seconds that XXX would drop).
+JSON_OPTIONS = {"ignoreNullFields": "false", "timeZone": "UTC",
+                "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
+                "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"}
 _MICROS_PER_DAY = 86_400_000_000
 
 
@@ -50,6 +58,12 @@ def _timestamp_utc(expr: str) -> str:
     )
 
 
+def json_sql(expr: str) -> str:
+    """SQL for a struct, map or array as JSON text, NULL fields kept (``JSON_OPTIONS``)."""
+    options = ", ".join(f"{_lit(k)}, {_lit(v)}" for k, v in JSON_OPTIONS.items())
+    return f"to_json({expr}, map({options}))"
+
+
 def string_guard(expr: str, column: str, strip_nul: bool) -> str:
     """SQL for a string value with NUL bytes stripped, or failing with an error naming the column."""
     if strip_nul:
@@ -74,7 +88,7 @@ def _text(expr: str, dtype: Any, column: str, strip_nul: bool) -> str:
     if kind == "ArrayType":
         return _array_literal(expr, dtype.elementType, column, strip_nul)
     if kind in ("StructType", "MapType"):
-        return f"to_json({expr})"
+        return json_sql(expr)
     # numbers, dates: Spark's cast prints them the way PostgreSQL parses them (NaN, Infinity,
     # -0.0, plain decimals with every digit of the scale).
     return f"cast({expr} as string)"
@@ -83,7 +97,7 @@ def _text(expr: str, dtype: Any, column: str, strip_nul: bool) -> str:
 def _array_literal(expr: str, elem: Any, column: str, strip_nul: bool) -> str:
     ekind = type(elem).__name__
     if ekind in ("ArrayType", "StructType", "MapType"):
-        return f"to_json({expr})"  # typemap loads these as jsonb
+        return json_sql(expr)  # typemap loads these as jsonb
     inner = _text("x", elem, column, strip_nul)
     quoted = f"concat('\"', replace(replace({inner}, '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), '\"')"
     element = f"if(x IS NULL, 'NULL', {quoted})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..connection import ConnectionSpec
-from ..copy.csv_encode import string_guard
+from ..copy.csv_encode import JSON_OPTIONS, string_guard
 from ..errors import ConfigError
 from ..options import JdbcOptions, Method
 from ..plan.typemap import STRING_KINDS, ColumnPlan, kind, pg_type, row_width
@@ -70,7 +70,7 @@ def staging_frame(df: Any, plan: ColumnPlan, strip_nul: bool = False,
         quoted = "`" + name.replace("`", "``") + "`"
         alias = f"c_{i}"
         if _as_json(dtype, target_type):
-            col, dtype, native = F.to_json(F.col(quoted)), StringType(), "text"
+            col, dtype, native = F.to_json(F.col(quoted), JSON_OPTIONS), StringType(), "text"
         elif kind(dtype) in STRING_KINDS:
             # a NUL byte: the same error naming the column as COPY gives, or stripped on opt-in
             col, native = F.expr(string_guard(quoted, name, strip_nul)), pg_type(dtype)
