@@ -147,6 +147,13 @@ def _prepared(name: str, dtype: Any, strip_nul: bool) -> str:
     return f"if({col} IS NULL, NULL, {_text(col, dtype, name, strip_nul)})"
 
 
+def pg_text_sql(name: str, dtype: Any) -> str:
+    """SQL for column ``name`` as the text PostgreSQL's input function reads back exactly (NULL
+    stays NULL): what the JDBC methods send for dates and timestamps (jdbc/codec.py)."""
+    col = _ident(name)
+    return f"if({col} IS NULL, NULL, {_text(col, dtype, name, False)})"
+
+
 def csv_lines(df: Any, columns: tuple[str, ...], strip_nul: bool = False) -> Any:
     """A one-column DataFrame (``line``: string, newline included) of CSV lines, computed in
     the JVM by Spark's own CSV generator (3x faster than per-field SQL, measured)."""

@@ -79,6 +79,8 @@ def staging_frame(df: Any, plan: ColumnPlan, strip_nul: bool = False,
         else:
             col, native = F.col(quoted), pg_type(dtype)
         wire = jdbc_codec.compact(col, dtype, alias, native) if compact else None
+        if wire is None:  # both methods: what java.sql.Date/Timestamp would move (hybrid calendar)
+            wire = jdbc_codec.calendar_safe(name, dtype, alias, native)
         if wire is None:
             exprs.append(col.alias(alias))
             cols.append(StagedColumn.plain(alias, native))
