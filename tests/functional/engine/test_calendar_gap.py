@@ -18,7 +18,7 @@ UTC = dt.timezone.utc
 DAYS = [dt.date(1582, 10, d) for d in range(4, 16)] + [
     dt.date(1, 1, 1), dt.date(2, 12, 31), dt.date(1000, 3, 1), dt.date(1000, 2, 28), dt.date(1200, 2, 29),
     dt.date(1500, 2, 28), dt.date(1500, 3, 1), dt.date(1582, 1, 1), dt.date(1582, 12, 31), dt.date(1600, 2, 29),
-    dt.date(1700, 3, 1), dt.date(1970, 1, 1)]
+    dt.date(1700, 3, 1), dt.date(1970, 1, 1), dt.date(2024, 3, 31), dt.date(9999, 12, 30), dt.date(9999, 12, 31)]
 VARIANTS = [("copy", "binary"), ("copy", "csv"), ("optimized", None), ("standard", None)]
 DDL = ("CREATE TABLE gap (id int PRIMARY KEY, day date, ts timestamptz, ntz timestamp, "
        "days date[], tss timestamptz[], ntzs timestamp[])")
@@ -27,7 +27,9 @@ DDL = ("CREATE TABLE gap (id int PRIMARY KEY, day date, ts timestamptz, ntz time
 def _rows() -> list[tuple[Any, ...]]:
     rows = []
     for i, day in enumerate(DAYS):
-        wall = dt.datetime.combine(day, dt.time(12, 0, 0, 500001 if i % 2 else 0))
+        # the last microsecond of a day too: a day computed by dividing doubles moved it to the next
+        wall = dt.datetime.combine(day, dt.time(23, 59, 59, 999999) if i % 3 == 2 else
+                                   dt.time(12, 0, 0, 500001 if i % 2 else 0))
         rows.append((i, day, wall.replace(tzinfo=UTC), wall, [day, None], [wall.replace(tzinfo=UTC)], [None, wall]))
     rows.append((len(DAYS), None, None, None, None, None, None))
     return rows
