@@ -50,7 +50,8 @@ def _timestamp_utc(expr: str) -> str:
     m = f"unix_micros({expr})"
     r = f"pmod({m}, {_MICROS_PER_DAY})"
     # integer division of an exact multiple: floor(m / D) divides as doubles, which puts the
-    # last microseconds of a day on the next day (9999-12-31 23:59:59.999999 -> 10000-01-01)
+    # last microseconds of a day on the next day before ~1697 and after ~2243
+    # (9999-12-31 23:59:59.999999 -> 10000-01-01)
     day = f"cast(date_from_unix_date(cast(({m} - {r}) div {_MICROS_PER_DAY} as int)) as string)"
     two = "lpad(cast({} as string), 2, '0')"
     return (

@@ -25,6 +25,7 @@ publish reads an ordinary staging table whatever the method.
 | timestamp               | bigint (microsecond) | unix_micros         | exact integer arithmetic         |
 | date                    | integer (days)       | unix_date           | date '1970-01-01' + c            |
 | decimal(p <= 18, s >= 0)| bigint (unscaled)    | x * 10^s, exactly   | c::numeric * 10^-s               |
+| timestamp_ntz, arrays of dates and timestamps (``standard``: date and timestamp too) | text | ISO text (csv_encode) | CAST(c AS type) |
 
 Everything else goes as Spark's JDBC writer sends it, except what it would change (both
 methods, ``standard`` too: :func:`calendar_safe`): Spark hands dates and timestamps to pgjdbc as
