@@ -153,7 +153,7 @@ def match_columns(ref: TableRef, schema: Any, existing: list[Any], add_columns: 
             hint = f" (the table has {folded[0]!r}: names are case-sensitive)" if folded else ""
             problems.append(f"source column {f.name!r} is not in the table{hint}")
             continue
-        if not compatible(f.dataType, col.data_type):
+        if not compatible(f.dataType, col.checked_type):  # a domain: its base type
             problems.append(f"column {f.name!r}: source type {f.dataType.simpleString()} cannot load "
                             f"into {col.data_type}")
         names.append(f.name)

@@ -24,7 +24,7 @@ TIMES = ["01:30:00.123456", "01:30:00.123500", "23:59:59.999500", "00:00:00.0004
 VARIANTS = [("copy", "binary"), ("copy", "csv"), ("optimized", None), ("standard", None)]
 
 
-def _source(spark: Any, with_time: bool, with_array: bool) -> Any:
+def _source(spark: Any, with_time: bool) -> Any:
     rows = []
     for i, wall in enumerate(WALLS):
         naive = dt.datetime.fromisoformat(wall)
@@ -33,13 +33,10 @@ def _source(spark: Any, with_time: bool, with_array: bool) -> Any:
     rows.append((len(WALLS), None, None, None, None, None, None))
     df = spark.createDataFrame(rows, "id int, tz3 timestamp, tz0 timestamp, ntz6 timestamp_ntz, "
                                      "ntz3 timestamp_ntz, arr3 array<timestamp>, t3 string")
-    df = df if with_time else df.drop("t3")  # binary has no exact encoding of text into time
-    # Spark's JDBC writer cannot send array<timestamp> at all (pgjdbc has no array type named
-    # "TIMESTAMP WITH TIME ZONE"), whatever the column's precision: COPY only
-    return df if with_array else df.drop("arr3")
+    return df if with_time else df.drop("t3")  # binary has no exact encoding of text into time
 
 
-def _expected(cur: Any, with_time: bool, with_array: bool) -> list[tuple[Any, ...]]:
+def _expected(cur: Any, with_time: bool) -> list[tuple[Any, ...]]:
     """What PostgreSQL stores for the same literals, cast to the columns' types."""
     out = []
     for i, wall in enumerate(WALLS):
@@ -48,7 +45,7 @@ def _expected(cur: Any, with_time: bool, with_array: bool) -> list[tuple[Any, ..
                     "%s::timestamp(3)::text, ARRAY[%s::timestamptz(3), NULL]::text, %s::time(3)::text",
                     (z, z, wall, wall, z, TIMES[i % len(TIMES)]))
         row = cur.fetchone()
-        out.append((i, *row[:4], row[4] if with_array else None, row[5] if with_time else None))
+        out.append((i, *row[:5], row[5] if with_time else None))
     out.append((len(WALLS),) + (None,) * 6)
     return out
 
@@ -59,8 +56,8 @@ def test_timestamps_round_to_the_columns_precision(method: str, staging: str | N
     with pg_conn.cursor() as cur:
         cur.execute("SET TIME ZONE 'UTC'")
         cur.execute(DDL)
-    with_time, with_array = staging != "binary", method == "copy"
-    result = write_to_postgres(_source(spark, with_time, with_array), pg_db.as_params(), method=method, table="prec",
+    with_time = staging != "binary"
+    result = write_to_postgres(_source(spark, with_time), pg_db.as_params(), method=method, table="prec",
                                temp_s3_bucket=bucket, state_url=state_url, staging_format=staging)
     if staging:
         assert result.staging_format == staging
@@ -69,7 +66,7 @@ def test_timestamps_round_to_the_columns_precision(method: str, staging: str | N
         cur.execute("SELECT id, tz3::text, tz0::text, ntz6::text, ntz3::text, arr3::text, t3::text "
                     "FROM prec ORDER BY id")
         got = cur.fetchall()
-        want = _expected(cur, with_time, with_array)
+        want = _expected(cur, with_time)
     assert got == want
     assert want[0][1] == "2024-03-31 01:30:00.123+00"  # the rounding is real
     assert want[3][1] == "1999-12-31 23:59:59+00"  # half away from 2000-01-01
