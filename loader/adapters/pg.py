@@ -45,14 +45,25 @@ class Column:
     data_type: str  # format_type(): e.g. "numeric(12,2)", "timestamp with time zone", "text[]"
     not_null: bool
     has_default: bool = False
+    #: a domain's (or an array of a domain's) base type as format_type spells it, domains of
+    #: domains followed: what the type check compares; None for a column of no domain
+    base_type: str | None = None
+
+    @property
+    def checked_type(self) -> str:
+        return self.base_type or self.data_type
 
 
 def table_columns(cur: Any, ref: TableRef) -> list[Column] | None:
     """Columns of an existing table in order, or None when the table does not exist."""
     cur.execute(
         """SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                  a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''
+                  a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+                  CASE WHEN t.typtype = 'd' THEN t.oid WHEN e.typtype = 'd' THEN e.oid END,
+                  e.typtype = 'd'
              FROM pg_attribute a
+             JOIN pg_type t ON t.oid = a.atttypid
+             LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
              JOIN pg_class c ON c.oid = a.attrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
@@ -66,7 +77,19 @@ def table_columns(cur: Any, ref: TableRef) -> list[Column] | None:
                     "WHERE n.nspname = %s AND c.relname = %s", (ref.schema, ref.table))
         if cur.fetchone() is None:
             return None
-    return [Column(r[0], r[1], bool(r[2]), bool(r[3])) for r in rows]
+    return [Column(r[0], r[1], bool(r[2]), bool(r[3]),
+                   None if r[4] is None else _domain_base(cur, r[4]) + ("[]" if r[5] else "")) for r in rows]
+
+
+def _domain_base(cur: Any, domain: int) -> str:
+    """format_type of the type under a domain, through domains of domains (each holds its base's typmod)."""
+    oid, typmod, typtype = domain, -1, "d"
+    while typtype == "d":
+        cur.execute("SELECT d.typbasetype, d.typtypmod, b.typtype FROM pg_type d "
+                    "JOIN pg_type b ON b.oid = d.typbasetype WHERE d.oid = %s", (oid,))
+        oid, typmod, typtype = cur.fetchone()
+    cur.execute("SELECT format_type(%s, %s)", (oid, typmod))
+    return str(cur.fetchone()[0])
 
 
 def has_aws_s3(cur: Any) -> bool:

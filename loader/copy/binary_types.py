@@ -43,12 +43,13 @@ pgpq's numerics.
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, Inexact
 from typing import Any
+
+from ..plan.pg_types import parse
 
 INT_KINDS = ("ByteType", "ShortType", "IntegerType", "LongType")
 STRING_KINDS = ("StringType", "VarcharType", "CharType")
@@ -84,12 +85,11 @@ _REASONS = {
                                                       "the session time zone, which binary does not carry",
 }
 _CONTEXT = Context(prec=200, traps=[Inexact])  # exact decimal arithmetic for numeric_value
-_TYPMOD = re.compile(r"\(\s*\d+\s*(,\s*-?\d+\s*)?\)")
 
 
 def base_type(pg_type: str) -> str:
     """``format_type`` output without its typmod: 'numeric(12,2)[]' -> 'numeric[]'."""
-    return _TYPMOD.sub("", pg_type).strip()
+    return parse(pg_type).plain
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,14 @@ from __future__ import annotations
 from typing import Any
 
 NUL_ERROR_TAG = "LOADER_NUL_BYTE"
+#: Every struct, map and nested array that becomes json/jsonb text is written with these options,
+#: by every method. Spark's JSON generator by default drops a struct's NULL fields ({"z": null}
+#: and no "z" are different documents; a map keeps its NULLs) and writes timestamps with
+#: milliseconds in the session time zone; here every microsecond is kept, instants in UTC (a
+#: historic zone's offset has seconds that XXX would drop).
+JSON_OPTIONS = {"ignoreNullFields": "false", "timeZone": "UTC",
+                "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
+                "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"}
 _MICROS_PER_DAY = 86_400_000_000
 
 
@@ -41,13 +49,22 @@ def _quoted(text_expr: str) -> str:
 def _timestamp_utc(expr: str) -> str:
     m = f"unix_micros({expr})"
     r = f"pmod({m}, {_MICROS_PER_DAY})"
-    day = f"cast(date_from_unix_date(cast(floor({m} / {_MICROS_PER_DAY}) as int)) as string)"
+    # integer division of an exact multiple: floor(m / D) divides as doubles, which puts the
+    # last microseconds of a day on the next day before ~1697 and after ~2243
+    # (9999-12-31 23:59:59.999999 -> 10000-01-01)
+    day = f"cast(date_from_unix_date(cast(({m} - {r}) div {_MICROS_PER_DAY} as int)) as string)"
     two = "lpad(cast({} as string), 2, '0')"
     return (
         f"concat({day}, ' ', {two.format(f'{r} div 3600000000')}, ':', "
         f"{two.format(f'({r} div 60000000) % 60')}, ':', {two.format(f'({r} div 1000000) % 60')}, "
         f"'.', lpad(cast({r} % 1000000 as string), 6, '0'), '+00')"
     )
+
+
+def json_sql(expr: str) -> str:
+    """SQL for a struct, map or array as JSON text, NULL fields kept (``JSON_OPTIONS``)."""
+    options = ", ".join(f"{_lit(k)}, {_lit(v)}" for k, v in JSON_OPTIONS.items())
+    return f"to_json({expr}, map({options}))"
 
 
 def string_guard(expr: str, column: str, strip_nul: bool) -> str:
@@ -74,7 +91,7 @@ def _text(expr: str, dtype: Any, column: str, strip_nul: bool) -> str:
     if kind == "ArrayType":
         return _array_literal(expr, dtype.elementType, column, strip_nul)
     if kind in ("StructType", "MapType"):
-        return f"to_json({expr})"
+        return json_sql(expr)
     # numbers, dates: Spark's cast prints them the way PostgreSQL parses them (NaN, Infinity,
     # -0.0, plain decimals with every digit of the scale).
     return f"cast({expr} as string)"
@@ -83,7 +100,7 @@ def _text(expr: str, dtype: Any, column: str, strip_nul: bool) -> str:
 def _array_literal(expr: str, elem: Any, column: str, strip_nul: bool) -> str:
     ekind = type(elem).__name__
     if ekind in ("ArrayType", "StructType", "MapType"):
-        return f"to_json({expr})"  # typemap loads these as jsonb
+        return json_sql(expr)  # typemap loads these as jsonb
     inner = _text("x", elem, column, strip_nul)
     quoted = f"concat('\"', replace(replace({inner}, '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), '\"')"
     element = f"if(x IS NULL, 'NULL', {quoted})"
@@ -131,6 +148,13 @@ def _prepared(name: str, dtype: Any, strip_nul: bool) -> str:
     if kind in ("StringType", "VarcharType", "CharType"):
         return f"replace({col}, char(0), '')" if strip_nul else col
     return f"if({col} IS NULL, NULL, {_text(col, dtype, name, strip_nul)})"
+
+
+def pg_text_sql(name: str, dtype: Any) -> str:
+    """SQL for column ``name`` as the text PostgreSQL's input function reads back exactly (NULL
+    stays NULL): what the JDBC methods send for dates and timestamps (jdbc/codec.py)."""
+    col = _ident(name)
+    return f"if({col} IS NULL, NULL, {_text(col, dtype, name, False)})"
 
 
 def csv_lines(df: Any, columns: tuple[str, ...], strip_nul: bool = False) -> Any:

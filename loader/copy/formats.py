@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..plan.pg_types import parse
 from ..plan.typemap import ColumnPlan, kind, pg_type
-from .csv_encode import csv_lines
+from .csv_encode import JSON_OPTIONS, csv_lines
 from .part_reader import binary_fields, csv_fields
 from .task import batch_bytes, nul_byte_message, nul_message
 
@@ -158,7 +159,7 @@ class BinaryFormat(StagingFormat):
         for i, (name, target) in enumerate(zip(plan.names, plan.pg_types, strict=True)):
             col = F.col("`" + name.replace("`", "``") + "`")
             if _needs_json(types[name], target):
-                col = F.to_json(col)  # structs, maps and nested arrays load as json/jsonb text
+                col = F.to_json(col, JSON_OPTIONS)  # structs, maps and nested arrays load as json/jsonb text
             cols.append(col.alias(f"c{i}"))
         return df.select(*cols)
 
@@ -182,7 +183,7 @@ class BinaryFormat(StagingFormat):
 def _needs_json(dtype: Any, target: str) -> bool:
     """Structs, maps and arrays bound for json/jsonb travel as their JSON text (as in CSV)."""
     k = kind(dtype)
-    return k in ("StructType", "MapType") or (k == "ArrayType" and target.split("(")[0] in ("json", "jsonb"))
+    return k in ("StructType", "MapType") or (k == "ArrayType" and parse(target).plain in ("json", "jsonb"))
 
 
 def _kind_of(dtype: Any, target: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from ..adapters import s3
 from ..errors import StagingError
+from ..plan.pg_types import parse
 from .binary_types import numeric_value
 
 _PG_EPOCH = dt.date(2000, 1, 1)
@@ -132,7 +133,7 @@ def binary_fields(data: bytes, wanted: int, indexes: list[int], types: list[str]
 def _decode(raw: bytes | None, pg_type: str) -> str:
     if raw is None:
         return "NULL"
-    base = pg_type.split("(")[0].strip()
+    base = parse(pg_type).plain  # an array's base ends in [] and shows as hex
     if base in ("smallint", "integer", "bigint"):
         return str(int.from_bytes(raw, "big", signed=True))
     if base == "numeric":

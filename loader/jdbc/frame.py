@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..connection import ConnectionSpec
-from ..copy.csv_encode import string_guard
+from ..copy.csv_encode import JSON_OPTIONS, string_guard
 from ..errors import ConfigError
 from ..options import JdbcOptions, Method
 from ..plan.typemap import STRING_KINDS, ColumnPlan, kind, pg_type, row_width
@@ -70,7 +70,7 @@ def staging_frame(df: Any, plan: ColumnPlan, strip_nul: bool = False,
         quoted = "`" + name.replace("`", "``") + "`"
         alias = f"c_{i}"
         if _as_json(dtype, target_type):
-            col, dtype, native = F.to_json(F.col(quoted)), StringType(), "text"
+            col, dtype, native = F.to_json(F.col(quoted), JSON_OPTIONS), StringType(), "text"
         elif kind(dtype) in STRING_KINDS:
             # a NUL byte: the same error naming the column as COPY gives, or stripped on opt-in
             col, native = F.expr(string_guard(quoted, name, strip_nul)), pg_type(dtype)
@@ -79,6 +79,8 @@ def staging_frame(df: Any, plan: ColumnPlan, strip_nul: bool = False,
         else:
             col, native = F.col(quoted), pg_type(dtype)
         wire = jdbc_codec.compact(col, dtype, alias, native) if compact else None
+        if wire is None:  # both methods: what java.sql.Date/Timestamp would move (hybrid calendar)
+            wire = jdbc_codec.calendar_safe(name, dtype, alias, native)
         if wire is None:
             exprs.append(col.alias(alias))
             cols.append(StagedColumn.plain(alias, native))

@@ -34,6 +34,7 @@ from typing import Any
 
 from ..errors import SchemaMismatchError
 from ..naming import TableRef, quote_ident
+from .pg_types import parse
 
 #: Spark's string types
 STRING_KINDS = ("StringType", "VarcharType", "CharType")
@@ -47,7 +48,7 @@ _SCALARS = {
 _INTS = ("smallint", "integer", "bigint")
 _NUMERIC_TARGETS = _INTS + ("numeric", "real", "double precision")
 #: text-like targets: every scalar has a text rendering (format_type spells varchar/char this way)
-_TEXTS = ("text", "character varying", "character")
+_TEXTS = ("text", "character varying", "character", "bpchar")
 
 
 def kind(spark_type: Any) -> str:
@@ -72,18 +73,17 @@ def pg_type(spark_type: Any) -> str:
                               next_step="cast the column to a supported type before loading")
 
 
-def _base(pg: str) -> str:
-    return pg.split("(")[0].strip()
-
-
 def compatible(spark_type: Any, target: str) -> bool:
-    """Can values of ``spark_type`` be loaded into a column of PostgreSQL type ``target``?"""
+    """Can values of ``spark_type`` be loaded into a column of PostgreSQL type ``target``
+    (as format_type spells it: ``timestamp(3) with time zone`` is a timestamptz)?"""
     name = kind(spark_type)
-    base = _base(target)
+    parsed = parse(target)
+    is_array = parsed.is_array
+    base = "" if is_array else parsed.plain  # an array column takes only arrays (and NULLs)
     if name == "NullType":
         return True  # only NULLs: any column takes them
     if name in STRING_KINDS:
-        return not target.endswith("[]")  # text input works for any scalar type; PG validates
+        return not is_array  # text input works for any scalar type; PG validates
     if name in ("ByteType", "ShortType", "IntegerType", "LongType"):
         return base in _NUMERIC_TARGETS or base in _TEXTS
     if name == "DecimalType":
@@ -99,7 +99,7 @@ def compatible(spark_type: Any, target: str) -> bool:
     if name == "BinaryType":
         return base == "bytea"
     if name == "ArrayType":
-        return target.endswith("[]") or base in ("jsonb", "json")
+        return is_array or base in ("jsonb", "json")
     if name in ("StructType", "MapType"):
         return base in ("jsonb", "json") or base in _TEXTS
     return False
@@ -153,7 +153,7 @@ def match_columns(ref: TableRef, schema: Any, existing: list[Any], add_columns: 
             hint = f" (the table has {folded[0]!r}: names are case-sensitive)" if folded else ""
             problems.append(f"source column {f.name!r} is not in the table{hint}")
             continue
-        if not compatible(f.dataType, col.data_type):
+        if not compatible(f.dataType, col.checked_type):  # a domain: its base type
             problems.append(f"column {f.name!r}: source type {f.dataType.simpleString()} cannot load "
                             f"into {col.data_type}")
         names.append(f.name)

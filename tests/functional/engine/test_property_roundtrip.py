@@ -110,6 +110,13 @@ def _same(col: str, want: Any, got: Any) -> bool:
      [""], (1, "n"), {}),
     (2, 2, 10000, 10**4, 0.0, 1e308, Decimal("10000.5"), Decimal(-(10**4)), "", None, None,
      None, None, None, None, None, (2, "s"), None),
+    # the days the hybrid Julian-Gregorian calendar skips (java.sql.Date/Timestamp moved them)
+    (3, 3, 3, 3, 3.0, 3.0, Decimal(3), Decimal(3), "gap", b"", True, dt.date(1582, 10, 10),
+     dt.datetime(1582, 10, 5, 12, 0, 0, 1, tzinfo=UTC), dt.datetime(1582, 10, 14, 23, 59, 59, 999999),
+     [], [], (3, "g"), {}),
+    (4, 4, 4, 4, 4.0, 4.0, Decimal(4), Decimal(4), "gap", b"", False, dt.date(1582, 10, 5),
+     dt.datetime(1582, 10, 14, 23, 59, 59, 999999, tzinfo=UTC), dt.datetime(1000, 3, 1, 12),
+     [], [], (4, "h"), {}),
 ])
 def test_every_type_round_trips(method: str, mode: str, rows: list[tuple[Any, ...]], spark: Any, pg_db: Any, pg_conn: Any,
                                 bucket: str, state_url: str, request: Any) -> None:
