@@ -170,7 +170,7 @@ def _scalar(col: TargetColumn, arr: Any, row_of: Any) -> Any:
         return arr.cast(pa.decimal128(19, 0))  # every int64 fits 19 digits
     if (target in TEXT_TARGETS and _is_string(ty)) or (target == "boolean" and t.is_boolean(ty)):
         return arr  # varchar(n)/char(n): varcharrecv/bpcharrecv check the length or pad, as in text
-    if target == "bytea" and (t.is_binary(ty) or t.is_large_binary(ty) or t.is_fixed_size_binary(ty)):
+    if target in ("bytea", "geometry", "geography") and (t.is_binary(ty) or t.is_large_binary(ty) or t.is_fixed_size_binary(ty)):
         return arr
     if target == "date" and t.is_date32(ty):
         return arr

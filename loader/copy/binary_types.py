@@ -64,6 +64,8 @@ SCALAR_SOURCES: dict[str, tuple[str, ...]] = {
     "boolean": ("BooleanType",),
     **{t: STRING_KINDS for t in TEXT_TARGETS},
     "bytea": ("BinaryType",),
+    # PostGIS's binary input (geometry_recv) is (E)WKB: the bytes go as they are, the typmod checked
+    "geometry": ("BinaryType",), "geography": ("BinaryType",),
     "date": ("DateType",),
     "timestamp with time zone": ("TimestampType",),
     "timestamp without time zone": ("TimestampNTZType",),

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..plan.pg_types import parse
-from ..plan.typemap import ColumnPlan, kind, pg_type
+from ..plan.typemap import SPATIAL, ColumnPlan, kind, pg_type
 from .csv_encode import JSON_OPTIONS, csv_lines
 from .part_reader import binary_fields, csv_fields
 from .task import batch_bytes, nul_byte_message, nul_message
@@ -131,6 +131,15 @@ class CsvFormat(StagingFormat):
     row_fields = staticmethod(csv_fields)
 
     def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
+        from pyspark.sql import functions as F
+
+        # PostGIS's text input reads hex (E)WKB, not bytea's \x form: bytes bound for a spatial
+        # column travel as plain hex
+        binary = {f.name for f in df.schema.fields if kind(f.dataType) == "BinaryType"}
+        spatial = [n for n, t in zip(plan.names, plan.pg_types, strict=True)
+                   if n in binary and parse(t).plain in SPATIAL]
+        if spatial:
+            df = df.withColumns({n: F.hex(F.col("`" + n.replace("`", "``") + "`")) for n in spatial})
         return csv_lines(df, plan.names, strip_nul)
 
     def encoder(self, plan: ColumnPlan, strip_nul: bool) -> CsvPartEncoder:
@@ -140,7 +149,11 @@ class CsvFormat(StagingFormat):
         return ".csv.gz" if gzip else ".csv"
 
     def landing_types(self, plan: ColumnPlan, schema: Any, cast_later: bool) -> tuple[str, ...]:
-        return ("text",) * len(plan.names) if cast_later else plan.pg_types  # every CSV value is text
+        if not cast_later:
+            return plan.pg_types
+        # every CSV value is text, bytes as bytea's \x text: cast from bytea (PostGIS has that cast)
+        binary = {f.name for f in schema.fields if kind(f.dataType) == "BinaryType"}
+        return tuple("bytea" if n in binary else "text" for n in plan.names)
 
     def copy_options(self, freeze: bool) -> str:
         return "(FORMAT csv, ENCODING 'UTF8'" + (", FREEZE" if freeze else "") + ")"

@@ -73,6 +73,10 @@ def pg_type(spark_type: Any) -> str:
                               next_step="cast the column to a supported type before loading")
 
 
+#: PostGIS types: text (WKT, EWKT, hex EWKB) and bytes ((E)WKB) load through PostGIS's own input
+SPATIAL = ("geometry", "geography")
+
+
 def compatible(spark_type: Any, target: str) -> bool:
     """Can values of ``spark_type`` be loaded into a column of PostgreSQL type ``target``
     (as format_type spells it: ``timestamp(3) with time zone`` is a timestamptz)?"""
@@ -97,7 +101,7 @@ def compatible(spark_type: Any, target: str) -> bool:
     if name in ("TimestampType", "TimestampNTZType"):
         return base in ("timestamp with time zone", "timestamp without time zone") or base in _TEXTS
     if name == "BinaryType":
-        return base == "bytea"
+        return base in ("bytea",) + SPATIAL  # PostGIS: (E)WKB bytes
     if name == "ArrayType":
         return is_array or base in ("jsonb", "json")
     if name in ("StructType", "MapType"):

@@ -222,3 +222,31 @@ def test_a_predicate_the_table_cannot_evaluate_is_refused_before_anything_moves(
     with pytest.raises(ConfigError, match="boolean"):
         write_to_postgres(_df(spark, NEW_B), params, method="copy", mode="overwrite", temp_s3_bucket=bucket,
                           replace_where="entity + 1", state_url=state_url)
+
+
+@pytest.mark.parametrize("method, options", [
+    pytest.param("copy", {"staging_format": "binary"}, id="copy-binary"),
+    pytest.param("copy", {"staging_format": "csv"}, id="copy-csv"),
+    pytest.param("optimized", {}, id="optimized"),
+    pytest.param("standard", {}, id="standard"),
+])
+@pytest.mark.parametrize("mode", ["append", "slice"])
+def test_geometry_from_wkb_bytes_lands_exactly(spark: Any, pg_db: Any, entity: Any, bucket: str, state_url: str,
+                                               method: str, options: dict[str, Any], mode: str) -> None:
+    """A BinaryType column of (E)WKB into geometry: the SRID the value carries, or the column's."""
+    with entity.cursor() as cur:
+        cur.execute("CREATE TABLE shapes (id bigint, dataset text, geometry geometry(MultiPolygon, 4326), "
+                    "point geometry(Point, 4326), g geometry)")
+    ewkb = bytes.fromhex(HEX_SQUARE)
+    wkb = struct.pack("<BId", 1, 1, 7.5) + struct.pack("<d", -1.25)  # POINT(7.5 -1.25), no SRID
+    rows = [(1, "d", bytearray(ewkb), bytearray(wkb), bytearray(wkb)), (2, "d", None, None, None)]
+    df = spark.createDataFrame(rows, "id long, dataset string, geometry binary, point binary, g binary")
+    slice_args = {"mode": "overwrite", "replace_where": "dataset = 'd'"} if mode == "slice" else {}
+    result = write_to_postgres(df, pg_db.as_params() | {"table": "shapes"}, method=method, temp_s3_bucket=bucket,
+                               state_url=state_url, **options, **slice_args)
+    assert result.rows == 2 and result.method == method
+    with entity.cursor() as cur:
+        cur.execute("SELECT id, ST_AsEWKT(geometry), ST_AsEWKT(point), ST_AsEWKT(g) FROM shapes ORDER BY id")
+        assert cur.fetchall() == [
+            (1, "SRID=4326;MULTIPOLYGON(((2 2,3 2,3 3,2 3,2 2)))", "SRID=4326;POINT(7.5 -1.25)", "POINT(7.5 -1.25)"),
+            (2, None, None, None)]
