@@ -12,13 +12,13 @@ manifest's field; the runner's plan adds the target's and the bucket's.
 from __future__ import annotations
 
 import csv
-import glob
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import LoaderError, SchemaMismatchError, SourceError
 from ..manifest import Manifest
+from .line_ends import local_files
 from .sources import reader_options
 
 Problem = tuple[str, str]  # (manifest field, message)
@@ -48,7 +48,7 @@ def source_shape(m: Manifest, problems: list[Problem]) -> SourceShape:
     local = path[len("file://"):] if path.startswith("file://") else path
     if "://" in local:
         return SourceShape(None, "columns known when Spark reads it")
-    files = _data_files(local)
+    files = local_files(local)
     if not files:
         problems.append(("source.path", f"{path}: no such file or folder (or no data files in it)"))
         return SourceShape(None, "no files")
@@ -62,18 +62,6 @@ def source_shape(m: Manifest, problems: list[Problem]) -> SourceShape:
             return SourceShape(None, "files refused")
         return _csv_header(options, files[0], problems)
     return SourceShape(None, f"{src.format}: Spark infers the columns from the data when it reads it")
-
-
-def _data_files(path: str) -> list[str]:
-    found: list[str] = []
-    for top in sorted(glob.glob(path)):
-        if os.path.isfile(top):
-            found.append(top)
-            continue
-        for root, dirs, names in os.walk(top):
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-            found += [os.path.join(root, n) for n in sorted(names) if not n.startswith((".", "_"))]
-    return found
 
 
 def _s3_source(uri: str, problems: list[Problem]) -> SourceShape:

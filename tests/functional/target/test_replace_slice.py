@@ -16,18 +16,11 @@ import psycopg2
 import pytest
 
 from loader import write_to_postgres
+from loader.demo import ENTITY_DDL
 from loader.errors import ConfigError, DataError
 from loader.state import StateStore
 from loader.state.display import rows_cell
 
-ENTITY_DDL = """
-CREATE TABLE entity (
-  dataset text, end_date date, entity bigint PRIMARY KEY, entry_date date, geojson jsonb,
-  geometry geometry(MultiPolygon, 4326), json jsonb, name text, organisation_entity bigint,
-  point geometry(Point, 4326), prefix text, reference text, start_date date, typology text, quality text);
-CREATE INDEX entity_geometry_gist ON entity USING gist (geometry);
-CREATE INDEX entity_dataset ON entity (dataset);
-"""
 COLUMNS = ("dataset", "end_date", "entity", "entry_date", "geojson", "geometry", "json", "name",
            "organisation_entity", "point", "prefix", "reference", "start_date", "typology", "quality")
 SQUARE = "MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)))"
@@ -67,8 +60,7 @@ def _df(spark: Any, rows: list[tuple[Any, ...]]) -> Any:
 @pytest.fixture()
 def entity(pg_conn: Any) -> Any:
     with pg_conn.cursor() as cur:
-        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-        cur.execute(ENTITY_DDL)
+        cur.execute(ENTITY_DDL)  # make demo's table: the design document's, GiST and btree
     return pg_conn
 
 
