@@ -2,7 +2,9 @@
 ``map_httpcore_exceptions``, dlt's ``_make_database_exception``).
 
 * class 22 (data exception) and 23 (integrity constraint): ``DataError`` naming the table,
-  the column, PostgreSQL's detail and where the row came from; never worth a fallback;
+  the column, PostgreSQL's detail and where the row came from; never worth a fallback. So is
+  PostGIS refusing a geometry it cannot parse or build: it reports that as an internal error
+  (XX000) raised from its parser's error hook (``lwgeom_pg.c``), which the diagnostics name;
 * class 28 (invalid authorization): ``TargetConnectionError`` that says the login was refused;
 * class 08 and errors without a SQLSTATE (the connection died), 53 (out of disk or memory) and
   57 (the server cancelled or shut down): ``TargetConnectionError``;
@@ -42,14 +44,26 @@ _DATA_NEXT_STEPS = {
     "23514": "a CHECK constraint of the target refused the row: fix the value in the source",
 }
 _DEFAULT_DATA_NEXT_STEP = "fix the value in the source or the column type in the target"
+#: where PostGIS raises what its parser refuses (SQLSTATE XX000): the value's fault, not the server's
+_POSTGIS_INPUT_FILES = frozenset({"lwgeom_pg.c"})
+_POSTGIS_NEXT_STEP = ("PostGIS cannot read or build this geometry: fix the value in the source (WKT, EWKT, hex "
+                      "EWKB or WKB bytes; a ring must be closed and have 4 points)")
+
 
 def sqlstate(exc: BaseException) -> str:
     return getattr(exc, "pgcode", None) or ""
 
 
 def is_data_error(exc: BaseException) -> bool:
-    """Errors caused by the data itself (never worth a fallback): SQLSTATE classes 22 and 23."""
-    return isinstance(exc, psycopg2.DataError | psycopg2.IntegrityError) or sqlstate(exc)[:2] in ("22", "23")
+    """Errors caused by the data itself (never worth a fallback): SQLSTATE classes 22 and 23, and
+    a geometry PostGIS's parser refuses."""
+    return isinstance(exc, psycopg2.DataError | psycopg2.IntegrityError) or sqlstate(exc)[:2] in ("22", "23") \
+        or _postgis_refused(exc)
+
+
+def _postgis_refused(exc: BaseException) -> bool:
+    return sqlstate(exc) == "XX000" and getattr(getattr(exc, "diag", None), "source_file", None) in \
+        _POSTGIS_INPUT_FILES
 
 
 def first_line(exc: BaseException) -> str:
@@ -74,7 +88,8 @@ def data_error(exc: BaseException, *, table: TableRef | str, where: str | None =
         parts.append(_truncate(context.splitlines()[0]))
     if where:
         parts.append(f"in {where}")
-    return DataError("; ".join(parts), next_step=_DATA_NEXT_STEPS.get(sqlstate(exc), _DEFAULT_DATA_NEXT_STEP),
+    step = _POSTGIS_NEXT_STEP if _postgis_refused(exc) else _DATA_NEXT_STEPS.get(sqlstate(exc), _DEFAULT_DATA_NEXT_STEP)
+    return DataError("; ".join(parts), next_step=step,
                      table=str(table), run_id=run_id, sqlstate=sqlstate(exc) or None,
                      constraint=getattr(diag, "constraint_name", None), column=column)
 

@@ -242,3 +242,62 @@ def test_geometry_from_wkb_bytes_lands_exactly(spark: Any, pg_db: Any, entity: A
         assert cur.fetchall() == [
             (1, "SRID=4326;MULTIPOLYGON(((2 2,3 2,3 3,2 3,2 2)))", "SRID=4326;POINT(7.5 -1.25)", "POINT(7.5 -1.25)"),
             (2, None, None, None)]
+
+
+@pytest.mark.parametrize("method, options", [
+    pytest.param("copy", {"staging_format": "csv"}, id="copy-csv"),
+    pytest.param("copy", {"staging_format": "binary"}, id="copy-binary"),
+    pytest.param("optimized", {}, id="optimized"),
+])
+def test_with_on_error_reject_a_refused_geometry_is_set_aside_and_the_slice_still_replaced(
+        spark: Any, pg_db: Any, entity: Any, bucket: str, state_url: str, method: str,
+        options: dict[str, Any]) -> None:
+    params = pg_db.as_params() | {"table": "entity"}
+    write_to_postgres(_df(spark, OLD_A + OLD_B), params, method="copy", temp_s3_bucket=bucket, state_url=state_url)
+    before_a = _untouched(entity, "a")
+    bad = _row("b", 15, "MULTIPOLYGON(((0 0,1 0)))", "POINT(1 1)", "not closed")  # PostGIS refuses it
+    result = write_to_postgres(_df(spark, NEW_B + [bad]), params, method=method, mode="overwrite",
+                               replace_by=["dataset"], on_error="reject", temp_s3_bucket=bucket,
+                               state_url=state_url, **options)
+    assert (result.rows, result.rows_rejected, result.rows_deleted) == (3, 1, 3)
+    assert _landed(entity, "b") == _expected(entity, NEW_B)
+    assert _untouched(entity, "a") == before_a
+    with entity.cursor() as cur:
+        cur.execute("SELECT row_data->>'entity', error FROM loader_rejects")
+        (entity_id, error), = cur.fetchall()
+        assert entity_id == "15" and "geometry" in error.lower(), error
+
+
+def test_a_copy_that_falls_back_replaces_the_slice_through_jdbc(spark: Any, pg_db: Any, entity: Any, bucket: str,
+                                                                state_url: str) -> None:
+    params = pg_db.as_params() | {"table": "entity"}
+    write_to_postgres(_df(spark, OLD_A + OLD_B), params, method="copy", temp_s3_bucket=bucket, state_url=state_url)
+    before_a = _untouched(entity, "a")
+    result = write_to_postgres(_df(spark, NEW_B), params, method="copy", mode="overwrite",
+                               replace_where="dataset = 'b'", temp_s3_bucket="no-such-bucket-for-slices",
+                               state_url=state_url)
+    assert result.method == "optimized" and result.fallback_reason and result.rows_deleted == 3
+    assert _landed(entity, "b") == _expected(entity, NEW_B) and _untouched(entity, "a") == before_a
+
+
+@pytest.mark.parametrize("method, options, slice_args", [
+    pytest.param("copy", {"staging_format": "csv"}, {}, id="copy-csv-append"),
+    pytest.param("copy", {"staging_format": "binary"}, {"mode": "overwrite", "replace_by": ["dataset"]},
+                 id="copy-binary-slice"),
+    pytest.param("optimized", {}, {}, id="optimized-append"),
+])
+def test_a_geometry_postgis_refuses_fails_the_load_naming_the_column(
+        spark: Any, pg_db: Any, entity: Any, bucket: str, state_url: str, method: str, options: dict[str, Any],
+        slice_args: dict[str, Any]) -> None:
+    params = pg_db.as_params() | {"table": "entity"}
+    bad = _row("b", 15, "MULTIPOLYGON(((0 0,1 0)))", "POINT(1 1)", "not closed")
+    with pytest.raises(DataError) as info:
+        write_to_postgres(_df(spark, NEW_B + [bad]), params, method=method, temp_s3_bucket=bucket,
+                          state_url=state_url, **options, **slice_args)
+    message = str(info.value)
+    assert "geometry requires more points" in message, message
+    assert "column geometry" in message or "'geometry'" in message, message
+    assert "PostGIS cannot read or build this geometry" in (info.value.next_step or "")
+    with entity.cursor() as cur:
+        cur.execute("SELECT count(*) FROM entity")
+        assert cur.fetchone()[0] == 0
