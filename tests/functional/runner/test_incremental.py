@@ -157,3 +157,30 @@ def test_sigkill_during_an_incremental_run(phase: str, after: str, spark: Any, e
         assert run(folder, state_url, spark).rows == BATCH
     assert query(pg_conn, "SELECT count(*), count(DISTINCT id), sum(id) FROM orders") == \
         [(3 * BATCH, 3 * BATCH, sum(range(3 * BATCH)))]
+
+
+def test_an_incremental_replace_by_replaces_only_the_slices_of_the_new_rows(spark: Any, env: dict[str, Path],
+                                                                          pg_conn: Any, state_url: str) -> None:
+    """Spark's dynamic partition overwrite, incrementally: a day published again replaces that day."""
+    doc = {"version": 1, "name": "orders",
+           "source": {"format": "parquet", "path": "${T_SRC}",
+                      "incremental": {"cursor": "updated_at", "initial": "2024-01-01T00:00:00Z"}},
+           "target": {"connection": "${T_PG_URL}", "table": "orders", "mode": "overwrite", "replace_by": ["day"]},
+           "method": "copy", "copy": {"bucket": "${T_BUCKET}", "fallback": "none"}}
+    env["manifests"].mkdir(parents=True, exist_ok=True)
+    (env["manifests"] / "orders.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    def publish(ids: range, day: str, first_second: int) -> None:
+        rows = [(i, day, T0 + dt.timedelta(seconds=first_second + n)) for n, i in enumerate(ids)]
+        spark.createDataFrame(rows, "id long, day string, updated_at timestamp").write.mode("append") \
+            .parquet(str(env["src"]))
+
+    publish(range(0, 50), "2024-01-01", 0)
+    publish(range(100, 150), "2024-01-02", 100)
+    first = run(env["manifests"], state_url, spark)
+    assert first.rows == 100
+    publish(range(200, 210), "2024-01-02", 1000)  # the second day again, 10 rows now
+    second = run(env["manifests"], state_url, spark)
+    assert second.rows == 10 and StateStore(state_url).get(second.run_id).rows_deleted == 50
+    assert query(pg_conn, "SELECT day, count(*), min(id) FROM orders GROUP BY 1 ORDER BY 1") == [
+        ("2024-01-01", 50, 0), ("2024-01-02", 10, 200)]
