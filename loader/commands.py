@@ -164,7 +164,7 @@ def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
     """What each manifest will use, checked: COPY's credentials, bucket and database for ``copy``
     and ``auto`` (where COPY not being ready only means optimized JDBC), the database alone for
     ``optimized`` and ``standard``. Ready when everything a manifest will use is."""
-    from .adapters import s3 as s3a
+    from .adapters import s3
     from .options import Method
     from .plan.recommend import (
         copy_readiness,
@@ -187,7 +187,7 @@ def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
             ready = ready and report["method"] == "jdbc"
             continue
         b, source = (bucket, "--bucket") if bucket else (m.copy.bucket, "manifest copy.bucket") if m.copy.bucket \
-            else s3a.resolve_bucket(None)
+            else s3.resolve_bucket(None)
         report = copy_readiness(b, source, m.target.connection)
         copy_ok = report["method"] == "copy"
         if m.method is Method.AUTO and not copy_ok:

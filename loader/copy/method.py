@@ -23,8 +23,7 @@ import time
 from typing import Any
 
 from .. import interrupt
-from ..adapters import pg, pg_errors
-from ..adapters import s3 as s3a
+from ..adapters import pg, pg_errors, s3
 from ..adapters.spark import group_tasks
 from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError
 from ..naming import TempLocation
@@ -55,9 +54,9 @@ class CopyMethod:
         return self._fallback
 
     def run(self, ctx: MethodContext) -> MethodOutcome:
-        loc, client = ctx.location, s3a.make_client()
+        loc, client = ctx.location, s3.make_client()
         if not ctx.bucket_checked:
-            s3a.check_bucket(client, loc.bucket)
+            s3.check_bucket(client, loc.bucket)
         ctx.events.use_location(loc)  # recorded before the first object exists
         log.info("Using project S3 bucket for temporary staging: %s", loc.bucket)
         return _CopyRun(ctx, loc, client).run()
@@ -104,7 +103,7 @@ class _CopyRun:
         resumed = self._resume_plan(n_partitions)
         cfg = StageConfig(location=self.loc, gzip=gzip, rows_per_part=self.opts.rows_per_part,
                           part_bytes=self.opts.part_mb * 1024 * 1024,
-                          endpoint_url=s3a.endpoint_url(), skip_partitions=resumed.done, reuse=resumed.reuse,
+                          endpoint_url=s3.endpoint_url(), skip_partitions=resumed.done, reuse=resumed.reuse,
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),
                           content_type=fmt.content_type)
@@ -164,12 +163,12 @@ class _CopyRun:
         return present
 
     def _objects(self) -> list[dict[str, Any]]:
-        return sorted(s3a.iter_objects(self.client, self.loc.bucket, self.loc.prefix), key=lambda o: o["Key"])
+        return sorted(s3.iter_objects(self.client, self.loc.bucket, self.loc.prefix), key=lambda o: o["Key"])
 
     def _confirm_staged(self) -> None:
         """The staging job succeeded: its markers are true, and a resume may skip their partitions."""
         bucket = self.loc.bucket
-        s3a.call("PutObject", self.client.put_object, Bucket=bucket, Key=self.loc.confirmation_key(),
+        s3.call("PutObject", self.client.put_object, Bucket=bucket, Key=self.loc.confirmation_key(),
                  Body=b"{}", ContentType="application/json", bucket=bucket)
 
     def _resume_plan(self, n_partitions: int) -> ResumePlan:
@@ -181,14 +180,14 @@ class _CopyRun:
         # the rows of a partition come back in the same order only from files the runner saw unchanged
         plan = plan_resume(objects, self._part_rows, by_part=self.req.source_fingerprint is not None)
         if plan.stale:
-            s3a.delete_keys(self.client, self.loc.bucket, list(plan.stale), s3a.RequestCounter())
+            s3.delete_keys(self.client, self.loc.bucket, list(plan.stale), s3.RequestCounter())
         log.info("resuming run %s (attempt %d): %d part(s) already staged (%d of %d partitions complete, "
                  "%d more partly)", self.run_id, self.ctx.attempt, plan.parts_staged, len(plan.done),
                  n_partitions, len(plan.reuse))
         return plan
 
     def _part_rows(self, key: str) -> int | None:
-        head = s3a.call("HeadObject", self.client.head_object, Bucket=self.loc.bucket, Key=key,
+        head = s3.call("HeadObject", self.client.head_object, Bucket=self.loc.bucket, Key=key,
                         bucket=self.loc.bucket)
         rows = (head.get("Metadata") or {}).get(ROWS_METADATA)
         return int(rows) if rows and rows.isdigit() else None
@@ -207,7 +206,7 @@ class _CopyRun:
                 partition = TempLocation.marker_partition(key)
                 if partition is not None:
                     if partition not in markers:
-                        markers[partition] = s3a.call("GetObject", read_marker, self.client, self.loc.bucket,
+                        markers[partition] = s3.call("GetObject", read_marker, self.client, self.loc.bucket,
                                                       key, bucket=self.loc.bucket)
                         for part in markers[partition]:
                             self.ctx.events.part_staged(part.partition, part.seq, part.key, part.rows, part.bytes)
@@ -273,5 +272,5 @@ class _CopyRun:
     def _stream(self, txn: CopyTransaction, key: str) -> int:
         """COPY one part from S3 through this process (client-side)."""
         bucket = self.loc.bucket
-        body = s3a.call("GetObject", self.client.get_object, Bucket=bucket, Key=key, bucket=bucket)["Body"]
+        body = s3.call("GetObject", self.client.get_object, Bucket=bucket, Key=key, bucket=bucket)["Body"]
         return txn.copy_stream(body, bucket, key)

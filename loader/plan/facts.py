@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters import s3 as s3a
+from ..adapters import s3
 from ..errors import StagingError
 from .typemap import row_width
 
@@ -45,10 +45,10 @@ def _big_int(value: Any) -> int:
 def copy_ready(bucket: str) -> tuple[bool, str]:
     """Cheap readiness check for ``auto``: credentials and one HeadBucket on the bucket the
     request resolved (s3.resolve_bucket)."""
-    if not s3a.credentials_present():
+    if not s3.credentials_present():
         return False, "no AWS credentials found"
     try:
-        s3a.check_bucket(s3a.make_client(max_attempts=1), bucket)
+        s3.check_bucket(s3.make_client(max_attempts=1), bucket)
     except StagingError as exc:
         return False, f"bucket {bucket} not accessible ({exc.message})"
     return True, ""

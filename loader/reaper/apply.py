@@ -63,7 +63,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..adapters import s3 as s3a
+from ..adapters import s3
 from ..errors import LoaderError, RunNotFoundError, TransitionError
 from ..naming import parse_prefix, parse_staging_table, s3_uri
 from .report import ReapEntry, ReapReport, format_report, human_bytes
@@ -94,7 +94,7 @@ __all__ = ["DELETE", "KEEP", "Decision", "ReapEntry", "ReapPolicy", "ReapReport"
 def default_buckets(store: StateStore) -> list[str]:
     """Every bucket the store has seen, plus the configured default bucket."""
     buckets = list(store.buckets_seen())
-    buckets.append(s3a.resolve_bucket(None)[0])
+    buckets.append(s3.resolve_bucket(None)[0])
     return list(dict.fromkeys(b for b in buckets if b))
 
 
@@ -138,15 +138,15 @@ def reap(store: StateStore, buckets: Iterable[str], policy: ReapPolicy, client: 
     buckets and prefixes go on.
     """
     optional = frozenset(may_be_missing)
-    client = client if client is not None else s3a.make_client()
+    client = client if client is not None else s3.make_client()
     clock = _clock(now)
     report = ReapReport(dry_run=policy.dry_run)
-    counter = s3a.RequestCounter()
+    counter = s3.RequestCounter()
     root = policy.prefix_root + "/"
     try:
         for bucket in dict.fromkeys(buckets):
             try:
-                prefixes = list(s3a.list_prefixes(client, bucket, root, counter))
+                prefixes = list(s3.list_prefixes(client, bucket, root, counter))
             except LoaderError as exc:
                 if bucket in optional and exc.ids.get("code") in ("NoSuchBucket", "404"):
                     log.info("bucket %s does not exist: nothing to reap there", bucket)
@@ -184,7 +184,7 @@ def _reap_prefix(store: StateStore, client: Any, bucket: str, prefix: str, polic
         entry.action, entry.reason, entry.run_id = d.action, d.reason, d.run_id
         if not d.delete:
             return entry
-        listing = s3a.list_prefix(client, bucket, prefix, counter)
+        listing = s3.list_prefix(client, bucket, prefix, counter)
         entry.objects, entry.bytes = listing.objects, listing.bytes
         if policy.dry_run:
             entry.counted = True
@@ -197,7 +197,7 @@ def _reap_prefix(store: StateStore, client: Any, bucket: str, prefix: str, polic
             # claim first: the one insert that wins counts; everyone who decided "delete" deletes
             won = store.record_reap(bucket, prefix, listing.objects, listing.bytes, d.reason,
                                     run_id=d.run_id, reaper_id=policy.reaper_id)
-            s3a.delete_keys(client, bucket, listing.keys, counter)
+            s3.delete_keys(client, bucket, listing.keys, counter)
             entry.counted = won
             if not won:
                 entry.note = "already recorded by another reaper: not counted"

@@ -65,11 +65,11 @@ def source_shape(m: Manifest, problems: list[Problem]) -> SourceShape:
 
 
 def _s3_source(uri: str, problems: list[Problem]) -> SourceShape:
-    from ..adapters import s3 as s3a
+    from ..adapters import s3
 
     bucket, _, prefix = uri.split("://", 1)[1].partition("/")
     try:
-        first = next(iter(s3a.iter_objects(s3a.make_client(max_attempts=1), bucket, prefix)), None)
+        first = next(iter(s3.iter_objects(s3.make_client(max_attempts=1), bucket, prefix)), None)
     except LoaderError as exc:  # translated in adapters/s3 (NoSuchBucket, AccessDenied, ...)
         problems.append(("source.path", f"{uri}: cannot be listed: {exc.message}"))
         return SourceShape(None, "not readable")

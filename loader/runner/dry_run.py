@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..adapters import pg
-from ..adapters import s3 as s3a
+from ..adapters import pg, s3
 from ..copy.formats import planned_format
 from ..errors import LoaderError
 from ..manifest import Manifest
@@ -80,7 +79,7 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
                          f"on exactly those columns of {m.target.ref}"))
     method, why = str(m.method), "requested in the manifest"
     copy_possible = m.method is Method.COPY
-    bucket, origin = s3a.resolve_bucket(m.copy.bucket)
+    bucket, origin = s3.resolve_bucket(m.copy.bucket)
     if m.method is Method.AUTO:
         ready, why_not = copy_ready(bucket)
         if ready:
@@ -178,7 +177,7 @@ def _target_facts(m: Manifest, problems: list[Problem]) -> tuple[list[Any] | Non
 
 def _check_bucket(bucket: str, origin: str, problems: list[Problem]) -> None:
     try:
-        s3a.check_bucket(s3a.make_client(max_attempts=1), bucket)
+        s3.check_bucket(s3.make_client(max_attempts=1), bucket)
     except LoaderError as exc:
         problems.append(("copy.bucket", f"bucket {bucket} ({origin}) is not usable: {exc.message} -> create it "
                          "or name another in copy.bucket (method copy would fall back to optimized JDBC)"))

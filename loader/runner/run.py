@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import interrupt
-from ..adapters import s3 as s3a
+from ..adapters import s3
 from ..engine.execute import execute
 from ..errors import ConfigError, Interrupted, LoaderError, RunNotFoundError, SourceChangedError
 from ..manifest import Manifest, load_manifests
@@ -254,7 +254,7 @@ def _reap_tables(manifests: list[Manifest], store: StateStore) -> None:
     except ImportError:  # pragma: no cover - the reaper ships with the package
         return
     for m in manifests:
-        bucket, _ = s3a.resolve_bucket(m.copy.bucket)
+        bucket, _ = s3.resolve_bucket(m.copy.bucket)
         try:
             reap(store, [bucket], ReapPolicy(prefix_root=m.copy.prefix, table=m.target.table))
         except LoaderError as exc:

@@ -188,11 +188,11 @@ def _walk(top: str) -> list[str]:
 
 
 def _s3_entries(uri: str) -> list[str]:
-    from ..adapters import s3 as s3a
+    from ..adapters import s3
 
     bucket, _, prefix = uri.split("://", 1)[1].partition("/")
-    client = s3a.make_client()
-    return [f"{o['Key']}\t{o['Size']}\t{o.get('ETag', '')}" for o in s3a.iter_objects(client, bucket, prefix)]
+    client = s3.make_client()
+    return [f"{o['Key']}\t{o['Size']}\t{o.get('ETag', '')}" for o in s3.iter_objects(client, bucket, prefix)]
 
 
 def check_unchanged(source: SourceSpec, recorded: str | None, run_id: str) -> None:

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 
 from loader import write_to_postgres
-from loader.adapters import s3 as s3a
+from loader.adapters import s3
 from loader.errors import ConfigError, DataError, StagingError
 from loader.state import StateStore
 from tests.tricky import assert_rows_equal, fetch_table, tricky_df, tricky_rows
 
 
 def _keys(bucket: str) -> list[str]:
-    return [o["Key"] for o in s3a.iter_objects(s3a.make_client(), bucket, "")]
+    return [o["Key"] for o in s3.iter_objects(s3.make_client(), bucket, "")]
 
 
 def test_copy_round_trips_tricky_data_exactly(spark: Any, pg_db: Any, pg_conn: Any, bucket: str,

@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 
 from loader import write_to_postgres
-from loader.adapters import s3 as s3a
+from loader.adapters import s3
 from loader.errors import DataError, LoaderError
 from loader.state import StateStore
 from loader.testing.s3server import start_moto
@@ -19,7 +19,7 @@ from tests.tricky import fetch_table
 
 
 def _objects(bucket: str) -> list[str]:
-    return [o["Key"] for o in s3a.iter_objects(s3a.make_client(), bucket, "")]
+    return [o["Key"] for o in s3.iter_objects(s3.make_client(), bucket, "")]
 
 
 def _wide_df(spark: Any, rows: int, partitions: int = 4) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pyspark.sql.types import LongType, StructField, StructType
 
-from loader.adapters import s3 as s3a
+from loader.adapters import s3
 from loader.connection import ConnectionSpec
 from loader.copy import method as copy_method
 from loader.engine import execute as engine
@@ -46,7 +46,7 @@ class _Stager:
 
 
 def _put_partition(bucket: str, loc: TempLocation, partition: int) -> None:
-    client = s3a.make_client()
+    client = s3.make_client()
     key = loc.part_key(partition, 0, ".csv")
     client.put_object(Bucket=bucket, Key=key, Body=b"1\n")
     client.put_object(Bucket=bucket, Key=loc.marker_key(partition), Body=json.dumps(
@@ -93,7 +93,7 @@ def test_loading_starts_with_the_first_copy(pg_db: ConnectionSpec, bucket: str, 
     monkeypatch.setattr(copy_method._CopyRun, "_load_part", copy_part)
     _put_partition(bucket, loc, 0)
     _put_partition(bucket, loc, 1)
-    run = copy_method._CopyRun(ctx, loc, s3a.make_client())
+    run = copy_method._CopyRun(ctx, loc, s3.make_client())
     monkeypatch.setattr(copy_method, "POLL_SECONDS", 0.01)
     try:
         assert run._load_while_staging(txn=None, stager=_Stager(alive_polls), out=MethodOutcome()) == {0, 1}  # type: ignore[arg-type]

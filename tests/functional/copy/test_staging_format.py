@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from loader import write_to_postgres
-from loader.adapters import s3 as s3a
+from loader.adapters import s3
 from loader.errors import ConfigError, DataError
 from loader.state import StateStore
 
 
 def _keys(bucket: str) -> list[str]:
-    return [o["Key"] for o in s3a.iter_objects(s3a.make_client(), bucket, "")]
+    return [o["Key"] for o in s3.iter_objects(s3.make_client(), bucket, "")]
 
 
 def _load(df: Any, pg_db: Any, table: str, bucket: str, state_url: str, **kw: Any) -> Any:

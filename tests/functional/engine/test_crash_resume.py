@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loader import commands
-from loader.adapters import s3 as s3a
+from loader.adapters import s3
 from loader.state import StateStore
 from tests.helpers.copy_setup import copy_manifest_folder
 
@@ -69,7 +69,7 @@ def test_sigkill_then_resume_loads_exactly_once(phase: str, crash_setup: Path, s
         assert cur.fetchone() == (ROWS, ROWS, sum(range(ROWS)))
     run = store.get(crashed.run_id)
     assert run.status == "succeeded" and run.attempt == 2
-    assert list(s3a.iter_objects(s3a.make_client(), bucket, "")) == []
+    assert list(s3.iter_objects(s3.make_client(), bucket, "")) == []
 
 
 SLICE_MANIFEST = MANIFEST.replace("  mode: append\n", "  mode: overwrite\n  replace_where: \"v LIKE 'row %'\"\n")

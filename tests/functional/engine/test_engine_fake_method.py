@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from loader.adapters import pg
-from loader.adapters import s3 as s3a
+from loader.adapters import pg, s3
 from loader.connection import ConnectionSpec
 from loader.engine.execute import execute
 from loader.errors import DataError, Interrupted, LockHeldError, StagingError
@@ -48,7 +47,7 @@ class FakeMethod:
             ctx.events.use_location(ctx.location)
             ctx.events.staging_started()
             key = ctx.location.part_key(0, 0, ".csv")
-            s3a.make_client().put_object(Bucket=ctx.location.bucket, Key=key, Body=b"1,a\n")
+            s3.make_client().put_object(Bucket=ctx.location.bucket, Key=key, Body=b"1,a\n")
             ctx.events.part_staged(0, 0, key, 1, 4)
             ctx.events.staged()
         ctx.events.loading_started()
@@ -64,7 +63,7 @@ def _request(spec: ConnectionSpec, bucket: str, manifest: str | None = None, **c
 
 
 def _objects(bucket: str) -> list[str]:
-    return [o["Key"] for o in s3a.iter_objects(s3a.make_client(), bucket, "")]
+    return [o["Key"] for o in s3.iter_objects(s3.make_client(), bucket, "")]
 
 
 def test_success_records_each_step_and_cleans_the_location(pg_db: ConnectionSpec, bucket: str,

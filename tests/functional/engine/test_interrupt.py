@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from loader import commands, write_to_postgres
-from loader.adapters import s3 as s3a
+from loader.adapters import s3
 from loader.errors import Interrupted, LoaderError
 from loader.naming import TempLocation
 from loader.state import StateStore
@@ -52,7 +52,7 @@ def slow_setup(spark: Any, pg_db: Any, bucket: str, tmp_path: Path, monkeypatch:
 
 
 def _parts(bucket: str) -> list[str]:
-    keys = [o["Key"] for o in s3a.iter_objects(s3a.make_client(), bucket, "")]
+    keys = [o["Key"] for o in s3.iter_objects(s3.make_client(), bucket, "")]
     return [k for k in keys if TempLocation.marker_partition(k) is None]
 
 

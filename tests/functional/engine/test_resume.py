@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loader import commands
-from loader.adapters import s3 as s3a
+from loader.adapters import s3
 from loader.errors import SourceChangedError
 from loader.state import StateStore
 from tests.functional.engine.test_crash_resume import ROWS, crash_setup  # noqa: F401 - the fixture is reused
@@ -35,7 +35,7 @@ def test_loader_resume_by_run_id(crash_setup: Path, spark: Any, pg_conn: Any, bu
     with pg_conn.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT id) FROM crashy")
         assert cur.fetchone() == (ROWS, ROWS)
-    assert list(s3a.iter_objects(s3a.make_client(), bucket, "")) == []
+    assert list(s3.iter_objects(s3.make_client(), bucket, "")) == []
 
 
 def test_resume_refuses_a_changed_source(crash_setup: Path, spark: Any, bucket: str,  # noqa: F811
@@ -53,7 +53,7 @@ def test_resume_refuses_a_changed_source(crash_setup: Path, spark: Any, bucket: 
 
 def test_reap_before_run_removes_stale_prefixes_of_the_same_table(crash_setup: Path, spark: Any,  # noqa: F811
                                                                   bucket: str, state_url: str) -> None:
-    client = s3a.make_client()
+    client = s3.make_client()
     old = int(time.time()) - 2 * 86400
     mine = f"tmp/postgres-copy/crashy-{old}-0badc0de/part-00000-0000.csv.gz"
     other = f"tmp/postgres-copy/othertable-{old}-0badc0de/part-00000-0000.csv.gz"
@@ -61,4 +61,4 @@ def test_reap_before_run_removes_stale_prefixes_of_the_same_table(crash_setup: P
         client.put_object(Bucket=bucket, Key=key, Body=b"x")
     outcomes = commands.run([str(crash_setup)], state_url=state_url, spark=spark, reap_before_run=True)
     assert outcomes[0].status == "succeeded"
-    assert [o["Key"] for o in s3a.iter_objects(client, bucket, "")] == [other]
+    assert [o["Key"] for o in s3.iter_objects(client, bucket, "")] == [other]

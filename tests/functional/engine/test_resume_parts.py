@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loader import commands
-from loader.adapters import s3 as s3a
+from loader.adapters import s3
 from loader.copy import transaction
 from loader.naming import TempLocation
 from loader.state import StateStore
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def _objects(bucket: str) -> dict[str, Any]:
-    return {o["Key"]: o["LastModified"] for o in s3a.iter_objects(s3a.make_client(), bucket, "")}
+    return {o["Key"]: o["LastModified"] for o in s3.iter_objects(s3.make_client(), bucket, "")}
 
 
 def test_resume_uploads_only_the_missing_parts_of_a_stopped_partition(
@@ -43,7 +43,7 @@ def test_resume_uploads_only_the_missing_parts_of_a_stopped_partition(
         parts = sorted(k for k in staged if TempLocation.part_of(k) and TempLocation.part_of(k)[0] == 0)
         assert len(parts) >= 3, sorted(staged)
         # what a task stopped after its first parts leaves: no marker, the last parts missing
-        client = s3a.make_client()
+        client = s3.make_client()
         marker = next(k for k in staged if TempLocation.marker_partition(k) == 0)
         gone = [marker, *parts[2:]]
         for key in gone:

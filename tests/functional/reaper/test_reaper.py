@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from loader.adapters import s3 as s3a
+from loader.adapters import s3
 from loader.connection import ConnectionSpec
 from loader.errors import ConfigError
 from loader.naming import s3_uri, temp_prefix
@@ -421,7 +421,7 @@ class World:
 def snapshot(client: Any, bucket: str) -> dict[str, tuple[bytes, str]]:
     """Every object of the bucket: key -> (body, ETag)."""
     out = {}
-    for obj in s3a.iter_objects(client, bucket, ""):
+    for obj in s3.iter_objects(client, bucket, ""):
         got = client.get_object(Bucket=bucket, Key=obj["Key"])
         out[obj["Key"]] = (got["Body"].read(), got["ETag"])
     return out
@@ -481,7 +481,7 @@ def build_scenario(world: World) -> Scenario:
 
 @pytest.fixture()
 def world(bucket: str, state_url: str) -> Iterator[World]:
-    w = World(state_url, s3a.make_client(), bucket, datetime.now(timezone.utc).replace(microsecond=0))
+    w = World(state_url, s3.make_client(), bucket, datetime.now(timezone.utc).replace(microsecond=0))
     yield w
     w.store.close()
 
@@ -591,7 +591,7 @@ def test_two_concurrent_reapers_delete_each_prefix_once(world: World, state_url:
         store = StateStore(state_url)
         try:
             barrier.wait()
-            reports.append(reap(store, [world.bucket], ReapPolicy(reaper_id=f"r{n}"), client=s3a.make_client(),
+            reports.append(reap(store, [world.bucket], ReapPolicy(reaper_id=f"r{n}"), client=s3.make_client(),
                                 now=world.now))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -626,7 +626,7 @@ def test_a_starting_run_is_never_deleted(world: World, state_url: str) -> None:
 
     def reaper() -> None:
         store = StateStore(state_url)
-        client = s3a.make_client()
+        client = s3.make_client()
         try:
             while not stop.is_set():
                 reports.append(reap(store, [world.bucket], ReapPolicy(grace=timedelta(0)), client=client))

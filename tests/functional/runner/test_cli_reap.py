@@ -8,11 +8,11 @@ import uuid
 from typing import Any
 
 from loader import cli
-from loader.adapters import s3 as s3a
+from loader.adapters import s3
 
 
 def test_loader_reap_cli(bucket: str, state_url: str, capsys: Any) -> None:
-    client = s3a.make_client()
+    client = s3.make_client()
     old, fresh = int(time.time()) - 3 * 86400, int(time.time())
     keys = [f"tmp/postgres-copy/orders-{old}-deadbeef/part-00000-0000.csv.gz",
             f"tmp/postgres-copy/orders-{old}-deadbeef/part-00000.json",
@@ -25,12 +25,12 @@ def test_loader_reap_cli(bucket: str, state_url: str, capsys: Any) -> None:
     assert cli.main(["--state-url", state_url, "reap", "--bucket", bucket, "--dry-run"]) == 0
     dry = capsys.readouterr().out
     assert "deadbeef" in dry and "cafebabe" in dry
-    assert sorted(o["Key"] for o in s3a.iter_objects(client, bucket, "")) == sorted(keys)
+    assert sorted(o["Key"] for o in s3.iter_objects(client, bucket, "")) == sorted(keys)
 
     assert cli.main(["--state-url", state_url, "reap", "--bucket", bucket, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report[0]["ok"] and report[0]["totals"]["deleted"] == 1 and report[0]["totals"]["objects"] == 2
-    left = sorted(o["Key"] for o in s3a.iter_objects(client, bucket, ""))
+    left = sorted(o["Key"] for o in s3.iter_objects(client, bucket, ""))
     assert left == sorted(keys[2:])  # the old orphan went; the fresh one, the look-alike, the foreign key stay
 
 

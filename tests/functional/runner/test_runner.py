@@ -19,8 +19,7 @@ import pytest
 import yaml
 
 from loader import commands
-from loader.adapters import pg
-from loader.adapters import s3 as s3a
+from loader.adapters import pg, s3
 from loader.naming import TableRef
 from loader.runner.run import RunOutcome
 
@@ -86,12 +85,12 @@ def table_exists(conn: Any, table: str) -> bool:
 def bucket_history(bucket: str) -> list[str]:
     """Every object version and delete marker ever in the (versioned) bucket: proves nothing was
     written even when the loader cleaned up after itself."""
-    resp = s3a.make_client().list_object_versions(Bucket=bucket)
+    resp = s3.make_client().list_object_versions(Bucket=bucket)
     return [v["Key"] for v in resp.get("Versions", []) + resp.get("DeleteMarkers", [])]
 
 
 def version_bucket(bucket: str) -> None:
-    s3a.make_client().put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.make_client().put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
 
 def state_rows(state_url: str) -> list[dict[str, Any]]:

@@ -99,10 +99,9 @@ def test_with_wait_the_second_load_of_a_slice_waits_for_the_first(pg_db: Any, sh
 
 
 def test_slice_loads_share_the_table_lock_and_a_whole_table_load_excludes_them(pg_db: Any) -> None:
-    with pg.table_lock(pg_db, T, "slice-1", shared=True), pg.table_lock(pg_db, T, "slice-2", shared=True):
-        with pytest.raises(LockHeldError):
-            with pg.table_lock(pg_db, T, "whole-table"):
-                pass
-    with pg.table_lock(pg_db, T, "whole-table"), pytest.raises(LockHeldError):
-        with pg.table_lock(pg_db, T, "slice-3", shared=True):
-            pass
+    with pg.table_lock(pg_db, T, "slice-1", shared=True), pg.table_lock(pg_db, T, "slice-2", shared=True), \
+            pytest.raises(LockHeldError), pg.table_lock(pg_db, T, "whole-table"):
+        pass
+    with pg.table_lock(pg_db, T, "whole-table"), pytest.raises(LockHeldError), \
+            pg.table_lock(pg_db, T, "slice-3", shared=True):
+        pass
