@@ -176,3 +176,20 @@ def _sql_state(exc: BaseException) -> tuple[str | None, str]:
     except Exception:
         pass
     return None, ""
+
+
+#: the tag of the error a NUL byte raises inside a Spark job (plan/pg_text.string_guard)
+NUL_ERROR_TAG = "LOADER_NUL_BYTE"
+
+
+def nul_error_column(message: str) -> str | None:
+    """The column named by a NUL-byte error raised inside a Spark job, if that is what it is."""
+    idx = message.find(NUL_ERROR_TAG + ":")
+    if idx < 0:
+        return None
+    rest = message[idx + len(NUL_ERROR_TAG) + 1:]
+    for stop in ("\n", "\r", " at ", ". ", "\"", "'"):
+        cut = rest.find(stop)
+        if cut > 0:
+            rest = rest[:cut]
+    return rest.strip()

@@ -9,113 +9,15 @@ functions (no Python UDF touches a row):
 
 * NULL is an empty unquoted field; every non-NULL text value is quoted, with
   quotes doubled, so the empty string is ``""`` and stays distinct from NULL;
-* timestamps are rendered from their microseconds since the epoch as
-  ``YYYY-MM-DD HH:MM:SS.ffffff+00``: exact, whatever the session time zone;
-* binary as bytea hex (``\\x...``), arrays as PostgreSQL array literals,
-  structs and maps (and arrays of them) as JSON for jsonb;
-* a NUL byte (PostgreSQL cannot store it in text) raises an error naming the
-  column, or is stripped when the user opts in.
+* each value is spelled as PostgreSQL input text by plan/pg_text.py (timestamps exact in UTC,
+  bytea hex, array literals, JSON), the same spelling the JDBC methods send.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-NUL_ERROR_TAG = "LOADER_NUL_BYTE"
-#: Every struct, map and nested array that becomes json/jsonb text is written with these options,
-#: by every method. Spark's JSON generator by default drops a struct's NULL fields ({"z": null}
-#: and no "z" are different documents; a map keeps its NULLs) and writes timestamps with
-#: milliseconds in the session time zone; here every microsecond is kept, instants in UTC (a
-#: historic zone's offset has seconds that XXX would drop).
-JSON_OPTIONS = {"ignoreNullFields": "false", "timeZone": "UTC",
-                "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
-                "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"}
-_MICROS_PER_DAY = 86_400_000_000
-
-
-def _lit(text: str) -> str:
-    """A Spark SQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _quoted(text_expr: str) -> str:
-    return f"concat('\"', replace({text_expr}, '\"', '\"\"'), '\"')"
-
-
-def _timestamp_utc(expr: str) -> str:
-    m = f"unix_micros({expr})"
-    r = f"pmod({m}, {_MICROS_PER_DAY})"
-    # integer division of an exact multiple: floor(m / D) divides as doubles, which puts the
-    # last microseconds of a day on the next day before ~1697 and after ~2243
-    # (9999-12-31 23:59:59.999999 -> 10000-01-01)
-    day = f"cast(date_from_unix_date(cast(({m} - {r}) div {_MICROS_PER_DAY} as int)) as string)"
-    two = "lpad(cast({} as string), 2, '0')"
-    return (
-        f"concat({day}, ' ', {two.format(f'{r} div 3600000000')}, ':', "
-        f"{two.format(f'({r} div 60000000) % 60')}, ':', {two.format(f'({r} div 1000000) % 60')}, "
-        f"'.', lpad(cast({r} % 1000000 as string), 6, '0'), '+00')"
-    )
-
-
-def json_sql(expr: str) -> str:
-    """SQL for a struct, map or array as JSON text, NULL fields kept (``JSON_OPTIONS``)."""
-    options = ", ".join(f"{_lit(k)}, {_lit(v)}" for k, v in JSON_OPTIONS.items())
-    return f"to_json({expr}, map({options}))"
-
-
-def string_guard(expr: str, column: str, strip_nul: bool) -> str:
-    """SQL for a string value with NUL bytes stripped, or failing with an error naming the column."""
-    if strip_nul:
-        return f"replace({expr}, char(0), '')"
-    # the newline ends the column name for nul_error_column, whatever Spark appends after it
-    return f"if(instr({expr}, char(0)) > 0, raise_error({_lit(NUL_ERROR_TAG + ':' + column + chr(10))}), {expr})"
-
-
-def _text(expr: str, dtype: Any, column: str, strip_nul: bool) -> str:
-    """A non-NULL value of ``dtype`` as PostgreSQL input text (before CSV quoting)."""
-    kind = type(dtype).__name__
-    if kind in ("StringType", "VarcharType", "CharType"):
-        return string_guard(expr, column, strip_nul)
-    if kind == "TimestampType":
-        return _timestamp_utc(expr)
-    if kind == "TimestampNTZType":
-        return f"date_format({expr}, 'yyyy-MM-dd HH:mm:ss.SSSSSS')"
-    if kind == "BinaryType":
-        return f"concat('\\\\x', lower(hex({expr})))"
-    if kind == "BooleanType":
-        return f"if({expr}, 't', 'f')"
-    if kind == "ArrayType":
-        return _array_literal(expr, dtype.elementType, column, strip_nul)
-    if kind in ("StructType", "MapType"):
-        return json_sql(expr)
-    # numbers, dates: Spark's cast prints them the way PostgreSQL parses them (NaN, Infinity,
-    # -0.0, plain decimals with every digit of the scale).
-    return f"cast({expr} as string)"
-
-
-def _array_literal(expr: str, elem: Any, column: str, strip_nul: bool) -> str:
-    ekind = type(elem).__name__
-    if ekind in ("ArrayType", "StructType", "MapType"):
-        return json_sql(expr)  # typemap loads these as jsonb
-    inner = _text("x", elem, column, strip_nul)
-    quoted = f"concat('\"', replace(replace({inner}, '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), '\"')"
-    element = f"if(x IS NULL, 'NULL', {quoted})"
-    return f"concat('{{', array_join(transform({expr}, x -> {element}), ','), '}}')"
-
-
-def field_expr(name: str, dtype: Any, strip_nul: bool = False) -> str:
-    """SQL for one CSV field: empty when NULL, else the value's text, quoted where needed."""
-    col = _ident(name)
-    text = _text(col, dtype, name, strip_nul)
-    kind = type(dtype).__name__
-    needs_quotes = kind not in ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType",
-                                "DoubleType", "DecimalType", "BooleanType", "DateType", "BinaryType")
-    value = _quoted(text) if needs_quotes else text
-    return f"if({col} IS NULL, '', {value})"
+from ..plan.pg_text import field_expr, ident, value_text
 
 
 def line_expr(schema: Any, columns: tuple[str, ...], strip_nul: bool = False) -> str:
@@ -142,19 +44,12 @@ _NATIVE = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "Dou
 def _prepared(name: str, dtype: Any, strip_nul: bool) -> str:
     """Columns Spark's CSV writer cannot render as PostgreSQL input become text first."""
     kind = type(dtype).__name__
-    col = _ident(name)
+    col = ident(name)
     if kind in _NATIVE:
         return col
     if kind in ("StringType", "VarcharType", "CharType"):
         return f"replace({col}, char(0), '')" if strip_nul else col
-    return f"if({col} IS NULL, NULL, {_text(col, dtype, name, strip_nul)})"
-
-
-def pg_text_sql(name: str, dtype: Any) -> str:
-    """SQL for column ``name`` as the text PostgreSQL's input function reads back exactly (NULL
-    stays NULL): what the JDBC methods send for dates and timestamps (jdbc/codec.py)."""
-    col = _ident(name)
-    return f"if({col} IS NULL, NULL, {_text(col, dtype, name, False)})"
+    return f"if({col} IS NULL, NULL, {value_text(col, dtype, name, strip_nul)})"
 
 
 def csv_lines(df: Any, columns: tuple[str, ...], strip_nul: bool = False) -> Any:
@@ -168,16 +63,3 @@ def csv_lines(df: Any, columns: tuple[str, ...], strip_nul: bool = False) -> Any
     types = {f.name: f.dataType for f in df.schema.fields}
     prepared = [F.expr(_prepared(c, types[c], strip_nul)).alias(f"c{i}") for i, c in enumerate(columns)]
     return df.select(F.concat(F.to_csv(F.struct(*prepared), CSV_OPTIONS), F.lit("\n")).alias("line"))
-
-
-def nul_error_column(message: str) -> str | None:
-    """The column named by a NUL-byte error raised inside a Spark job, if that is what it is."""
-    idx = message.find(NUL_ERROR_TAG + ":")
-    if idx < 0:
-        return None
-    rest = message[idx + len(NUL_ERROR_TAG) + 1:]
-    for stop in ("\n", "\r", " at ", ". ", "\"", "'"):
-        cut = rest.find(stop)
-        if cut > 0:
-            rest = rest[:cut]
-    return rest.strip()

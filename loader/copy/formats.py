@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..plan.pg_text import JSON_OPTIONS
 from ..plan.pg_types import parse
 from ..plan.typemap import SPATIAL, ColumnPlan, kind, pg_type
-from .csv_encode import JSON_OPTIONS, csv_lines
+from .csv_encode import csv_lines
 from .part_reader import binary_fields, csv_fields
 from .task import batch_bytes, nul_byte_message, nul_message
 

@@ -13,8 +13,8 @@ import threading
 import time
 from typing import Any
 
+from ..adapters.spark_errors import NUL_ERROR_TAG, nul_error_column
 from ..errors import DataError, LoaderError, StagingError
-from .csv_encode import NUL_ERROR_TAG, nul_error_column
 from .task import DATA_ERROR_TAG, STAGING_ERROR_TAG, StageConfig, run_staging_job
 
 

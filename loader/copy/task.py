@@ -199,7 +199,7 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
 
 def nul_message(column: str, partition: int, row: int, value: str | None = None) -> str:
     """Tagged so the driver can recognise it inside Spark's error (staging.staging_failure)."""
-    from .csv_encode import NUL_ERROR_TAG
+    from ..adapters.spark_errors import NUL_ERROR_TAG
 
     shown = f": {value[:80]!r}" if value is not None else ""
     return f"{NUL_ERROR_TAG}:{column}\n(partition {partition}, row {row} of it{shown})"
@@ -209,7 +209,7 @@ def nul_byte_message(arr: Any, columns: tuple[str, ...], partition: int, rows_be
     """Name the column and row of the first NUL byte (tagged so the driver can recognise it)."""
     import csv
 
-    from .csv_encode import NUL_ERROR_TAG
+    from ..adapters.spark_errors import NUL_ERROR_TAG
 
     for i, value in enumerate(arr.to_pylist()):
         if value is not None and "\x00" in value:

@@ -119,7 +119,7 @@ def calendar_safe(source: str, spark_type: Any, name: str, native_pg_type: str) 
     ``source`` is the DataFrame's column name, ``name`` the staging column's."""
     from pyspark.sql import functions as F
 
-    from ..copy.csv_encode import pg_text_sql
+    from ..plan.pg_text import pg_text_sql
 
     k = kind(spark_type)
     if k == "ArrayType":

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..connection import ConnectionSpec
-from ..copy.csv_encode import JSON_OPTIONS, string_guard
 from ..errors import ConfigError
 from ..options import JdbcOptions, Method
+from ..plan.pg_text import JSON_OPTIONS, string_guard
 from ..plan.typemap import STRING_KINDS, ColumnPlan, kind, pg_type, row_width
 from . import codec as jdbc_codec
 from .codec import StagedColumn

@@ -44,9 +44,8 @@ from typing import Any
 from .. import interrupt
 from ..adapters import pg, pg_errors
 from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group
-from ..adapters.spark_errors import translate_jdbc_failure
+from ..adapters.spark_errors import nul_error_column, translate_jdbc_failure
 from ..connection import ConnectionSpec
-from ..copy.csv_encode import nul_error_column
 from ..errors import ConfigError, DataError, TargetError
 from ..naming import TableRef, quote_ident, staging_table_name
 from ..options import JdbcOptions, Method, RejectPolicy
