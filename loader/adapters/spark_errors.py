@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 
 from ..connection import ConnectionSpec
-from ..errors import DataError, SourceError, TargetConnectionError
+from ..errors import DataError, LoaderError, SourceError, StagingError, TargetConnectionError
 from ..naming import TableRef
 
 log = logging.getLogger("loader")
@@ -180,6 +180,10 @@ def _sql_state(exc: BaseException) -> tuple[str | None, str]:
 
 #: the tag of the error a NUL byte raises inside a Spark job (plan/pg_text.string_guard)
 NUL_ERROR_TAG = "LOADER_NUL_BYTE"
+#: starts the message of an S3 failure on an executor (copy/task.py), so the driver can tell it from others
+STAGING_ERROR_TAG = "LOADER_STAGING_ERROR"
+#: the same for a value the target cannot take, found while encoding
+DATA_ERROR_TAG = "LOADER_DATA_ERROR"
 
 
 def nul_error_column(message: str) -> str | None:
@@ -193,3 +197,42 @@ def nul_error_column(message: str) -> str | None:
         if cut > 0:
             rest = rest[:cut]
     return rest.strip()
+
+
+def translate_staging_failure(exc: BaseException, run_id: str) -> LoaderError:
+    """Classify a failed Spark staging job by the tag its task put first in the message (the only
+    thing that crosses from an executor): NUL byte or a refused value (data), S3 trouble (infra),
+    or other."""
+    if isinstance(exc, LoaderError):
+        return exc
+    text = str(exc)
+    column = nul_error_column(text)
+    if column is not None:
+        at = text.find("(partition", text.find(NUL_ERROR_TAG))
+        where = text[at:].split(")", 1)[0] + ")" if at >= 0 else ""
+        return DataError(f"column {column!r} contains a NUL byte (0x00), which PostgreSQL cannot store in text "
+                         f"{where}".strip(),
+                         next_step="clean the source, or set copy.strip_nul: true (strip_nul=True) to remove "
+                                   "NUL bytes", run_id=run_id, column=column)
+    first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+    if DATA_ERROR_TAG in text:  # the encoder refused a value: the data's fault, never a fallback
+        detail = text[text.index(DATA_ERROR_TAG) + len(DATA_ERROR_TAG) + 2:].splitlines()[0][:500]
+        return DataError(detail, run_id=run_id, next_step="fix the value in the source or widen the column")
+    if STAGING_ERROR_TAG in text:  # an executor's S3 call failed (adapters.s3 translated it there)
+        detail = text[text.index(STAGING_ERROR_TAG) + len(STAGING_ERROR_TAG) + 2:].splitlines()[0][:300]
+        return StagingError(f"staging to S3 failed: {detail}", run_id=run_id,
+                            next_step="check the S3 endpoint, bucket permissions and network")
+    return LoaderError(f"the Spark staging job failed: {_last_python_error(text) or first}", run_id=run_id,
+                       next_step="see the Spark error above; fix the source or the DataFrame")
+
+
+def _last_python_error(text: str) -> str | None:
+    """The exception line ('module.Error: message') of the last Python traceback in a Spark error."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return None
+    for line in lines[starts[-1] + 1:]:
+        if line and not line[0].isspace():
+            return line.strip()[:300]
+    return None

@@ -13,9 +13,8 @@ import threading
 import time
 from typing import Any
 
-from ..adapters.spark_errors import NUL_ERROR_TAG, nul_error_column
-from ..errors import DataError, LoaderError, StagingError
-from .task import DATA_ERROR_TAG, STAGING_ERROR_TAG, StageConfig, run_staging_job
+from ..adapters.spark_errors import translate_staging_failure
+from .task import StageConfig, run_staging_job
 
 
 class StagingThread(threading.Thread):
@@ -41,7 +40,7 @@ class StagingThread(threading.Thread):
 
     def raise_if_failed(self) -> None:
         if self.error is not None:
-            raise staging_failure(self.error, self.run_id)
+            raise translate_staging_failure(self.error, self.run_id)
 
     def cancel(self) -> None:
         """Stop the job and wait until none of its tasks can still upload. Also when the job has
@@ -77,40 +76,3 @@ def _wait_until_tasks_stop(sc: Any, group: str, timeout: float = 60.0) -> None:
     except Exception:  # the tracker is a courtesy: fall back to the default kill timeout
         seconds = 2.0
     time.sleep(min(seconds, 30.0) + 0.5)
-
-
-def staging_failure(exc: BaseException, run_id: str) -> LoaderError:
-    """Classify a failed Spark staging job: NUL byte (data), S3 trouble (infra), or other."""
-    if isinstance(exc, LoaderError):
-        return exc
-    text = str(exc)
-    column = nul_error_column(text)
-    if column is not None:
-        at = text.find("(partition", text.find(NUL_ERROR_TAG))
-        where = text[at:].split(")", 1)[0] + ")" if at >= 0 else ""
-        return DataError(f"column {column!r} contains a NUL byte (0x00), which PostgreSQL cannot store in text "
-                         f"{where}".strip(),
-                         next_step="clean the source, or set copy.strip_nul: true (strip_nul=True) to remove "
-                                   "NUL bytes", run_id=run_id, column=column)
-    first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
-    if DATA_ERROR_TAG in text:  # the encoder refused a value: the data's fault, never a fallback
-        detail = text[text.index(DATA_ERROR_TAG) + len(DATA_ERROR_TAG) + 2:].splitlines()[0][:500]
-        return DataError(detail, run_id=run_id, next_step="fix the value in the source or widen the column")
-    if STAGING_ERROR_TAG in text:  # an executor's S3 call failed (adapters.s3 translated it there)
-        detail = text[text.index(STAGING_ERROR_TAG) + len(STAGING_ERROR_TAG) + 2:].splitlines()[0][:300]
-        return StagingError(f"staging to S3 failed: {detail}", run_id=run_id,
-                            next_step="check the S3 endpoint, bucket permissions and network")
-    return LoaderError(f"the Spark staging job failed: {_last_python_error(text) or first}", run_id=run_id,
-                       next_step="see the Spark error above; fix the source or the DataFrame")
-
-
-def _last_python_error(text: str) -> str | None:
-    """The exception line ('module.Error: message') of the last Python traceback in a Spark error."""
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
-    if not starts:
-        return None
-    for line in lines[starts[-1] + 1:]:
-        if line and not line[0].isspace():
-            return line.strip()[:300]
-    return None

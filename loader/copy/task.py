@@ -27,13 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapters.s3 import translated
+from ..adapters.spark_errors import DATA_ERROR_TAG, STAGING_ERROR_TAG
 from ..naming import TempLocation
 from ..options import DEFAULT_PART_MB
-
-#: starts the message of an S3 failure on an executor, so the driver can tell it from others
-STAGING_ERROR_TAG = "LOADER_STAGING_ERROR"
-#: the same for a value the target cannot take, found while encoding
-DATA_ERROR_TAG = "LOADER_DATA_ERROR"
 
 #: the S3 user metadata that carries a part's row count (read back by resume.plan_resume)
 ROWS_METADATA = "loader-rows"
@@ -198,7 +194,7 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
 
 
 def nul_message(column: str, partition: int, row: int, value: str | None = None) -> str:
-    """Tagged so the driver can recognise it inside Spark's error (staging.staging_failure)."""
+    """Tagged so the driver can recognise it inside Spark's error (adapters/spark_errors.translate_staging_failure)."""
     from ..adapters.spark_errors import NUL_ERROR_TAG
 
     shown = f": {value[:80]!r}" if value is not None else ""
