@@ -1,8 +1,8 @@
-"""Staging: the executors write CSV parts straight to S3, in parallel, with boto3.
+"""Staging: the executors write parts straight to S3, in parallel, with boto3.
 
 No hadoop-aws / s3a is needed and no row reaches the driver. Each Spark task
-turns its partition's CSV lines (already rendered in the JVM by
-``csv_encode``) into parts of bounded size, gzips them (optionally), uploads
+turns its partition's rows (binary COPY tuples from Arrow batches, or CSV lines
+rendered in the JVM: formats.py) into parts of bounded size, gzips them (optionally), uploads
 them (boto3 switches to multipart upload above 8 MB) and, last, writes a small
 JSON marker ``part-NNNNN.json`` listing its parts with their rows and bytes.
 The marker is what makes a partition "staged": a resume skips the partitions

@@ -6,31 +6,15 @@ executor, speculation) commits its rows twice. So Spark never writes into the
 target. It writes into an UNLOGGED per-run staging table whose columns have
 the Spark-native PostgreSQL types and positional names (``c_1``...: Spark 3.5
 does not escape quotes inside column names, so a hostile name must never reach
-its SQL), the row count is checked against what Spark says it wrote, and one
-transaction moves the rows into the target with ``publish.publish`` and drops
-the staging table. A process killed half-way leaves a ``loader_stage_*`` table
-and an untouched target; the reaper removes the table.
+its SQL), the row count is checked against what Spark says it wrote, and the
+load transaction (target/load_transaction.py) moves the rows into the target
+and drops the staging table. A process killed half-way leaves a
+``loader_stage_*`` table and an untouched target; the reaper removes the table.
 
 ``optimized`` sends strings, timestamps, dates and short decimals in compact
-wire forms that an inlet view's rule decodes (jdbc_codec explains why and how).
-
-Measured with bench/ on this machine (2 vCPUs shared by Spark local[2] and
-PostgreSQL 15 with default settings), 6 columns (bigint PK, text,
-numeric(12,2), timestamptz, boolean, nullable text) read from Parquet, median
-of 3 (bench/README.md has TPC-H):
-
-                                                                 1M rows   5M rows
-    Spark JDBC as shipped, direct into the target (not atomic)   148k      130k
-    the same with the optimized writer settings (not atomic)     262k      217k
-    standard (atomic: staging table + publish)                   143k      155k
-    optimized (atomic, compact values)                           278k      297k
-    optimized into the table without its primary key             332k      296k
-    without the key, direct: as shipped 191k/177k, tuned 339k/300k
-
-Batch sizes of 3,000-20,000 rows were equally fast with the compact forms;
-50,000 cost more JVM CPU, hence ~1 MB of rows per batch. The publish is the
-price of atomicity; for new, overwritten or empty targets it builds the indexes
-after the rows (index_defer).
+wire forms that an inlet view's rule decodes (codec.py explains why and how).
+What each costs and gains, measured: README "JDBC: what optimized does" and
+bench/README.md; batch sizes: frame.py.
 """
 
 from __future__ import annotations

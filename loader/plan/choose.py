@@ -11,13 +11,9 @@ from __future__ import annotations
 
 from ..options import Method
 
-# The thresholds come from the benchmark (bench/README.md "Results with the binary limit": 2 vCPUs
-# shared by Spark and PostgreSQL, binary staging). COPY has a fixed cost (a Spark job to stage,
-# S3 calls, one COPY per part) of about 0.6 s; optimized JDBC starts writing at once. On the
-# 6-column table optimized led at 100k and 300k rows (0.76 against 0.85 s, 1.13 against 1.26 s)
-# and copy led from 1M rows on (2.47 against 3.41 s at 1M, 12.5 against 15.5 s at 5M; TPC-H
-# lineitem, 16 columns: 25.5 against 30.9 s). So COPY from half a million rows, or from 32 MiB
-# of estimated data for wide rows (500k rows of that table are about 32 MiB by Spark's estimate).
+# The thresholds come from the benchmark (bench/README.md "Results with the binary limit", where
+# the figures are): optimized JDBC led up to a few hundred thousand rows of the 6-column table and
+# copy from 1M rows on; 500k rows of that table are about 32 MiB by Spark's estimate.
 #: more rows than this -> COPY
 COPY_MIN_ROWS = 500_000
 #: or more estimated bytes than this (wide rows) -> COPY

@@ -42,7 +42,7 @@ def publish_counted(cur: Any, *, source: str, target: TableRef, columns: Sequenc
 
     ``source`` is an already-quoted relation name. ``source_columns`` names the
     source's columns when they differ from the target's (JDBC staging uses
-    positional names, see jdbc_load); by default they are ``columns``. Runs in
+    positional names, see jdbc/method.py); by default they are ``columns``. Runs in
     the caller's transaction (a ``LoadTransaction``, which records the ledger and commits). ``defer_indexes``: when the
     target is overwritten or found empty, build its indexes after the INSERT (index_defer).
     ``explain``: on a failed cast, scan the columns to name it (not for a caller that recovers: one
