@@ -186,8 +186,7 @@ def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
             out.extend("  " + line for line in doctor_lines(report))
             ready = ready and report["method"] == "jdbc"
             continue
-        b, source = (bucket, "--bucket") if bucket else (m.copy.bucket, "manifest copy.bucket") if m.copy.bucket \
-            else s3.resolve_bucket(None)
+        b, source = s3.resolve_bucket(bucket or m.copy.bucket, "--bucket" if bucket else "manifest copy.bucket")
         report = copy_readiness(b, source, m.target.connection)
         copy_ok = report["method"] == "copy"
         if m.method is Method.AUTO and not copy_ok:

@@ -47,10 +47,12 @@ def make_client(endpoint: str | None = None, max_attempts: int = 3,
     return boto3.client("s3", endpoint_url=endpoint, config=config)
 
 
-def resolve_bucket(explicit: str | None) -> tuple[str, str]:
-    """(bucket, where it came from): argument/manifest, then $PYSPARK_TEMP_S3_BUCKET, then the default."""
+def resolve_bucket(explicit: str | None, origin: str = "argument") -> tuple[str, str]:
+    """(bucket, where it came from): the one statement of the bucket's precedence. The argument or
+    the manifest's copy.bucket (``origin`` names which), then $PYSPARK_TEMP_S3_BUCKET, then the
+    project default."""
     if explicit:
-        return explicit, "argument"
+        return explicit, origin
     env = os.environ.get("PYSPARK_TEMP_S3_BUCKET")
     if env:
         return env, "PYSPARK_TEMP_S3_BUCKET"
