@@ -20,7 +20,8 @@ from .naming import TableRef, TempLocation
 from .options import SCHEMA_EVOLUTION, CopyOptions, JdbcOptions, Method, RejectPolicy, WriteMode, with_bucket
 from .plan.typemap import ColumnPlan
 from .progress import Progress
-from .target.write_modes import WriteStrategy, write_mode
+from .target.modes import write_mode
+from .target.write_modes import WriteStrategy
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..naming import TableRef, quote_ident
+from ..plan.pg_text import pg_text_sql
 from ..plan.typemap import STRING_KINDS, kind
 
 #: unscaled decimals up to 18 digits fit a signed 64-bit integer
@@ -119,7 +120,6 @@ def calendar_safe(source: str, spark_type: Any, name: str, native_pg_type: str) 
     ``source`` is the DataFrame's column name, ``name`` the staging column's."""
     from pyspark.sql import functions as F
 
-    from ..plan.pg_text import pg_text_sql
 
     k = kind(spark_type)
     if k == "ArrayType":

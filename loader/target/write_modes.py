@@ -12,7 +12,7 @@ JDBC, rejects) asks the strategy instead of branching on the mode itself:
   slice's rows deleted);
 * ``defer_indexes``: whether the target's indexes may be dropped and built after the rows.
 
-"Upsert needs key columns" is checked once, in ``write_mode`` (``key_problem`` gives the same
+"Upsert needs key columns" is checked once, in ``modes.write_mode`` (``key_problem`` gives the same
 rule to manifest validation, which reports it with the manifest's field).
 """
 
@@ -163,23 +163,8 @@ class Upsert(WriteStrategy):
         return None, fresh  # ON CONFLICT needs the key's index
 
 
-_STRATEGIES: dict[WriteMode, type[WriteStrategy]] = {s.mode: s for s in (Append, Overwrite, Upsert)}
-
-
 def key_problem(mode: WriteMode | str, key: Sequence[str]) -> str | None:
     """The one rule about keys and modes, for the request and for manifest validation."""
     if WriteMode(mode) is WriteMode.UPSERT and not key:
         return "mode upsert needs key columns (rows are matched on them)"
     return None
-
-
-def write_mode(mode: WriteMode | str, key: Sequence[str] = (), *, replace_where: str | None = None,
-               replace_by: Sequence[str] = (), wait: bool = False) -> WriteStrategy:
-    """The strategy for ``mode``; the only place a ``WriteMode`` is turned into behaviour.
-    ``replace_where``/``replace_by`` make an overwrite replace one slice (slice_modes.py);
-    ``wait``: a load of the same slice waits for the other instead of failing."""
-    from .slice_modes import slice_mode
-
-    if replace_where is not None or replace_by:
-        return slice_mode(WriteMode(mode), key, replace_where, tuple(replace_by), wait)
-    return _STRATEGIES[WriteMode(mode)](key)

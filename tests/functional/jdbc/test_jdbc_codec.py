@@ -20,7 +20,7 @@ from loader.jdbc.method import jdbc_write
 from loader.naming import TableRef
 from loader.options import JdbcOptions, Method, WriteMode
 from loader.plan.typemap import create_table_sql, plan_for_new_table
-from loader.target.write_modes import write_mode
+from loader.target.modes import write_mode
 
 pytestmark = pytest.mark.slow
 T = TableRef("public", "codec_target")

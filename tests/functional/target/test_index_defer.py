@@ -22,8 +22,8 @@ from loader.errors import DataError
 from loader.naming import TableRef
 from loader.options import WriteMode
 from loader.target.index_defer import claim_empty_target, drop_indexes
+from loader.target.modes import write_mode
 from loader.target.publish import publish
-from loader.target.write_modes import write_mode
 
 T = TableRef("public", "target")
 

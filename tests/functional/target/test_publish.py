@@ -16,7 +16,7 @@ from loader.options import WriteMode
 from loader.plan.typemap import ColumnPlan
 from loader.target import ledger
 from loader.target.load_transaction import LoadTransaction
-from loader.target.write_modes import write_mode
+from loader.target.modes import write_mode
 
 T = TableRef("public", "target")
 SRC = "public.src"

@@ -97,8 +97,8 @@ def _reject_load(spec: Any, ddl: str, rows: list[tuple[Any, ...]], casts: tuple[
 
     from loader.naming import TableRef
     from loader.options import RejectPolicy
+    from loader.target.modes import write_mode
     from loader.target.rejects import publish_rejecting
-    from loader.target.write_modes import write_mode
 
     schema = "r_" + uuid.uuid4().hex[:10]
     conn = psycopg2.connect(**spec.psycopg2_kwargs())

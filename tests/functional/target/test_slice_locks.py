@@ -15,7 +15,7 @@ from loader.errors import LockHeldError
 from loader.naming import TableRef
 from loader.plan.typemap import ColumnPlan
 from loader.target.load_transaction import LoadTransaction
-from loader.target.write_modes import write_mode
+from loader.target.modes import write_mode
 
 T = TableRef("public", "shared")
 PLAN = ColumnPlan(("id", "dataset"), ("bigint", "text"))

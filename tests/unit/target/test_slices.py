@@ -7,9 +7,10 @@ import pytest
 from loader.errors import ConfigError
 from loader.naming import TableRef
 from loader.options import WriteMode
+from loader.target.modes import write_mode
 from loader.target.slice_modes import ReplaceBy, ReplaceWhere, slice_problem
 from loader.target.slices import incoming, normalized, predicate_problem, slice_text
-from loader.target.write_modes import Overwrite, write_mode
+from loader.target.write_modes import Overwrite
 
 
 @pytest.mark.parametrize("predicate", [

@@ -7,7 +7,8 @@ import pytest
 from loader.errors import ConfigError
 from loader.naming import TableRef
 from loader.options import WriteMode
-from loader.target.write_modes import Append, Overwrite, Upsert, key_problem, write_mode
+from loader.target.modes import write_mode
+from loader.target.write_modes import Append, Overwrite, Upsert, key_problem
 
 T = TableRef("s", 'we"ird')
 
