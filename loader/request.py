@@ -15,13 +15,13 @@ from typing import Any, Protocol
 
 from .adapters.s3 import resolve_bucket
 from .connection import ConnectionSpec
+from .destination.modes import write_mode
+from .destination.write_modes import WriteStrategy
 from .errors import ConfigError
 from .naming import TableRef, TempLocation
 from .options import SCHEMA_EVOLUTION, CopyOptions, JdbcOptions, Method, RejectPolicy, WriteMode, with_bucket
 from .plan.typemap import ColumnPlan
 from .progress import Progress
-from .target.modes import write_mode
-from .target.write_modes import WriteStrategy
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class LoadRequest:
     schema_evolution: str = "none"
     #: an incremental run's window and mark (runner/incremental.py); ``df`` is already its window
     watermark: Watermark | None = None
-    #: overwrite one slice: the rows matching this SQL predicate (target/slice_modes.py)
+    #: overwrite one slice: the rows matching this SQL predicate (destination/slice_modes.py)
     replace_where: str | None = None
     #: overwrite the slices (distinct values of these columns) the source holds
     replace_by: tuple[str, ...] = ()

@@ -1,4 +1,4 @@
-"""The PostgreSQL edge: connections, introspection and the advisory lock (the ledger: target/ledger.py).
+"""The PostgreSQL edge: connections, introspection and the advisory lock (the ledger: destination/ledger.py).
 
 Everything here talks to the target database through psycopg2; its exceptions
 become loader's in ``pg_errors``, with messages that name what to check and never
@@ -114,7 +114,7 @@ def table_lock(spec: ConnectionSpec, ref: TableRef, run_id: str, wait: bool = Fa
     The lock lives on a connection of its own, named after the run, so a second
     run can say which run holds it. PostgreSQL frees it when the process dies. ``shared``: a
     slice replace, which other slice replaces of the table may run beside (each slice has a
-    lock of its own, target/slices.py) but no whole-table load."""
+    lock of its own, destination/slices.py) but no whole-table load."""
     conn = connect(spec, application_name=f"loader:{run_id}", autocommit=True)
     ns, name = _lock_key(ref)
     how = "_shared" if shared else ""

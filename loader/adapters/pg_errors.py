@@ -34,7 +34,7 @@ UNIQUE_VIOLATION = "23505"
 FOREIGN_KEY_VIOLATION = "23503"
 
 #: what to do about a value or constraint the target refused, by SQLSTATE (the write mode refines
-#: a unique violation's, knowing the key: target/hints.py)
+#: a unique violation's, knowing the key: destination/hints.py)
 _DATA_NEXT_STEPS = {
     UNIQUE_VIOLATION: "a unique key of the target refused the row (it is in the table already, or twice in "
                       "the source): to update the rows that exist, load with mode: upsert and key: the key's "

@@ -25,11 +25,11 @@ from typing import Any
 from .. import interrupt
 from ..adapters import pg, pg_errors, s3
 from ..adapters.spark import group_tasks
+from ..destination.load_transaction import LoadTransaction
 from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError
 from ..naming import TempLocation
 from ..plan.typemap import ColumnPlan
 from ..request import LoadMethod, MethodContext, MethodOutcome
-from ..target.load_transaction import LoadTransaction
 from .formats import choose_format
 from .part_reader import key_of_line
 from .resume import ResumePlan, plan_resume

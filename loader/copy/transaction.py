@@ -1,4 +1,4 @@
-"""COPYing staged parts into the load transaction (target/load_transaction.py).
+"""COPYing staged parts into the load transaction (destination/load_transaction.py).
 
 Why straight into the target (measured, see ARCHITECTURE.md): COPY into the target inside
 the load transaction writes every row once, while a staging table writes it twice (COPY,
@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapters import pg, pg_errors
+from ..destination.load_transaction import LoadTransaction
+from ..destination.write_modes import Written
 from ..errors import StagingError, TargetConnectionError, TargetError
 from ..naming import quote_ident
 from ..options import RejectPolicy
-from ..target.load_transaction import LoadTransaction
-from ..target.write_modes import Written
 from .formats import CsvFormat, StagingFormat
 from .part_reader import PartStream
 

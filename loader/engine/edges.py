@@ -38,7 +38,7 @@ class Edges:
     lock: TableLock
     #: look at the target before any data moves (engine/prepare.py)
     prepare: Callable[[LoadRequest], PreparedTarget]
-    #: rows the run committed, from the target's ledger, or None (target/ledger.py)
+    #: rows the run committed, from the target's ledger, or None (destination/ledger.py)
     committed_rows: Callable[[ConnectionSpec, TableRef, str], int | None]
     blobs: BlobStore
     #: what an interruption does first: cancel the Spark jobs of this process
@@ -61,7 +61,7 @@ class S3Blobs:
 
 def real_edges() -> Edges:
     from ..adapters import pg, spark
-    from ..target import ledger
+    from ..destination import ledger
     from .prepare import prepare_target
 
     return Edges(lock=pg.table_lock, prepare=prepare_target, committed_rows=ledger.committed_rows_at,

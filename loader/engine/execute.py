@@ -19,6 +19,8 @@ from typing import Any
 
 from .. import interrupt
 from ..copy.method import CopyMethod
+from ..destination.hints import explain
+from ..destination.rejects import reject_table
 from ..errors import ConfigError, DataError, LoaderError, LockHeldError, StagingError, TransitionError
 from ..jdbc.method import JdbcMethod
 from ..naming import TempLocation, new_run_id
@@ -31,8 +33,6 @@ from ..request import LoadMethod, LoadRequest, MethodContext, MethodOutcome
 from ..result import LoadResult
 from ..state import RunRecord, StateStore
 from ..state.status import RESUME_WINDOW, RunStatus
-from ..target.hints import explain
-from ..target.rejects import reject_table
 from .edges import Edges, real_edges
 
 log = logging.getLogger("loader")

@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass
 
 from ..adapters import pg
+from ..destination import slices
 from ..errors import ConfigError, SchemaMismatchError
 from ..naming import check_identifier, quote_ident
 from ..plan.typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
 from ..request import LoadRequest
-from ..target import slices
 
 log = logging.getLogger("loader")
 
@@ -68,5 +68,5 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
                                   "index on exactly those columns",
                                   next_step=f"ALTER TABLE {target.quoted} ADD PRIMARY KEY ({cols})",
                                   table=str(target))
-    add_columns = req.schema_evolution == "add_columns"  # the ALTER runs in the load transaction (target/evolve)
+    add_columns = req.schema_evolution == "add_columns"  # the ALTER runs in the load transaction (destination/evolve.py)
     return PreparedTarget(match_columns(target, schema, existing, add_columns), None, error_key)

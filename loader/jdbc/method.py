@@ -7,7 +7,7 @@ target. It writes into an UNLOGGED per-run staging table whose columns have
 the Spark-native PostgreSQL types and positional names (``c_1``...: Spark 3.5
 does not escape quotes inside column names, so a hostile name must never reach
 its SQL), the row count is checked against what Spark says it wrote, and the
-load transaction (target/load_transaction.py) moves the rows into the target
+load transaction (destination/load_transaction.py) moves the rows into the target
 and drops the staging table. A process killed half-way leaves a
 ``loader_stage_*`` table and an untouched target; the reaper removes the table.
 
@@ -30,14 +30,14 @@ from ..adapters import pg, pg_errors
 from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group
 from ..adapters.spark_errors import nul_error_column, translate_jdbc_failure
 from ..connection import ConnectionSpec
+from ..destination.load_transaction import LoadTransaction
+from ..destination.write_modes import WriteStrategy, Written
 from ..errors import ConfigError, DataError, TargetError
 from ..naming import TableRef, quote_ident, staging_table_name
 from ..options import JdbcOptions, Method, RejectPolicy
 from ..plan.typemap import ColumnPlan
 from ..progress import Progress
 from ..request import LoadMethod, MethodContext, MethodOutcome
-from ..target.load_transaction import LoadTransaction
-from ..target.write_modes import WriteStrategy, Written
 from . import codec as jdbc_codec
 from .codec import StagedColumn
 from .frame import SPARK_DEFAULT_BATCHSIZE, staging_frame, writer_settings

@@ -15,12 +15,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..connection import ConnectionSpec, expand_env
+from ..destination.slice_modes import slice_problem
+from ..destination.slices import predicate_problem
+from ..destination.write_modes import key_problem
 from ..errors import ConfigError
 from ..naming import TableRef, check_identifier, check_prefix_root
 from ..options import CopyOptions, JdbcOptions, Method, WriteMode
-from ..target.slice_modes import slice_problem
-from ..target.slices import predicate_problem
-from ..target.write_modes import key_problem
 from ..watermark import lag_problem
 from .model import (
     FILE_FORMATS,

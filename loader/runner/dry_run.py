@@ -9,6 +9,7 @@ from typing import Any
 
 from ..adapters import pg, s3
 from ..copy.formats import planned_format
+from ..destination import slices
 from ..errors import LoaderError
 from ..manifest import Manifest
 from ..naming import quote_ident
@@ -18,7 +19,6 @@ from ..plan.facts import copy_ready
 from ..plan.typemap import create_table_sql, match_columns
 from ..redact import redact
 from ..state import StateStore
-from ..target import slices
 from . import incremental
 from .checks import Problem, check_against_source, source_shape
 from .incremental import WindowChoice

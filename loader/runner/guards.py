@@ -27,10 +27,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..adapters import pg, pg_errors
+from ..destination.rejects import record_source_rejects, reject_table
 from ..errors import DataError
 from ..manifest import SourceSpec, TargetSpec
 from ..result import LoadResult
-from ..target.rejects import record_source_rejects, reject_table
 
 log = logging.getLogger("loader")
 

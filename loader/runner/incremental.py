@@ -24,11 +24,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..adapters import pg
+from ..destination import ledger
 from ..errors import SourceChangedError, SourceError
 from ..manifest import Manifest
 from ..state import RunRecord, StateStore
 from ..state.status import ACTIVE, RunStatus
-from ..target import ledger
 from ..watermark import Mark, Window, lag_for, next_mark, parse_value, plan_window, spark_cursor_type
 
 log = logging.getLogger("loader")

@@ -50,7 +50,7 @@ def install(phase: str) -> None:
 
         copy_load.CopyTransaction.finish = die_in_finish  # type: ignore[method-assign]
     elif phase == "committed":  # the data is committed, the state store not yet told
-        from loader.target import load_transaction
+        from loader.destination import load_transaction
 
         original_commit = load_transaction.LoadTransaction.commit
 

@@ -38,9 +38,9 @@ def test_data_errors_name_column_and_constraint(pg_db: ConnectionSpec) -> None:
 
 
 def test_a_unique_violation_is_explained_by_the_write_mode(pg_db: ConnectionSpec) -> None:
+    from loader.destination.hints import explain
+    from loader.destination.modes import write_mode
     from loader.options import WriteMode
-    from loader.target.hints import explain
-    from loader.target.modes import write_mode
 
     dup = _raised(pg_db, "INSERT INTO t VALUES (1, 'b')", table=T)
     assert isinstance(dup, DataError) and "column type" not in (dup.next_step or "")

@@ -11,6 +11,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from loader.adapters import pg, s3
 from loader.connection import ConnectionSpec
+from loader.destination import ledger
 from loader.engine.execute import execute
 from loader.errors import DataError, Interrupted, LockHeldError, StagingError
 from loader.naming import TableRef, TempLocation
@@ -18,7 +19,6 @@ from loader.options import CopyOptions, Method, WriteMode
 from loader.request import LoadMethod, LoadRequest, MethodContext, MethodOutcome
 from loader.state import StateStore
 from loader.state.status import RunStatus
-from loader.target import ledger
 
 T = TableRef("public", "fake_target")
 

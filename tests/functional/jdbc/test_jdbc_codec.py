@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from loader.connection import ConnectionSpec
+from loader.destination.modes import write_mode
 from loader.jdbc.frame import staging_frame
 from loader.jdbc.method import jdbc_write
 from loader.naming import TableRef
 from loader.options import JdbcOptions, Method, WriteMode
 from loader.plan.typemap import create_table_sql, plan_for_new_table
-from loader.target.modes import write_mode
 
 pytestmark = pytest.mark.slow
 T = TableRef("public", "codec_target")

@@ -20,14 +20,14 @@ import pytest
 
 from loader.adapters import pg
 from loader.connection import ConnectionSpec
+from loader.destination import ledger
+from loader.destination.modes import write_mode
 from loader.errors import DataError
 from loader.jdbc.frame import choose_batchsize
 from loader.jdbc.method import jdbc_write
 from loader.naming import TableRef, parse_staging_table, quote_ident
 from loader.options import JdbcOptions, Method, WriteMode
 from loader.plan.typemap import create_table_sql, match_columns, plan_for_new_table
-from loader.target import ledger
-from loader.target.modes import write_mode
 
 pytestmark = pytest.mark.slow
 METHODS = [Method.STANDARD, Method.OPTIMIZED]
@@ -244,7 +244,7 @@ _KILLED_SCRIPT = textwrap.dedent("""
     from loader.naming import TableRef
     from loader.options import JdbcOptions, Method, WriteMode
     from loader.plan.typemap import plan_for_new_table
-    from loader.target.modes import write_mode
+    from loader.destination.modes import write_mode
     from pyspark.sql import functions as F
 
     spec = ConnectionSpec.parse(json.loads(os.environ["KILL_TEST_CONN"]))

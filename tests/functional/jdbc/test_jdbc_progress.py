@@ -36,11 +36,11 @@ def test_no_progress_thread_outlives_its_load(spark: Any, pg_db: Any, state_url:
     minutes after it returned, since nobody stopped its ticker."""
     import uuid
 
+    from loader.destination.modes import write_mode
     from loader.jdbc.method import jdbc_write
     from loader.naming import TableRef
     from loader.options import JdbcOptions, Method, WriteMode
     from loader.plan.typemap import create_table_sql, plan_for_new_table
-    from loader.target.modes import write_mode
 
     before = set(_progress_threads())  # other tests' (those that drive a method without the engine)
     df = spark.range(0, 300, numPartitions=2).selectExpr("id", "cast(id AS string) AS v")

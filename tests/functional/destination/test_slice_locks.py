@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from loader.adapters import pg
+from loader.destination.load_transaction import LoadTransaction
+from loader.destination.modes import write_mode
 from loader.errors import LockHeldError
 from loader.naming import TableRef
 from loader.plan.typemap import ColumnPlan
-from loader.target.load_transaction import LoadTransaction
-from loader.target.modes import write_mode
 
 T = TableRef("public", "shared")
 PLAN = ColumnPlan(("id", "dataset"), ("bigint", "text"))

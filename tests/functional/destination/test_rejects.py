@@ -83,7 +83,7 @@ def test_more_than_max_errors_changes_nothing(method: str, spark: Any, pg_db: An
         assert cur.fetchone()[0] is None  # rolled back with everything else
 
 
-# --- the detection passes and the bisection, on PostgreSQL without Spark (target/reject_checks.py) ---
+# --- the detection passes and the bisection, on PostgreSQL without Spark (destination/reject_checks.py) ---
 
 def _reject_load(spec: Any, ddl: str, rows: list[tuple[Any, ...]], casts: tuple[str, ...], *,
                  columns: tuple[str, ...] = ("id", "v"), mode: str = "append", key: tuple[str, ...] = (),
@@ -95,10 +95,10 @@ def _reject_load(spec: Any, ddl: str, rows: list[tuple[Any, ...]], casts: tuple[
 
     import psycopg2
 
+    from loader.destination.modes import write_mode
+    from loader.destination.rejects import publish_rejecting
     from loader.naming import TableRef
     from loader.options import RejectPolicy
-    from loader.target.modes import write_mode
-    from loader.target.rejects import publish_rejecting
 
     schema = "r_" + uuid.uuid4().hex[:10]
     conn = psycopg2.connect(**spec.psycopg2_kwargs())

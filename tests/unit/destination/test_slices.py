@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from loader.destination.modes import write_mode
+from loader.destination.slice_modes import ReplaceBy, ReplaceWhere, slice_problem
+from loader.destination.slices import incoming, normalized, predicate_problem, slice_text
+from loader.destination.write_modes import Overwrite
 from loader.errors import ConfigError
 from loader.naming import TableRef
 from loader.options import WriteMode
-from loader.target.modes import write_mode
-from loader.target.slice_modes import ReplaceBy, ReplaceWhere, slice_problem
-from loader.target.slices import incoming, normalized, predicate_problem, slice_text
-from loader.target.write_modes import Overwrite
 
 
 @pytest.mark.parametrize("predicate", [

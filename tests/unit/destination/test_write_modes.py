@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from loader.destination.modes import write_mode
+from loader.destination.write_modes import Append, Overwrite, Upsert, key_problem
 from loader.errors import ConfigError
 from loader.naming import TableRef
 from loader.options import WriteMode
-from loader.target.modes import write_mode
-from loader.target.write_modes import Append, Overwrite, Upsert, key_problem
 
 T = TableRef("s", 'we"ird')
 

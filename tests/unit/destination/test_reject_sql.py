@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from loader.destination import reject_sql as sql
+from loader.destination.bisect import split
+from loader.destination.publish import cast_type, select_exprs
 from loader.naming import TableRef
-from loader.target import reject_sql as sql
-from loader.target.bisect import split
-from loader.target.publish import cast_type, select_exprs
 
 ROWS = sql.Rows('"n"', TableRef("s", "t"), ("id", 'we"ird'), ("c0", "c1"), ("integer", "character varying(3)"),
                 row='"loader_line"')

@@ -10,13 +10,13 @@ import pytest
 
 from loader.adapters import pg
 from loader.connection import ConnectionSpec
+from loader.destination import ledger
+from loader.destination.load_transaction import LoadTransaction
+from loader.destination.modes import write_mode
 from loader.errors import DataError, SchemaMismatchError, StateError
 from loader.naming import TableRef, quote_ident
 from loader.options import WriteMode
 from loader.plan.typemap import ColumnPlan
-from loader.target import ledger
-from loader.target.load_transaction import LoadTransaction
-from loader.target.modes import write_mode
 
 T = TableRef("public", "target")
 SRC = "public.src"
@@ -174,7 +174,7 @@ def test_a_run_publishes_once(pg_db: ConnectionSpec, tables: Any) -> None:
 
 
 def test_upsert_counts_inserted_and_updated(pg_db: ConnectionSpec, tables: Any) -> None:
-    from loader.target.publish import publish_counted
+    from loader.destination.publish import publish_counted
 
     conn = pg.connect(pg_db)
     try:

@@ -1,4 +1,4 @@
-"""Indexes built after the rows (loader.target.index_defer), on a real PostgreSQL and end to end.
+"""Indexes built after the rows (loader.destination.index_defer), on a real PostgreSQL and end to end.
 
 What must hold: the table ends with exactly the indexes, constraints, comments
 and CLUSTER mark it had; a duplicate key fails the load and leaves the table as
@@ -18,12 +18,12 @@ import pytest
 from loader import write_to_postgres
 from loader.adapters import pg
 from loader.connection import ConnectionSpec
+from loader.destination.index_defer import claim_empty_target, drop_indexes
+from loader.destination.modes import write_mode
+from loader.destination.publish import publish
 from loader.errors import DataError
 from loader.naming import TableRef
 from loader.options import WriteMode
-from loader.target.index_defer import claim_empty_target, drop_indexes
-from loader.target.modes import write_mode
-from loader.target.publish import publish
 
 T = TableRef("public", "target")
 
