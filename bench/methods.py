@@ -1,0 +1,138 @@
+"""The methods ``make bench`` measures: the loader's own calls, the limits and the peers, each with
+the table it loads into (bench/README.md explains every id)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench import peers
+from bench.inputs import Dataset
+
+BUCKET = "loader-bench"
+Runner = Callable[[], int]
+Prepare = Callable[[Any, Dataset, str], Runner]
+
+
+# --- methods --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Method:
+    id: str
+    label: str
+    group: str  # loader | limit | peer
+    prepare: Prepare
+    mode: str = "append"
+    with_pk: bool = True
+    prefill: str | None = None  # full | half: the table holds these rows before the timed load
+    kinds: tuple[str, ...] = ("synthetic", "tpch")
+    check: str = ""  # a table constraint added to the DDL (copy-reject: one that some rows break)
+    keep: Callable[[Any], Any] | None = None  # Arrow batch -> mask of the rows that land (default: all)
+
+
+#: copy-reject's CHECK refuses one row in 10,000 (0.01%: 30 rows of 300,000; ids 0, 10000, ...)
+REJECT_EVERY = 10_000
+
+
+def kept_by_reject_check(batch: Any) -> Any:
+    import pyarrow.compute as pc
+
+    ids = batch.column("id")
+    return pc.not_equal(pc.subtract(ids, pc.multiply(pc.divide(ids, REJECT_EVERY), REJECT_EVERY)), 0)
+
+
+def loader_call(method: str, mode: str = "append", *, cached: bool = False, staging_format: str | None = None,
+                **opts: Any) -> Prepare:
+    """``write_to_postgres`` on a DataFrame read from the Parquet. Not ``cached``: the DataFrame is lazy,
+    the files are read inside the timed call (as a job on EMR would). ``cached``: ``.cache()``d and
+    materialised before the clock starts, so the timed call starts from rows in Spark's memory."""
+    def prepare(ctx: Any, ds: Dataset, table: str) -> Runner:
+        from loader import write_to_postgres
+
+        call_opts = dict(opts)
+        if staging_format is not None:
+            call_opts["staging_format"] = staging_format
+        df = ctx.spark.read.parquet(str(ds.parquet))  # lazy: the files are read inside the timed call
+        if cached:
+            df = df.cache()
+            df.count()  # materialise every partition of the cache, untimed
+            ctx.cleanups.append(lambda: df.unpersist(blocking=True))
+
+        def run() -> int:
+            res = write_to_postgres(df, ctx.conn_params(), method=method, temp_s3_bucket=BUCKET,
+                                    table=f"public.{table}", mode=mode,
+                                    key=list(ds.key) if mode == "upsert" else None, create="never",
+                                    state_url=ctx.state_url, **call_opts)
+            if res.method != method:
+                raise RuntimeError(f"asked for {method}, the loader used {res.method}: {res.fallback_reason}")
+            want_server = opts.get("server_side")
+            if want_server and res.server_side != (want_server == "always"):
+                raise RuntimeError(f"server_side={want_server} but the result says server_side={res.server_side}")
+            ctx.last_extra = {"timings": res.timings, "bytes_staged": res.bytes_staged,
+                              "server_side": res.server_side, "cached": cached,
+                              "rows_rejected": getattr(res, "rows_rejected", 0)}
+            got_format = getattr(res, "staging_format", None)
+            if got_format is not None:
+                ctx.last_extra["staging_format"] = got_format
+            if staging_format is not None:
+                ctx.last_extra["staging_format_asked"] = staging_format
+            return res.rows
+        return run
+    return prepare
+
+
+COPY_OPTS = {"fallback": "none"}  # a failed COPY must fail here, not quietly become JDBC
+METHODS = [
+    Method("standard", "standard (Spark JDBC)", "loader", loader_call("standard")),
+    Method("optimized", "optimized (tuned JDBC)", "loader", loader_call("optimized")),
+    Method("optimized-cached", "optimized (tuned JDBC), cached DataFrame", "loader",
+           loader_call("optimized", cached=True)),
+    Method("optimized-nopk", "optimized (tuned JDBC), table without PK", "loader", loader_call("optimized"),
+           with_pk=False, kinds=("synthetic",)),
+    Method("copy", "copy (client-side)", "loader", loader_call("copy", server_side="never", **COPY_OPTS)),
+    Method("copy-nogzip", "copy (client-side), compression='none'", "loader",
+           loader_call("copy", server_side="never", compression="none", **COPY_OPTS)),
+    Method("copy-gzip", "copy (client-side), compression='gzip'", "loader",
+           loader_call("copy", server_side="never", compression="gzip", **COPY_OPTS)),
+    Method("copy-csv", "copy (client-side), staging_format='csv'", "loader",
+           loader_call("copy", server_side="never", staging_format="csv", **COPY_OPTS)),
+    Method("copy-cached", "copy (client-side), cached DataFrame", "loader",
+           loader_call("copy", server_side="never", cached=True, **COPY_OPTS)),
+    Method("copy-server", "copy (server-side, aws_s3 stand-in)", "loader",
+           loader_call("copy", server_side="always", **COPY_OPTS)),
+    Method("copy-overwrite", "copy (client-side)", "loader",
+           loader_call("copy", "overwrite", server_side="never", **COPY_OPTS), mode="overwrite", prefill="full",
+           kinds=("synthetic",)),
+    Method("copy-upsert", "copy (client-side)", "loader",
+           loader_call("copy", "upsert", server_side="never", **COPY_OPTS), mode="upsert", prefill="half",
+           kinds=("synthetic",)),
+    # on_error: reject stages CSV; the same load with nothing to reject is the clean baseline
+    Method("copy-reject-clean", "copy (client-side), on_error='reject', no row refused", "loader",
+           loader_call("copy", server_side="never", on_error="reject", **COPY_OPTS), kinds=("synthetic",)),
+    Method("copy-reject", "copy (client-side), on_error='reject', a CHECK refusing 0.01% of rows", "loader",
+           loader_call("copy", server_side="never", on_error="reject", **COPY_OPTS), kinds=("synthetic",),
+           check=f"CHECK (id % {REJECT_EVERY} <> 0)", keep=kept_by_reject_check),
+    Method("limit", "LIMIT: server COPY FROM file (binary)", "limit", peers.server_copy_binary),
+    Method("limit-text", "limit-text: server COPY FROM file (CSV)", "limit", peers.server_copy),
+    Method("limit-noindex", "limit-text into the table without PK (CSV)", "limit", peers.server_copy,
+           with_pk=False),
+    Method("psql-copy", "psql \\copy (CSV)", "limit", peers.psql_copy),
+    Method("psycopg2", "psycopg2 copy_expert (CSV)", "peer", peers.psycopg2_copy),
+    Method("pgpq-psycopg3", "pgpq + psycopg 3 (binary COPY FROM STDIN)", "peer", peers.pgpq_copy),
+    Method("adbc-ingest", "ADBC adbc_ingest (append)", "peer", peers.adbc_ingest),
+    Method("dlt-parquet", "dlt (parquet, ADBC)", "peer", peers.dlt_load("parquet")),
+    Method("dlt-csv", "dlt (csv)", "peer", peers.dlt_load("csv")),
+    Method("jdbc-direct", "Spark JDBC as shipped, direct, not atomic", "peer", peers.spark_jdbc_direct(False)),
+    Method("jdbc-tuned-direct", "Spark JDBC tuned, direct, not atomic", "peer", peers.spark_jdbc_direct(True)),
+    # the issue's reference figures (150k shipped, 320k tuned) were direct writes of a 6-column table:
+    # the same without a primary key, next to optimized-nopk
+    Method("jdbc-direct-nopk", "Spark JDBC as shipped, direct, not atomic, no PK", "peer",
+           peers.spark_jdbc_direct(False), with_pk=False, kinds=("synthetic",)),
+    Method("jdbc-tuned-direct-nopk", "Spark JDBC tuned, direct, not atomic, no PK", "peer",
+           peers.spark_jdbc_direct(True), with_pk=False, kinds=("synthetic",)),
+]
+BY_ID = {m.id: m for m in METHODS}
+PEERS = ("psycopg2", "pgpq-psycopg3", "adbc-ingest", "dlt-parquet", "dlt-csv", "jdbc-direct", "jdbc-tuned-direct",
+         "jdbc-direct-nopk", "jdbc-tuned-direct-nopk")
+SMOKE_METHODS = ("standard", "optimized", "copy", "copy-csv", "copy-cached", "limit", "limit-text", "pgpq-psycopg3",
+                 "adbc-ingest")
