@@ -387,6 +387,47 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)  # run the finally blocks: stop PostgreSQL, SeaweedFS and Spark
 
 
+def prepare_datasets(ctx: Ctx, args: argparse.Namespace, workdir: Path, notes: list[str]) -> list[Dataset]:
+    """The inputs of the run: the synthetic sizes, then TPC-H lineitem when asked and available."""
+    datasets: list[Dataset] = []
+    for n in args.sizes:
+        t0 = time.monotonic()
+        log(f"bench: preparing synthetic input, {n:,} rows (Parquet + CSV + binary COPY file) ...")
+        ds = inputs.finish(inputs.synthetic(ctx.spark, n, workdir))
+        binary_file(ctx, ds)
+        ds.prep_seconds = time.monotonic() - t0
+        datasets.append(ds)
+    if args.tpch:
+        t0 = time.monotonic()
+        log(f"bench: generating TPC-H lineitem SF{args.tpch_scale:g} with tpchgen-cli ...")
+        tpch, why = inputs.tpch_lineitem(workdir, args.tpch_scale)
+        if tpch is None:
+            notes.append(why)
+            log(f"bench: {why}")
+        else:
+            datasets.append(inputs.finish(tpch))
+            binary_file(ctx, tpch)
+            tpch.prep_seconds = time.monotonic() - t0
+    else:
+        notes.append("TPC-H lineitem not run (--no-tpch).")
+    return datasets
+
+
+def run_notes(records: list[dict[str, Any]]) -> list[str]:
+    """What the table's reader needs to know about the rows it shows."""
+    notes = reject_notes(records)
+    if any(r["method"].endswith("-cached") for r in records):
+        notes.append("The `cached DataFrame` rows `.cache()` the DataFrame read from the Parquet and "
+                     "materialise it (`count()`) before the clock starts; the other loader rows read the "
+                     "Parquet inside the timed call.")
+    if any(r["method"].startswith("dlt") for r in records):
+        notes.append("dlt loads into the same pre-created table (dataset public, the table's primary key as a "
+                     "primary_key hint); it adds no columns for Arrow input (the checksum column also checks the "
+                     "table's columns and primary key after every load). Its parquet format goes through ADBC "
+                     "(adbc-driver-postgresql).")
+    return notes
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
@@ -450,26 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             notes.append("psutil is not installed: no memory figures")
 
-        for n in args.sizes:
-            t0 = time.monotonic()
-            log(f"bench: preparing synthetic input, {n:,} rows (Parquet + CSV + binary COPY file) ...")
-            ds = inputs.finish(inputs.synthetic(ctx.spark, n, workdir))
-            binary_file(ctx, ds)
-            ds.prep_seconds = time.monotonic() - t0
-            datasets.append(ds)
-        if args.tpch:
-            t0 = time.monotonic()
-            log(f"bench: generating TPC-H lineitem SF{args.tpch_scale:g} with tpchgen-cli ...")
-            tpch, why = inputs.tpch_lineitem(workdir, args.tpch_scale)
-            if tpch is None:
-                notes.append(why)
-                log(f"bench: {why}")
-            else:
-                datasets.append(inputs.finish(tpch))
-                binary_file(ctx, tpch)
-                tpch.prep_seconds = time.monotonic() - t0
-        else:
-            notes.append("TPC-H lineitem not run (--no-tpch).")
+        datasets += prepare_datasets(ctx, args, workdir, notes)
 
         if args.warmup:
             warm_up(ctx, workdir, [m for m in args.method_list if m.group == "loader"])
@@ -491,18 +513,9 @@ def main(argv: list[str] | None = None) -> int:
         if pinned is not None:
             pinned["check_at_end"] = pin.check(pg, s3.proc.pid if s3.proc is not None else None)
             notes.append("PINNED: " + report.pin_text(pinned))
-        notes += ctx.notes + reject_notes(records)
-        if any(r["method"].endswith("-cached") for r in records):
-            notes.append("The `cached DataFrame` rows `.cache()` the DataFrame read from the Parquet and "
-                         "materialise it (`count()`) before the clock starts; the other loader rows read the "
-                         "Parquet inside the timed call.")
+        notes += ctx.notes + run_notes(records)
         if sampler:
             sampler.stopped.set()
-        if any(r["method"].startswith("dlt") for r in records):
-            notes.append("dlt loads into the same pre-created table (dataset public, the table's primary key as a "
-                         "primary_key hint); it adds no columns for Arrow input (the checksum column also checks the "
-                         "table's columns and primary key after every load). Its parquet format goes through ADBC "
-                         "(adbc-driver-postgresql).")
         results = {"environment": env, "repeat": args.repeat, "sizes": args.sizes,
                    "latency_ms": args.latency_ms, "smoke": args.smoke, "pinned": pinned is not None,
                    "limit": {"method": "limit", "format": "binary",
