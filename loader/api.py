@@ -45,6 +45,7 @@ def write_to_postgres(
     schema_evolution: str = "none",
     replace_where: str | None = None,
     replace_by: Sequence[str] | str | None = None,
+    allow_empty: bool = False,
     **options: Any,
 ) -> LoadResult:
     """Load ``df`` into PostgreSQL and return a :class:`LoadResult`.
@@ -67,6 +68,8 @@ def write_to_postgres(
     over the table's columns (every loaded row must match it); ``replace_by``: replace the slices
     (distinct values of these columns) the DataFrame holds. Both delete and insert in one
     transaction with row locks only: readers are never blocked. ``LoadResult.rows_deleted``.
+    An overwrite or slice replace from an empty DataFrame that would empty the table or the slice
+    is refused (nothing changes) unless ``allow_empty=True``.
     """
     redact.install()
     spec = ConnectionSpec.parse(conn_params)
@@ -88,7 +91,8 @@ def write_to_postgres(
                       jdbc=jdbc_opts, wait_for_lock=wait, on_error=on_error, max_errors=max_errors,
                       defer_indexes=bool(defer_indexes), schema_evolution=schema_evolution,
                       replace_where=replace_where,
-                      replace_by=(replace_by,) if isinstance(replace_by, str) else tuple(replace_by or ()))
+                      replace_by=(replace_by,) if isinstance(replace_by, str) else tuple(replace_by or ()),
+                      allow_empty=bool(allow_empty))
     return execute(req, StateStore(state_url))
 
 

@@ -52,6 +52,8 @@ class LoadRequest:
     replace_where: str | None = None
     #: overwrite the slices (distinct values of these columns) the source holds
     replace_by: tuple[str, ...] = ()
+    #: an overwrite or slice replace from an empty source may empty the table or the slice
+    allow_empty: bool = False
     #: the write mode as behaviour, chosen once here (upsert without a key is refused here)
     write: WriteStrategy = field(init=False, repr=False, compare=False)
 

@@ -116,7 +116,7 @@ class _CopyRun:
         stager.start()
         load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,
                                create_sql=self.ctx.create_sql, defer_indexes=req.defer_indexes,
-                               error_key=self.ctx.error_key)
+                               error_key=self.ctx.error_key, allow_empty=req.allow_empty)
         txn = CopyTransaction(load, reject=req.reject, fmt=fmt, landing=landing.pg_types if cast_later else None)
         t0 = time.monotonic()
         # an interruption cancels the statement running on this connection (COPY, index build, merge)
@@ -129,7 +129,10 @@ class _CopyRun:
                 stager.cancel()
                 raise
             out.timings["stage"] = stager.seconds
-            missing = set(range(n_partitions)) - loaded
+            # every partition whose task ran has its marker; Spark's adaptive execution may run fewer
+            # tasks than the plan has partitions (none at all for an empty source), so the tasks
+            # that ran say what to expect, with those an earlier attempt staged
+            missing = (stager.ran | set(resumed.done)) - loaded
             if missing:
                 raise LoaderError(f"partitions {sorted(missing)[:5]} of run {self.run_id} were never staged",
                                   next_step="resume the run", run_id=self.run_id, retryable=True)

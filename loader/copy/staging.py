@@ -26,13 +26,15 @@ class StagingThread(threading.Thread):
         self.group = f"loader-{run_id}"
         self.error: BaseException | None = None
         self.seconds = 0.0
+        #: the partitions whose task ran (each reports itself), once the job has succeeded
+        self.ran: set[int] = set()
 
     def run(self) -> None:
         t0 = time.monotonic()
         sc = self.lines.sparkSession.sparkContext
         try:
             sc.setJobGroup(self.group, f"loader staging {self.run_id}", interruptOnCancel=True)
-            run_staging_job(self.lines, self.cfg)
+            self.ran = {int(r["partition"]) for r in run_staging_job(self.lines, self.cfg)}
         except BaseException as exc:  # noqa: BLE001 - handed to the driver loop
             self.error = exc
         finally:

@@ -26,7 +26,7 @@ from ..adapters import pg_errors
 from ..connection import ConnectionSpec
 from ..errors import DataError, TargetConnectionError
 from ..naming import TableRef
-from ..options import RejectPolicy
+from ..options import RejectPolicy, WriteMode
 from ..plan.typemap import ColumnPlan
 from . import ledger
 from .evolve import add_planned_columns
@@ -55,6 +55,8 @@ class LoadTransaction:
     defer_indexes: bool = False
     #: the columns that name a row in errors (the upsert key, else the table's primary key)
     error_key: tuple[str, ...] = ()
+    #: an overwrite or slice replace from an empty source may empty the table or the slice
+    allow_empty: bool = False
 
     def __post_init__(self) -> None:
         self.cur: Any = None
@@ -64,6 +66,8 @@ class LoadTransaction:
         self.written: Written | None = None
         #: a slice replace: the target's rows it deleted
         self.deleted: int | None = None
+        #: a whole-table overwrite: the table held rows before it
+        self.had_rows = False
 
     def begin(self) -> Any:
         """Create and evolve the target in this transaction (a failed load leaves no empty table
@@ -82,7 +86,7 @@ class LoadTransaction:
         transaction, and not partitioned: COPY FREEZE is allowed)."""
         if self.opened:
             raise RuntimeError("the target of a load transaction is opened once")
-        self.opened = True
+        self._opening()
         fresh = self.write.prepare(self.cur, self.target, created=self.created)
         if self.defer_indexes:
             self.deferred, fresh = self.write.defer_indexes(self.cur, self.target, fresh=fresh)
@@ -92,7 +96,7 @@ class LoadTransaction:
                 source_columns: Sequence[str] | None = None) -> Written:
         """Every row of the staging relation ``source`` into the target (opens it); a slice
         replace deletes its slice first."""
-        self.opened = True
+        self._opening()
         src_cols = list(source_columns) if source_columns is not None else list(self.plan.names)
         try:
             with pg_errors.savepoint(self.cur, "loader_slice", table=self.target):  # explain_failure reads on
@@ -108,7 +112,7 @@ class LoadTransaction:
                           source_columns: Sequence[str] | None = None, origin_sql: str | None = None,
                           row_column: str | None = None) -> tuple[Written, int]:
         """``publish``, with the rows PostgreSQL refuses set aside (rejects.py): (written, rejected)."""
-        self.opened = True
+        self._opening()
         moved, rejected = publish_rejecting(
             self.cur, source=source, target=self.target, columns=self.plan.names, casts=casts, write=self.write,
             run_id=self.run_id, policy=policy, created=self.created, source_columns=source_columns,
@@ -123,8 +127,25 @@ class LoadTransaction:
         shown = self.write.key or self.error_key or self.plan.names[:3]
         self.deleted = self.write.replace_slice(self.cur, self.target, rows, shown)
 
+    def _opening(self) -> None:
+        """Before the write strategy touches the target: a whole-table overwrite notes whether the
+        table held rows (an empty source may not empty it unless ``allow_empty``)."""
+        self.opened = True
+        if self.write.mode is WriteMode.OVERWRITE and not self.write.shares_table and not self.created \
+                and not self.allow_empty:
+            self.cur.execute(f"SELECT EXISTS (SELECT 1 FROM {self.target.quoted})")
+            self.had_rows = bool(self.cur.fetchone()[0])
+
     def finish(self, written: Written) -> Written:
-        """The rows are all in: build what was deferred and write the ledger row."""
+        """The rows are all in: build what was deferred and write the ledger row. An overwrite or a
+        slice replace from an empty source that would leave the table or the slice empty is refused
+        (rolled back) unless ``allow_empty``: an empty extract is more often a broken job than news."""
+        if written.rows == 0 and not self.allow_empty and (self.had_rows or (self.deleted or 0) > 0):
+            what = f"the {self.deleted:,} rows of the slice" if self.deleted else "every row of the table"
+            raise DataError(f"{self.target}: the source is empty, so this load would delete {what} and load "
+                            "nothing; nothing was changed",
+                            next_step="check the source; to empty it on purpose, set target.allow_empty: true "
+                                      "(allow_empty=True)", table=str(self.target), run_id=self.run_id)
         if self.deferred is not None:
             self.deferred.rebuild(self.cur)  # a duplicate key surfaces here, as a data error
             self.deferred = None

@@ -63,7 +63,7 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
                opts: JdbcOptions, on_stage_created: Callable[[str], None] | None = None,
                reject: RejectPolicy | None = None, strip_nul: bool = False,
                defer_indexes: bool = False, before_publish: Callable[[], None] | None = None,
-               progress: Progress | None = None) -> JdbcResult:
+               progress: Progress | None = None, allow_empty: bool = False) -> JdbcResult:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
@@ -123,7 +123,7 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         t = time.monotonic()
         progress.phase("publishing")
         published, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, write, run_id, reject,
-                                       defer_indexes, before_publish)
+                                       defer_indexes, before_publish, allow_empty)
         timings["publish"] = time.monotonic() - t
     except BaseException:
         _drop_quietly(spec, stage)
@@ -177,7 +177,7 @@ def _drop_stage(cur: Any, stage: TableRef) -> None:
 def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: ColumnPlan,
              stage_cols: list[StagedColumn], create_sql: str | None, write: WriteStrategy,
              run_id: str, reject: RejectPolicy | None = None, defer_indexes: bool = False,
-             before_commit: Callable[[], None] | None = None) -> tuple[Written, int]:
+             before_commit: Callable[[], None] | None = None, allow_empty: bool = False) -> tuple[Written, int]:
     """The staging table's rows into the target in the load transaction, which also drops the
     staging table: it is gone exactly when its rows are in."""
     names = [c.name for c in stage_cols]
@@ -187,7 +187,7 @@ def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: Colu
         with pg_errors.translated(table=target, during=f"the publish into {target}"), \
                 interrupt.on_interrupt(conn.cancel):
             load = LoadTransaction(conn, spec, target, plan, write, run_id, create_sql=create_sql,
-                                   defer_indexes=defer_indexes)
+                                   defer_indexes=defer_indexes, allow_empty=allow_empty)
             cur = load.begin()
             rejected = 0
             if reject is None:
@@ -234,7 +234,8 @@ class JdbcMethod:
                          plan=ctx.plan, create_sql=ctx.create_sql, opts=req.jdbc,
                          on_stage_created=ctx.events.staging_table_created, reject=req.reject,
                          strip_nul=req.copy.strip_nul, defer_indexes=req.defer_indexes,
-                         before_publish=ctx.events.committing, progress=ctx.progress)
+                         before_publish=ctx.events.committing, progress=ctx.progress,
+                         allow_empty=req.allow_empty)
         timings = dict(res.timings)
         timings.setdefault("load", time.monotonic() - t0)
         return MethodOutcome(rows=res.rows, rows_rejected=res.rows_rejected, timings=timings,

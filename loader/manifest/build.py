@@ -252,7 +252,8 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
                       create=_str(tgt, "create") or "if_missing",
                       defer_indexes=tgt.get("defer_indexes") is not False,
                       schema_evolution=_str(tgt, "schema_evolution") or "none",
-                      replace_where=_str(tgt, "replace_where"), replace_by=by)
+                      replace_where=_str(tgt, "replace_where"), replace_by=by,
+                      allow_empty=tgt.get("allow_empty") is True)
 
 
 def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:

@@ -79,6 +79,8 @@ class TargetSpec:
     #: mode overwrite of one slice: a SQL predicate, or the columns whose values name the slices
     replace_where: str | None = None
     replace_by: tuple[str, ...] = ()
+    #: an overwrite or slice replace from an empty source may empty the table or the slice
+    allow_empty: bool = False
 
     @property
     def ref(self) -> TableRef:

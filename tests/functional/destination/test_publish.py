@@ -31,12 +31,13 @@ def _rows(conn: Any, sql: str) -> list[tuple[Any, ...]]:
 def _publish(spec: ConnectionSpec, *, target: TableRef = T, source: str = SRC,
              columns: tuple[str, ...] = ("id", "v"), casts: tuple[str, ...] | None = None,
              mode: WriteMode = WriteMode.APPEND, key: tuple[str, ...] = (), run_id: str | None = None,
-             commit: bool = True) -> int:
+             commit: bool = True, allow_empty: bool = False, **slice_args: Any) -> int:
     """The rows of ``source`` into ``target`` through the load transaction every method uses."""
     conn = pg.connect(spec)
     try:
         load = LoadTransaction(conn, spec, target, ColumnPlan(columns, casts or ("text",) * len(columns)),
-                               write_mode(mode, key), run_id or uuid.uuid4().hex)
+                               write_mode(mode, key, **slice_args), run_id or uuid.uuid4().hex,
+                               allow_empty=allow_empty)
         load.begin()
         written = load.finish(load.publish(source, casts=casts))
         if commit:
@@ -196,3 +197,24 @@ def test_upsert_counts_inserted_and_updated(pg_db: ConnectionSpec, tables: Any) 
         conn.close()
     assert _rows(tables, "SELECT id, v FROM target ORDER BY id") == [
         (1, "old1"), (2, "new2"), (3, "new3"), (4, None), (5, None)]
+
+
+@pytest.mark.parametrize("slice_args, left", [
+    ({}, []),
+    ({"replace_where": "v = 'old1'"}, [(2, "old2")]),
+    ({"replace_by": ["v"]}, [(1, "old1"), (2, "old2")]),  # no slice in an empty source: nothing to replace
+])
+def test_an_empty_source_may_not_empty_the_table_or_the_slice_unless_allowed(
+        pg_db: ConnectionSpec, tables: Any, slice_args: dict[str, Any], left: list[tuple[Any, ...]]) -> None:
+    query = "SELECT id, v FROM target ORDER BY id"
+    with tables.cursor() as cur:
+        cur.execute("TRUNCATE src")
+    if slice_args.get("replace_by"):  # an empty source names no slice: a no-op, never refused
+        assert _publish(pg_db, mode=WriteMode.OVERWRITE, **slice_args) == 0
+    else:
+        with pytest.raises(DataError, match="the source is empty") as info:
+            _publish(pg_db, mode=WriteMode.OVERWRITE, **slice_args)
+        assert "allow_empty" in (info.value.next_step or "")
+        assert _rows(tables, query) == [(1, "old1"), (2, "old2")]
+        assert _publish(pg_db, mode=WriteMode.OVERWRITE, allow_empty=True, **slice_args) == 0
+    assert _rows(tables, query) == left

@@ -301,3 +301,18 @@ def test_a_geometry_postgis_refuses_fails_the_load_naming_the_column(
     with entity.cursor() as cur:
         cur.execute("SELECT count(*) FROM entity")
         assert cur.fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("slice_args", [{}, {"replace_where": "dataset = 'b'"}], ids=["overwrite", "replace_where"])
+def test_an_empty_source_does_not_empty_the_table_or_the_slice_by_copy(
+        spark: Any, pg_db: Any, entity: Any, bucket: str, state_url: str, slice_args: dict[str, Any]) -> None:
+    params = pg_db.as_params() | {"table": "entity"}
+    write_to_postgres(_df(spark, OLD_A + OLD_B), params, method="copy", temp_s3_bucket=bucket, state_url=state_url)
+    before = _untouched(entity, "a") + _untouched(entity, "b")
+    with pytest.raises(DataError, match="the source is empty"):
+        write_to_postgres(_df(spark, []), params, method="copy", mode="overwrite", temp_s3_bucket=bucket,
+                          state_url=state_url, **slice_args)
+    assert _untouched(entity, "a") + _untouched(entity, "b") == before
+    result = write_to_postgres(_df(spark, []), params, method="copy", mode="overwrite", temp_s3_bucket=bucket,
+                               state_url=state_url, allow_empty=True, **slice_args)
+    assert result.rows == 0 and _landed(entity, "b") == []
