@@ -227,7 +227,7 @@ def _expected_db_value(col: str, value: Any) -> Any:
     if value is None:
         return None
     if col == "st":
-        return {"x": value[0], "y": value[1]} if value[0] is not None else {"y": value[1]}
+        return {"x": value[0], "y": value[1]}  # a NULL field stays a key with null (issue 24 item 4)
     return value
 
 
