@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from .adapters.s3 import resolve_bucket
 from .connection import ConnectionSpec
+from .copy.staging_area import BlobStore, S3Blobs, StagingArea
 from .destination.modes import write_mode
 from .destination.write_modes import WriteStrategy
 from .errors import ConfigError
@@ -86,7 +87,7 @@ class RunEvents(Protocol):
     """What a method reports while it works; the engine records each (state transitions,
     parts, the temp location, the staging table)."""
 
-    def use_location(self, location: TempLocation) -> None: ...  # recorded before the first object
+    def use_staging_area(self, area: StagingArea) -> None: ...  # recorded before the first object
     def staging_started(self) -> None: ...
     def part_staged(self, partition: int, seq: int, key: str, rows: int, nbytes: int) -> None: ...
     def staged(self) -> None: ...
@@ -114,19 +115,23 @@ class MethodContext:
     bucket_checked: bool = False
     #: 1 for a new run; a resume's attempt number (its first attempt's staged parts are reused)
     attempt: int = 1
+    #: where staged parts are listed and deleted (the engine's edge; S3 unless a test passes one)
+    blobs: BlobStore = field(default_factory=S3Blobs)
 
     def __post_init__(self) -> None:
-        self._location: TempLocation | None = None
+        self._area: StagingArea | None = None
 
     @property
-    def location(self) -> TempLocation:
+    def staging_area(self) -> StagingArea:
         """Where this run stages, for a method that stages: the earlier attempt's prefix, else a
-        new one in the bucket the request resolved (the only place a temp location is made)."""
-        if self._location is None:
+        new one in the bucket the request resolved (the only place a temp location is made).
+        The method reports it (``events.use_staging_area``) before the first object exists."""
+        if self._area is None:
             copy = self.req.copy
-            self._location = TempLocation.parse(self.staged_at) if self.staged_at else \
+            location = TempLocation.parse(self.staged_at) if self.staged_at else \
                 TempLocation.new(str(copy.bucket), copy.prefix, self.req.target.table, self.run_id)
-        return self._location
+            self._area = StagingArea(location, self.blobs, cleanup=copy.cleanup)
+        return self._area
 
 
 @dataclass

@@ -54,10 +54,11 @@ class CopyMethod:
         return self._fallback
 
     def run(self, ctx: MethodContext) -> MethodOutcome:
-        loc, client = ctx.location, s3.make_client()
+        area, client = ctx.staging_area, s3.make_client()
+        loc = area.location
         if not ctx.bucket_checked:
             s3.check_bucket(client, loc.bucket)
-        ctx.events.use_location(loc)  # recorded before the first object exists
+        ctx.events.use_staging_area(area)  # recorded before the first object exists
         log.info("Using project S3 bucket for temporary staging: %s", loc.bucket)
         return _CopyRun(ctx, loc, client).run()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..connection import ConnectionSpec
+from ..copy.staging_area import BlobStore, S3Blobs
 from ..naming import TableRef
 from ..request import LoadRequest
 from .prepare import PreparedTarget
@@ -23,13 +24,6 @@ from .prepare import PreparedTarget
 class TableLock(Protocol):
     def __call__(self, spec: ConnectionSpec, ref: TableRef, run_id: str, *, wait: bool = False,
                  shared: bool = False) -> contextlib.AbstractContextManager[None]: ...
-
-
-class BlobStore(Protocol):
-    """Where staged parts live (S3)."""
-
-    def keys(self, bucket: str, prefix: str) -> list[str]: ...
-    def delete_prefix(self, bucket: str, prefix: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -43,20 +37,6 @@ class Edges:
     blobs: BlobStore
     #: what an interruption does first: cancel the Spark jobs of this process
     cancel_jobs: Callable[[], None]
-
-
-class S3Blobs:
-    """The blob store over boto3 (a client per call: the engine calls it a few times per run)."""
-
-    def keys(self, bucket: str, prefix: str) -> list[str]:
-        from ..adapters import s3
-
-        return [o["Key"] for o in s3.iter_objects(s3.make_client(), bucket, prefix)]
-
-    def delete_prefix(self, bucket: str, prefix: str) -> None:
-        from ..adapters import s3
-
-        s3.delete_prefix(s3.make_client(), bucket, prefix)
 
 
 def real_edges() -> Edges:

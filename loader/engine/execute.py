@@ -2,7 +2,7 @@
 
     record run → lock table → (resume: ledger check) → prepare target → choose method
       → method.run(ctx)  ──StagingError──► method.fallback.run(ctx)
-      → record result → clean up the temp location
+      → record result → delete the staging area (the method made it; the engine decides its fate)
 
 The engine makes every run-state transition itself, when a method reports an event
 (``RunEvents``), and owns fallback and cleanup; a method only loads. The run is in the
@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import interrupt
 from ..copy.method import CopyMethod
+from ..copy.staging_area import CleanupStatus, StagingArea
 from ..destination.hints import explain
 from ..destination.rejects import reject_table
 from ..errors import ConfigError, DataError, LoaderError, LockHeldError, StagingError, TransitionError
@@ -137,7 +138,8 @@ class _Load:
     def __init__(self, req: LoadRequest, store: StateStore, run_id: str, methods: MethodFactory,
                  edges: Edges) -> None:
         self.req, self.store, self.run_id, self.methods, self.edges = req, store, run_id, methods, edges
-        self.location_in_use: TempLocation | None = None
+        #: the staging area the running method reported (None: nothing staged, or already dealt with)
+        self.area: StagingArea | None = None
         #: staged parts a failed attempt left for a resume (None: nothing kept)
         self.kept_parts: int | None = None
         self.progress = Progress(label=str(req.target), heartbeat=self._beat, live=req.live_progress)
@@ -162,7 +164,8 @@ class _Load:
         log.info("%s: method %s (%s)", self.req.target, choice, reason)
         ctx = MethodContext(req=self.req, run_id=self.run_id, plan=prepared.plan, create_sql=prepared.create_sql,
                             error_key=prepared.error_key, events=self, staged_at=record.temp_path,
-                            progress=self.progress, bucket_checked=bucket_checked, attempt=record.attempt)
+                            progress=self.progress, bucket_checked=bucket_checked, attempt=record.attempt,
+                            blobs=self.edges.blobs)
         return self._run_method(self.methods(choice), ctx, reason)
 
     def _choose(self) -> tuple[Method, str, bool]:
@@ -206,21 +209,14 @@ class _Load:
         up) keeps its staged parts unless the data itself failed (a resume would load the same bad
         value again); the reaper deletes them once the resume window has passed. A library call has
         no resume: its parts go at once."""
-        loc = self.location_in_use
-        if loc is None:
+        area, self.area = self.area, None
+        if area is None:
             return
         if self.req.manifest_name is None or isinstance(exc, DataError):
-            self._cleanup()
+            self._record_cleanup(area.delete())
             return
-        self.location_in_use = None
-        try:
-            keys = self.edges.blobs.keys(loc.bucket, loc.prefix)
-        except Exception as list_exc:  # noqa: BLE001 - the failure being reported matters more
-            log.debug("could not count the staged parts at %s: %s", loc.uri, redact(str(list_exc)))
-            keys = []
-        self.kept_parts = sum(1 for k in keys if TempLocation.part_of(k) is not None)
-        self._safe_update(cleanup_status="kept")
-        log.debug("Keeping %d staged part(s) at %s for a resume (loader run --resume)", self.kept_parts, loc.uri)
+        self.kept_parts = area.keep()
+        self._record_cleanup("kept")
 
     def _succeed(self, method: str, out: MethodOutcome, reason: str, fallback_reason: str | None) -> LoadResult:
         if out.rows_rejected:
@@ -229,7 +225,7 @@ class _Load:
         if out.rows_deleted is not None:
             log.info("%s: replaced %s row(s) of the slice with %s", self.req.target, f"{out.rows_deleted:,}",
                      f"{out.rows:,}")
-        temp = self.location_in_use.uri if self.location_in_use else None
+        temp = self.area.uri if self.area else None
         staged = {"bytes_staged": out.bytes_staged, "parts_loaded": out.parts} if temp else {}
         self.store.succeed(self.run_id, rows=out.rows, timings=out.timings, rows_rejected=out.rows_rejected,
                            rows_inserted=out.rows_inserted, rows_updated=out.rows_updated,
@@ -250,9 +246,9 @@ class _Load:
             self.store.resume(self.run_id)
 
     # --- RunEvents: what methods report; each is one recorded fact or transition -----
-    def use_location(self, location: TempLocation) -> None:
-        self.location_in_use = location
-        self.store.update(self.run_id, bucket=location.bucket, temp_path=location.uri, cleanup_status="pending")
+    def use_staging_area(self, area: StagingArea) -> None:
+        self.area = area
+        self.store.update(self.run_id, bucket=area.bucket, temp_path=area.uri, cleanup_status="pending")
 
     def staging_started(self) -> None:
         if self.store.get(self.run_id).status is RunStatus.PENDING:
@@ -293,28 +289,18 @@ class _Load:
         self.store.succeed(self.run_id, rows=rows)
         temp_path = self.store.get(self.run_id).temp_path
         if temp_path:
-            self.location_in_use = TempLocation.parse(temp_path)
+            self.area = StagingArea(TempLocation.parse(temp_path), self.edges.blobs, cleanup=self.req.copy.cleanup)
             self._cleanup()
         return True
 
     def _cleanup(self) -> None:
-        """Delete the temp location this attempt used (best effort: the reaper is the guarantee)."""
-        loc, self.location_in_use = self.location_in_use, None
-        if loc is None:
-            return
-        if not self.req.copy.cleanup:
-            log.info("Keeping temporary files at %s (cleanup disabled)", loc.uri)
-            self._safe_update(cleanup_status="kept")
-            return
-        try:
-            self.edges.blobs.delete_prefix(loc.bucket, loc.prefix)
-        except Exception as exc:
-            log.warning("Temporary files at %s could not be deleted (%s); the reaper will remove them",
-                        loc.uri, redact(str(exc)))
-            self._safe_update(cleanup_status="failed")
-            return
-        log.info("Temporary files cleaned up successfully")
-        self._safe_update(cleanup_status="done")
+        """Delete the staging area this attempt used (after a commit, before a fallback)."""
+        area, self.area = self.area, None
+        if area is not None:
+            self._record_cleanup(area.delete())
+
+    def _record_cleanup(self, status: CleanupStatus) -> None:
+        self._safe_update(cleanup_status=status)
 
     def _safe_update(self, **fields: Any) -> None:
         try:

@@ -44,10 +44,10 @@ class FakeMethod:
     def run(self, ctx: MethodContext) -> MethodOutcome:
         self.contexts.append(ctx)
         if self.stages:
-            ctx.events.use_location(ctx.location)
+            ctx.events.use_staging_area(ctx.staging_area)
             ctx.events.staging_started()
-            key = ctx.location.part_key(0, 0, ".csv")
-            s3.make_client().put_object(Bucket=ctx.location.bucket, Key=key, Body=b"1,a\n")
+            key = ctx.staging_area.location.part_key(0, 0, ".csv")
+            s3.make_client().put_object(Bucket=ctx.staging_area.bucket, Key=key, Body=b"1,a\n")
             ctx.events.part_staged(0, 0, key, 1, 4)
             ctx.events.staged()
         ctx.events.loading_started()
@@ -128,7 +128,7 @@ def test_resume_reuses_the_first_attempts_location(pg_db: ConnectionSpec, bucket
     assert failed.status is RunStatus.FAILED and failed.temp_path
     again = FakeMethod()
     result = execute(_request(pg_db, bucket), store, resume=failed, methods=lambda m: again)
-    assert again.contexts[0].location == TempLocation.parse(failed.temp_path)
+    assert again.contexts[0].staging_area.location == TempLocation.parse(failed.temp_path)
     assert result.run_id == failed.run_id and store.get(failed.run_id).attempt == 2
 
 

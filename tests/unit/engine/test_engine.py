@@ -85,8 +85,9 @@ class Method_:
     def run(self, ctx: MethodContext) -> MethodOutcome:
         self.contexts.append(ctx)
         if self.stages:
-            loc = ctx.location
-            ctx.events.use_location(loc)
+            area = ctx.staging_area
+            loc = area.location
+            ctx.events.use_staging_area(area)
             ctx.events.staging_started()
             key = loc.part_key(0, 0, ".csv")
             self.world.objects.setdefault(loc.bucket, set()).add(key)
@@ -119,6 +120,14 @@ def test_a_load_is_recorded_locked_prepared_and_cleaned(store: StateStore) -> No
     assert world.prepared == 1 and world.lock_waits == [False] and world.held == set()
     assert TempLocation.parse(run.temp_path or "").bucket == "b"
     assert world.keys("b", "") == []  # the engine deleted the prefix, not the method
+
+
+def test_cleanup_disabled_keeps_the_parts_and_says_so(store: StateStore) -> None:
+    world = World()
+    result = execute(_request(cleanup=False), store, methods=lambda m: Method_(world), edges=world.edges())
+    run = store.get(result.run_id)
+    assert (run.status, run.cleanup_status, result.temp_path) == (RunStatus.SUCCEEDED, "kept", run.temp_path)
+    assert len(world.keys("b", "")) == 1
 
 
 def test_a_method_that_does_not_stage_gets_no_temp_location(store: StateStore) -> None:
@@ -182,7 +191,7 @@ def test_a_resume_reuses_the_first_attempts_prefix(store: StateStore) -> None:
     failed = store.list_runs()[0]
     again = Method_(world)
     result = execute(_request("m"), store, resume=failed, methods=lambda m: again, edges=world.edges())
-    assert again.contexts[0].location == TempLocation.parse(failed.temp_path or "")
+    assert again.contexts[0].staging_area.location == TempLocation.parse(failed.temp_path or "")
     assert result.run_id == failed.run_id and store.get(failed.run_id).attempt == 2
 
 
