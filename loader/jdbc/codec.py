@@ -79,12 +79,9 @@ class StagedColumn:
         return self.wire_type != self.pg_type
 
 
-def compact(expr: Any, spark_type: Any, name: str, native_pg_type: str) -> tuple[Any, StagedColumn] | None:
-    """The column in its compact wire form, or None when it is sent as Spark's writer sends it.
-
-    ``expr`` is the (already NUL-guarded) Spark Column; ``native_pg_type`` the staging type."""
-    from pyspark.sql import functions as F
-
+def wire_form(spark_type: Any, name: str, native_pg_type: str) -> StagedColumn | None:
+    """How the column travels when ``optimized`` sends it compact (the one decision: the wire
+    type and the inlet rule's decode), or None when it goes as Spark's writer sends it."""
     c = "NEW." + quote_ident(name)
     k = kind(spark_type)
 
@@ -92,42 +89,65 @@ def compact(expr: Any, spark_type: Any, name: str, native_pg_type: str) -> tuple
         return StagedColumn(name, native_pg_type, wire, decode)
 
     if k in STRING_KINDS:
-        return expr.cast("binary"), staged("bytea", f"convert_from({c}, 'UTF8')")
+        return staged("bytea", f"convert_from({c}, 'UTF8')")
     if k == "TimestampType":
         # whole seconds through to_timestamp (exact: |seconds| < 2^38 and seconds * 10^6 stays a
         # multiple of 64 below 2^59, so the double holds it exactly), the microseconds as an interval
-        decode = f"to_timestamp(({c} / 1000000)::float8) + ({c} % 1000000) * interval '1 microsecond'"
-        return F.unix_micros(expr), staged("bigint", decode)
+        return staged("bigint", f"to_timestamp(({c} / 1000000)::float8) + ({c} % 1000000) * interval '1 microsecond'")
     if k == "DateType":
-        return F.unix_date(expr), staged("integer", f"date '1970-01-01' + {c}")
+        return staged("integer", f"date '1970-01-01' + {c}")
     if k == "DecimalType" and spark_type.scale >= 0 and spark_type.precision <= MAX_COMPACT_PRECISION:
         scale = spark_type.scale
-        if scale == 0:
-            return expr.cast("long"), staged("bigint", f"{c}::numeric")
-        # 10^s as an exact decimal(s+1, 0): the product's type (p+s+2 <= 38 digits) needs no rounding
-        unscaled = (expr * F.lit(Decimal(10) ** scale)).cast("long")
-        return unscaled, staged("bigint", f"{c}::numeric * 0.{'0' * (scale - 1)}1")
+        return staged("bigint", f"{c}::numeric" if scale == 0 else f"{c}::numeric * 0.{'0' * (scale - 1)}1")
     return None
+
+
+def compact(expr: Any, spark_type: Any, name: str, native_pg_type: str) -> tuple[Any, StagedColumn] | None:
+    """The column in its compact wire form (``wire_form``) and the Spark expression that makes
+    it, or None. ``expr`` is the (already NUL-guarded) Spark Column; ``native_pg_type`` the staging type."""
+    staged = wire_form(spark_type, name, native_pg_type)
+    if staged is None:
+        return None
+    from pyspark.sql import functions as F
+
+    k = kind(spark_type)
+    if k in STRING_KINDS:
+        return expr.cast("binary"), staged
+    if k == "TimestampType":
+        return F.unix_micros(expr), staged
+    if k == "DateType":
+        return F.unix_date(expr), staged
+    if spark_type.scale == 0:
+        return expr.cast("long"), staged
+    # 10^s as an exact decimal(s+1, 0): the product's type (p+s+2 <= 38 digits) needs no rounding
+    return (expr * F.lit(Decimal(10) ** spark_type.scale)).cast("long"), staged
 
 
 #: Spark types whose JDBC setter goes through java.sql.Date/Timestamp (the hybrid calendar)
 _CALENDAR_KINDS = ("DateType", "TimestampType", "TimestampNTZType")
 
 
-def calendar_safe(source: str, spark_type: Any, name: str, native_pg_type: str) -> tuple[Any, StagedColumn] | None:
-    """Dates and timestamps (and arrays of them, which pgjdbc cannot send as arrays of timestamptz
-    at all) as PostgreSQL input text, cast by the inlet's rule; None for other types.
-    ``source`` is the DataFrame's column name, ``name`` the staging column's."""
-    from pyspark.sql import functions as F
-
-
+def calendar_wire(spark_type: Any, name: str, native_pg_type: str) -> StagedColumn | None:
+    """Dates and timestamps (and arrays of them) travel as PostgreSQL input text, cast by the
+    inlet's rule; None for other types."""
     k = kind(spark_type)
     if k == "ArrayType":
         k = kind(spark_type.elementType)
     if k not in _CALENDAR_KINDS:
         return None
-    decode = f"CAST(NEW.{quote_ident(name)} AS {native_pg_type})"
-    return F.expr(pg_text_sql(source, spark_type)), StagedColumn(name, native_pg_type, "text", decode)
+    return StagedColumn(name, native_pg_type, "text", f"CAST(NEW.{quote_ident(name)} AS {native_pg_type})")
+
+
+def calendar_safe(source: str, spark_type: Any, name: str, native_pg_type: str) -> tuple[Any, StagedColumn] | None:
+    """``calendar_wire``'s column and the Spark expression that writes its text (pgjdbc cannot
+    send arrays of timestamptz at all). ``source`` is the DataFrame's column name, ``name`` the
+    staging column's."""
+    staged = calendar_wire(spark_type, name, native_pg_type)
+    if staged is None:
+        return None
+    from pyspark.sql import functions as F
+
+    return F.expr(pg_text_sql(source, spark_type)), staged
 
 
 def inlet_of(stage: TableRef) -> TableRef:

@@ -40,7 +40,7 @@ def choose_batchsize(width: int, override: int | None = None) -> int:
     return max(MIN_BATCHSIZE, min(MAX_BATCHSIZE, TARGET_BATCH_BYTES // max(1, width)))
 
 
-def _as_json(spark_type: Any, target_type: str) -> bool:
+def travels_as_json(spark_type: Any, target_type: str) -> bool:
     """Columns Spark's JDBC writer cannot send as they are: staged as JSON text."""
     name = kind(spark_type)
     if name in _COMPLEX:
@@ -69,7 +69,7 @@ def staging_frame(df: Any, plan: ColumnPlan, strip_nul: bool = False,
         dtype = fields[name].dataType
         quoted = "`" + name.replace("`", "``") + "`"
         alias = f"c_{i}"
-        if _as_json(dtype, target_type):
+        if travels_as_json(dtype, target_type):
             col, dtype, native = F.to_json(F.col(quoted), JSON_OPTIONS), StringType(), "text"
         elif kind(dtype) in STRING_KINDS:
             # a NUL byte: the same error naming the column as COPY gives, or stripped on opt-in
