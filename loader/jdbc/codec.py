@@ -1,15 +1,10 @@
 """How the ``optimized`` method hands values to Spark's JDBC writer: compact wire forms.
 
-A JFR profile of Spark's JDBC writer (1M rows of the benchmark table: bigint,
-text, numeric(12,2), timestamptz, boolean, text) showed that most of the JVM's
-time went into converting single values, not into Spark or the network:
-
-* strings: Spark's UTF-8 bytes are decoded into a Java String, then pgjdbc
-  encodes them to UTF-8 again (about a quarter of the JVM's samples);
-* decimals: a java.math.BigDecimal, then pgjdbc's binary numeric, built by
-  BigInteger division (12%);
-* timestamps and dates: a java.sql.Timestamp/Date (with calendar rebasing),
-  then text through a GregorianCalendar (9%), which PostgreSQL parses again.
+A JFR profile of Spark's JDBC writer showed most of the JVM's time going into converting
+single values, not into Spark or the network (bench/README.md, "Figures that used to live in
+docstrings"): strings decoded from UTF-8 into a Java String and encoded again by pgjdbc;
+decimals through BigDecimal and pgjdbc's BigInteger division; dates and timestamps through
+java.sql.Timestamp/Date and a GregorianCalendar into text that PostgreSQL parses again.
 
 So ``optimized`` sends each such column in a form both sides handle cheaply.
 Spark's writer inserts into an *inlet*: a view with the wire types whose
@@ -34,9 +29,8 @@ java.sql.Date/Timestamp, which count on the hybrid Julian-Gregorian calendar, wh
 a date as 1582-10-15). Spark 3+ and PostgreSQL both count on the proleptic Gregorian calendar,
 so such columns (timestamp_ntz in ``optimized``; date, timestamp, timestamp_ntz and arrays of
 them in ``standard``) travel as the text COPY's CSV sends (csv_encode: ISO dates, instants in
-UTC with microseconds), cast by the inlet's rule. Measured on the
-benchmark table (1M rows): the write went from 2.9-3.5 s to 2.3-2.4 s, JVM CPU
-from 3.4-4.4 s to 2.4 s, PostgreSQL's CPU unchanged (2.2 s). Every decode is
+UTC with microseconds), cast by the inlet's rule (what the compact forms save: bench/README.md,
+same section). Every decode is
 exact: bytes are not re-encoded, timestamps are integer microseconds on the
 proleptic Gregorian calendar on both sides (no Julian rebasing), decimals keep
 every digit; invalid UTF-8 is refused by convert_from as it would be by text

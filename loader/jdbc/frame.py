@@ -23,9 +23,9 @@ from .codec import StagedColumn
 
 #: Spark's own default, kept for ``standard`` (the baseline).
 SPARK_DEFAULT_BATCHSIZE = 1000
-#: pgjdbc keeps a whole batch of parameters in memory before sending it. With the
-#: compact wire forms (jdbc_codec), batches of 3,000-20,000 rows of the benchmark
-#: table were equally fast and 50,000 cost more JVM CPU (garbage collection): ~1 MB of rows.
+#: pgjdbc keeps a whole batch of parameters in memory before sending it: ~1 MB of rows was
+#: as fast as any and bigger batches cost JVM CPU (bench/README.md, "Figures that used to live
+#: in docstrings").
 TARGET_BATCH_BYTES = 1024 * 1024
 MIN_BATCHSIZE, MAX_BATCHSIZE = 1_000, 50_000
 _COMPLEX = ("StructType", "MapType")
