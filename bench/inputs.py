@@ -67,6 +67,8 @@ class Dataset:
     checks: list[Check]
     half_csv: Path | None = None
     binary: Path | None = None  # the same rows in PostgreSQL's binary COPY format (write_binary)
+    #: the binary rows split K ways (K -> K files), for the limits over K connections
+    binary_parts: dict[int, list[Path]] = field(default_factory=dict)
     expected: dict[str, str] = field(default_factory=dict)
     prep_seconds: float = 0.0
 
@@ -315,6 +317,10 @@ def iter_target_batches(ds: Dataset, batch_rows: int = 100_000) -> Any:
         yield batch if batch.schema.equals(schema) else batch.cast(schema)
 
 
+#: the limits over several connections split the binary rows this many ways
+PARALLEL_WAYS = (2, 4)
+
+
 def write_binary(ds: Dataset, conn: Any, scratch: str = "bench_binary_src") -> None:
     """``ds.binary``: the CSV's rows in PostgreSQL's binary COPY format, via a scratch table with the
     target's DDL (so every value has exactly the target column's type). ``conn``: psycopg2, autocommit."""
@@ -325,8 +331,17 @@ def write_binary(ds: Dataset, conn: Any, scratch: str = "bench_binary_src") -> N
         cur.execute(f"COPY public.{scratch} FROM %s (FORMAT csv)", (str(ds.csv),))
         with open(ds.binary, "wb") as fh:
             cur.copy_expert(f"COPY public.{scratch} TO STDOUT (FORMAT binary)", fh, size=1 << 20)
+        for k in PARALLEL_WAYS:
+            # every k-th heap block: k files of nearly equal size, whatever the table's key
+            ds.binary_parts[k] = [ds.csv.with_suffix(f".{k}-{i}.bin") for i in range(k)]
+            for i, path in enumerate(ds.binary_parts[k]):
+                with open(path, "wb") as fh:
+                    cur.copy_expert(f"COPY (SELECT * FROM public.{scratch} WHERE "
+                                    f"((ctid::text::point)[0])::bigint % {k} = {i}) TO STDOUT (FORMAT binary)",
+                                    fh, size=1 << 20)
         cur.execute(f"DROP TABLE public.{scratch}")
-    os.chmod(ds.binary, 0o644)  # the PostgreSQL server user reads it for COPY FROM 'file'
+    for path in [ds.binary, *(p for parts in ds.binary_parts.values() for p in parts)]:
+        os.chmod(path, 0o644)  # the PostgreSQL server user reads it for COPY FROM 'file'
 
 
 def finish(ds: Dataset) -> Dataset:

@@ -26,6 +26,8 @@ class Method:
     with_pk: bool = True
     prefill: str | None = None  # full | half: the table holds these rows before the timed load
     kinds: tuple[str, ...] = ("synthetic", "tpch")
+    #: the table is created without its primary key and the method builds it (timed)
+    key_after: bool = False
     check: str = ""  # a table constraint added to the DDL (copy-reject: one that some rows break)
     keep: Callable[[Any], Any] | None = None  # Arrow batch -> mask of the rows that land (default: all)
 
@@ -116,6 +118,13 @@ METHODS = [
     Method("limit-text", "limit-text: server COPY FROM file (CSV)", "limit", peers.server_copy),
     Method("limit-noindex", "limit-text into the table without PK (CSV)", "limit", peers.server_copy,
            with_pk=False),
+    # issue 26's parallel limits: what the server takes over K connections, with the key during
+    # the COPYs or built after them (key_after: the table starts without it)
+    *(Method(f"limit-k{k}", f"limit: {k} connections at once (binary)", "limit", peers.server_copy_parallel(k),
+             kinds=("synthetic",)) for k in (2, 4)),
+    *(Method(f"limit-k{k}-key-after", f"limit: {k} connection{'s' if k > 1 else ''} into the table "
+             "without its key, key built after (binary)", "limit", peers.server_copy_parallel(k, key_after=True),
+             key_after=True, kinds=("synthetic",)) for k in (1, 2, 4)),
     Method("psql-copy", "psql \\copy (CSV)", "limit", peers.psql_copy),
     Method("psycopg2", "psycopg2 copy_expert (CSV)", "peer", peers.psycopg2_copy),
     Method("pgpq-psycopg3", "pgpq + psycopg 3 (binary COPY FROM STDIN)", "peer", peers.pgpq_copy),

@@ -27,7 +27,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .inputs import Dataset, iter_batches
@@ -80,6 +82,47 @@ def _server_copy(ctx: Any, ds: Dataset, table: str, fmt: str) -> Runner:
         finally:
             conn.close()
     return run
+
+
+def server_copy_parallel(k: int, key_after: bool = False) -> Callable[[Any, Dataset, str], Runner]:
+    """The parallel limits: k connections at once, each ``COPY ... FROM 'file' (FORMAT binary)`` of
+    a k-th of the rows (k = 1: the whole file), each in its own transaction (not atomic: a limit).
+    ``key_after``: the table has no index during the COPYs and its primary key is built after
+    them (timed), the shape a shadow-table overwrite would have."""
+
+    def prepare(ctx: Any, ds: Dataset, table: str) -> Runner:
+        if ds.binary is None or (k > 1 and k not in ds.binary_parts):
+            raise RuntimeError(f"{ds.name}: no binary COPY file split {k} ways (inputs.write_binary)")
+        paths = [str(ds.binary)] if k == 1 else [str(p) for p in ds.binary_parts[k]]
+
+        def one(path: str, counts: list[int], start: threading.Barrier) -> None:
+            conn = _connect(ctx)
+            try:
+                start.wait()
+                with conn.cursor() as cur:
+                    cur.execute(f"COPY public.{table} FROM %s (FORMAT binary)", (path,))
+                    counts.append(cur.rowcount)
+                conn.commit()
+            finally:
+                conn.close()
+
+        def run() -> int:
+            counts: list[int] = []
+            start = threading.Barrier(len(paths))
+            with ThreadPoolExecutor(len(paths)) as pool:
+                for f in [pool.submit(one, p, counts, start) for p in paths]:
+                    f.result()
+            if key_after:
+                conn = _connect(ctx)
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(f"ALTER TABLE public.{table} ADD PRIMARY KEY ({', '.join(ds.key)})")
+                    conn.commit()
+                finally:
+                    conn.close()
+            return sum(counts)
+        return run
+    return prepare
 
 
 def psql_copy(ctx: Any, ds: Dataset, table: str) -> Runner:

@@ -124,7 +124,10 @@ def markdown(results: dict[str, Any]) -> str:
     limit_text = ("The limit (`of binary limit`) is server-side `COPY t FROM '/file.bin' (FORMAT binary)` of the "
                   "same rows into the same table with its primary key (the file made untimed by the server from "
                   "the CSV); `limit-text` is the same from the CSV, `COPY t FROM '/file.csv' (FORMAT csv)`, and "
-                  "`limit-text into the table without PK` that into the table without its primary key."
+                  "`limit-text into the table without PK` that into the table without its primary key. "
+                  "`limit: K connections` COPY a K-th of the binary rows each (every K-th heap block of the "
+                  "source), at once, each in its own transaction (not atomic); `key built after` starts "
+                  "without the primary key and builds it after the COPYs, inside the timing."
                   if binary else
                   "The limit is server-side `COPY t FROM '/file.csv' (FORMAT csv)` into the same table with its "
                   "primary key (a run from before the binary limit).")

@@ -157,7 +157,7 @@ def setup_table(ctx: Ctx, ds: Dataset, m: Method) -> None:
     try:
         with conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS public.{TABLE} CASCADE")
-            cur.execute(ds.ddl(TABLE, with_pk=m.with_pk))
+            cur.execute(ds.ddl(TABLE, with_pk=m.with_pk and not m.key_after))
             if m.check:
                 cur.execute(f"ALTER TABLE public.{TABLE} ADD {m.check}")
             if m.prefill:
