@@ -28,7 +28,7 @@ unit: deps ## the tests that need no server (tests/unit: no PostgreSQL, S3 or Sp
 test: deps ## ruff, mypy and pytest (what CI runs)
 	@$(VENV)/bin/ruff check loader tests bench
 	@$(VENV)/bin/mypy
-	@$(VENV)/bin/pytest -q
+	@$(VENV)/bin/pytest -q --durations=15
 
 bench: deps ## full benchmark (1M/5M rows, TPC-H SF1): table, JSON, chart under bench/out/
 	@scripts/bootstrap.sh bench
