@@ -74,12 +74,33 @@ _Loader.yaml_implicit_resolvers = {
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
-def _yaml_problem(path: str, err: yaml.YAMLError) -> str:
+_QUOTE_HINT = ("; a ${VAR} reference inside {...} or [...] must be quoted, "
+               "e.g. {connection: \"${DW_URL}\"} (or write the mapping one field a line)")
+
+
+def _unquoted_reference_in_flow(err: yaml.MarkedYAMLError, data: bytes) -> bool:
+    """Whether the parser stopped at the ``{`` of an unquoted ``${`` inside flow braces or brackets.
+
+    In ``{connection: ${DW_URL}}`` YAML reads ``$`` as a plain value and the ``{`` after it as a new
+    mapping, so its message ("expected ',' or '}', but got '{'") names neither the cause nor the fix."""
+    mark = err.problem_mark
+    if mark is None or not (err.context or "").startswith("while parsing a flow") or mark.column < 1:
+        return False
+    lines = data.decode("utf-8", "replace").splitlines()
+    if mark.line >= len(lines):
+        return False
+    line = lines[mark.line]
+    return line[mark.column - 1:mark.column + 1] == "${"
+
+
+def _yaml_problem(path: str, err: yaml.YAMLError, data: bytes = b"") -> str:
     if isinstance(err, yaml.MarkedYAMLError):
         mark = err.problem_mark or err.context_mark
         text = err.problem or err.context or "invalid YAML"
         if err.context and err.problem:
             text += f" ({err.context})"
+        if _unquoted_reference_in_flow(err, data):
+            text += _QUOTE_HINT
         if mark is not None:
             return f"{path}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {text}"
         return f"{path}: YAML syntax error: {text}"
@@ -167,7 +188,7 @@ def _read_one(path: str) -> _Checked:
     try:
         raw = yaml.load(data, Loader=_Loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as err:
-        return None, [_yaml_problem(path, err)], None
+        return None, [_yaml_problem(path, err, data)], None
     except RecursionError:
         return None, [f"{path}: YAML syntax error: nested too deeply"], None
     except ValueError:  # e.g. an integer with more digits than Python converts

@@ -6,6 +6,7 @@ import copy as copylib
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -666,3 +667,33 @@ def test_a_slice_replace_is_read_from_the_target() -> None:
 def test_a_slice_replace_that_cannot_work_names_its_field(changes: dict[str, Any], field: str, words: str) -> None:
     found = problems_of(with_(**changes))
     assert any(f": {field}" in p and words in p for p in found), found
+
+
+@pytest.mark.parametrize("text", [
+    "version: 1\ntarget: {connection: ${DW_URL}, table: orders}\n",
+    "version: 1\nsource:\n  columns: [${COL}, b]\n",
+])
+def test_unquoted_reference_in_flow_style_hints_at_quoting(text: str) -> None:
+    """The README's flow-style examples were invalid as pasted; the bare YAML message did not say why."""
+    (problem,) = problems_of(text, "flow.yaml")
+    assert problem.startswith("flow.yaml:")
+    assert "YAML syntax error" in problem and "must be quoted" in problem and '"${DW_URL}"' in problem
+
+
+def test_quoted_reference_in_flow_style_is_read() -> None:
+    text = 'version: 1\ntarget: {connection: "${DW_URL}", table: orders}\n'
+    assert not any("YAML syntax error" in p for p in problems_of(text, "flow.yaml"))
+
+
+def test_other_flow_errors_get_no_quoting_hint() -> None:
+    (problem,) = problems_of("version: 1\ntarget: {table: orders\n", "flow.yaml")
+    assert "YAML syntax error" in problem and "must be quoted" not in problem
+
+
+def test_readme_yaml_examples_parse_as_pasted() -> None:
+    """Every ```yaml block of the README is valid YAML (the flow-style ones once were not)."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    assert blocks
+    for block in blocks:
+        list(yaml.safe_load_all(block))  # raises on the unquoted ${...} inside {}
