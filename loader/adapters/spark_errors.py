@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from ..connection import ConnectionSpec
 from ..errors import DataError, LoaderError, SourceError, StagingError, TargetConnectionError
 from ..naming import TableRef
+from .spark_read_failures import ONLY_CORRUPT_COLUMN, json_not_lines, translate_read_in_job
 
 log = logging.getLogger("loader")
 
@@ -39,10 +40,13 @@ def connector_hint(fmt: str) -> str:
             "spark.jars.packages=<group>:<artifact>:<version> (--packages), or its jar in spark.jars (--jars)")
 
 
-def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: str, field: str = "path") -> SourceError:
+def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: str, field: str = "path",
+                           multiline: bool = False) -> SourceError:
     """A failed ``spark.read`` as one SourceError, decided by Spark's error condition."""
     condition = _condition(exc)
     first = _first_line(exc)
+    if condition == ONLY_CORRUPT_COLUMN and fmt.lower() == "json":
+        return json_not_lines(path, where, multiline)
     if condition in _NO_SOURCE:
         return SourceError(f"{where}.format: Spark has no data source {fmt!r} (its connector is not on the classpath)",
                            next_step=connector_hint(fmt))
@@ -147,7 +151,7 @@ def translate_jdbc_failure(exc: BaseException, target: TableRef, spec: Connectio
     """Find the PostgreSQL error under Spark's job failure and translate it by SQLSTATE."""
     state, message = _sql_state(exc)
     if state is None:
-        return exc
+        return translate_read_in_job(exc, table=str(target)) or exc
     if state[:2] in ("22", "23"):
         return DataError(f"{target}: PostgreSQL rejected a value while Spark wrote the staging table: "
                          f"{message}", next_step="fix the value in the source (e.g. strip NUL bytes)",
@@ -222,6 +226,9 @@ def translate_staging_failure(exc: BaseException, run_id: str) -> LoaderError:
         detail = text[text.index(STAGING_ERROR_TAG) + len(STAGING_ERROR_TAG) + 2:].splitlines()[0][:300]
         return StagingError(f"staging to S3 failed: {detail}", run_id=run_id,
                             next_step="check the S3 endpoint, bucket permissions and network")
+    read_failure = translate_read_in_job(exc, run_id=run_id)
+    if read_failure is not None:  # the source's reader failed under the staging job (mode: FAILFAST)
+        return read_failure
     return LoaderError(f"the Spark staging job failed: {_last_python_error(text) or first}", run_id=run_id,
                        next_step="see the Spark error above; fix the source or the DataFrame")
 

@@ -20,16 +20,15 @@ import csv
 import dataclasses
 import json
 import logging
-import mmap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from ..adapters import pg, pg_errors
 from ..destination.rejects import record_source_rejects, reject_table
 from ..errors import DataError
 from ..manifest import SourceSpec, TargetSpec
+from ..record_lines import locate
 from ..result import LoadResult
 
 log = logging.getLogger("loader")
@@ -151,32 +150,3 @@ def reason(fmt: str, raw: str, names: Sequence[str], types: Sequence[str], parse
         if got is None and value not in (None, ""):
             return f"column {name!r}: {value!r} is not a valid {typ}"
     return "a value does not parse as its column's type"
-
-
-def locate(records: Sequence[tuple[str, str]]) -> list[tuple[str, int | None]]:
-    """(file as a path, line) of each (file URI, raw record): a local file is searched for the
-    record's text, in order (Spark returns a file's records in order), each search after the last."""
-    out: list[tuple[str, int | None]] = []
-    state: dict[str, tuple[int, int]] = {}  # file -> (offset searched to, lines before it)
-    for uri, raw in records:
-        parsed = urlparse(uri)
-        path = unquote(parsed.path) if parsed.scheme in ("", "file") else uri
-        if parsed.scheme not in ("", "file"):
-            out.append((path, None))
-            continue
-        try:
-            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                start, lines = state.get(path, (0, 0))
-                needle = raw.encode()
-                pos = mm.find(needle, start)
-                if pos < 0 and start:
-                    start, lines, pos = 0, 0, mm.find(needle)
-                if pos < 0:
-                    out.append((path, None))
-                    continue
-                lines += mm[start:pos].count(b"\n")
-                state[path] = (pos + max(len(needle), 1), lines + needle.count(b"\n"))
-                out.append((path, lines + 1))
-        except (OSError, ValueError):  # gone, or empty (mmap of 0 bytes)
-            out.append((path, None))
-    return out

@@ -71,7 +71,8 @@ def read_guarded(spark: Any, source: SourceSpec, where: str = "source", *, rejec
         except LoaderError:
             raise
         except Exception as exc:
-            raise translate_read_failure(exc, where=where, fmt=source.format, path=source.path or "") from None
+            raise translate_read_failure(exc, where=where, fmt=source.format, path=source.path or "",
+                                         multiline=_multiline(source)) from None
         return Guarded(shape(guarded.df, source, where), guarded.rejects)
 
 
@@ -145,6 +146,10 @@ def _check_source_connection(conn: Any, where: str) -> None:
     except TargetConnectionError as exc:
         raise TargetConnectionError(f"{where}: {exc.message}", next_step=exc.next_step,
                                     retryable=exc.retryable) from None
+
+
+def _multiline(source: SourceSpec) -> bool:
+    return any(k.lower() == "multiline" and str(v).lower() == "true" for k, v in source.options)
 
 
 def _is_local(path: str) -> bool:

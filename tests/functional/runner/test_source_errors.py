@@ -74,3 +74,34 @@ def test_the_cli_prints_one_line_and_no_java_stack_without_v(env: dict[str, Any]
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "'ts'" in proc.stderr and "coerce_timestamps" in proc.stderr
     assert "\tat org.apache" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+
+
+def test_a_json_array_file_says_to_set_multiline(spark: Any, env: dict[str, Any], state_url: str) -> None:
+    """One JSON array (what json.dump of a list writes) read as JSON Lines: Spark's message was cut mid-sentence."""
+    import json
+
+    env["data"].mkdir()
+    path = env["data"] / "people.json"
+    path.write_text(json.dumps([{"id": 1, "name": "ann"}, {"id": 2, "name": "bob"}], indent=2))
+    out = _run_one(env, spark, state_url, {"format": "json", "path": str(path)})
+    assert out.status == "failed"
+    assert str(path) in out.error and "one JSON array" in out.error and 'multiLine: "true"' in out.error, out.error
+    assert "unexpected error" not in out.error and "are disallowed when the" not in out.error
+
+
+@pytest.mark.parametrize("method", ["optimized", "copy"])
+def test_failfast_names_the_file_the_line_and_the_record(spark: Any, env: dict[str, Any], state_url: str,
+                                                         method: str) -> None:
+    """``mode: FAILFAST`` hands the malformed record to Spark, whose failure was 'Py4JJavaError: o99.jdbc'
+    (the JDBC write) or 'the Spark staging job failed' (COPY): the read fails inside the method's job."""
+    env["data"].mkdir()
+    path = env["data"] / "people.csv"
+    path.write_text("id,name\n1,ann\n2,bob,extra\n3,cid\n")
+    write_manifest(env["manifests"], "src", table="t", method=method,
+                   source={"format": "csv", "path": str(path), "schema": "id INT, name STRING",
+                           "options": {"header": "true", "mode": "FAILFAST"}})
+    (out,) = commands.run([str(env["manifests"])], state_url=state_url, spark=spark)
+    assert out.status == "failed"
+    assert "unexpected error" not in out.error and "Py4JJavaError" not in out.error, out.error
+    assert str(path) in out.error and "line 3" in out.error and "2,bob,extra" in out.error, out.error
+    assert "\n" not in out.error

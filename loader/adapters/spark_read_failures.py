@@ -1,0 +1,132 @@
+"""A source read that failed inside a Spark job (the JDBC write or the COPY staging pulls the rows,
+so a malformed record under ``mode: FAILFAST`` or an unreadable file surfaces there, as
+``Py4JJavaError: An error occurred while calling o99.jdbc``), and JSON that is not JSON Lines.
+
+Decided by Spark's error conditions along the Java cause chain (``FAILED_READ_FILE.*`` carries the
+file, ``MALFORMED_*`` the record), never by a message's words; the line is found by searching the
+local file for the record (record_lines.py)."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import DataError, SourceError
+from ..record_lines import local_path, locate
+
+#: Spark refuses a query of a raw JSON/CSV file that reads only its corrupt-record column: for JSON
+#: that column is all Spark found when no line is a JSON document, e.g. one pretty-printed array
+ONLY_CORRUPT_COLUMN = "UNSUPPORTED_FEATURE.QUERY_ONLY_CORRUPT_RECORD_COLUMN"
+_MALFORMED = ("MALFORMED_RECORD_IN_PARSING", "MALFORMED_CSV_RECORD", "MALFORMED_JSON_RECORD")
+_FAILED_READ = "FAILED_READ_FILE"
+
+
+@dataclass(frozen=True)
+class _Link:
+    condition: str
+    params: dict[str, str]
+    message: str
+
+
+def _chain(exc: BaseException) -> list[_Link]:
+    """Each SparkThrowable from the top of the Java cause chain down (Spark 4 says ``getCondition``,
+    3.5 ``getErrorClass``); a Python-side PySparkException when there is no Java one."""
+    links: list[_Link] = []
+    throwable: Any = getattr(exc, "java_exception", None) or exc
+    for _ in range(20):  # the chain is short; never loop on a cycle
+        if throwable is None:
+            break
+        condition = ""
+        for name in ("getCondition", "getErrorClass"):
+            getter = getattr(throwable, name, None)
+            if callable(getter):
+                try:
+                    condition = str(getter() or "")
+                except Exception:  # not a SparkThrowable
+                    condition = ""
+                if condition:
+                    break
+        params: dict[str, str] = {}
+        try:
+            params = {str(k): str(v) for k, v in dict(throwable.getMessageParameters()).items()}
+        except Exception:  # no parameters on this one
+            pass
+        try:
+            message = str(throwable.getMessage() if hasattr(throwable, "getMessage") else throwable)
+        except Exception:
+            message = ""
+        links.append(_Link(condition, params, message))
+        if throwable is exc:
+            break
+        try:
+            throwable = throwable.getCause()
+        except Exception:
+            break
+    return links
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:300] if lines else ""
+
+
+def translate_read_in_job(exc: BaseException, *, run_id: str | None = None,
+                          table: str | None = None) -> DataError | SourceError | None:
+    """A failed read of the source inside a Spark job as ours, or None when it is something else."""
+    chain = _chain(exc)
+    links = [link for link in chain if link.condition]
+    files = [link.params["path"] for link in links if link.condition.startswith(_FAILED_READ) and "path" in link.params]
+    records = [link.params["badRecord"] for link in links
+               if link.condition.startswith(_MALFORMED) and "badRecord" in link.params]
+    if records:
+        record = records[-1]  # the deepest is the raw text (CSV: the line; the outer ones a parsed row)
+        file = files[0] if files else None
+        where = "the source"
+        if file is not None:
+            path, line = locate([(file, record)])[0]
+            where = f"{path} line {line}" if line is not None else path
+        shown = record if len(record) <= 200 else record[:200] + "..."
+        return DataError(f"{where}: Spark's reader refused the malformed record {shown!r}",
+                         next_step="fix the record in the file, or remove source.options.mode: the loader's own "
+                                   "check then names every malformed record and on_error: reject sets them aside",
+                         run_id=run_id, table=table)
+    if files:
+        cause = next((_first_line(link.message) for link in reversed(chain) if link.message), "")
+        return SourceError(f"cannot read {local_path(files[0]) or files[0]}: {cause}",
+                           next_step="check that the file is readable and of the manifest's source.format",
+                           run_id=run_id, table=table)
+    return None
+
+
+def json_not_lines(path: str, where: str, multiline: bool) -> SourceError:
+    """Spark found no JSON document on any line: most often one JSON array (or one pretty-printed
+    object), which Spark reads only with ``multiLine``."""
+    if multiline:
+        return SourceError(f"{where}: {path}: Spark read no JSON record from it, even with multiLine",
+                           next_step="check that the file is JSON (one object a line, or with multiLine "
+                                     "one object or one array of objects a file)")
+    file, first = _first_char(path)
+    shape = "looks like one JSON array (it starts with '[')" if first == "[" else \
+        "holds JSON documents over several lines, not one a line (JSON Lines)"
+    return SourceError(f"{where}: {file or path} {shape}, and Spark reads format: json as one record a line",
+                       next_step='set source.options: {multiLine: "true"} (an array\'s objects become the rows)')
+
+
+def _first_char(path: str) -> tuple[str | None, str]:
+    """The first local file under ``path`` and its first non-blank character (only local files)."""
+    local = local_path(path)
+    if local is None:
+        return None, ""
+    files = [local] if os.path.isfile(local) else sorted(
+        f for f in glob.glob(os.path.join(glob.escape(local), "**", "*"), recursive=True)
+        if os.path.isfile(f) and not os.path.basename(f).startswith((".", "_")))
+    for file in files[:1]:
+        try:
+            with open(file, "rb") as fh:
+                head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        except OSError:
+            return file, ""
+        return file, head[:1].decode("latin-1")
+    return None, ""
