@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import LoaderError, SchemaMismatchError, SourceError
 from ..manifest import Manifest
+from .footer_types import as_spark_reads
 from .line_ends import local_files
 from .sources import reader_options
 
@@ -111,7 +112,8 @@ def _footer_schema(fmt: str, path: str, problems: list[Problem]) -> SourceShape:
     for f in arrow:
         try:
             # nullable, as Spark's file sources make every column
-            spark_type = TimestampType() if f.name in int96 else from_arrow_type(f.type, prefer_timestamp_ntz=True)
+            spark_type = TimestampType() if f.name in int96 else from_arrow_type(as_spark_reads(f.type),
+                                                                                     prefer_timestamp_ntz=True)
             fields.append(StructField(f.name, spark_type, True))
         except (TypeError, ValueError) as exc:  # a type PySpark has no mapping for: Spark says at run time
             return SourceShape(None, f"column {f.name!r}: {exc}; columns known when Spark reads it")

@@ -124,3 +124,20 @@ def test_a_slice_replace_shows_its_predicate_and_the_rows_it_would_delete(env: d
     text, ok, _ = _plan(env, "sliced", mode="overwrite", target_extra={"replace_by": ["v"]})
     assert ok and "  replaces:   the slices by (v) that the source holds" in text, text
     assert query(pg_conn, "SELECT count(*) FROM sliced") == [(3,)]  # a dry run deletes nothing
+
+
+def test_tpchgen_style_parquet_shows_the_create_and_checks_its_columns(env: dict[str, Any], tmp_path: Path) -> None:
+    """string_view and uint16 columns (what tpchgen-cli writes): PySpark's Arrow conversion refused them
+    (UNSUPPORTED_DATA_TYPE_FOR_ARROW_CONVERSION) and the preview and column checks were skipped."""
+    table = pa.table({"n_nationkey": pa.array([0, 1], pa.int64()), "n_name": pa.array(["ALGERIA", "BRAZIL"],
+                                                                                     pa.string_view()),
+                      "n_regionkey": pa.array([0, 65535], pa.uint16())})
+    pq.write_table(table, tmp_path / "data" / "nation.parquet")
+    source = {"format": "parquet", "path": "${T_DATA}/nation.parquet"}
+    text, ok, _ = _plan(env, "nation", source=source, key=["n_nationkey"], mode="upsert")
+    assert ok, text
+    assert "UNSUPPORTED_DATA_TYPE" not in text and "(columns from the parquet footer of nation.parquet)" in text
+    for column in ('"n_nationkey" bigint', '"n_name" text', '"n_regionkey" integer'):  # as Spark reads them
+        assert column in text, text
+    text, ok, path = _plan(env, "nation2", source=source, key=["nation_id"], mode="upsert")
+    assert not ok and f"{path}: target.key: key column(s) 'nation_id' not in the source" in text, text
