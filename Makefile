@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export TZ := UTC
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help deps demo test lint typecheck unit bench bench-slice bench-profile fuzz clean
+.PHONY: help deps demo test test-matrix lint typecheck unit bench bench-slice bench-profile fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test: deps ## ruff, mypy and pytest (what CI runs)
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/pytest -q --durations=15
 
+test-matrix: deps ## functional COPY, JDBC and destination tests on PySpark 3.5 and 4.x x PostgreSQL 15 and 18 (side venvs in .venv-matrix/)
+	@VENV=$(VENV) scripts/matrix.sh
+
 bench: deps ## full benchmark (1M/5M rows, TPC-H SF1): table, JSON, chart under bench/out/
 	@scripts/bootstrap.sh bench
 	@$(PY) bench/run.py
@@ -46,4 +49,4 @@ fuzz: deps ## property and fuzz tests with many more examples
 		tests/functional/engine/test_property_roundtrip.py
 
 clean: ## remove the venv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-matrix .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -126,7 +126,9 @@ def seaweed_server() -> Iterator[S3Server]:
 def aws_s3_extension(pg_conn: Any, s3_server: S3Server) -> Any:
     """The stand-in of RDS's aws_s3 extension installed in the per-test database."""
     from loader.testing.s3server import ACCESS_KEY, REGION, SECRET_KEY
+    from tests.helpers.pg_features import require_extension
 
+    require_extension(pg_conn, "plpython3u", "the stand-in of RDS's aws_s3 extension")
     aws_s3_standin.install(pg_conn, s3_server.endpoint_url, ACCESS_KEY, SECRET_KEY, REGION)
     return pg_conn
 

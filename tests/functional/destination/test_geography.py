@@ -11,6 +11,7 @@ import pytest
 
 from loader import write_to_postgres
 from loader.errors import ConfigError
+from tests.helpers.pg_features import require_extension
 
 # a point as little-endian WKB (no SRID) and as EWKB with SRID 4326, written here, not by PostGIS
 WKB_POINT = struct.pack("<BIdd", 1, 1, 7.5, -1.25)
@@ -27,6 +28,7 @@ SHOWN = "id, ST_AsEWKT(place), ST_SRID(place), ST_AsEWKT(route), ST_AsEWKT(raw),
 
 @pytest.fixture()
 def places(pg_conn: Any) -> Any:
+    require_extension(pg_conn, "postgis", "geography columns")
     with pg_conn.cursor() as cur:
         cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         ddl = "(id bigint, dataset text, place geography(Point, 4326), route geography, raw geography(Point))"

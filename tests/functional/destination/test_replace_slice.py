@@ -20,6 +20,7 @@ from loader.demo import ENTITY_DDL
 from loader.errors import ConfigError, DataError
 from loader.state import StateStore
 from loader.state.display import rows_cell
+from tests.helpers.pg_features import require_extension
 
 COLUMNS = ("dataset", "end_date", "entity", "entry_date", "geojson", "geometry", "json", "name",
            "organisation_entity", "point", "prefix", "reference", "start_date", "typology", "quality")
@@ -59,6 +60,7 @@ def _df(spark: Any, rows: list[tuple[Any, ...]]) -> Any:
 
 @pytest.fixture()
 def entity(pg_conn: Any) -> Any:
+    require_extension(pg_conn, "postgis", "the entity table's geometry columns")
     with pg_conn.cursor() as cur:
         cur.execute(ENTITY_DDL)  # make demo's table: the design document's, GiST and btree
     return pg_conn

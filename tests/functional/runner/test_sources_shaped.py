@@ -67,7 +67,10 @@ def test_a_data_source_without_its_connector_says_which_package(spark: Any, env:
     out = _run(env, spark, state_url, {"format": "avro", "path": "/tmp/nothing.avro"})
     assert out.status == "failed"
     assert "src.yaml: source.format: Spark has no data source 'avro'" in out.error, out.error
-    assert "spark.jars.packages=org.apache.spark:spark-avro_2.13:" in out.error
+    import pyspark
+
+    scala = "2.12" if pyspark.__version__.startswith("3.") else "2.13"  # the Scala of PySpark's own jars
+    assert f"spark.jars.packages=org.apache.spark:spark-avro_{scala}:{pyspark.__version__}" in out.error
     with pytest.raises(SourceError) as info:
         read_source(spark, SourceSpec("com.example.nosuch"), where="m.yaml: source")
     assert str(info.value).startswith("m.yaml: source.format: Spark has no data source 'com.example.nosuch'")
