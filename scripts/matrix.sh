@@ -44,6 +44,7 @@ pg18_bin() {
 }
 
 mkdir -p "$M"
+export PATH="$(cd "$VENV" && pwd)/bin:$PATH"  # the tools .venv installs (SeaweedFS's weed) for every side venv
 summary=()
 for combo in $COMBOS; do
   spark=${combo%%:*} pg=${combo##*:}
@@ -64,7 +65,7 @@ for combo in $COMBOS; do
   LOADER_TEST_PG_BIN=$pgbin PYTHONPATH=$PWD "$py" -m pytest -q -p no:cacheprovider $TESTS 2>&1 | tee "$log" | tail -n 3
   rc=${PIPESTATUS[0]}
   set -e
-  summary+=("$combo: $(grep -E '^=+ .* in [0-9.]+s' "$log" | tail -1 | tr -d '=') (exit $rc, $(( $(date +%s) - start )) s)")
+  summary+=("$combo: $(grep -E '(passed|failed|error).* in [0-9.]+s' "$log" | tail -1) (exit $rc, $(( $(date +%s) - start )) s)")
 done
 echo "== matrix"
 printf '  %s\n' "${summary[@]}"
