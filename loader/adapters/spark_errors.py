@@ -46,7 +46,7 @@ def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: st
     """A failed ``spark.read`` as one SourceError, decided by Spark's error condition."""
     condition = _condition(exc)
     first = _first_line(exc)
-    if condition == ONLY_CORRUPT_COLUMN and fmt.lower() == "json":
+    if condition in ONLY_CORRUPT_COLUMN and fmt.lower() == "json":
         return json_not_lines(path, where, multiline)
     if condition in _NO_SOURCE:
         return SourceError(f"{where}.format: Spark has no data source {fmt!r} (its connector is not on the classpath)",

@@ -18,9 +18,11 @@ from ..record_lines import local_path, locate
 
 #: Spark refuses a query of a raw JSON/CSV file that reads only its corrupt-record column: for JSON
 #: that column is all Spark found when no line is a JSON document, e.g. one pretty-printed array
-ONLY_CORRUPT_COLUMN = "UNSUPPORTED_FEATURE.QUERY_ONLY_CORRUPT_RECORD_COLUMN"
+#: (Spark 4's condition, then Spark 3.5's name for the same error)
+ONLY_CORRUPT_COLUMN = ("UNSUPPORTED_FEATURE.QUERY_ONLY_CORRUPT_RECORD_COLUMN", "_LEGACY_ERROR_TEMP_1285")
 _MALFORMED = ("MALFORMED_RECORD_IN_PARSING", "MALFORMED_CSV_RECORD", "MALFORMED_JSON_RECORD")
-_FAILED_READ = "FAILED_READ_FILE"
+#: "Encountered error while reading file <path>": Spark 4's FAILED_READ_FILE.*, Spark 3.5's legacy 2064
+_FAILED_READ = ("FAILED_READ_FILE", "_LEGACY_ERROR_TEMP_2064")
 
 
 @dataclass(frozen=True)

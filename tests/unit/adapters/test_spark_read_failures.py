@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from loader.adapters.spark_read_failures import json_not_lines, translate_read_in_job
 from loader.errors import DataError, SourceError
 
@@ -34,17 +36,18 @@ class Py4JJavaError(Exception):
         self.java_exception = java_exception
 
 
-def _failfast(path: Path) -> Py4JJavaError:
+def _failfast(path: Path, read_condition: str) -> Py4JJavaError:
     raw = Throwable("MALFORMED_CSV_RECORD", {"badRecord": "2,bob,extra"}, "Malformed CSV record")
     parsed = Throwable("MALFORMED_RECORD_IN_PARSING.WITHOUT_SUGGESTION", {"badRecord": "[2,bob]"}, "...", raw)
-    read = Throwable("FAILED_READ_FILE.NO_HINT", {"path": f"file://{path}"}, "Encountered error", parsed)
+    read = Throwable(read_condition, {"path": f"file://{path}"}, "Encountered error", parsed)
     return Py4JJavaError(Throwable("", {}, "Job aborted", read))
 
 
-def test_a_malformed_record_names_the_file_the_line_and_the_raw_record(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_condition", ["FAILED_READ_FILE.NO_HINT", "_LEGACY_ERROR_TEMP_2064"])  # Spark 4, 3.5
+def test_a_malformed_record_names_the_file_the_line_and_the_raw_record(tmp_path: Path, read_condition: str) -> None:
     path = tmp_path / "people.csv"
     path.write_text("id,name\n1,ann\n2,bob,extra\n")
-    err = translate_read_in_job(_failfast(path), run_id="r1")
+    err = translate_read_in_job(_failfast(path, read_condition), run_id="r1")
     assert isinstance(err, DataError) and err.run_id == "r1"
     assert err.message.startswith(f"{path} line 3: ") and "'2,bob,extra'" in err.message
     assert "Py4JJavaError" not in str(err) and err.next_step
