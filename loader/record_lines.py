@@ -41,3 +41,12 @@ def locate(records: Sequence[tuple[str, str]]) -> list[tuple[str, int | None]]:
         except (OSError, ValueError):  # gone, or empty (mmap of 0 bytes)
             out.append((path, None))
     return out
+
+
+def find_record(files: Sequence[str], record: str) -> tuple[str, int] | None:
+    """The first of the local ``files`` holding ``record``, and its line (when Spark named no file)."""
+    for file in files:
+        path, line = locate([(file, record)])[0]
+        if line is not None:
+            return path, line
+    return None

