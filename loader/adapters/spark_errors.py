@@ -26,7 +26,8 @@ CONNECTORS = {
     "iceberg": "spark.jars.packages=org.apache.iceberg:iceberg-spark-runtime-{minor}_{scala}:<Iceberg version> "
                "and a catalog (spark.sql.catalog.<name>=org.apache.iceberg.spark.SparkCatalog)",
 }
-_NO_SOURCE = ("DATA_SOURCE_NOT_FOUND", "AVRO_DATA_SOURCE_NOT_ENABLED")
+# Spark 4 conditions, then Spark 3.5's names for avro and kafka without their module
+_NO_SOURCE = ("DATA_SOURCE_NOT_FOUND", "AVRO_DATA_SOURCE_NOT_ENABLED", "_LEGACY_ERROR_TEMP_1139", "_LEGACY_ERROR_TEMP_1140")
 
 
 def connector_hint(fmt: str) -> str:
