@@ -15,16 +15,14 @@ import pytest
 import yaml
 
 from tests.functional.runner.test_runner import pg_url, query
-from tests.helpers.dist import REPO, build_dists, clean_env, clean_venv
+from tests.helpers.dist import REPO, clean_env, clean_venv
 
 pytestmark = [pytest.mark.slow, pytest.mark.dist]
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("dist")
-    sdist, wheel, log = build_dists(out)
-    return {"sdist": sdist, "wheel": wheel, "log": log, "bin": clean_venv(out / "venv", wheel)}
+def installed(built: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return {**built, "bin": clean_venv(tmp_path_factory.mktemp("venv") / "venv", built["wheel"])}
 
 
 def test_the_distribution_has_its_own_name_and_builds_without_the_schemas_warning(installed: dict[str, Any]) -> None:
