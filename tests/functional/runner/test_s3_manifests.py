@@ -16,6 +16,7 @@ import yaml
 from loader import commands
 from loader.adapters import s3
 from loader.errors import ManifestError
+from loader.runner.locate import find_run_manifest
 from loader.state import StateStore
 from tests.functional.runner.test_cli import cli
 from tests.functional.runner.test_runner import base_rows, pg_url, query, write_source
@@ -87,3 +88,6 @@ def test_dry_run_and_run_from_s3_record_the_uri_and_hash(s3_manifests: dict[str,
         store.close()
     assert record.manifest_uri == f"{prefix}s3a.yaml"
     assert record.manifest_hash == hashlib.sha256(s3_manifests["bodies"]["s3a"]).hexdigest()
+    # `loader resume RUN_ID` without a path finds the manifest at the recorded S3 URI, by its hash
+    found = find_run_manifest(record, [])
+    assert (found.path, found.content_hash) == (record.manifest_uri, record.manifest_hash)
