@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export TZ := UTC
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help deps demo test test-matrix lint typecheck unit bench bench-slice bench-profile fuzz clean
+.PHONY: help deps demo test test-matrix lint typecheck unit dist bench bench-slice bench-profile fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,10 @@ typecheck: deps ## mypy
 
 unit: deps ## the tests that need no server (tests/unit: no PostgreSQL, S3 or Spark), in seconds
 	@$(VENV)/bin/pytest -q tests/unit
+
+dist: deps ## sdist and wheel of the spark-pg-loader distribution in dist/
+	@rm -rf dist && $(PY) -c 'from setuptools import build_meta as b; b.build_sdist("dist")'
+	@$(PY) -m pip wheel -q --no-deps --disable-pip-version-check -w dist dist/*.tar.gz
 
 test: deps ## ruff, mypy and pytest (what CI runs)
 	@$(VENV)/bin/ruff check loader tests bench
@@ -49,4 +53,4 @@ fuzz: deps ## property and fuzz tests with many more examples
 		tests/functional/engine/test_property_roundtrip.py
 
 clean: ## remove the venv and caches
-	rm -rf $(VENV) .venv-matrix .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-matrix .pytest_cache .mypy_cache .ruff_cache *.egg-info build dist

@@ -38,6 +38,8 @@ class LoadRequest:
     jdbc: JdbcOptions = field(default_factory=JdbcOptions)
     manifest_name: str | None = None
     manifest_hash: str | None = None
+    #: where the manifest was read from (``s3://...`` or ``file://...``), recorded with the run
+    manifest_uri: str | None = None
     wait_for_lock: bool = False
     live_progress: bool = False
     source_fingerprint: str | None = None

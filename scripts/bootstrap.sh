@@ -31,6 +31,8 @@ fi
 stamp=.venv/.installed-$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)-${1:-test}
 if [ ! -e "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+  # the distribution was called "loader" before it took its own name: drop that editable install
+  .venv/bin/pip uninstall -q -y --disable-pip-version-check loader >/dev/null 2>&1 || true
   .venv/bin/pip install -q --disable-pip-version-check -e ".[${1:-test}]"
   rm -f .venv/.installed-*
   touch "$stamp"

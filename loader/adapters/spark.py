@@ -2,7 +2,8 @@
 translated in ``spark_errors.py``).
 
 On a cluster (spark-submit, EMR Serverless) the active session is used as it
-is, so the cluster's settings win. Only when there is none (a laptop, the
+is, or made from spark-submit's settings (only the session time zone is set, to
+UTC), so the cluster's settings win. Only outside spark-submit (a laptop, the
 tests, the demo) do we start a small local one, in UTC, with the PostgreSQL
 JDBC driver on the class path.
 """
@@ -43,6 +44,12 @@ def active_session() -> Any | None:
     return SparkSession.getActiveSession()
 
 
+def under_spark_submit() -> bool:
+    """True when spark-submit (EMR Serverless, a standalone or YARN cluster) started this Python: it
+    hands the JVM it started to PySpark through PYSPARK_GATEWAY_PORT, with the cluster's settings."""
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
+
+
 def get_or_create_session(app_name: str = "loader", master: str | None = None,
                           shuffle_partitions: int = 4, extra_conf: dict[str, str] | None = None) -> Any:
     """The active SparkSession, or a new local one sized for a laptop."""
@@ -51,6 +58,13 @@ def get_or_create_session(app_name: str = "loader", master: str | None = None,
         return session
     from pyspark.sql import SparkSession
 
+    if under_spark_submit():
+        # the cluster's master, driver address, jars and name stand: a local master or a driver
+        # bound to 127.0.0.1 would run the job on the driver alone, or leave executors unable to call back
+        session = (SparkSession.builder.config("spark.sql.session.timeZone", "UTC")
+                   .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate())
+        session.sparkContext.setLogLevel(os.environ.get("LOADER_SPARK_LOG_LEVEL", "ERROR"))
+        return session
     # Python workers must be this interpreter (it has pyarrow), not whatever python3 is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

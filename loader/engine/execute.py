@@ -63,7 +63,8 @@ def _execute(req: LoadRequest, store: StateStore, resume: RunRecord | None, meth
     run_id = resume.run_id if resume else new_run_id()
     if resume is None:
         store.create_run(run_id, manifest_name=req.manifest_name or str(req.target),
-                         manifest_hash=req.manifest_hash or "", target=str(req.target),
+                         manifest_hash=req.manifest_hash or "", manifest_uri=req.manifest_uri,
+                         target=str(req.target),
                          target_db=req.spec.safe_description(), method_requested=str(req.method),
                          write_mode=str(req.mode))
         # a resume checks this source and loads this same window again

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..connection import ConnectionSpec
 from ..naming import TableRef
 from ..options import CopyOptions, JdbcOptions, Method, WriteMode
+from .location import display_uri
 
 MANIFEST_VERSION = 1
 #: Spark's built-in file formats: they read ``path``
@@ -105,6 +106,11 @@ class Manifest:
     on_error: str = "fail"
     max_errors: int | None = None
     reap_before_run: bool = False
+
+    @property
+    def uri(self) -> str:
+        """Where it was read from, as the state store records it (``s3://...`` or ``file://...``)."""
+        return display_uri(self.path)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.path}) -> {self.target.ref}"

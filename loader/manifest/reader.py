@@ -18,6 +18,7 @@ import yaml
 
 from ..errors import ManifestError
 from .build import build, secrets_of
+from .location import is_s3, list_s3, read_s3
 from .model import Manifest
 from .validate import Problem, field_path, schema_problems, show
 
@@ -32,7 +33,8 @@ class _TooBig(Exception):
 
 
 def find_manifest_files(paths: PathLike | Iterable[PathLike]) -> tuple[list[str], list[str]]:
-    """Expand folders (their ``*.yaml``/``*.yml``, sorted, not recursive); returns (files, problems)."""
+    """Expand folders and S3 prefixes (their ``*.yaml``/``*.yml``, sorted, not recursive); returns
+    (files and ``s3://`` URIs, problems)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files: list[str] = []
@@ -46,6 +48,14 @@ def find_manifest_files(paths: PathLike | Iterable[PathLike]) -> tuple[list[str]
             files.append(str(path))
 
     for given in paths:
+        if is_s3(str(given)):  # never through Path: it would fold s3:// into s3:/
+            uris, s3_problems = list_s3(str(given), MANIFEST_SUFFIXES)
+            problems += s3_problems
+            for uri in uris:
+                if uri not in seen:
+                    seen.add(uri)
+                    files.append(uri)
+            continue
         path = Path(given)
         try:
             if path.is_dir():
@@ -138,6 +148,8 @@ def _kind(value: Any) -> str:
 
 
 def _read(path: str) -> tuple[bytes | None, str | None]:
+    if is_s3(path):
+        return read_s3(path, MAX_FILE_BYTES)
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:

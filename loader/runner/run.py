@@ -198,7 +198,8 @@ def _record_unread(store: StateStore, m: Manifest, resumed: Any, error: str) -> 
         return None
     try:
         run_id = new_run_id()
-        store.create_run(run_id, manifest_name=m.name, manifest_hash=m.content_hash, target=str(m.target.ref),
+        store.create_run(run_id, manifest_name=m.name, manifest_hash=m.content_hash, manifest_uri=m.uri,
+                         target=str(m.target.ref),
                          target_db=m.target.connection.safe_description(), method_requested=str(m.method),
                          write_mode=str(m.target.mode))
         store.fail(run_id, error=error)
@@ -227,7 +228,8 @@ def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str 
     mode = WriteMode.OVERWRITE if window is not None and window.plan.full_refresh else m.target.mode
     return LoadRequest(df=window.df if window is not None else df, spec=m.target.connection, target=m.target.ref,
                        method=m.method, mode=mode, key=m.target.key, create=m.target.create, copy=m.copy,
-                       jdbc=m.jdbc, watermark=window, manifest_name=m.name, manifest_hash=m.content_hash, wait_for_lock=opts.wait,
+                       jdbc=m.jdbc, watermark=window, manifest_name=m.name, manifest_hash=m.content_hash,
+                       manifest_uri=m.uri, wait_for_lock=opts.wait,
                        live_progress=opts.live_progress, source_fingerprint=source_fingerprint,
                        on_error=m.on_error, max_errors=max_errors, defer_indexes=m.target.defer_indexes,
                        schema_evolution=m.target.schema_evolution, replace_where=m.target.replace_where,

@@ -38,7 +38,7 @@ from sqlalchemy.types import TypeDecorator
 from .status import RunStatus
 
 #: version of the tables below; bump together with a migration in ``schema.py``
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 CLEANUP_STATUSES = frozenset({"pending", "done", "failed", "kept"})
 #: a part row says the part is in S3; whether it was COPYed is the attempt's progress (runs.parts_loaded)
@@ -131,6 +131,9 @@ runs = Table(
     Column("active_seconds", Float, nullable=False, default=0.0),
     # --- version 3 -------------------------------------------------------------------
     Column("rows_deleted", BigInteger, nullable=True),  # a slice replace: the slice's old rows
+    # --- version 4 -------------------------------------------------------------------
+    # where the manifest was read from: s3://bucket/key (EMR) or file:///abs/path
+    Column("manifest_uri", Text, nullable=True),
 )
 
 #: columns added by version 2 (``schema.py`` adds them to a version 1 store)
@@ -138,6 +141,8 @@ V2_RUN_COLUMNS = ("rows_in_flight", "rows_inserted", "rows_updated", "window_fro
                   "attempt_started_at", "active_seconds")
 #: columns added by version 3
 V3_RUN_COLUMNS = ("rows_deleted",)
+#: columns added by version 4
+V4_RUN_COLUMNS = ("manifest_uri",)
 Index("ix_loader_runs_manifest_started", runs.c.manifest_name, runs.c.started_at)
 Index("ix_loader_runs_started", runs.c.started_at)
 Index("ix_loader_runs_status", runs.c.status)
@@ -219,6 +224,7 @@ class RunRecord:
     high_water_mark: str | None = None
     attempt_started_at: datetime | None = None
     active_seconds: float = 0.0
+    manifest_uri: str | None = None
 
     @property
     def short_id(self) -> str:

@@ -64,7 +64,8 @@ class Runs:
 
     def create(self, run_id: str, *, manifest_name: str, manifest_hash: str, target: str, target_db: str,
                method_requested: str, write_mode: str, bucket: str | None = None,
-               temp_path: str | None = None, reason: str | None = None) -> RunRecord:
+               temp_path: str | None = None, reason: str | None = None,
+               manifest_uri: str | None = None) -> RunRecord:
         """Insert a new run in status ``pending`` (attempt 1)."""
         if not run_id or len(run_id) > 32:
             raise ValueError(f"run_id must be 1..32 characters, got {run_id!r}")
@@ -79,7 +80,7 @@ class Runs:
             "error": None, "fallback_reason": None, "cleanup_status": None,
             "source_fingerprint": None, "staging_table": None, "rows_in_flight": None, "rows_inserted": None,
             "rows_updated": None, "rows_deleted": None, "window_from": None, "high_water_mark": None, "attempt_started_at": now,
-            "active_seconds": 0.0,
+            "active_seconds": 0.0, "manifest_uri": manifest_uri,
         }
         try:
             with self.db.write(f"creating run {run_id}") as conn:

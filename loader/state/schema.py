@@ -54,6 +54,8 @@ def _create_or_migrate(db: StateDatabase, conn: Connection) -> None:
         _add_columns(conn, m.runs, m.V2_RUN_COLUMNS)
     if version < 3:
         _add_columns(conn, m.runs, m.V3_RUN_COLUMNS)
+    if version < 4:
+        _add_columns(conn, m.runs, m.V4_RUN_COLUMNS)
     conn.execute(update(m.schema_version).where(m.schema_version.c.id == 1)
                  .values(version=m.SCHEMA_VERSION, updated_at=db.now()))
 

@@ -75,9 +75,11 @@ class StateStore:
     # --- runs ----------------------------------------------------------------------------
     def create_run(self, run_id: str, *, manifest_name: str, manifest_hash: str, target: str, target_db: str,
                    method_requested: str, write_mode: str, bucket: str | None = None,
-                   temp_path: str | None = None, reason: str | None = None) -> RunRecord:
+                   temp_path: str | None = None, reason: str | None = None,
+                   manifest_uri: str | None = None) -> RunRecord:
         """Insert a new run in status ``pending`` (attempt 1)."""
-        return self._runs.create(run_id, manifest_name=manifest_name, manifest_hash=manifest_hash, target=target,
+        return self._runs.create(run_id, manifest_name=manifest_name, manifest_hash=manifest_hash,
+                                 manifest_uri=manifest_uri, target=target,
                                  target_db=target_db, method_requested=method_requested, write_mode=write_mode,
                                  bucket=bucket, temp_path=temp_path, reason=reason)
 

@@ -488,20 +488,27 @@ def test_error_text_never_contains_the_password_even_if_the_driver_echoes_it(tmp
 
 def _create_v1_store(url: str) -> None:
     """The tables exactly as version 1 created them, with one finished run in them."""
+    from loader.state import models
+
+    _create_old_store(url, 1, models.V2_RUN_COLUMNS + models.V3_RUN_COLUMNS + models.V4_RUN_COLUMNS)
+
+
+def _create_old_store(url: str, version: int, missing: tuple[str, ...]) -> None:
+    """The tables of an older version (``loader_runs`` without the ``missing`` columns), one finished run."""
     from sqlalchemy import MetaData, Table, create_engine
 
     from loader.state import models
 
     meta = MetaData()
-    v1 = {}
+    old = {}
     for table in models.ALL_TABLES:
-        cols = [c._copy() for c in table.columns if not (table is models.runs and c.name in models.V2_RUN_COLUMNS)]
-        v1[table.name] = Table(table.name, meta, *cols)
+        cols = [c._copy() for c in table.columns if not (table is models.runs and c.name in missing)]
+        old[table.name] = Table(table.name, meta, *cols)
     engine = create_engine(url)
     meta.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(v1["loader_schema_version"].insert().values(id=1, version=1, updated_at=T0))
-        conn.execute(v1["loader_runs"].insert().values(
+        conn.execute(old["loader_schema_version"].insert().values(id=1, version=version, updated_at=T0))
+        conn.execute(old["loader_runs"].insert().values(
             run_id="a" * 32, manifest_name="m", manifest_hash="h", target="public.t", target_db="u@h/db",
             method_requested="copy", write_mode="append", status="succeeded", parts_staged=0, parts_loaded=0,
             rows=7, bytes_staged=0, rows_rejected=0, attempt=1, started_at=T0, heartbeat_at=T0,
@@ -550,3 +557,29 @@ def test_a_resumed_run_counts_its_attempts_not_the_time_it_sat_failed(store: Sta
     done = store.succeed("c" * 32, rows=1000)
     assert done.active_seconds == pytest.approx(15.0)
     assert done.attempts_seconds() == pytest.approx(15.0)
+
+
+# --- schema version 4: the manifest's URI (s3:// or file://) is recorded with each run -------------
+
+
+def test_a_version_3_store_gets_the_manifest_uri_column_and_keeps_its_runs(url: str, clock: Clock) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    from loader.state import models
+
+    _create_old_store(url, 3, models.V4_RUN_COLUMNS)
+    engine = create_engine(url)
+    assert "manifest_uri" not in {c["name"] for c in inspect(engine).get_columns("loader_runs")}
+    engine.dispose()
+    st = StateStore(url, clock=clock)
+    try:
+        assert st.get("a" * 32).manifest_uri is None  # recorded before version 4: not known
+        st.create_run("b" * 32, manifest_name="m", manifest_hash="h" * 64, target="public.t", target_db="x",
+                      method_requested="copy", write_mode="append", manifest_uri="s3://bk/manifests/m.yaml")
+        new = st.get("b" * 32)
+        assert (new.manifest_uri, new.manifest_hash) == ("s3://bk/manifests/m.yaml", "h" * 64)
+        assert new.to_json_dict()["manifest_uri"] == "s3://bk/manifests/m.yaml"
+        with st.engine.connect() as conn:
+            assert conn.execute(text("SELECT max(version) FROM loader_schema_version")).scalar() == 4
+    finally:
+        st.close()
