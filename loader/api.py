@@ -46,6 +46,7 @@ def write_to_postgres(
     replace_where: str | None = None,
     replace_by: Sequence[str] | str | None = None,
     allow_empty: bool = False,
+    on_narrowing: str = "round",
     **options: Any,
 ) -> LoadResult:
     """Load ``df`` into PostgreSQL and return a :class:`LoadResult`.
@@ -70,6 +71,9 @@ def write_to_postgres(
     transaction with row locks only: readers are never blocked. ``LoadResult.rows_deleted``.
     An overwrite or slice replace from an empty DataFrame that would empty the table or the slice
     is refused (nothing changes) unless ``allow_empty=True``.
+    ``on_narrowing``: a column whose values the target keeps with fewer decimals or digits (decimal(12,4)
+    or a double into numeric(10,2)) is logged; "round" (default) stores them as PostgreSQL rounds the
+    literal, "error" refuses the load before anything changes if a value would change.
     """
     redact.install()
     spec = ConnectionSpec.parse(conn_params)
@@ -92,7 +96,7 @@ def write_to_postgres(
                       defer_indexes=bool(defer_indexes), schema_evolution=schema_evolution,
                       replace_where=replace_where,
                       replace_by=(replace_by,) if isinstance(replace_by, str) else tuple(replace_by or ()),
-                      allow_empty=bool(allow_empty))
+                      allow_empty=bool(allow_empty), on_narrowing=on_narrowing)
     return execute(req, StateStore(state_url))
 
 

@@ -47,6 +47,7 @@ def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None, *, 
             f"  temp root:  {p.temp_prefix_root or '-'}",
             f"  staging:    {p.staging}",
             *([f"  add columns: {p.adds}"] if p.adds else []),
+            *[f"  narrows:    {n} (on_narrowing: {p.on_narrowing})" for n in p.narrows],
             *([f"  window:     {p.window}"] if p.window != "-" else []),
         ]
         if p.create_sql:

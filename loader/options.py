@@ -61,6 +61,9 @@ class CopyOptions:
 
 #: target.schema_evolution / schema_evolution=: none (a new source column is an error) or add_columns
 SCHEMA_EVOLUTION = ("none", "add_columns")
+#: target.on_narrowing / on_narrowing=: round (as PostgreSQL rounds a literal) or error (refuse a value
+#: the target would change, before data moves: plan/narrowing.py, engine/narrowing_check.py)
+ON_NARROWING = ("round", "error")
 
 
 @dataclass(frozen=True)

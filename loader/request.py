@@ -20,7 +20,16 @@ from .destination.modes import write_mode
 from .destination.write_modes import WriteStrategy
 from .errors import ConfigError
 from .naming import TableRef, TempLocation
-from .options import SCHEMA_EVOLUTION, CopyOptions, JdbcOptions, Method, RejectPolicy, WriteMode, with_bucket
+from .options import (
+    ON_NARROWING,
+    SCHEMA_EVOLUTION,
+    CopyOptions,
+    JdbcOptions,
+    Method,
+    RejectPolicy,
+    WriteMode,
+    with_bucket,
+)
 from .plan.typemap import ColumnPlan
 from .progress import Progress
 
@@ -57,12 +66,16 @@ class LoadRequest:
     replace_by: tuple[str, ...] = ()
     #: an overwrite or slice replace from an empty source may empty the table or the slice
     allow_empty: bool = False
+    #: round | error: a value the target's numeric scale or range would change is rounded, or refused
+    on_narrowing: str = "round"
     #: the write mode as behaviour, chosen once here (upsert without a key is refused here)
     write: WriteStrategy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.schema_evolution not in SCHEMA_EVOLUTION:
             raise ConfigError(f"schema_evolution={self.schema_evolution!r} is not one of {', '.join(SCHEMA_EVOLUTION)}")
+        if self.on_narrowing not in ON_NARROWING:
+            raise ConfigError(f"on_narrowing={self.on_narrowing!r} is not one of {', '.join(ON_NARROWING)}")
         object.__setattr__(self, "write", write_mode(self.mode, self.key, replace_where=self.replace_where,
                                                      replace_by=self.replace_by, wait=self.wait_for_lock))
         if self.copy.bucket is None:  # argument, else $PYSPARK_TEMP_S3_BUCKET, else the project default

@@ -2,7 +2,9 @@
 
 Reads the target's columns and keys (one connection), has the server check a slice predicate,
 and returns the column plan: how the DataFrame's columns map onto the table, or the CREATE
-TABLE for a table that does not exist yet.
+TABLE for a table that does not exist yet. Names the columns the table keeps with fewer decimals
+or digits than the source (plan/narrowing.py) and, with ``on_narrowing: error``, refuses a value
+that would change (engine/narrowing_check.py: one Spark aggregate, before any data moves).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from ..adapters import pg
 from ..destination import slices
 from ..errors import ConfigError, SchemaMismatchError
 from ..naming import check_identifier, quote_ident
+from ..plan.narrowing import Narrowing, narrowings
 from ..plan.typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
 from ..request import LoadRequest
+from .narrowing_check import check_values
 
 log = logging.getLogger("loader")
 
@@ -27,6 +31,8 @@ class PreparedTarget:
     create_sql: str | None
     #: key columns named in data errors: the upsert key, else the table's primary key
     error_key: tuple[str, ...]
+    #: the columns whose values the table keeps with fewer decimals or digits than the source has
+    narrowed: tuple[Narrowing, ...] = ()
 
 
 def prepare_target(req: LoadRequest) -> PreparedTarget:
@@ -69,4 +75,10 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
                                   next_step=f"ALTER TABLE {target.quoted} ADD PRIMARY KEY ({cols})",
                                   table=str(target))
     add_columns = req.schema_evolution == "add_columns"  # the ALTER runs in the load transaction (destination/evolve.py)
-    return PreparedTarget(match_columns(target, schema, existing, add_columns), None, error_key)
+    plan = match_columns(target, schema, existing, add_columns)
+    narrowed = narrowings(schema, {c.name: c.checked_type for c in existing})
+    for n in narrowed:
+        log.info("%s: column %s (on_narrowing: %s)", target, n.describe(), req.on_narrowing)
+    if req.on_narrowing == "error":
+        check_values(req.df, narrowed, target, tuple(k for k in error_key if k in source_names))
+    return PreparedTarget(plan, None, error_key, narrowed)

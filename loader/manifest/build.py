@@ -253,7 +253,8 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
                       defer_indexes=tgt.get("defer_indexes") is not False,
                       schema_evolution=_str(tgt, "schema_evolution") or "none",
                       replace_where=_str(tgt, "replace_where"), replace_by=by,
-                      allow_empty=tgt.get("allow_empty") is True)
+                      allow_empty=tgt.get("allow_empty") is True,
+                      on_narrowing=_str(tgt, "on_narrowing") or "round")
 
 
 def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:

@@ -82,6 +82,8 @@ class TargetSpec:
     replace_by: tuple[str, ...] = ()
     #: an overwrite or slice replace from an empty source may empty the table or the slice
     allow_empty: bool = False
+    #: round | error: a value the column's numeric scale or range would change is rounded, or refused
+    on_narrowing: str = "round"
 
     @property
     def ref(self) -> TableRef:

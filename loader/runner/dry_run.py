@@ -16,6 +16,7 @@ from ..naming import quote_ident
 from ..options import Method
 from ..plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 from ..plan.facts import copy_ready
+from ..plan.narrowing import narrowings
 from ..plan.typemap import create_table_sql, match_columns
 from ..redact import redact
 from ..state import StateStore
@@ -51,6 +52,10 @@ class Plan:
     source_note: str = ""
     #: a slice replace: the predicate and how many rows it would delete now, or the replace_by columns
     replaces: str = ""
+    #: the columns the table keeps with fewer decimals or digits than the source (plan/narrowing.py)
+    narrows: tuple[str, ...] = ()
+    #: what the run does with a value a narrowed column would change: round or error
+    on_narrowing: str = "round"
     #: "file: field: message" for each problem found; a dry run with any exits non-zero
     problems: tuple[str, ...] = ()
 
@@ -111,6 +116,8 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
                 target_checked=checked, replaces=_planned_slice(m, exists, problems),
                 source_note=shape.note, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
                 adds=_planned_additions(m, columns, spark),
+                narrows=tuple(n.describe() for n in narrowings(shape.schema, {c.name: c.checked_type for c in columns}))
+                if shape.schema is not None and columns else (), on_narrowing=m.target.on_narrowing,
                 window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")
 
 

@@ -6,6 +6,7 @@ Real PostgreSQL and S3 (moto); the Parquet source is written with pyarrow (no Sp
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,17 @@ def test_tpchgen_style_parquet_shows_the_create_and_checks_its_columns(env: dict
         assert column in text, text
     text, ok, path = _plan(env, "nation2", source=source, key=["nation_id"], mode="upsert")
     assert not ok and f"{path}: target.key: key column(s) 'nation_id' not in the source" in text, text
+
+
+def test_a_column_that_keeps_fewer_decimals_is_named(env: dict[str, Any], pg_conn: Any, tmp_path: Path) -> None:
+    """issue 24 item 6: the dry run says which columns lose scale, source type -> target type."""
+    table = pa.table({"id": pa.array([1], pa.int64()), "amount": pa.array([Decimal("1.0050")], pa.decimal128(12, 4)),
+                      "exact": pa.array([Decimal("1.50")], pa.decimal128(10, 2))})
+    pq.write_table(table, tmp_path / "data" / "n.parquet")
+    query(pg_conn, "CREATE TABLE narrowed (id bigint, amount numeric(10,2), exact numeric(12,2))")
+    text, ok, _ = _plan(env, "narrowed", source={"format": "parquet", "path": "${T_DATA}/n.parquet"},
+                        target_extra={"on_narrowing": "error"})
+    assert ok, text
+    assert "  narrows:    'amount' decimal(12,4) -> numeric(10,2): rounded to 2 decimal places (on_narrowing: error)" \
+        in text.splitlines(), text
+    assert "'exact'" not in text

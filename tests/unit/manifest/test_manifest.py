@@ -90,7 +90,7 @@ def test_minimal_manifest_builds_a_frozen_tree_with_defaults() -> None:
     assert m.target.connection == ConnectionSpec(host="db.example", port=5432, database="shop", user="loader")
     assert (m.target.schema, m.target.table, m.target.mode, m.target.key, m.target.create) == (
         "public", "orders", WriteMode.APPEND, (), "if_missing")
-    assert m.target.defer_indexes is True
+    assert m.target.defer_indexes is True and m.target.on_narrowing == "round"
     assert m.target.ref == TableRef("public", "orders")
     assert m.method is Method.AUTO and m.copy == CopyOptions() and m.jdbc == JdbcOptions()
     assert (m.on_error, m.max_errors, m.reap_before_run) == ("fail", None, False)
@@ -110,7 +110,7 @@ def test_every_field_given(monkeypatch: pytest.MonkeyPatch) -> None:
         "target": {"connection": {"host": "h", "port": 6543, "database": "d", "user": "u",
                                   "password": "${ORDERS_PW}", "sslmode": "require"},
                    "schema": "sales", "table": "orders", "mode": "upsert", "key": ["id", "day"],
-                   "create": "never", "defer_indexes": False},
+                   "create": "never", "defer_indexes": False, "on_narrowing": "error"},
         "method": "copy",
         "copy": {"bucket": "b", "prefix": "/tmp/x/", "compression": "none", "server_side": "always",
                  "cleanup": False, "fallback": "none", "strip_nul": True, "rows_per_part": 1000},
@@ -126,7 +126,7 @@ def test_every_field_given(monkeypatch: pytest.MonkeyPatch) -> None:
     assert m.target.connection.password == "s3cr3t-value" and m.target.connection.sslmode == "require"
     assert m.target.ref == TableRef("sales", "orders") and m.target.key == ("id", "day")
     assert m.target.mode is WriteMode.UPSERT and m.target.create == "never"
-    assert m.target.defer_indexes is False
+    assert m.target.defer_indexes is False and m.target.on_narrowing == "error"
     assert m.method is Method.COPY
     assert m.copy == CopyOptions(bucket="b", prefix="tmp/x", compression="none", server_side="always",
                                  cleanup=False, fallback="none", strip_nul=True, rows_per_part=1000)
@@ -179,6 +179,7 @@ ENUMS = [
     ("target__schema_evolution", "drop_columns", "target.schema_evolution", "none, add_columns"),
     ("target__mode", "merge", "target.mode", "append, overwrite, upsert"),
     ("target__create", "always", "target.create", "if_missing, never"),
+    ("target__on_narrowing", "truncate", "target.on_narrowing", "round, error"),
     ("method", "bulk", "method", "auto, copy, optimized, standard"),
     ("copy__compression", "zstd", "copy.compression", "gzip, none"),
     ("copy__server_side", "sometimes", "copy.server_side", "auto, always, never"),
