@@ -56,6 +56,8 @@ class Plan:
     narrows: tuple[str, ...] = ()
     #: what the run does with a value a narrowed column would change: round or error
     on_narrowing: str = "round"
+    #: an overwrite or slice replace: what an empty source does (refused unless target.allow_empty)
+    if_empty: str = ""
     #: "file: field: message" for each problem found; a dry run with any exits non-zero
     problems: tuple[str, ...] = ()
 
@@ -113,12 +115,26 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
                 creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
-                target_checked=checked, replaces=_planned_slice(m, exists, problems),
+                target_checked=checked, replaces=_planned_slice(m, exists, problems), if_empty=_if_empty(m),
                 source_note=shape.note, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
                 adds=_planned_additions(m, columns, spark),
                 narrows=tuple(n.describe() for n in narrowings(shape.schema, {c.name: c.checked_type for c in columns}))
                 if shape.schema is not None and columns else (), on_narrowing=m.target.on_narrowing,
                 window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")
+
+
+def _if_empty(m: Manifest) -> str:
+    """What the run does when the source holds no rows, for the modes that delete: an empty extract
+    is more often a broken job than news, so it fails unless the manifest says it may empty."""
+    if m.target.mode != "overwrite":
+        return ""
+    if m.target.replace_by:
+        return "an empty source names no slice, so it replaces nothing"
+    what = "the slice" if m.target.replace_where is not None else "the table"
+    if m.target.allow_empty:
+        return f"an empty source empties {what} (target.allow_empty: true)"
+    return (f"an empty source fails the run and leaves {what} as it is (set target.allow_empty: true "
+            "to let it empty)")
 
 
 def _planned_additions(m: Manifest, columns: list[Any] | None, spark: Any) -> str:

@@ -113,17 +113,30 @@ def test_nanosecond_timestamps_are_named_int96_is_not(env: dict[str, Any], tmp_p
     assert '"at" timestamp with time zone' in text  # Spark reads INT96 as a timestamp in UTC
 
 
+def test_an_overwrite_says_what_an_empty_source_does(env: dict[str, Any]) -> None:
+    """issue 25: an empty source may not empty a table unless allow_empty; the dry run says so."""
+    text, ok, _ = _plan(env, "emptied", mode="overwrite")
+    assert ok and "  if empty:   an empty source fails the run and leaves the table as it is" in text, text
+    text, ok, _ = _plan(env, "emptied", mode="overwrite", target_extra={"allow_empty": True})
+    assert ok and "  if empty:   an empty source empties the table (target.allow_empty: true)" in text, text
+    text, ok, _ = _plan(env, "emptied", mode="append")
+    assert ok and "if empty:" not in text, text
+
+
 def test_a_slice_replace_shows_its_predicate_and_the_rows_it_would_delete(env: dict[str, Any],
                                                                         pg_conn: Any) -> None:
     query(pg_conn, "CREATE TABLE sliced (id bigint, v text, ts timestamptz)")
     query(pg_conn, "INSERT INTO sliced VALUES (1, 'a', now()), (2, 'a', now()), (3, 'b', now())")
     text, ok, _ = _plan(env, "sliced", mode="overwrite", target_extra={"replace_where": "v = 'a'"})
     assert ok, text
+    assert "  if empty:   an empty source fails the run and leaves the slice as it is (set target.allow_empty" \
+        in text, text
     assert "  replaces:   rows where v = 'a': 2 row(s) now, deleted and loaded again in one transaction" in text
     text, ok, path = _plan(env, "sliced", mode="overwrite", target_extra={"replace_where": "nope = 'a'"})
     assert not ok and f"{path}: target.replace_where: replace_where (nope = 'a') does not work on" in text, text
     text, ok, _ = _plan(env, "sliced", mode="overwrite", target_extra={"replace_by": ["v"]})
     assert ok and "  replaces:   the slices by (v) that the source holds" in text, text
+    assert "  if empty:   an empty source names no slice, so it replaces nothing" in text, text
     assert query(pg_conn, "SELECT count(*) FROM sliced") == [(3,)]  # a dry run deletes nothing
 
 
