@@ -176,17 +176,19 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
 
 
 def _resumable(m: Manifest, store: StateStore, record: Any) -> Any:
-    """The run to resume, or None for a new run: an incremental manifest whose source grew since
-    (or whose mark a newer run moved) starts a new run from the current mark, since its window
-    cannot be staged again the same way; any other manifest refuses (SourceChangedError)."""
+    """The run to resume, or None for a new run. ``run --resume`` is what a schedule runs: a source
+    that changed since the old run staged it (or, incremental, whose mark a newer run moved) cannot
+    be resumed, so a new run loads the source as it is now and the log says why; the old run is left
+    to the reaper (it may still be alive: only its heartbeat going stale proves it is not), which
+    deletes its staged parts. ``loader resume RUN_ID`` names one run and still refuses."""
     try:
         check_unchanged(m.source, record.source_fingerprint, record.run_id)
         if m.source.incremental:
             incremental.check_resumable(store, m, record)
     except SourceChangedError as exc:
-        if not m.source.incremental:
-            raise
-        log.warning("%s: %s; starting a new run from the current mark instead", m.name, exc.message)
+        start = "from the current mark" if m.source.incremental else "of the source as it is now"
+        log.warning("%s: %s; starting a new run %s instead (the reaper deletes run %s's staged parts)",
+                    m.name, exc.message, start, record.run_id[:12])
         return None
     return record
 
