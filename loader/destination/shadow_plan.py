@@ -27,10 +27,11 @@ refused by name (the load goes in place, over one connection, with the reason re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..naming import TableRef
+from ..naming import TableRef, quote_ident
 from .index_defer import SavedIndex
 
 
@@ -188,18 +189,44 @@ def swap_blockers(planned: TargetFacts, fresh: TargetFacts) -> list[str]:
     return out
 
 
-def path_before_catalog(connections: int, *, overwrite: bool, shares_table: bool, reject: bool,
-                        target_exists: bool, adds_columns: bool) -> str | None:
-    """Why the load goes in place without reading the catalog (None: read it and plan). One
-    connection is today's path exactly; the shadow only replaces a whole existing table."""
+def path_before_catalog(connections: int, *, overwrite: bool, shares_table: bool, reject: bool) -> str | None:
+    """Why the load goes in place without reading the catalog (None: read it and ``plan_path``).
+    One connection is today's path exactly; the shadow only replaces a whole table."""
     if connections <= 1:
         return "in place over 1 connection (copy.connections: 1)"
     if not overwrite or shares_table:
         return "in place over 1 connection: only mode overwrite goes through a shadow table"
     if reject:
         return "in place over 1 connection: on_error: reject sets rows aside in the load transaction"
-    if not target_exists:
-        return "in place over 1 connection: the target is new (created in the load transaction)"
-    if adds_columns:
-        return "in place over 1 connection: schema_evolution adds columns to the target"
     return None
+
+
+def plan_path(facts: TargetFacts | None, names: Sequence[str]) -> ShadowPlan:
+    """The shadow plan for a load of columns ``names`` into the target ``facts`` describes (None:
+    it does not exist yet, and is created in the load transaction, where nobody waits for it)."""
+    if facts is None:
+        return ShadowPlan(("the target is new (created in the load transaction)",))
+    have = {c[0] for c in facts.columns}
+    missing = [n for n in names if n not in have]
+    if missing:
+        return ShadowPlan((f"schema_evolution adds columns: {', '.join(missing)}",), facts=facts)
+    return plan_shadow(facts)
+
+
+_INDEX_DEF = re.compile(r'^CREATE (?P<unique>UNIQUE )?INDEX (?:"(?:[^"]|"")+"|\S+) ON (?:ONLY )?.+? (?P<rest>USING .*)$',
+                        re.S)
+
+
+def index_on_shadow(definition: str, name: str, shadow: str) -> str:
+    """``pg_get_indexdef`` of a target's index, as an index ``name`` on the quoted ``shadow``: the
+    shadow's indexes carry names of their own until the swap (index names are unique per schema,
+    and the target's are still taken)."""
+    m = _INDEX_DEF.match(definition)
+    if m is None:
+        raise ValueError(f"not an index definition PostgreSQL writes: {definition[:80]!r}")
+    return f"CREATE {m.group('unique') or ''}INDEX {quote_ident(name)} ON {shadow} {m.group('rest')}"
+
+
+def shadow_object_name(run_id: str, n: int) -> str:
+    """The n-th index or constraint built on run ``run_id``'s shadow, renamed in the swap."""
+    return f"loader_shadow_{run_id[:8]}_{n}"

@@ -13,6 +13,7 @@ from loader.destination.shadow_plan import (
     Grant,
     TargetFacts,
     path_before_catalog,
+    plan_path,
     plan_shadow,
     swap_blockers,
 )
@@ -77,14 +78,18 @@ def test_the_swap_stops_for_what_appeared_or_changed_since_the_plan() -> None:
 
 
 def test_what_goes_in_place_without_reading_the_catalog() -> None:
-    ok = dict(overwrite=True, shares_table=False, reject=False, target_exists=True, adds_columns=False)
+    ok = dict(overwrite=True, shares_table=False, reject=False)
     assert path_before_catalog(2, **ok) is None
     assert "copy.connections: 1" in str(path_before_catalog(1, **ok))
     assert "only mode overwrite" in str(path_before_catalog(2, **{**ok, "overwrite": False}))
     assert "only mode overwrite" in str(path_before_catalog(2, **{**ok, "shares_table": True}))
     assert "on_error: reject" in str(path_before_catalog(2, **{**ok, "reject": True}))
-    assert "the target is new" in str(path_before_catalog(2, **{**ok, "target_exists": False}))
-    assert "adds columns" in str(path_before_catalog(2, **{**ok, "adds_columns": True}))
+
+
+def test_a_new_target_or_new_columns_go_in_place() -> None:
+    assert plan_path(None, ["id"]).refusals == ("the target is new (created in the load transaction)",)
+    assert plan_path(PLAIN, ["id", "extra"]).refusals == ("schema_evolution adds columns: extra",)
+    assert plan_path(PLAIN, ["id"]).possible
 
 
 def test_the_shadow_name_fits_63_bytes_and_parses_back() -> None:
@@ -95,3 +100,16 @@ def test_the_shadow_name_fits_63_bytes_and_parses_back() -> None:
     long = shadow_table_name("é" * 40, "deadbeef")
     assert len(long.encode()) <= 63 and long.endswith("__loader_shadow_deadbeef")
     assert parse_shadow_table("events__loader_shadow_XYZ") is None and parse_shadow_table("__loader_shadow_deadbeef") is None
+
+
+def test_an_index_is_built_on_the_shadow_under_a_name_of_its_own() -> None:
+    from loader.destination.shadow_plan import index_on_shadow, shadow_object_name
+    name = shadow_object_name("0123abcd-x", 2)
+    assert name == "loader_shadow_0123abcd_2"
+    shadow = '"s"."events__loader_shadow_0123abcd"'
+    assert index_on_shadow(PK.definition, name, shadow) == \
+        f'CREATE UNIQUE INDEX "{name}" ON {shadow} USING btree (id)'
+    odd = 'CREATE INDEX "we ""ird" ON "my s"."t t" USING gin (doc jsonb_path_ops) WHERE (v > 0)'
+    assert index_on_shadow(odd, name, shadow) == f'CREATE INDEX "{name}" ON {shadow} USING gin (doc jsonb_path_ops) WHERE (v > 0)'
+    with pytest.raises(ValueError, match="not an index definition"):
+        index_on_shadow("ALTER TABLE x", name, shadow)
