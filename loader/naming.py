@@ -18,6 +18,9 @@ _PREFIX_NAME = re.compile(r"^(?P<table>[A-Za-z0-9_.\-]+)-(?P<epoch>\d{9,11})-(?P
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 STAGING_TABLE_PREFIX = "loader_stage_"
 _STAGING_TABLE = re.compile(r"^loader_stage_(?P<hex>[0-9a-f]{8})_(?P<epoch>\d{9,11})$")
+#: an overwrite through a shadow table (destination/shadow_swap.py): ``<table>__loader_shadow_<8 hex>``
+SHADOW_TABLE_MARK = "__loader_shadow_"
+_SHADOW_TABLE = re.compile(r"^(?P<table>.*)__loader_shadow_(?P<hex>[0-9a-f]{8})$", re.S)
 
 
 def quote_ident(name: str) -> str:
@@ -241,6 +244,24 @@ def staging_table_name(run_id: str, now: float | None = None) -> str:
     reaper can judge it without the state store."""
     epoch = int(now if now is not None else time.time())
     return f"{STAGING_TABLE_PREFIX}{run_id[:8]}_{epoch}"
+
+
+def shadow_table_name(table: str, run_id: str) -> str:
+    """The shadow of ``table`` for run ``run_id``: the same for every attempt of the run (a resume
+    finds it), the table's name cut so that the whole fits PostgreSQL's 63 bytes."""
+    tail = f"{SHADOW_TABLE_MARK}{run_id[:8]}"
+    room = NAMEDATALEN - 1 - len(tail.encode("utf-8"))
+    head = table.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return head + tail
+
+
+def parse_shadow_table(name: str) -> ParsedPrefix | None:
+    """``<table>__loader_shadow_<8 hex>`` as (table part, no epoch, short id): the name holds no
+    time, so a shadow no run of the state store owns is kept (reaper/rules.py)."""
+    m = _SHADOW_TABLE.match(name)
+    if not m or not m.group("table"):
+        return None
+    return ParsedPrefix(m.group("table"), 0, m.group("hex"))
 
 
 def parse_staging_table(name: str) -> ParsedPrefix | None:

@@ -57,6 +57,12 @@ class CopyOptions:
     part_mb: int = DEFAULT_PART_MB
     #: staging format: binary where every column can take it (auto), or always binary / csv
     format: str = "auto"
+    #: an overwrite of an existing table over this many connections at once, through a shadow table
+    #: swapped in at the end (destination/shadow_swap.py); 1 is the in-place path of one transaction.
+    #: A default from the table's size could be chosen in plan/sizing.py: 1 below a few hundred MB
+    #: (the swap's fixed cost is larger than what a second connection saves), then min(4, the server's
+    #: max_parallel_maintenance_workers + 1, free connection slots)
+    connections: int = 1
 
 
 #: target.schema_evolution / schema_evolution=: none (a new source column is an error) or add_columns
@@ -89,7 +95,7 @@ _CHOICES = {
 
 
 #: options that count something (rows, MiB, partitions, connections): whole numbers >= 1
-_COUNTS = frozenset({"rows_per_part", "part_mb", "batchsize", "num_partitions", "max_connections"})
+_COUNTS = frozenset({"rows_per_part", "part_mb", "connections", "batchsize", "num_partitions", "max_connections"})
 
 
 def did_you_mean(name: str, candidates: list[str]) -> str:

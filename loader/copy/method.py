@@ -20,19 +20,27 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from .. import interrupt
 from ..adapters import pg, pg_errors, s3
 from ..adapters.spark import group_tasks
+from ..destination import ledger
 from ..destination.load_transaction import LoadTransaction
+from ..destination.shadow_catalog import read_facts
+from ..destination.shadow_plan import path_before_catalog, plan_path
+from ..destination.shadow_swap import ShadowTable
 from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError
 from ..naming import TempLocation
+from ..options import WriteMode
 from ..plan.typemap import ColumnPlan
 from ..request import LoadMethod, MethodContext, MethodOutcome
 from .formats import choose_format
 from .part_reader import key_of_line
 from .resume import ResumePlan, plan_resume
+from .shadow_copy import ShadowCopy
 from .staging import StagingThread
 from .task import ROWS_METADATA, StageConfig, StagedPart, local_credentials, read_marker
 from .transaction import CopyTransaction, aws_region
@@ -72,6 +80,8 @@ class _CopyRun:
         self.imported_once = False
         self.loading = False  # the first COPY moved the run to loading
         self.landing = ctx.plan  # the types the parts are encoded for (set with the format)
+        self.fmt: Any = None  # the staging format (set once chosen)
+        self.rows_loaded = 0  # the rows of every part loaded (set when the parts are all in)
 
     def run(self) -> MethodOutcome:
         req = self.req
@@ -95,6 +105,7 @@ class _CopyRun:
         cast_later = req.reject is not None or req.write.shares_table
         fmt, out.format_reason = choose_format(self.opts.format, self.plan, req.df.schema, cast_later=cast_later)
         out.staging_format = fmt.name
+        self.fmt = fmt
         log.info("%s: staging format %s (%s)", req.target, fmt.name, out.format_reason)
         landing = ColumnPlan(self.plan.names, fmt.landing_types(self.plan, req.df.schema, cast_later))
         self.landing = landing
@@ -108,11 +119,14 @@ class _CopyRun:
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),
                           content_type=fmt.content_type)
+        shadow = self._shadow_path(conn, cast_later, out)
         log.info("Writing temporary %s to %s", fmt.label, self.loc.uri)
         self.ctx.events.staging_started()
         self.progress.phase("staging", parts_total=None)
         stager = StagingThread(frame, cfg, self.run_id)
         sc = frame.sparkSession.sparkContext
+        if shadow is not None:
+            return self._run_shadow(conn, shadow, fmt, stager, sc, resumed, out)
         self.progress.track(lambda: group_tasks(sc, stager.group))  # the staging job's tasks done
         stager.start()
         load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,
@@ -124,22 +138,14 @@ class _CopyRun:
         with interrupt.on_interrupt(conn.cancel):
             try:
                 txn.begin()
-                loaded = self._load_while_staging(txn, stager, out)
+                loaded = self._load_while_staging(lambda key, size: self._load_part(txn, key, size, out),
+                                                  stager, out)
                 self._confirm_staged()
             except BaseException:
                 stager.cancel()
                 raise
             out.timings["stage"] = stager.seconds
-            # every partition whose task ran has its marker; Spark's adaptive execution may run fewer
-            # tasks than the plan has partitions (none at all for an empty source), so the tasks
-            # that ran say what to expect, with those an earlier attempt staged
-            missing = (stager.ran | set(resumed.done)) - loaded
-            if missing:
-                raise LoaderError(f"partitions {sorted(missing)[:5]} of run {self.run_id} were never staged",
-                                  next_step="resume the run", run_id=self.run_id, retryable=True)
-            if self.ctx.attempt > 1:
-                log.info("resumed run %s (attempt %d): %d of %d parts were already staged", self.run_id,
-                         self.ctx.attempt, resumed.parts_staged, out.parts)
+            self._check_all_staged(stager, resumed, loaded, out)
             self._loading(staging_done=True)  # nothing to COPY (no rows): the phase still moves on
             self.progress.track(None)  # the staging job is over: what is left is COPY's
             out.rows = txn.finish()
@@ -150,6 +156,86 @@ class _CopyRun:
             out.rows_inserted, out.rows_updated = txn.written.inserted, txn.written.updated
         out.rows_deleted = load.deleted
         log.info("COPY protocol completed successfully")
+        return out
+
+    def _check_all_staged(self, stager: StagingThread, resumed: ResumePlan, loaded: set[int],
+                          out: MethodOutcome) -> None:
+        # every partition whose task ran has its marker; Spark's adaptive execution may run fewer
+        # tasks than the plan has partitions (none at all for an empty source), so the tasks
+        # that ran say what to expect, with those an earlier attempt staged
+        missing = (stager.ran | set(resumed.done)) - loaded
+        if missing:
+            raise LoaderError(f"partitions {sorted(missing)[:5]} of run {self.run_id} were never staged",
+                              next_step="resume the run", run_id=self.run_id, retryable=True)
+        if self.ctx.attempt > 1:
+            log.info("resumed run %s (attempt %d): %d of %d parts were already staged", self.run_id,
+                     self.ctx.attempt, resumed.parts_staged, out.parts)
+
+    # --- the shadow path (destination/shadow_swap.py) ---------------------------------------
+    def _shadow_path(self, conn: Any, cast_later: bool, out: MethodOutcome) -> ShadowTable | None:
+        """Which path this overwrite takes, decided once (shadow_plan.py), logged and recorded
+        with the run's reason; the shadow table when it goes through one."""
+        req, connections = self.req, self.opts.connections
+        reason = path_before_catalog(connections, overwrite=req.write.mode is WriteMode.OVERWRITE,
+                                     shares_table=req.write.shares_table, reject=cast_later)
+        shadow = None
+        if reason is None:
+            with conn.cursor() as cur:
+                facts = None if self.ctx.create_sql else read_facts(cur, req.target)
+            conn.rollback()
+            plan = plan_path(facts, self.plan.names)
+            reason = plan.reason(connections)
+            if plan.possible and plan.facts is not None:
+                shadow = ShadowTable(req.spec, req.target, self.run_id, plan.facts)
+        if connections > 1:
+            log.info("%s: loaded %s", req.target, reason)
+            out.format_reason += f"; loaded {reason}"
+        return shadow
+
+    def _run_shadow(self, conn: Any, shadow: ShadowTable, fmt: Any, stager: StagingThread, sc: Any,
+                    resumed: ResumePlan, out: MethodOutcome) -> MethodOutcome:
+        """Stage as ever; COPY the parts into the shadow over N connections; build; swap."""
+        req = self.req
+        ledger.ensure(conn, req.target)
+        self.ctx.events.staging_table_created(shadow.ref.table)  # the reaper's, before it exists
+        present = {o["Key"] for o in self._objects()} if self.ctx.attempt > 1 else set()
+        # an earlier attempt's shadow is kept only if every part in it is still staged (parts staged
+        # again may hold other rows)
+        before = shadow.create(conn, reuse=lambda parts: bool(parts) and set(parts) <= present)
+        copier = ShadowCopy(req.spec, shadow, fmt, list(self.plan.names), self.opts.connections, self.client,
+                            self.loc.bucket)
+        self.progress.track(lambda: group_tasks(sc, stager.group))
+        stager.start()
+        t0 = time.monotonic()
+        failed = True
+        try:
+            with interrupt.on_interrupt(conn.cancel), interrupt.on_interrupt(copier.cancel):
+                try:
+                    loaded = self._load_while_staging(
+                        lambda key, size: before[key] if key in before else copier.submit(key), stager, out)
+                    self._confirm_staged()
+                except BaseException:
+                    stager.cancel()
+                    raise
+                out.timings["stage"] = stager.seconds
+                self._check_all_staged(stager, resumed, loaded, out)
+                self._loading(staging_done=True)
+                self.progress.track(None)
+                copier.close(failed=False)
+                t_build = time.monotonic()
+                shadow.build(conn)
+                out.timings["build"] = time.monotonic() - t_build
+                t_swap = time.monotonic()
+                shadow.swap(conn, self.rows_loaded, allow_empty=req.allow_empty, before=self.ctx.events.committing)
+                out.timings["swap"] = time.monotonic() - t_swap
+            failed = False
+        finally:
+            copier.close(failed=failed)
+            if failed:
+                shadow.drop(conn)
+        out.rows = self.rows_loaded
+        out.timings["load"] = time.monotonic() - t0
+        log.info("COPY protocol completed successfully (shadow over %d connections, swapped)", self.opts.connections)
         return out
 
     # --- pieces -----------------------------------------------------------------
@@ -196,15 +282,19 @@ class _CopyRun:
         rows = (head.get("Metadata") or {}).get(ROWS_METADATA)
         return int(rows) if rows and rows.isdigit() else None
 
-    def _load_while_staging(self, txn: CopyTransaction, stager: StagingThread, out: MethodOutcome) -> set[int]:
+    def _load_while_staging(self, load: Callable[[str, int], int | Future[int]], stager: StagingThread,
+                            out: MethodOutcome) -> set[int]:
         """COPY each part as soon as its object exists (S3 shows an object only once complete);
-        the partitions' markers, read as they appear, are checked against what was loaded."""
+        the partitions' markers, read as they appear, are checked against what was loaded.
+        ``load`` gives a part's rows, or a future of them (the shadow path's workers)."""
         loaded: dict[str, int] = {}
+        pending: dict[str, tuple[Future[int], int]] = {}
         markers: dict[int, list[StagedPart]] = {}
         while True:
             interrupt.check()
             finished = not stager.is_alive()  # read before listing: nothing can be missed
             stager.raise_if_failed()
+            self._collect(pending, loaded, out, wait=False)
             for obj in self._objects():
                 key = obj["Key"]
                 partition = TempLocation.marker_partition(key)
@@ -214,19 +304,42 @@ class _CopyRun:
                                                       key, bucket=self.loc.bucket)
                         for part in markers[partition]:
                             self.ctx.events.part_staged(part.partition, part.seq, part.key, part.rows, part.bytes)
-                elif key not in loaded and TempLocation.part_of(key) is not None:
+                elif key not in loaded and key not in pending and TempLocation.part_of(key) is not None:
                     self._loading(staging_done=finished)
-                    loaded[key] = self._load_part(txn, key, int(obj.get("Size", 0)), out)
+                    got = load(key, int(obj.get("Size", 0)))
+                    if isinstance(got, Future):
+                        pending[key] = (got, int(obj.get("Size", 0)))
+                    else:
+                        loaded[key] = got
+                        self._counted(key, got, int(obj.get("Size", 0)), out)
             if finished:
                 break
             time.sleep(POLL_SECONDS)
+        self._collect(pending, loaded, out, wait=True)
         expected = {p.key: p.rows for parts in markers.values() for p in parts}
         if expected != loaded:
             wrong = sorted(set(expected.items()) ^ set(loaded.items()))[:3]
             raise LoaderError(f"staged parts and loaded parts of run {self.run_id} disagree: {wrong}",
                               next_step="run again: a staging task was retried with different data",
                               run_id=self.run_id, retryable=True)
+        self.rows_loaded = sum(loaded.values())
         return set(markers)
+
+    def _collect(self, pending: dict[str, tuple[Future[int], int]], loaded: dict[str, int], out: MethodOutcome,
+                 wait: bool) -> None:
+        """The parts the workers finished (all of them, ``wait``), counted on this thread; the first
+        failure is raised, named like the in-place path's."""
+        for key, (future, size) in list(pending.items()):
+            if not wait and not future.done():
+                continue
+            try:
+                rows = future.result()
+            except DataError as exc:
+                self._explain(exc, key)
+                raise
+            del pending[key]
+            loaded[key] = rows
+            self._counted(key, rows, size, out)
 
     def _loading(self, staging_done: bool) -> None:
         """Once, at the first COPY: the run is loading from then on, while Spark may still be
@@ -240,19 +353,22 @@ class _CopyRun:
         self.progress.phase("loading")
 
     def _load_part(self, txn: CopyTransaction, key: str, size: int, out: MethodOutcome) -> int:
-        bucket = self.loc.bucket
         try:
-            rows = self._import(txn, key, out) if out.server_side else self._stream(txn, key)
+            return self._import(txn, key, out) if out.server_side else self._stream(txn, key)
         except DataError as exc:
-            # name the row by its key, else by its first columns: the part is deleted with the run
-            ident, label = (self.ctx.error_key, "key") if self.ctx.error_key else (self.plan.names[:3], "row")
-            exc.message += key_of_line(self.client, bucket, key, exc.message, self.plan.names, ident,
-                                       self.landing.pg_types, txn.fmt.row_fields, label)
+            self._explain(exc, key)
             raise
+
+    def _explain(self, exc: DataError, key: str) -> None:
+        # name the row by its key, else by its first columns: the part is deleted with the run
+        ident, label = (self.ctx.error_key, "key") if self.ctx.error_key else (self.plan.names[:3], "row")
+        exc.message += key_of_line(self.client, self.loc.bucket, key, exc.message, self.plan.names, ident,
+                                   self.landing.pg_types, self.fmt.row_fields, label)
+
+    def _counted(self, key: str, rows: int, size: int, out: MethodOutcome) -> None:
         out.parts += 1
         out.bytes_staged += size
         self.progress.part_loaded(key, rows, size)
-        return rows
 
     def _import(self, txn: CopyTransaction, key: str, out: MethodOutcome) -> int:
         """Server-side import. If the server refuses the first binary part (an extension that does

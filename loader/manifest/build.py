@@ -35,7 +35,7 @@ from .validate import Problem
 
 _ONLY_REFS = re.compile(r"^(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 _COPY_FIELDS = ("bucket", "prefix", "compression", "server_side", "cleanup", "fallback",
-                "strip_nul", "rows_per_part", "part_mb", "format")
+                "strip_nul", "rows_per_part", "part_mb", "format", "connections")
 _JDBC_FIELDS = ("batchsize", "num_partitions", "max_connections")
 _MODES = tuple(m.value for m in WriteMode)
 
@@ -271,6 +271,10 @@ def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:
     values["bucket"] = _expand(_str(raw, "bucket"), "copy.bucket", problems)
     if "rows_per_part" in values:
         values["rows_per_part"] = _int(values["rows_per_part"])
+    if "connections" in values and _int(values["connections"]) is None:
+        values.pop("connections")  # its type is reported by the schema
+    elif "connections" in values:
+        values["connections"] = _int(values["connections"])
     if "part_mb" in values and _int(values["part_mb"]) is None:
         values.pop("part_mb")  # its type is reported by the schema
     elif "part_mb" in values:

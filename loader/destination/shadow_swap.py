@@ -1,0 +1,266 @@
+"""An overwrite through a shadow table: create it, build its indexes after the rows, swap it in.
+
+    create   ``<table>__loader_shadow_<run8>`` LIKE the target (columns, defaults, NOT NULL,
+             CHECKs, generated columns, column comments; no indexes), committed: the method
+             COPYs into it over N connections, each part in a transaction of its own that also
+             records the part in ``<schema>.loader_shadow_parts`` (a resume skips it)
+    build    indexes, primary key, unique and exclusion constraints under names of their own
+             (PostgreSQL sorts a btree with parallel workers where max_parallel_maintenance_workers
+             allows); foreign keys from the table NOT VALID, then validated, each committed apart, so
+             a referenced table's writers wait only for one validation; ANALYZE
+    swap     one short transaction under ``lock_timeout``, retried: LOCK the target, read its
+             catalog again (a dependent that appeared stops the swap: shadow dropped, target
+             untouched), the ledger row, rename target -> old and shadow -> target, sequences
+             OWNED BY the new columns, drop old, rename indexes and constraints, grants, owner,
+             comment, replica identity, RLS; COMMIT
+
+A crash before the swap's COMMIT leaves the target as it was; the shadow is the reaper's (it is
+the run's ``staging_table``) or ``--resume``'s. Readers of the target wait only during the swap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import interrupt
+from ..adapters import pg, pg_errors
+from ..connection import ConnectionSpec
+from ..errors import DataError, LoaderError, TargetConnectionError, TargetError
+from ..naming import SHADOW_TABLE_MARK, TableRef, quote_ident, shadow_table_name
+from . import ledger
+from .index_defer import BUILD_MEMORY
+from .shadow_catalog import read_facts
+from .shadow_plan import TargetFacts, index_on_shadow, shadow_object_name, swap_blockers
+
+log = logging.getLogger("loader")
+PARTS_TABLE = "loader_shadow_parts"
+_PARTS_LOCK = (pg.LOCK_NAMESPACE, PARTS_TABLE)
+#: the swap waits at most this long for its lock each time (readers queue behind a waiting swap)
+SWAP_LOCK_TIMEOUT_MS = 2000
+SWAP_ATTEMPTS = 5
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+class ShadowTable:
+    """Run ``run_id``'s shadow of ``target``, planned from ``facts`` (shadow_plan.plan_shadow)."""
+
+    def __init__(self, spec: ConnectionSpec, target: TableRef, run_id: str, facts: TargetFacts,
+                 lock_timeout_ms: int | None = None, attempts: int | None = None) -> None:
+        self.spec, self.target, self.run_id, self.facts = spec, target, run_id, facts
+        self.ref = TableRef(target.schema, shadow_table_name(target.table, run_id))
+        self.parts = TableRef(target.schema, PARTS_TABLE)
+        self.lock_timeout_ms = SWAP_LOCK_TIMEOUT_MS if lock_timeout_ms is None else lock_timeout_ms
+        self.attempts = SWAP_ATTEMPTS if attempts is None else attempts
+
+    # --- create ---------------------------------------------------------------------------
+    def create(self, conn: Any, reuse: Callable[[dict[str, int]], bool]) -> dict[str, int]:
+        """Create the shadow, or keep the one an earlier attempt of the run left when ``reuse``
+        accepts its loaded parts (part key -> rows); returns the parts it holds."""
+        with pg_errors.translated(table=self.ref, run_id=self.run_id), conn.cursor() as cur:
+            self._ensure_parts_table(cur)
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (self.ref.quoted,))
+            if cur.fetchone()[0]:
+                loaded = self.loaded_parts(cur)
+                if reuse(loaded) and not self._built(cur):
+                    conn.commit()
+                    log.info("%s: resuming into shadow %s (%d part(s) already in it)", self.target, self.ref,
+                             len(loaded))
+                    return loaded
+                cur.execute(f"DROP TABLE {self.ref.quoted}")
+            cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
+            f = self.facts
+            options = f" WITH ({', '.join(f.reloptions)})" if f.reloptions else ""
+            cur.execute(f"CREATE {'UNLOGGED ' if f.unlogged else ''}TABLE {self.ref.quoted} (LIKE {self.target.quoted} "
+                        "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING COMMENTS "
+                        f"INCLUDING STORAGE INCLUDING COMPRESSION){options}")
+            # default privileges may have granted the new table to others: it gets the target's only
+            cur.execute("SELECT DISTINCT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) "
+                        "END FROM pg_class c, aclexplode(c.relacl) x WHERE c.oid = to_regclass(%s) "
+                        "AND x.grantee <> c.relowner", (self.ref.quoted,))
+            for (grantee,) in cur.fetchall():
+                cur.execute(f"REVOKE ALL ON {self.ref.quoted} FROM {grantee}")
+        conn.commit()
+        return {}
+
+    def _ensure_parts_table(self, cur: Any) -> None:
+        cur.execute("SELECT to_regclass(%s)", (self.parts.quoted,))
+        if cur.fetchone()[0] is None:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", _PARTS_LOCK)
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.parts.quoted} (shadow text NOT NULL, part text NOT NULL, "
+                        "rows bigint NOT NULL, PRIMARY KEY (shadow, part))")
+
+    def loaded_parts(self, cur: Any) -> dict[str, int]:
+        cur.execute(f"SELECT part, rows FROM {self.parts.quoted} WHERE shadow = %s AND part <> ''", (self.ref.table,))
+        return {str(k): int(n) for k, n in cur.fetchall()}
+
+    def record_part(self, cur: Any, key: str, rows: int) -> None:
+        """In the transaction of the part's COPY: the part is in the shadow exactly when this row is."""
+        cur.execute(f"INSERT INTO {self.parts.quoted} (shadow, part, rows) VALUES (%s, %s, %s)",
+                    (self.ref.table, key, rows))
+
+    def _built(self, cur: Any) -> bool:
+        cur.execute(f"SELECT EXISTS (SELECT 1 FROM {self.parts.quoted} WHERE shadow = %s AND part = '')",
+                    (self.ref.table,))
+        return bool(cur.fetchone()[0])
+
+    # --- build ----------------------------------------------------------------------------
+    def build(self, conn: Any) -> None:
+        """The target's indexes and constraints on the shadow, after its rows."""
+        shadow, f = self.ref.quoted, self.facts
+        with pg_errors.translated(table=self.target, run_id=self.run_id), conn.cursor() as cur:
+            cur.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes(%s)",
+                        (BUILD_MEMORY,))
+            if cur.fetchone()[0]:
+                cur.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+            for n, ix in enumerate(f.indexes):
+                name = shadow_object_name(self.run_id, n)
+                cur.execute(index_on_shadow(ix.definition, name, shadow))  # a duplicate key: a data error
+                if ix.constraint:
+                    kind = "PRIMARY KEY" if ix.constraint_type == "p" else "UNIQUE"
+                    timing = (" DEFERRABLE" + (" INITIALLY DEFERRED" if ix.deferred else "")) if ix.deferrable else ""
+                    cur.execute(f"ALTER TABLE {shadow} ADD CONSTRAINT {quote_ident(name)} {kind} "
+                                f"USING INDEX {quote_ident(name)}{timing}")
+            for n, x in enumerate(f.exclusions, start=len(f.indexes)):
+                cur.execute(f"ALTER TABLE {shadow} ADD CONSTRAINT {quote_ident(shadow_object_name(self.run_id, n))} "
+                            f"{x.definition}")
+        conn.commit()
+        for fk in f.fks_from:  # each apart: the referenced table's writers wait for one step at a time
+            with pg_errors.translated(table=self.target, run_id=self.run_id), conn.cursor() as cur:
+                cur.execute(f"ALTER TABLE {shadow} ADD CONSTRAINT {quote_ident(fk.name)} {fk.definition} NOT VALID")
+                if fk.comment is not None:
+                    cur.execute(f"COMMENT ON CONSTRAINT {quote_ident(fk.name)} ON {shadow} IS %s", (fk.comment,))
+            conn.commit()
+            if fk.validated:
+                with pg_errors.translated(table=self.target, run_id=self.run_id), conn.cursor() as cur:
+                    cur.execute(f"ALTER TABLE {shadow} VALIDATE CONSTRAINT {quote_ident(fk.name)}")
+                conn.commit()
+        with pg_errors.translated(table=self.target, run_id=self.run_id), conn.cursor() as cur:
+            cur.execute(f"ANALYZE {shadow}")
+            cur.execute(f"INSERT INTO {self.parts.quoted} (shadow, part, rows) VALUES (%s, '', 0)", (self.ref.table,))
+        conn.commit()
+
+    # --- swap -----------------------------------------------------------------------------
+    def swap(self, conn: Any, rows: int, *, allow_empty: bool, before: Callable[[], None] | None = None) -> None:
+        """Swap the shadow in, retried while the target's lock is not had within the timeout.
+        Whatever stops it leaves the target as it was."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                self._swap_once(conn, rows, allow_empty=allow_empty)
+            except TargetError as exc:
+                conn.rollback()
+                if exc.sqlstate != _LOCK_NOT_AVAILABLE:
+                    raise
+                if attempt == self.attempts:
+                    raise LoaderError(
+                        f"{self.target}: the swap of the shadow table did not get its lock within "
+                        f"{self.lock_timeout_ms} ms, {self.attempts} times; the target is unchanged",
+                        next_step="see who holds locks on the table (pg_locks, pg_stat_activity) and run again",
+                        table=str(self.target), run_id=self.run_id, retryable=True) from None
+                log.info("%s: swap lock not granted (attempt %d of %d), retrying", self.target, attempt, self.attempts)
+                time.sleep(min(0.2 * attempt, 1.0))
+                continue
+            except BaseException:
+                conn.rollback()
+                raise
+            break
+        interrupt.check()  # the last point where a stop leaves the target as it was
+        if before is not None:
+            before()
+        try:
+            with pg_errors.translated(table=self.target, run_id=self.run_id, during="COMMIT"):
+                conn.commit()
+        except TargetConnectionError:
+            if ledger.committed_rows_at(self.spec, self.target, self.run_id) is None:
+                raise
+            log.warning("connection lost during COMMIT, but the ledger shows run %s committed", self.run_id)
+
+    def _swap_once(self, conn: Any, rows: int, *, allow_empty: bool) -> None:
+        target = self.target
+        with pg_errors.translated(table=target, run_id=self.run_id), conn.cursor() as cur:
+            cur.execute("SET LOCAL lock_timeout = %s", (f"{int(self.lock_timeout_ms)}ms",))
+            cur.execute(f"LOCK TABLE {target.quoted} IN ACCESS EXCLUSIVE MODE")
+            fresh = read_facts(cur, target)
+            blockers = ["the target was dropped"] if fresh is None else swap_blockers(self.facts, fresh)
+            if blockers or fresh is None:
+                raise ShadowSwapRefused(
+                    f"{target}: the shadow table cannot replace it any more: {'; '.join(blockers)}; the target is "
+                    "unchanged", next_step="load again: the new dependents make the load go in place "
+                    "(or remove them)", table=str(target), run_id=self.run_id)
+            if rows == 0 and not allow_empty:
+                cur.execute(f"SELECT EXISTS (SELECT 1 FROM {target.quoted})")
+                if cur.fetchone()[0]:
+                    raise DataError(f"{target}: the source is empty, so this load would delete every row of the "
+                                    "table and load nothing; nothing was changed",
+                                    next_step="check the source; to empty it on purpose, set target.allow_empty: "
+                                              "true (allow_empty=True)", table=str(target), run_id=self.run_id)
+            ledger.record(cur, target, self.run_id, rows)
+            self._exchange(cur, fresh)
+
+    def _exchange(self, cur: Any, f: TargetFacts) -> None:
+        """Under the lock: the shadow becomes the target, with what the plan said it recreates."""
+        target, schema = self.target, quote_ident(self.target.schema)
+        old = TableRef(target.schema, self.ref.table.replace(SHADOW_TABLE_MARK, "__loader_old_"))
+        cur.execute(f"ALTER TABLE {target.quoted} RENAME TO {quote_ident(old.table)}")
+        cur.execute(f"ALTER TABLE {self.ref.quoted} RENAME TO {quote_ident(target.table)}")
+        table = target.quoted
+        cur.execute("SELECT current_user = %s", (f.owner,))
+        if not cur.fetchone()[0]:  # first: a sequence is OWNED BY a table of its own owner only
+            cur.execute(f"ALTER TABLE {table} OWNER TO {quote_ident(f.owner)}")
+        for seq, column in f.owned_sequences:  # else DROP would take them (and the defaults calling them)
+            cur.execute(f"ALTER SEQUENCE {seq} OWNED BY {table}.{quote_ident(column)}")
+        cur.execute(f"DROP TABLE {old.quoted}")
+        for n, ix in enumerate(f.indexes):
+            name = quote_ident(shadow_object_name(self.run_id, n))
+            if ix.constraint:
+                cur.execute(f"ALTER TABLE {table} RENAME CONSTRAINT {name} TO {quote_ident(ix.constraint)}")
+                if ix.constraint_comment is not None:
+                    cur.execute(f"COMMENT ON CONSTRAINT {quote_ident(ix.constraint)} ON {table} IS %s",
+                                (ix.constraint_comment,))
+            else:
+                cur.execute(f"ALTER INDEX {schema}.{name} RENAME TO {quote_ident(ix.name)}")
+            final = quote_ident(ix.constraint or ix.name)
+            if ix.index_comment is not None:
+                cur.execute(f"COMMENT ON INDEX {schema}.{final} IS %s", (ix.index_comment,))
+            if ix.clustered:
+                cur.execute(f"ALTER TABLE {table} CLUSTER ON {final}")
+        for n, x in enumerate(f.exclusions, start=len(f.indexes)):
+            cur.execute(f"ALTER TABLE {table} RENAME CONSTRAINT {quote_ident(shadow_object_name(self.run_id, n))} "
+                        f"TO {quote_ident(x.name)}")
+            if x.comment is not None:
+                cur.execute(f"COMMENT ON CONSTRAINT {quote_ident(x.name)} ON {table} IS %s", (x.comment,))
+        for g in f.grants:  # given as the owner (or a member of it): the owner is their grantor, as before
+            grantee = "PUBLIC" if g.grantee == "PUBLIC" else quote_ident(g.grantee)
+            cur.execute(f"GRANT {g.privilege} ON {table} TO {grantee}{' WITH GRANT OPTION' if g.grantable else ''}")
+        cur.execute(f"COMMENT ON TABLE {table} IS %s", (f.comment,))
+        if f.replica_identity == "n":
+            cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY NOTHING")
+        elif f.replica_identity == "f":
+            cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
+        elif f.replica_identity == "i" and f.replica_index:
+            cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY USING INDEX {quote_ident(f.replica_index)}")
+        if f.rls:
+            cur.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        if f.force_rls:
+            cur.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
+
+    # --- drop -----------------------------------------------------------------------------
+    def drop(self, conn: Any) -> None:
+        """After a failure the process survived: the shadow and its part rows go (best effort)."""
+        try:
+            conn.rollback()
+            with pg_errors.translated(table=self.ref), conn.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {self.ref.quoted}")
+                cur.execute("SELECT to_regclass(%s) IS NOT NULL", (self.parts.quoted,))
+                if cur.fetchone()[0]:
+                    cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
+            conn.commit()
+        except (LoaderError, Exception) as exc:  # the reaper drops it later
+            log.warning("%s: shadow table not dropped (%s); the reaper will", self.ref, exc)
+
+
+class ShadowSwapRefused(LoaderError):
+    """A dependent appeared on the target between the plan and the swap: the target is unchanged."""

@@ -1,0 +1,115 @@
+"""The shadow path's decision (destination/shadow_plan.py): pure, no server."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from loader.destination.index_defer import SavedIndex
+from loader.destination.shadow_plan import (
+    Exclusion,
+    ForeignKeyFrom,
+    Grant,
+    TargetFacts,
+    path_before_catalog,
+    plan_path,
+    plan_shadow,
+    swap_blockers,
+)
+from loader.naming import TableRef, parse_shadow_table, shadow_table_name
+
+T = TableRef("s", "events")
+PK = SavedIndex("events_pkey", 'CREATE UNIQUE INDEX events_pkey ON s.events USING btree (id)', "events_pkey", "p")
+PLAIN = TargetFacts(T, owner="alice", columns=(("id", "integer", True, None),), indexes=(PK,))
+
+
+def test_a_plain_table_takes_the_shadow_path_and_says_what_it_recreates() -> None:
+    facts = replace(PLAIN, grants=(Grant("bob", "SELECT", False, "alice"),), comment="events",
+                    fks_from=(ForeignKeyFrom("events_user_fk", "FOREIGN KEY (uid) REFERENCES s.users(id)", True),
+                              ForeignKeyFrom("events_old_fk", "FOREIGN KEY (o) REFERENCES s.o(id)", False)),
+                    owned_sequences=(("s.events_id_seq", "id"),), replica_identity="f", rls=True,
+                    exclusions=(Exclusion("no_overlap", "EXCLUDE USING gist (r WITH &&)"),))
+    plan = plan_shadow(facts)
+    assert plan.possible and plan.refusals == ()
+    text = plan.reason(2)
+    assert text.startswith("through a shadow table over 2 connections")
+    for part in ("owner alice", "indexes events_pkey", "1 grant(s)", "comments", "s.events_id_seq",
+                 "events_user_fk (NOT VALID, then validated before the swap)", "events_old_fk (NOT VALID, as it was)",
+                 "replica identity", "row-level security", "exclusion constraints no_overlap"):
+        assert part in text, part
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"views": ("s.v_events",)}, "views or materialized views on it: s.v_events"),
+    ({"referencing_fks": ("s.clicks.clicks_event_fk",)}, "foreign keys to it: s.clicks.clicks_event_fk"),
+    ({"policies": ("only_mine",)}, "row-level security policies: only_mine"),
+    ({"triggers": ("audit",)}, "triggers (in place, COPY fires them): audit"),
+    ({"rules": ("no_delete",)}, "rules: no_delete"),
+    ({"publications": ("pub1",)}, "publications: pub1"),
+    ({"identity_columns": ("id",)}, "identity columns: id"),
+    ({"column_grants": ("SELECT (id) TO bob",)}, "column privileges: SELECT (id) TO bob"),
+    ({"statistics": ("s.st",)}, "statistics objects: s.st"),
+    ({"other_dependents": ("function s.f(s.events)",)}, "other dependent objects: function s.f(s.events)"),
+    ({"relkind": "p"}, "a partitioned table"),
+    ({"inherited": True}, "an inheritance parent or child"),
+    ({"own_tablespace": True}, "a tablespace of its own"),
+    ({"can_own": False}, "cannot make alice the new table's owner"),
+    ({"grants": (Grant("bob", "SELECT", False, "carol"),)}, "grants made by roles other than the owner: carol"),
+])
+def test_each_dependent_kind_refuses_the_shadow_by_name(change: dict, named: str) -> None:
+    plan = plan_shadow(replace(PLAIN, **change))
+    assert not plan.possible
+    assert any(named in r for r in plan.refusals), plan.refusals
+    assert plan.reason(4).startswith("in place over 1 connection: the shadow path is refused (")
+
+
+def test_the_swap_stops_for_what_appeared_or_changed_since_the_plan() -> None:
+    assert swap_blockers(PLAIN, PLAIN) == []
+    assert swap_blockers(PLAIN, replace(PLAIN, views=("s.v",))) == ["views or materialized views on it: s.v"]
+    grown = replace(PLAIN, columns=PLAIN.columns + (("x", "text", False, None),))
+    assert swap_blockers(PLAIN, grown) == ["the target's columns changed since the load started"]
+    ix = SavedIndex("events_v", "CREATE INDEX events_v ON s.events USING btree (v)")
+    assert swap_blockers(PLAIN, replace(PLAIN, indexes=(PK, ix))) == ["the target's indexes changed since the load started"]
+    fk = ForeignKeyFrom("f", "FOREIGN KEY (a) REFERENCES s.a(id)", True)
+    assert swap_blockers(PLAIN, replace(PLAIN, fks_from=(fk,))) == ["the target's foreign keys changed since the load started"]
+    # a grant given since the plan is carried over (read again under the lock), not a blocker
+    assert swap_blockers(PLAIN, replace(PLAIN, grants=(Grant("bob", "SELECT", False, "alice"),))) == []
+
+
+def test_what_goes_in_place_without_reading_the_catalog() -> None:
+    ok = dict(overwrite=True, shares_table=False, reject=False)
+    assert path_before_catalog(2, **ok) is None
+    assert "copy.connections: 1" in str(path_before_catalog(1, **ok))
+    assert "only mode overwrite" in str(path_before_catalog(2, **{**ok, "overwrite": False}))
+    assert "only mode overwrite" in str(path_before_catalog(2, **{**ok, "shares_table": True}))
+    assert "on_error: reject" in str(path_before_catalog(2, **{**ok, "reject": True}))
+
+
+def test_a_new_target_or_new_columns_go_in_place() -> None:
+    assert plan_path(None, ["id"]).refusals == ("the target is new (created in the load transaction)",)
+    assert plan_path(PLAIN, ["id", "extra"]).refusals == ("schema_evolution adds columns: extra",)
+    assert plan_path(PLAIN, ["id"]).possible
+
+
+def test_the_shadow_name_fits_63_bytes_and_parses_back() -> None:
+    name = shadow_table_name("events", "0123abcd-rest")
+    assert name == "events__loader_shadow_0123abcd"
+    parsed = parse_shadow_table(name)
+    assert parsed is not None and parsed.short_id == "0123abcd" and parsed.table == "events"
+    long = shadow_table_name("é" * 40, "deadbeef")
+    assert len(long.encode()) <= 63 and long.endswith("__loader_shadow_deadbeef")
+    assert parse_shadow_table("events__loader_shadow_XYZ") is None and parse_shadow_table("__loader_shadow_deadbeef") is None
+
+
+def test_an_index_is_built_on_the_shadow_under_a_name_of_its_own() -> None:
+    from loader.destination.shadow_plan import index_on_shadow, shadow_object_name
+    name = shadow_object_name("0123abcd-x", 2)
+    assert name == "loader_shadow_0123abcd_2"
+    shadow = '"s"."events__loader_shadow_0123abcd"'
+    assert index_on_shadow(PK.definition, name, shadow) == \
+        f'CREATE UNIQUE INDEX "{name}" ON {shadow} USING btree (id)'
+    odd = 'CREATE INDEX "we ""ird" ON "my s"."t t" USING gin (doc jsonb_path_ops) WHERE (v > 0)'
+    assert index_on_shadow(odd, name, shadow) == f'CREATE INDEX "{name}" ON {shadow} USING gin (doc jsonb_path_ops) WHERE (v > 0)'
+    with pytest.raises(ValueError, match="not an index definition"):
+        index_on_shadow("ALTER TABLE x", name, shadow)
