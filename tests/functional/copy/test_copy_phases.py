@@ -96,7 +96,9 @@ def test_loading_starts_with_the_first_copy(pg_db: ConnectionSpec, bucket: str, 
     run = copy_method._CopyRun(ctx, loc, s3.make_client())
     monkeypatch.setattr(copy_method, "POLL_SECONDS", 0.01)
     try:
-        assert run._load_while_staging(txn=None, stager=_Stager(alive_polls), out=MethodOutcome()) == {0, 1}  # type: ignore[arg-type]
+        out = MethodOutcome()
+        assert run._load_while_staging(lambda key, size: run._load_part(None, key, size, out),  # type: ignore[arg-type]
+                                       stager=_Stager(alive_polls), out=out) == {0, 1}
     finally:
         load.progress.done()  # its ticker thread
     assert seen[1:] == expected
