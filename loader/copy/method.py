@@ -137,18 +137,8 @@ class _CopyRun:
         t0 = time.monotonic()
         # an interruption cancels the statement running on this connection (COPY, index build, merge)
         with interrupt.on_interrupt(conn.cancel):
-            try:
-                txn.begin()
-                loaded = self._load_while_staging(lambda key, size: self._load_part(txn, key, size, out),
-                                                  stager, out)
-                self._confirm_staged()
-            except BaseException:
-                stager.cancel()
-                raise
-            out.timings["stage"] = stager.seconds
-            self._check_all_staged(stager, resumed, loaded, out)
-            self._loading(staging_done=True)  # nothing to COPY (no rows): the phase still moves on
-            self.progress.track(None)  # the staging job is over: what is left is COPY's
+            self._stage_and_load(lambda key, size: self._load_part(txn, key, size, out), stager, resumed, out,
+                                 begin=txn.begin)
             out.rows = txn.finish()
         load.commit(before=self.ctx.events.committing)
         out.timings["load"] = time.monotonic() - t0
@@ -158,6 +148,23 @@ class _CopyRun:
         out.rows_deleted = load.deleted
         log.info("COPY protocol completed successfully")
         return out
+
+    def _stage_and_load(self, load: Callable[[str, int], int | Future[int]], stager: StagingThread,
+                        resumed: ResumePlan, out: MethodOutcome, begin: Callable[[], None] | None = None) -> None:
+        """``begin``, then load each part as it is staged until the staging job ends and every part
+        is in; a failure of either cancels the staging job."""
+        try:
+            if begin is not None:
+                begin()
+            loaded = self._load_while_staging(load, stager, out)
+            self._confirm_staged()
+        except BaseException:
+            stager.cancel()
+            raise
+        out.timings["stage"] = stager.seconds
+        self._check_all_staged(stager, resumed, loaded, out)
+        self._loading(staging_done=True)  # nothing to COPY (no rows): the phase still moves on
+        self.progress.track(None)  # the staging job is over: what is left is COPY's
 
     def _check_all_staged(self, stager: StagingThread, resumed: ResumePlan, loaded: set[int],
                           out: MethodOutcome) -> None:
@@ -212,17 +219,8 @@ class _CopyRun:
         failed = True
         try:
             with interrupt.on_interrupt(conn.cancel), interrupt.on_interrupt(copier.cancel):
-                try:
-                    loaded = self._load_while_staging(
-                        lambda key, size: before[key] if key in before else copier.submit(key), stager, out)
-                    self._confirm_staged()
-                except BaseException:
-                    stager.cancel()
-                    raise
-                out.timings["stage"] = stager.seconds
-                self._check_all_staged(stager, resumed, loaded, out)
-                self._loading(staging_done=True)
-                self.progress.track(None)
+                self._stage_and_load(lambda key, size: before[key] if key in before else copier.submit(key),
+                                     stager, resumed, out)
                 copier.close(failed=False)
                 t_build = time.monotonic()
                 shadow.build(conn)
