@@ -16,7 +16,7 @@ from ..adapters import pg
 from ..destination import slices
 from ..errors import ConfigError, SchemaMismatchError
 from ..naming import check_identifier, quote_ident
-from ..plan.narrowing import Narrowing, narrowings
+from ..plan.narrowing import narrowings
 from ..plan.typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
 from ..request import LoadRequest
 from .narrowing_check import check_values
@@ -31,8 +31,6 @@ class PreparedTarget:
     create_sql: str | None
     #: key columns named in data errors: the upsert key, else the table's primary key
     error_key: tuple[str, ...]
-    #: the columns whose values the table keeps with fewer decimals or digits than the source has
-    narrowed: tuple[Narrowing, ...] = ()
 
 
 def prepare_target(req: LoadRequest) -> PreparedTarget:
@@ -81,4 +79,4 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
         log.info("%s: column %s (on_narrowing: %s)", target, n.describe(), req.on_narrowing)
     if req.on_narrowing == "error":
         check_values(req.df, narrowed, target, tuple(k for k in error_key if k in source_names))
-    return PreparedTarget(plan, None, error_key, narrowed)
+    return PreparedTarget(plan, None, error_key)

@@ -22,7 +22,7 @@ from ..errors import ConfigError, Interrupted, LoaderError, RunNotFoundError, So
 from ..manifest import Manifest, load_manifests
 from ..naming import new_run_id
 from ..options import WriteMode
-from ..record_lines import find_record
+from ..record_lines import find_record, local_path
 from ..redact import redact, register
 from ..request import LoadRequest
 from ..state import StateStore
@@ -122,8 +122,7 @@ def _name_the_file(exc: LoaderError, m: Manifest) -> LoaderError:
     record = exc.ids.get("record")
     if not record or not m.source.path or not exc.message.startswith("the source: "):
         return exc
-    local = "://" not in m.source.path or m.source.path.startswith("file://")
-    found = find_record(local_files(m.source.path), record) if local else None
+    found = find_record(local_files(m.source.path), record) if local_path(m.source.path) is not None else None
     if found is None:
         return exc
     return type(exc)(f"{found[0]} line {found[1]}: " + exc.message[len("the source: "):], next_step=exc.next_step,
