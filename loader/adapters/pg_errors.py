@@ -32,6 +32,7 @@ INSUFFICIENT_PRIVILEGE = "42501"
 NO_UNIQUE_INDEX_FOR_ON_CONFLICT = "42P10"
 UNIQUE_VIOLATION = "23505"
 FOREIGN_KEY_VIOLATION = "23503"
+CHECK_VIOLATION = "23514"
 
 #: what to do about a value or constraint the target refused, by SQLSTATE (the write mode refines
 #: a unique violation's, knowing the key: destination/hints.py)
@@ -41,7 +42,7 @@ _DATA_NEXT_STEPS = {
                       "columns; else remove those rows from the source",
     "23502": "the column is NOT NULL: fill the value in the source, or allow NULL in the target",
     "23503": "the referenced row does not exist: load the referenced table first, or fix the value",
-    "23514": "a CHECK constraint of the target refused the row: fix the value in the source",
+    CHECK_VIOLATION: "a CHECK constraint of the target refused the row: fix the value in the source",
 }
 _DEFAULT_DATA_NEXT_STEP = "fix the value in the source or the column type in the target"
 #: where PostGIS raises what its parser refuses (SQLSTATE XX000): the value's fault, not the server's

@@ -144,11 +144,30 @@ def _explain(cur: Any, exc: LoaderError, source: str, target: TableRef, columns:
             f"{target}: upsert needs a unique index or primary key on ({', '.join(key)})",
             next_step=f"ALTER TABLE {target.quoted} ADD PRIMARY KEY ({', '.join(quote_ident(k) for k in key)})",
             table=str(target))
+    if isinstance(exc, DataError) and exc.ids.get("sqlstate") == pg_errors.CHECK_VIOLATION and exc.ids.get("constraint"):
+        # a row the table's CHECK refused is no cast failure: trying the casts would name a column
+        # that has nothing to do with it; say what the constraint reads instead
+        definition = _check_definition(cur, target, exc.ids["constraint"])
+        if definition:
+            exc.message += f"; {exc.ids['constraint']} is {definition}"
+        return exc
     if isinstance(exc, DataError) and not exc.ids.get("column") and casts is not None:
         column = _failing_cast(cur, source, columns, src_cols, casts)
         if column:
             exc.message += f"; in column {column!r}"
     return exc
+
+
+def _check_definition(cur: Any, target: TableRef, name: str) -> str | None:
+    """The CHECK constraint ``name`` of ``target`` as PostgreSQL prints it (None for a domain's)."""
+    try:
+        with pg_errors.savepoint(cur, _SAVEPOINT):
+            cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(%s) "
+                        "AND conname = %s", (target.quoted, name))
+            row = cur.fetchone()
+    except LoaderError:
+        return None
+    return row[0] if row else None
 
 
 def _failing_cast(cur: Any, source: str, columns: Sequence[str], src_cols: Sequence[str],

@@ -218,3 +218,21 @@ def test_an_empty_source_may_not_empty_the_table_or_the_slice_unless_allowed(
         assert _rows(tables, query) == [(1, "old1"), (2, "old2")]
         assert _publish(pg_db, mode=WriteMode.OVERWRITE, allow_empty=True, **slice_args) == 0
     assert _rows(tables, query) == left
+
+
+def test_a_check_constraint_names_its_constraint_and_columns_not_another_column(
+        pg_db: ConnectionSpec, pg_conn: Any) -> None:
+    """Issue 25: optimized/standard said ``in column 'emp_id'`` for a CHECK on salary. A CHECK
+    violation is not a cast failure: name the constraint and the columns it reads."""
+    with pg_conn.cursor() as cur:
+        cur.execute("CREATE TABLE target (emp_id integer, salary numeric CONSTRAINT salary_positive "
+                    "CHECK (salary > 0))")
+        cur.execute("CREATE TABLE src (emp_id text, salary text)")
+        cur.execute("INSERT INTO src VALUES ('1', '10'), ('2', '-5')")
+    with pytest.raises(DataError) as info:
+        _publish(pg_db, columns=("emp_id", "salary"), casts=("integer", "numeric"))
+    message = str(info.value)
+    assert "emp_id'" not in message
+    assert "salary_positive" in message and "CHECK ((salary > (0)::numeric))" in message
+    assert info.value.ids["constraint"] == "salary_positive"
+    assert _rows(pg_conn, "SELECT count(*) FROM target") == [(0,)]
