@@ -53,6 +53,7 @@ def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None, *, 
         ]
         if p.create_sql:
             lines.append("  creates:    " + p.create_sql.replace("\n", "\n              "))
+        lines += [f"  WARNING     {x}" for x in p.warnings]
         lines += [f"  PROBLEM     {x}" for x in p.problems]
         blocks.append("\n".join(lines))
         problems += p.problems

@@ -205,3 +205,23 @@ def unique_index_columns(cur: Any, ref: TableRef, index: str) -> tuple[str, ...]
 
 def qualified_columns(columns: list[str]) -> str:
     return ", ".join(quote_ident(c) for c in columns)
+
+
+def schema_exists(cur: Any, schema: str) -> bool:
+    cur.execute("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)", (schema,))
+    return bool(cur.fetchone()[0])
+
+
+#: pg_constraint.confdeltype, as a CREATE TABLE would spell it
+_ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+
+def referencing_foreign_keys(cur: Any, ref: TableRef) -> tuple[str, ...]:
+    """The foreign keys of other tables that reference ``ref``, as ``table.constraint (ON DELETE x)``:
+    PostgreSQL refuses to TRUNCATE such a table, whatever the referencing rows are."""
+    cur.execute("SELECT n.nspname || '.' || c.relname || '.' || k.conname, k.confdeltype, k.condeferrable "
+                "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE k.confrelid = to_regclass(%s) AND k.contype = 'f' AND k.conrelid <> k.confrelid ORDER BY 1",
+                (ref.quoted,))
+    return tuple(f"{name} (ON DELETE {_ON_DELETE.get(action, action)}{', DEFERRABLE' if deferrable else ''})"
+                 for name, action, deferrable in cur.fetchall())

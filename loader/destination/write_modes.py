@@ -48,6 +48,8 @@ class WriteStrategy:
     needs_unique_key: ClassVar[bool] = False
     #: takes row locks only: loads of other slices may run at the same time (slice_modes.py)
     shares_table: ClassVar[bool] = False
+    #: empties the existing table with TRUNCATE (refused by PostgreSQL where a foreign key references it)
+    truncates: ClassVar[bool] = False
 
     def __init__(self, key: Sequence[str] = ()) -> None:
         self.key = tuple(key)
@@ -106,6 +108,7 @@ class Append(WriteStrategy):
 
 class Overwrite(WriteStrategy):
     mode = WriteMode.OVERWRITE
+    truncates = True
 
     def unique_violation_step(self, key: Sequence[str]) -> str:
         # the old rows are gone: the source itself holds the key twice
@@ -118,7 +121,8 @@ class Overwrite(WriteStrategy):
             # old rows. Trade-off: it holds an ACCESS EXCLUSIVE lock until commit, so readers wait
             # instead of seeing an empty or half-loaded table. DELETE would let them read on, but
             # leaves every old row dead (bloat, a VACUUM to pay) and is far slower on big tables.
-            # A table referenced by foreign keys cannot be truncated: that error surfaces as is.
+            # A table other tables' foreign keys reference cannot be truncated: refused before any
+            # data moves (truncate_refusal, from engine/prepare.py and the dry run).
             cur.execute(f"TRUNCATE TABLE {target.quoted}")
         return True
 
@@ -168,3 +172,16 @@ def key_problem(mode: WriteMode | str, key: Sequence[str]) -> str | None:
     if WriteMode(mode) is WriteMode.UPSERT and not key:
         return "mode upsert needs key columns (rows are matched on them)"
     return None
+
+
+def truncate_refusal(target: TableRef, referencing: Sequence[str]) -> tuple[str, str] | None:
+    """Why an overwrite cannot TRUNCATE ``target`` and what to do (None: it can), for the run and the
+    dry run alike. Not switched to a row-level DELETE silently: ON DELETE CASCADE would delete the
+    referencing rows, and a NO ACTION key refuses the DELETE of every row still referenced."""
+    if not referencing:
+        return None
+    return (f"{target}: overwrite empties the table with TRUNCATE, which PostgreSQL refuses for a table "
+            f"that foreign keys reference: {', '.join(referencing)}",
+            "load with mode: upsert and key: the primary key (updates rows in place), or replace_where: \"true\" "
+            "(deletes and reloads row by row in one transaction: a referenced row that is not loaded again "
+            "fails a NO ACTION key and is cascaded by ON DELETE CASCADE)")

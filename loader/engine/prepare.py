@@ -14,10 +14,17 @@ from dataclasses import dataclass
 
 from ..adapters import pg
 from ..destination import slices
+from ..destination.write_modes import truncate_refusal
 from ..errors import ConfigError, SchemaMismatchError
 from ..naming import check_identifier, quote_ident
 from ..plan.narrowing import narrowings
-from ..plan.typemap import ColumnPlan, create_table_sql, match_columns, plan_for_new_table
+from ..plan.typemap import (
+    ColumnPlan,
+    create_table_sql,
+    match_columns,
+    missing_schema_refusal,
+    plan_for_new_table,
+)
 from ..request import LoadRequest
 from .narrowing_check import check_values
 
@@ -43,6 +50,9 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
     try:
         with conn.cursor() as cur:
             existing = pg.table_columns(cur, target)
+            schema_missing = existing is None and not pg.schema_exists(cur, target.schema)
+            referencing = pg.referencing_foreign_keys(cur, target) if existing is not None and req.write.truncates \
+                else ()
             has_unique_key = bool(key) and existing is not None and pg.has_unique_index(cur, target, key)
             error_key = key or (pg.primary_key_columns(cur, target) if existing is not None else ())
             if req.replace_where is not None and existing is not None:
@@ -51,6 +61,9 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
                 log.info("%s: replacing the rows where %s", target, req.replace_where)
     finally:
         conn.close()
+    refused = missing_schema_refusal(target) if schema_missing else truncate_refusal(target, referencing)
+    if refused:
+        raise ConfigError(refused[0], next_step=refused[1], table=str(target))
     source_names = {f.name for f in schema.fields}
     missing_by = [c for c in req.replace_by if c not in source_names]
     if missing_by:
@@ -80,3 +93,4 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
     if req.on_narrowing == "error":
         check_values(req.df, narrowed, target, tuple(k for k in error_key if k in source_names))
     return PreparedTarget(plan, None, error_key)
+

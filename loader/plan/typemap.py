@@ -198,3 +198,10 @@ def row_width(schema: Any) -> int:
         else:
             total += _WIDTHS.get(name, 100)
     return max(1, total)
+
+
+def missing_schema_refusal(target: TableRef) -> tuple[str, str]:
+    """The loader creates tables, never schemas: a misspelt schema would otherwise be made. The run
+    and the dry run say the same."""
+    return (f"schema {target.schema!r} of {target} does not exist",
+            f"CREATE SCHEMA {quote_ident(target.schema)} (or fix the schema in the target's name)")

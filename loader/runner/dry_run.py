@@ -10,6 +10,8 @@ from typing import Any
 from ..adapters import pg, s3
 from ..copy.formats import planned_format
 from ..destination import slices
+from ..destination.modes import write_mode
+from ..destination.write_modes import truncate_refusal
 from ..errors import LoaderError
 from ..manifest import Manifest
 from ..naming import quote_ident
@@ -17,7 +19,7 @@ from ..options import Method
 from ..plan.choose import COPY_MIN_BYTES, COPY_MIN_ROWS, choose_method
 from ..plan.facts import copy_ready
 from ..plan.narrowing import narrowings
-from ..plan.typemap import create_table_sql, match_columns
+from ..plan.typemap import create_table_sql, match_columns, missing_schema_refusal
 from ..redact import redact
 from ..state import StateStore
 from . import incremental
@@ -60,6 +62,8 @@ class Plan:
     if_empty: str = ""
     #: "file: field: message" for each problem found; a dry run with any exits non-zero
     problems: tuple[str, ...] = ()
+    #: "file: field: message" for what the run works around (a fallback): shown, exit status unchanged
+    warnings: tuple[str, ...] = ()
 
 
 
@@ -72,6 +76,7 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
           spark: Any = None) -> Plan:
     """What the run would do, and every problem that can be found without moving data."""
     problems: list[Problem] = []
+    warnings: list[str] = []
     shape = source_shape(m, problems)
     columns, has_unique = _target_facts(m, problems)
     exists = columns is not None
@@ -107,16 +112,27 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
     if copy_possible:
         root = f"s3://{bucket}/{m.copy.prefix.strip('/')}/"
         if m.method is Method.COPY:  # auto checked it already: not ready only means optimized JDBC
-            _check_bucket(bucket, "copy.bucket" if m.copy.bucket else origin, problems)
+            unusable = _check_bucket(bucket, "copy.bucket" if m.copy.bucket else origin)
+            if unusable and m.copy.fallback == "optimized":
+                # the run falls back to optimized JDBC on this StagingError: say that, as the run will
+                method, root = "optimized", None
+                why = f"copy requested, but {unusable}: the run falls back to optimized JDBC"
+                copy_possible = False
+                warnings.append(f"copy.bucket: {unusable} -> create it or name another in copy.bucket to load "
+                                "by COPY")
+            elif unusable:
+                problems.append(("copy.bucket", f"{unusable} -> create it or name another in copy.bucket "
+                                 "(copy.fallback is none: the run would fail)"))
     staging = planned_format(m.copy.format, [(c.name, c.data_type) for c in columns] if columns else None,
                              reject=m.on_error == "reject") if copy_possible else "-"
-    creates = checked and not exists and m.target.create == "if_missing"
+    creates = checked and not exists and m.target.create == "if_missing" and not any(f == "target.table" for f, _ in problems)
     create_sql = create_table_sql(m.target.ref, shape.schema, m.target.key) if creates and shape.schema else None
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
                 creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
                 target_checked=checked, replaces=_planned_slice(m, exists, problems), if_empty=_if_empty(m),
                 source_note=shape.note, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
+                warnings=tuple(f"{m.path}: {w}" for w in warnings),
                 adds=_planned_additions(m, columns, spark),
                 narrows=tuple(n.describe() for n in narrowings(shape.schema, {c.name: c.checked_type for c in columns}))
                 if shape.schema is not None and columns else (), on_narrowing=m.target.on_narrowing,
@@ -193,14 +209,27 @@ def _target_facts(m: Manifest, problems: list[Problem]) -> tuple[list[Any] | Non
         with conn.cursor() as cur:
             columns = pg.table_columns(cur, m.target.ref)
             key = m.target.key
+            if columns is None and not pg.schema_exists(cur, m.target.ref.schema):
+                _refusal("target.table", missing_schema_refusal(m.target.ref), problems)
+            if columns is not None and write_mode(m.target.mode, m.target.key, replace_where=m.target.replace_where,
+                                                  replace_by=m.target.replace_by).truncates:
+                _refusal("target.mode", truncate_refusal(m.target.ref, pg.referencing_foreign_keys(cur, m.target.ref)),
+                         problems)
             return columns, bool(key) and columns is not None and pg.has_unique_index(cur, m.target.ref, key)
     finally:
         conn.close()
 
 
-def _check_bucket(bucket: str, origin: str, problems: list[Problem]) -> None:
+def _refusal(field: str, refused: tuple[str, str] | None, problems: list[Problem]) -> None:
+    """A refusal the run would raise before any data moves (the same function decides), as a problem."""
+    if refused:
+        problems.append((field, f"{refused[0]} -> {refused[1]}"))
+
+
+def _check_bucket(bucket: str, origin: str) -> str | None:
+    """Why the bucket cannot stage (None: it can), as the run's own check (copy/method.py) would find."""
     try:
         s3.check_bucket(s3.make_client(max_attempts=1), bucket)
     except LoaderError as exc:
-        problems.append(("copy.bucket", f"bucket {bucket} ({origin}) is not usable: {exc.message} -> create it "
-                         "or name another in copy.bucket (method copy would fall back to optimized JDBC)"))
+        return f"bucket {bucket} ({origin}) is not usable: {exc.message}"
+    return None

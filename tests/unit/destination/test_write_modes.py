@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loader.destination.modes import write_mode
-from loader.destination.write_modes import Append, Overwrite, Upsert, key_problem
+from loader.destination.write_modes import Append, Overwrite, Upsert, key_problem, truncate_refusal
 from loader.errors import ConfigError
 from loader.naming import TableRef
 from loader.options import WriteMode
@@ -55,3 +55,20 @@ def test_overwrite_truncates_unless_the_table_was_created_in_the_transaction() -
 def test_upsert_keeps_its_indexes() -> None:
     cur = _Cur()
     assert Upsert(("id",)).defer_indexes(cur, T, fresh=True) == (None, True) and cur.sql == []
+
+
+def test_only_a_whole_table_overwrite_truncates() -> None:
+    assert write_mode(WriteMode.OVERWRITE).truncates
+    assert not write_mode(WriteMode.OVERWRITE, replace_where="true").truncates
+    assert not write_mode(WriteMode.OVERWRITE, ("d",), replace_by=("d",)).truncates
+    assert not write_mode(WriteMode.APPEND).truncates and not write_mode(WriteMode.UPSERT, ("id",)).truncates
+
+
+def test_a_referenced_table_is_refused_naming_each_key_and_the_ways_round() -> None:
+    target = TableRef("app", "nation")
+    assert truncate_refusal(target, ()) is None
+    message, step = truncate_refusal(target, ("app.customer.fk_nation (ON DELETE NO ACTION)",
+                                              "app.supplier.fk_n (ON DELETE CASCADE)")) or ("", "")
+    assert message.startswith("app.nation: overwrite empties the table with TRUNCATE")
+    assert "app.customer.fk_nation (ON DELETE NO ACTION), app.supplier.fk_n (ON DELETE CASCADE)" in message
+    assert "mode: upsert" in step and 'replace_where: "true"' in step and "ON DELETE CASCADE" in step

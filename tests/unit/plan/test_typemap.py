@@ -200,3 +200,11 @@ def test_add_columns_never_changes_a_type_nor_adds_a_case_twin() -> None:
     assert "column 'when': source type date cannot load into boolean" in text
     assert "source column 'Name' is not in the table (the table has 'name'" in text
     assert "'new'" not in text  # that one would have been added
+
+
+def test_a_missing_schema_is_refused_with_the_create_schema_to_run() -> None:
+    from loader.plan.typemap import missing_schema_refusal
+
+    message, step = missing_schema_refusal(TableRef("Sales Dept", "t"))
+    assert message == "schema 'Sales Dept' of Sales Dept.t does not exist"
+    assert step.startswith('CREATE SCHEMA "Sales Dept"')
