@@ -40,6 +40,7 @@ from ..plan.typemap import ColumnPlan
 from ..request import LoadMethod, MethodContext, MethodOutcome
 from .formats import choose_format
 from .part_reader import key_of_line
+from .prepared_method import prepared_connections, run_prepared
 from .resume import ResumePlan, plan_resume
 from .shadow_copy import ShadowCopy
 from .staging import StagingThread
@@ -120,7 +121,10 @@ class _CopyRun:
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),
                           content_type=fmt.content_type)
-        shadow = self._shadow_path(conn, cast_later, out)
+        if req.write.mode is WriteMode.APPEND:
+            shadow, connections = None, prepared_connections(self, conn, cast_later, out)
+        else:
+            shadow, connections = self._shadow_path(conn, cast_later, out), 1
         log.info("Writing temporary %s to %s", fmt.label, self.loc.uri)
         self.ctx.events.staging_started()
         self.progress.phase("staging", parts_total=None)
@@ -128,6 +132,8 @@ class _CopyRun:
         sc = frame.sparkSession.sparkContext
         if shadow is not None:
             return self._run_shadow(conn, shadow, fmt, stager, sc, resumed, out)
+        if connections > 1:
+            return run_prepared(self, conn, connections, fmt, stager, sc, resumed, out)
         self.progress.track(lambda: group_tasks(sc, stager.group))  # the staging job's tasks done
         stager.start()
         load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,

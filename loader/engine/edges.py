@@ -41,8 +41,8 @@ class Edges:
 
 def real_edges() -> Edges:
     from ..adapters import pg, spark
-    from ..destination import ledger
+    from ..destination import prepared
     from .prepare import prepare_target
 
-    return Edges(lock=pg.table_lock, prepare=prepare_target, committed_rows=ledger.committed_rows_at,
+    return Edges(lock=pg.table_lock, prepare=prepare_target, committed_rows=prepared.committed_rows,
                  blobs=S3Blobs(), cancel_jobs=spark.cancel_all_jobs)

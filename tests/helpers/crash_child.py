@@ -59,6 +59,26 @@ def install(phase: str) -> None:
             die()
 
         load_transaction.LoadTransaction.commit = commit_then_die  # type: ignore[method-assign]
+    elif phase in ("prepared", "decided"):  # an append over prepared transactions (copy/prepared_copy.py)
+        from loader.copy import prepared_copy
+        from loader.destination import prepared
+
+        if phase == "prepared":  # every connection prepared, the ledger row not committed
+            original_prepare = prepared_copy.PreparedCopy.prepare
+
+            def prepare_then_die(self: Any) -> None:
+                original_prepare(self)
+                die()
+
+            prepared_copy.PreparedCopy.prepare = prepare_then_die  # type: ignore[method-assign]
+        else:  # the ledger row committed (the decision), no COMMIT PREPARED yet
+            original_decide = prepared.decide
+
+            def decide_then_die(*args: Any) -> None:
+                original_decide(*args)
+                die()
+
+            prepared.decide = decide_then_die  # type: ignore[assignment]
     else:
         raise SystemExit(f"unknown phase {phase}")
 

@@ -1,0 +1,106 @@
+"""N threads, each COPYing staged parts on a PostgreSQL connection of its own (issue 26).
+
+The driver hands each part out once (``submit``); the futures say when it is in. Parts are
+streamed by the client (psycopg2 ``copy_expert``), whatever ``server_side`` says. What happens
+around each connection's COPYs is the subclass's: into a shadow table, committed part by part
+(shadow_copy.py), or into the target in one transaction per connection that is prepared and
+committed with the others (prepared_copy.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from ..adapters import pg, pg_errors, s3
+from ..connection import ConnectionSpec
+from ..errors import TargetConnectionError
+from ..naming import TableRef
+from .formats import StagingFormat
+from .part_reader import PartStream
+from .transaction import COPY_BUFFER
+
+
+class CopyWorkers:
+    """``connections`` workers COPYing parts of ``bucket`` into ``into`` (for the load of ``target``)."""
+
+    #: what the COPY loads into, for errors ("the shadow of", "")
+    into_label = ""
+
+    def __init__(self, spec: ConnectionSpec, run_id: str, target: TableRef, into: TableRef, fmt: StagingFormat,
+                 columns: list[str], connections: int, client: Any, bucket: str) -> None:
+        self.spec, self.run_id, self.target, self.into = spec, run_id, target, into
+        self.fmt, self.client, self.bucket = fmt, client, bucket
+        self.columns = pg.qualified_columns(columns)
+        self.app = f"loader-copy:{run_id[:8]}"
+        self._pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix=f"loader-copy-{run_id[:8]}")
+        self._local = threading.local()
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+
+    def submit(self, key: str) -> Future[int]:
+        return self._pool.submit(self._copy, key)
+
+    def connections(self) -> list[Any]:
+        with self._lock:
+            return list(self._conns)
+
+    def _connected(self, conn: Any, n: int) -> None:
+        """A worker's connection ``n`` (0, 1, ...) was just made: before its first COPY."""
+
+    def _copied(self, conn: Any, cur: Any, key: str, rows: int) -> None:
+        """Part ``key`` is in, on ``conn``'s open transaction."""
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = pg.connect(self.spec, application_name=self.app)
+            with self._lock:
+                self._conns.append(conn)
+                n = len(self._conns) - 1
+            self._connected(conn, n)
+            self._local.conn = conn
+        return conn
+
+    def _copy(self, key: str) -> int:
+        conn, where = self._conn(), f"s3://{self.bucket}/{key}"
+        sql = f"COPY {self.into.quoted} ({self.columns}) FROM STDIN WITH {self.fmt.copy_options(False)}"
+        try:
+            body = s3.call("GetObject", self.client.get_object, Bucket=self.bucket, Key=key, bucket=self.bucket)["Body"]
+            stream = PartStream(body, self.bucket)
+            try:
+                with pg_errors.translated(table=self.target, where=where, run_id=self.run_id,
+                                          during=f"the COPY of {where} into {self.into_label}{self.target}"), \
+                        conn.cursor() as cur:
+                    cur.copy_expert(sql, stream, size=COPY_BUFFER)
+                    rows = int(cur.rowcount)
+                    self._copied(conn, cur, key, rows)
+            except TargetConnectionError as exc:
+                raise stream.failure or exc from None
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            raise
+        return rows
+
+    def cancel(self) -> None:
+        """Cancel the statement running on every worker's connection (an interruption, a failure)."""
+        for conn in self.connections():
+            with contextlib.suppress(Exception):
+                conn.cancel()
+
+    def drain(self) -> None:
+        """Wait for every submitted part; the connections stay open (their transactions too)."""
+        self._pool.shutdown(wait=True)
+
+    def close(self, failed: bool) -> None:
+        if failed:
+            self.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            conns, self._conns = list(self._conns), []
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
