@@ -1,6 +1,6 @@
 """Run manifests and SIGKILL this whole process group at a chosen point of the load.
 
-Used by tests/test_crash_resume.py. The patches only choose *where* the real
+Used by tests/functional/engine/test_crash_resume.py and tests/functional/copy/test_shadow_crash.py. The patches only choose *where* the real
 SIGKILL lands; everything else (Spark, S3, PostgreSQL, the state store) is real.
 
     python -m tests.helpers.crash_child STATE_URL PHASE MANIFEST_DIR
@@ -59,6 +59,43 @@ def install(phase: str) -> None:
             die()
 
         load_transaction.LoadTransaction.commit = commit_then_die  # type: ignore[method-assign]
+    elif phase.startswith("shadow_"):
+        _install_shadow(phase)
+    else:
+        raise SystemExit(f"unknown phase {phase}")
+
+
+def _install_shadow(phase: str) -> None:
+    """The shadow overwrite (copy.connections > 1): killed while parts COPY into the shadow, once its
+    indexes are built (before the swap), or right after the swap's COMMIT."""
+    from loader.copy import shadow_copy
+    from loader.destination import shadow_swap
+
+    if phase == "shadow_copying":  # a part committed into the shadow, others on their way
+        original_copy = shadow_copy.ShadowCopy._copy
+
+        def copy_then_die(self: Any, key: str) -> int:
+            rows = original_copy(self, key)
+            die()
+            return rows
+
+        shadow_copy.ShadowCopy._copy = copy_then_die  # type: ignore[method-assign]
+    elif phase == "shadow_built":  # every row in the shadow, its indexes built, no swap yet
+        original_build = shadow_swap.ShadowTable.build
+
+        def build_then_die(self: Any, conn: Any) -> None:
+            original_build(self, conn)
+            die()
+
+        shadow_swap.ShadowTable.build = build_then_die  # type: ignore[method-assign]
+    elif phase == "shadow_swapped":  # the swap committed, the state store not yet told
+        original_swap = shadow_swap.ShadowTable.swap
+
+        def swap_then_die(self: Any, *args: Any, **kwargs: Any) -> None:
+            original_swap(self, *args, **kwargs)
+            die()
+
+        shadow_swap.ShadowTable.swap = swap_then_die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown phase {phase}")
 
