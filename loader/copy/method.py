@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -31,7 +30,7 @@ from ..adapters.spark import group_tasks
 from ..destination import ledger
 from ..destination.load_transaction import LoadTransaction
 from ..destination.shadow_catalog import read_facts
-from ..destination.shadow_plan import PREVIEW_ENV, path_before_catalog, plan_path
+from ..destination.shadow_plan import path_before_catalog, plan_path
 from ..destination.shadow_swap import ShadowTable
 from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError
 from ..naming import TempLocation
@@ -185,7 +184,6 @@ class _CopyRun:
         with the run's reason; the shadow table when it goes through one."""
         req, connections = self.req, self.opts.connections
         reason = path_before_catalog(connections, overwrite=req.write.mode is WriteMode.OVERWRITE,
-                                     preview=os.environ.get(PREVIEW_ENV) == "1",
                                      shares_table=req.write.shares_table, reject=cast_later)
         shadow = None
         if reason is None:

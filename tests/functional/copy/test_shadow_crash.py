@@ -49,7 +49,6 @@ copy:
 
 @pytest.fixture()
 def folder(spark: Any, pg_db: Any, pg_conn: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LOADER_SHADOW_PREVIEW", "1")
     with pg_conn.cursor() as cur:
         cur.execute("CREATE TABLE shcrash (id bigint PRIMARY KEY, v text NOT NULL)")
         cur.execute("CREATE INDEX shcrash_v ON shcrash (v)")
