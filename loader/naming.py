@@ -257,11 +257,26 @@ def shadow_table_name(table: str, run_id: str) -> str:
 
 def parse_shadow_table(name: str) -> ParsedPrefix | None:
     """``<table>__loader_shadow_<8 hex>`` as (table part, no epoch, short id): the name holds no
-    time, so a shadow no run of the state store owns is kept (reaper/rules.py)."""
+    time; its comment does (``shadow_created``), for a shadow no run of the state store owns."""
     m = _SHADOW_TABLE.match(name)
     if not m or not m.group("table"):
         return None
     return ParsedPrefix(m.group("table"), 0, m.group("hex"))
+
+
+#: the shadow's table comment until the swap gives it the target's: its name holds no time (every
+#: attempt of a run must find the same table), so the reaper reads its age here
+_SHADOW_BORN = re.compile(r"^loader shadow of run (?P<run>[0-9a-f]+), created (?P<epoch>\d{9,11})$")
+
+
+def shadow_comment(run_id: str, now: float | None = None) -> str:
+    return f"loader shadow of run {run_id}, created {int(now if now is not None else time.time())}"
+
+
+def shadow_created(comment: str | None) -> int | None:
+    """The epoch ``shadow_comment`` wrote, or None (no such comment: the reaper cannot age it)."""
+    m = _SHADOW_BORN.match(comment or "")
+    return int(m.group("epoch")) if m else None
 
 
 def parse_staging_table(name: str) -> ParsedPrefix | None:

@@ -13,13 +13,15 @@ Order of events, chosen so that nothing is ever lost track of:
 5. check that every partition was loaded and the row counts add up; the load
    transaction writes the ledger row and commits;
 6. delete the prefix (best effort; the reaper is the guarantee).
+
+An overwrite with ``copy.connections`` > 1 stages the same way and loads through a shadow table
+instead of the one transaction (shadow_method.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -28,12 +30,8 @@ from typing import Any
 from .. import interrupt
 from ..adapters import pg, pg_errors, s3
 from ..adapters.spark import group_tasks
-from ..destination import ledger
 from ..destination.load_transaction import LoadTransaction
-from ..destination.shadow_catalog import read_facts
-from ..destination.shadow_plan import PREVIEW_ENV, path_before_catalog, plan_path
-from ..destination.shadow_swap import ShadowTable
-from ..errors import DataError, LoaderError, ServerSideUnavailable, StagingError
+from ..errors import DataError, LoaderError, StagingError
 from ..naming import TempLocation
 from ..options import WriteMode
 from ..plan.typemap import ColumnPlan
@@ -42,10 +40,10 @@ from .formats import choose_format
 from .part_reader import key_of_line
 from .prepared_method import prepared_connections, run_prepared
 from .resume import ResumePlan, plan_resume
-from .shadow_copy import ShadowCopy
+from .shadow_method import choose_path, run_shadow
 from .staging import StagingThread
 from .task import ROWS_METADATA, StageConfig, StagedPart, local_credentials, read_marker
-from .transaction import CopyTransaction, aws_region
+from .transaction import CopyTransaction, aws_region, use_server_side
 
 log = logging.getLogger("loader")
 POLL_SECONDS = 0.25
@@ -102,7 +100,7 @@ class _CopyRun:
 
     def _run(self, conn: Any) -> MethodOutcome:
         req, out = self.req, MethodOutcome()
-        out.server_side = self._use_server_side(conn)
+        out.server_side = use_server_side(conn, self.opts.server_side, self.req.spec, self.run_id)
         # the rows land apart, in the source's types, and are cast into the target (formats.landing_types)
         cast_later = req.reject is not None or req.write.shares_table
         fmt, out.format_reason = choose_format(self.opts.format, self.plan, req.df.schema, cast_later=cast_later)
@@ -124,14 +122,14 @@ class _CopyRun:
         if req.write.mode is WriteMode.APPEND:
             shadow, connections = None, prepared_connections(self, conn, cast_later, out)
         else:
-            shadow, connections = self._shadow_path(conn, cast_later, out), 1
+            shadow, connections = choose_path(self, conn, cast_later, out), 1
         log.info("Writing temporary %s to %s", fmt.label, self.loc.uri)
         self.ctx.events.staging_started()
         self.progress.phase("staging", parts_total=None)
         stager = StagingThread(frame, cfg, self.run_id)
         sc = frame.sparkSession.sparkContext
         if shadow is not None:
-            return self._run_shadow(conn, shadow, fmt, stager, sc, resumed, out)
+            return run_shadow(self, conn, shadow, fmt, stager, sc, resumed, out)
         if connections > 1:
             return run_prepared(self, conn, connections, fmt, stager, sc, resumed, out)
         self.progress.track(lambda: group_tasks(sc, stager.group))  # the staging job's tasks done
@@ -143,7 +141,7 @@ class _CopyRun:
         t0 = time.monotonic()
         # an interruption cancels the statement running on this connection (COPY, index build, merge)
         with interrupt.on_interrupt(conn.cancel):
-            self._stage_and_load(lambda key, size: self._load_part(txn, key, size, out), stager, resumed, out,
+            self.stage_and_load(lambda key, size: self._load_part(txn, key, size, out), stager, resumed, out,
                                  begin=txn.begin)
             out.rows = txn.finish()
         load.commit(before=self.ctx.events.committing)
@@ -155,7 +153,7 @@ class _CopyRun:
         log.info("COPY protocol completed successfully")
         return out
 
-    def _stage_and_load(self, load: Callable[[str, int], int | Future[int]], stager: StagingThread,
+    def stage_and_load(self, load: Callable[[str, int], int | Future[int]], stager: StagingThread,
                         resumed: ResumePlan, out: MethodOutcome, begin: Callable[[], None] | None = None) -> None:
         """``begin``, then load each part as it is staged until the staging job ends and every part
         is in; a failure of either cancels the staging job."""
@@ -185,80 +183,8 @@ class _CopyRun:
             log.info("resumed run %s (attempt %d): %d of %d parts were already staged", self.run_id,
                      self.ctx.attempt, resumed.parts_staged, out.parts)
 
-    # --- the shadow path (destination/shadow_swap.py) ---------------------------------------
-    def _shadow_path(self, conn: Any, cast_later: bool, out: MethodOutcome) -> ShadowTable | None:
-        """Which path this overwrite takes, decided once (shadow_plan.py), logged and recorded
-        with the run's reason; the shadow table when it goes through one."""
-        req, connections = self.req, self.opts.connections
-        reason = path_before_catalog(connections, overwrite=req.write.mode is WriteMode.OVERWRITE,
-                                     preview=os.environ.get(PREVIEW_ENV) == "1",
-                                     shares_table=req.write.shares_table, reject=cast_later)
-        shadow = None
-        if reason is None:
-            with conn.cursor() as cur:
-                facts = None if self.ctx.create_sql else read_facts(cur, req.target)
-            conn.rollback()
-            plan = plan_path(facts, self.plan.names)
-            reason = plan.reason(connections)
-            if plan.possible and plan.facts is not None:
-                shadow = ShadowTable(req.spec, req.target, self.run_id, plan.facts)
-        if connections > 1:
-            log.info("%s: loaded %s", req.target, reason)
-            out.format_reason += f"; loaded {reason}"
-        return shadow
-
-    def _run_shadow(self, conn: Any, shadow: ShadowTable, fmt: Any, stager: StagingThread, sc: Any,
-                    resumed: ResumePlan, out: MethodOutcome) -> MethodOutcome:
-        """Stage as ever; COPY the parts into the shadow over N connections; build; swap."""
-        req = self.req
-        ledger.ensure(conn, req.target)
-        self.ctx.events.staging_table_created(shadow.ref.table)  # the reaper's, before it exists
-        present = {o["Key"] for o in self._objects()} if self.ctx.attempt > 1 else set()
-        # an earlier attempt's shadow is kept only if every part in it is still staged (parts staged
-        # again may hold other rows)
-        before = shadow.create(conn, reuse=lambda parts: bool(parts) and set(parts) <= present)
-        copier = ShadowCopy(req.spec, shadow, fmt, list(self.plan.names), self.opts.connections, self.client,
-                            self.loc.bucket)
-        self.progress.track(lambda: group_tasks(sc, stager.group))
-        stager.start()
-        t0 = time.monotonic()
-        failed = True
-        try:
-            with interrupt.on_interrupt(conn.cancel), interrupt.on_interrupt(copier.cancel):
-                self._stage_and_load(lambda key, size: before[key] if key in before else copier.submit(key),
-                                     stager, resumed, out)
-                copier.close(failed=False)
-                t_build = time.monotonic()
-                shadow.build(conn)
-                out.timings["build"] = time.monotonic() - t_build
-                t_swap = time.monotonic()
-                shadow.swap(conn, self.rows_loaded, allow_empty=req.allow_empty, before=self.ctx.events.committing)
-                out.timings["swap"] = time.monotonic() - t_swap
-            failed = False
-        finally:
-            copier.close(failed=failed)
-            if failed:
-                shadow.drop(conn)
-        out.rows = self.rows_loaded
-        out.timings["load"] = time.monotonic() - t0
-        log.info("COPY protocol completed successfully (shadow over %d connections, swapped)", self.opts.connections)
-        return out
-
     # --- pieces -----------------------------------------------------------------
-    def _use_server_side(self, conn: Any) -> bool:
-        if self.opts.server_side == "never":
-            return False
-        with conn.cursor() as cur:
-            present = pg.has_aws_s3(cur)
-        conn.rollback()
-        if self.opts.server_side == "always" and not present:
-            raise ServerSideUnavailable(
-                f"server_side: always, but {self.req.spec.safe_description()} has no aws_s3 extension",
-                next_step="CREATE EXTENSION aws_s3 CASCADE (RDS/Aurora), or set copy.server_side: auto",
-                run_id=self.run_id)
-        return present
-
-    def _objects(self) -> list[dict[str, Any]]:
+    def objects(self) -> list[dict[str, Any]]:
         return sorted(s3.iter_objects(self.client, self.loc.bucket, self.loc.prefix), key=lambda o: o["Key"])
 
     def _confirm_staged(self) -> None:
@@ -272,7 +198,7 @@ class _CopyRun:
         will write again are deleted first, so that the load never takes an old one."""
         if self.ctx.attempt <= 1:
             return ResumePlan()
-        objects = self._objects()
+        objects = self.objects()
         # the rows of a partition come back in the same order only from files the runner saw unchanged
         plan = plan_resume(objects, self._part_rows, by_part=self.req.source_fingerprint is not None)
         if plan.stale:
@@ -301,7 +227,7 @@ class _CopyRun:
             finished = not stager.is_alive()  # read before listing: nothing can be missed
             stager.raise_if_failed()
             self._collect(pending, loaded, out, wait=False)
-            for obj in self._objects():
+            for obj in self.objects():
                 key = obj["Key"]
                 partition = TempLocation.marker_partition(key)
                 if partition is not None:

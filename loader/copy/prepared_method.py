@@ -60,7 +60,7 @@ def run_prepared(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: S
     decided = False
     try:
         with interrupt.on_interrupt(conn.cancel), interrupt.on_interrupt(workers.cancel):
-            run._stage_and_load(lambda key, size: workers.submit(key), stager, resumed, out)
+            run.stage_and_load(lambda key, size: workers.submit(key), stager, resumed, out)
             workers.drain()
             workers.prepare()
             interrupt.check()  # a stop asked for until here leaves the target unchanged

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapters import pg, pg_errors
+from ..connection import ConnectionSpec
 from ..destination.load_transaction import LoadTransaction
 from ..destination.write_modes import Written
-from ..errors import StagingError, TargetConnectionError, TargetError
+from ..errors import ServerSideUnavailable, StagingError, TargetConnectionError, TargetError
 from ..naming import quote_ident
 from ..options import RejectPolicy
 from .formats import CsvFormat, StagingFormat
@@ -149,3 +150,18 @@ class CopyTransaction:
 
 def aws_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def use_server_side(conn: Any, server_side: str, spec: ConnectionSpec, run_id: str) -> bool:
+    """Whether the parts are imported by the server (``aws_s3``): ``never``, ``always`` (refused
+    before anything moves when the extension is missing) or ``auto`` (where it is installed)."""
+    if server_side == "never":
+        return False
+    with conn.cursor() as cur:
+        present = pg.has_aws_s3(cur)
+    conn.rollback()
+    if server_side == "always" and not present:
+        raise ServerSideUnavailable(
+            f"server_side: always, but {spec.safe_description()} has no aws_s3 extension",
+            next_step="CREATE EXTENSION aws_s3 CASCADE (RDS/Aurora), or set copy.server_side: auto", run_id=run_id)
+    return present

@@ -189,22 +189,13 @@ def swap_blockers(planned: TargetFacts, fresh: TargetFacts) -> list[str]:
     return out
 
 
-#: the environment variable that turns the shadow path on while it is a preview
-PREVIEW_ENV = "LOADER_SHADOW_PREVIEW"
-
-
-def path_before_catalog(connections: int, *, overwrite: bool, shares_table: bool, reject: bool,
-                        preview: bool = True) -> str | None:
+def path_before_catalog(connections: int, *, overwrite: bool, shares_table: bool, reject: bool) -> str | None:
     """Why the load goes in place without reading the catalog (None: read it and ``plan_path``).
-    One connection is today's path exactly; the shadow only replaces a whole table. Until the
-    reaper drops a crashed run's shadow table (and a SIGKILL test proves it), the shadow path runs
-    only where ``LOADER_SHADOW_PREVIEW=1`` asks for it: a shadow nobody deletes is a full copy of
-    the table left behind."""
+    One connection is today's path exactly, and the way to keep an overwrite in place: the shadow
+    only replaces a whole table. (It was a preview until the reaper dropped a crashed run's shadow,
+    reaper/table_rules.py, and SIGKILL tests proved the target old or new: test_shadow_crash.py.)"""
     if connections <= 1:
         return "in place over 1 connection (copy.connections: 1)"
-    if not preview:
-        return (f"in place over 1 connection: the shadow path of copy.connections > 1 is a preview "
-                f"({PREVIEW_ENV}=1 turns it on; the reaper does not drop a crashed run's shadow yet)")
     if not overwrite or shares_table:
         return "in place over 1 connection: only mode overwrite goes through a shadow table"
     if reject:

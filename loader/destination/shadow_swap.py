@@ -14,8 +14,9 @@
              OWNED BY the new columns, drop old, rename indexes and constraints, grants, owner,
              comment, replica identity, RLS; COMMIT
 
-A crash before the swap's COMMIT leaves the target as it was; the shadow is the reaper's (it is
-the run's ``staging_table``) or ``--resume``'s. Readers of the target wait only during the swap.
+A crash before the swap's COMMIT leaves the target as it was; the shadow is ``--resume``'s, or the
+reaper's once its run is dead (it is the run's ``staging_table``; its comment says when it was
+created, for a shadow whose run the state store does not know: reaper/table_rules.py). Readers of the target wait only during the swap.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .. import interrupt
 from ..adapters import pg, pg_errors
 from ..connection import ConnectionSpec
 from ..errors import DataError, LoaderError, TargetConnectionError, TargetError
-from ..naming import SHADOW_TABLE_MARK, TableRef, quote_ident, shadow_table_name
+from ..naming import SHADOW_TABLE_MARK, TableRef, quote_ident, shadow_comment, shadow_table_name
 from . import ledger
 from .index_defer import BUILD_MEMORY
 from .shadow_catalog import read_facts
@@ -76,6 +77,8 @@ class ShadowTable:
             cur.execute(f"CREATE {'UNLOGGED ' if f.unlogged else ''}TABLE {self.ref.quoted} (LIKE {self.target.quoted} "
                         "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING COMMENTS "
                         f"INCLUDING STORAGE INCLUDING COMPRESSION){options}")
+            # its age, for the reaper (reaper/table_rules.py): the swap gives it the target's comment
+            cur.execute(f"COMMENT ON TABLE {self.ref.quoted} IS %s", (shadow_comment(self.run_id),))
             # default privileges may have granted the new table to others: it gets the target's only
             cur.execute("SELECT DISTINCT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) "
                         "END FROM pg_class c, aclexplode(c.relacl) x WHERE c.oid = to_regclass(%s) "

@@ -1,6 +1,6 @@
-"""The reaper: deletes temp prefixes (and JDBC staging tables) that no run needs any more.
+"""The reaper: deletes temp prefixes (and JDBC staging and shadow tables) that no run needs any more.
 
-Policy and decisions are pure (:func:`decide`, :func:`decide_staging_table`);
+Policy and decisions are pure (:func:`decide`, :func:`decide_staging_table`, ``table_rules``);
 :func:`reap` and :func:`reap_staging_tables` apply them to S3 and PostgreSQL
 through :mod:`loader.reaper.tables`.
 
@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..adapters import s3
 from ..errors import LoaderError, RunNotFoundError, TransitionError
-from ..naming import parse_prefix, parse_staging_table, s3_uri
+from ..naming import parse_prefix, parse_shadow_table, parse_staging_table, s3_uri
 from .report import ReapEntry, ReapReport, format_report, human_bytes
 from .rules import (
     DELETE,
@@ -73,11 +73,11 @@ from .rules import (
     Decision,
     ReapPolicy,
     decide,
-    decide_staging_table,
     fmt_duration,
     parse_duration,
     utc,
 )
+from .table_rules import decide_staging_table, decide_table
 
 if TYPE_CHECKING:
     from ..connection import ConnectionSpec
@@ -232,11 +232,12 @@ def reap_all_staging_tables(store: StateStore, policy: ReapPolicy, given: Iterab
 
 def reap_staging_tables(store: StateStore, conn_spec: ConnectionSpec, policy: ReapPolicy,
                         now: datetime | None = None) -> ReapReport:
-    """Drop ``loader_stage_<8 hex>_<epoch>`` tables (any schema) that no run needs.
+    """Drop ``loader_stage_<8 hex>_<epoch>`` and ``<table>__loader_shadow_<8 hex>`` tables (any schema)
+    that no run needs.
 
-    Same rules as temp prefixes, with the runs found by the short id; only tables
-    whose name matches exactly are considered. ``policy.table`` and
-    ``policy.prefix_root`` do not apply.
+    Same rules as temp prefixes, with the runs found by the short id (``table_rules``); only tables
+    whose name matches exactly are considered. ``policy.table`` and ``policy.prefix_root`` do not
+    apply.
     """
     from ..adapters import pg
     from . import tables as io
@@ -251,24 +252,24 @@ def reap_staging_tables(store: StateStore, conn_spec: ConnectionSpec, policy: Re
         return report
     try:
         try:
-            tables = io.list_staging_tables(conn)
+            tables = [(ref, None) for ref in io.list_staging_tables(conn)] + io.list_shadow_tables(conn)
             conn.commit()
         except Exception as exc:
             conn.rollback()
             report.errors.append(f"listing staging tables in {where}: {exc}")
             return report
-        for ref in tables:
-            parsed = parse_staging_table(ref.table)
-            if parsed is None:  # pragma: no cover - list_staging_tables filters
+        for ref, created in tables:
+            parsed = parse_staging_table(ref.table) or parse_shadow_table(ref.table)
+            if parsed is None:  # pragma: no cover - the listings filter
                 continue
             entry = ReapEntry(where, str(ref), KEEP, "", kind="table")
             report.entries.append(entry)
             try:
-                d = decide_staging_table(ref.table, store.find_by_short_id(parsed.short_id), clock(), policy)
+                d = decide_table(ref.table, store.find_by_short_id(parsed.short_id), clock(), policy, created)
                 if d.delete and d.abandon and not policy.dry_run:
                     d, entry.abandoned = _abandon_then(
                         store, lambda: store.find_by_short_id(parsed.short_id),  # noqa: B023
-                        lambda runs: decide_staging_table(ref.table, runs, clock(), policy),  # noqa: B023
+                        lambda runs: decide_table(ref.table, runs, clock(), policy, created),  # noqa: B023
                         policy)
                 entry.action, entry.reason, entry.run_id = d.action, d.reason, d.run_id
                 if not d.delete:
@@ -278,7 +279,7 @@ def reap_staging_tables(store: StateStore, conn_spec: ConnectionSpec, policy: Re
                     if d.abandon:
                         entry.reason = entry.reason.replace("; marked abandoned", "; would be marked abandoned")
                     continue
-                entry.counted = io.drop_table(conn, ref)
+                entry.counted = io.drop_table(conn, ref, shadow=parse_shadow_table(ref.table) is not None)
                 if not entry.counted:
                     entry.note = "already dropped by someone else"
             except LoaderError as exc:

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 from ..connection import ConnectionSpec
 from ..errors import LoaderError, RunNotFoundError
 from .report import ReapReport
-from .rules import KEEP, ReapPolicy, tables_to_visit
+from .rules import KEEP, ReapPolicy
+from .table_rules import tables_to_visit
 
 if TYPE_CHECKING:
     from ..state.models import RunRecord
@@ -69,10 +70,10 @@ def forget_dropped(store: StateStore, db: Database, report: ReapReport) -> None:
     """Clear ``staging_table`` of the runs whose table the scan did not find or dropped."""
     if report.dry_run or report.errors:
         return
-    # a staging table's name has no dot (loader_stage_<8 hex>_<epoch>): the part after the last one
-    still_there = {e.prefix.rsplit(".", 1)[-1] for e in report.entries if e.action == KEEP or e.error}
+    # an entry names schema.table; a shadow's table part, like a schema, may hold dots
+    still_there = [e.prefix for e in report.entries if e.action == KEEP or e.error]
     for run in db.runs:
-        if run.staging_table and run.staging_table not in still_there:
+        if run.staging_table and not any(p.endswith("." + run.staging_table) for p in still_there):
             try:
                 store.update(run.run_id, staging_table=None)
             except RunNotFoundError:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..naming import check_prefix_root, parse_prefix, parse_staging_table, prefix_table_part
+from ..naming import check_prefix_root, parse_prefix, prefix_table_part
 from ..state.status import ACTIVE, RESUME_WINDOW, RunStatus
 
 if TYPE_CHECKING:
@@ -144,8 +144,8 @@ def _owns(run: RunRecord, bucket: str | None, key: str) -> bool:
     return run_key.rstrip("/") == key.rstrip("/")
 
 
-def _decide_run(run: RunRecord, now: datetime, policy: ReapPolicy, files: bool) -> Decision:
-    """The rules for something (files or a staging table) owned by ``run``."""
+def _decide_run(run: RunRecord, now: datetime, policy: ReapPolicy, files: bool, what: str = "staging table") -> Decision:
+    """The rules for something (files, or a table: ``what``) owned by ``run``."""
     short = run.short_id
     status = run.status
     if status in ACTIVE:
@@ -172,7 +172,7 @@ def _decide_run(run: RunRecord, now: datetime, policy: ReapPolicy, files: bool) 
         return _keep(f"finished run {short} {status.value}; files kept on request (cleanup=False) "
                      f"until {_ts(until)}", run)
     if not files:
-        return _delete(f"finished run {short} {status.value}; staging table left behind", run)
+        return _delete(f"finished run {short} {status.value}; {what} left behind", run)
     if cleanup == "done":
         return _delete(f"finished run {short} {status.value}, cleanup done but objects remain", run)
     return _delete(f"finished run {short} {status.value}, cleanup {cleanup or 'not recorded'}", run)
@@ -226,31 +226,3 @@ def decide(prefix_name: str, runs: Iterable[RunRecord], now: datetime, policy: R
     if not owners:
         return _unknown(parsed.epoch, now, policy, "prefix")
     return _combine([_decide_run(r, now, policy, files=True) for r in owners])
-
-
-def decide_staging_table(name: str, runs: Iterable[RunRecord], now: datetime, policy: ReapPolicy) -> Decision:
-    """Drop or keep one ``loader_stage_<8 hex>_<epoch>`` table. Pure.
-
-    Owners are the runs whose id starts with the 8 hex (a resumed run creates a new
-    staging table, so the run's ``staging_table`` need not name this one).
-    """
-    now = utc(now)
-    parsed = parse_staging_table(name)
-    if parsed is None:
-        return _keep("not a loader staging table (loader_stage_<8 hex>_<epoch>)")
-    owners = [r for r in runs if r.run_id.startswith(parsed.short_id)]
-    if not owners:
-        return _unknown(parsed.epoch, now, policy, "staging table")
-    return _combine([_decide_run(r, now, policy, files=False) for r in owners])
-
-
-def tables_to_visit(runs: Iterable[RunRecord], now: datetime, policy: ReapPolicy) -> list[RunRecord]:
-    """Of the runs whose staging table may still exist (``StateStore.runs_with_staging_table``), those
-    whose table the rules would drop now: their databases are the ones the reaper connects to."""
-    return [r for r in runs if r.staging_table and r.status is not RunStatus.SUCCEEDED
-            and decide_staging_table(r.staging_table, [r], now, policy).delete]
-
-
-# --- report -------------------------------------------------------------------------------------
-
-

@@ -1,4 +1,5 @@
-"""The reaper's PostgreSQL edge: find and drop the staging tables killed JDBC runs left.
+"""The reaper's PostgreSQL edge: find and drop the staging tables killed JDBC runs left, and the
+shadow tables of killed overwrites (destination/shadow_swap.py).
 
 (Its S3 listing and deletes are ``loader.adapters.s3``'s, counted per request.) Failures leave
 as :class:`~loader.errors.TargetConnectionError`.
@@ -11,14 +12,22 @@ from __future__ import annotations
 from typing import Any
 
 from ..adapters import pg_errors
+from ..destination.shadow_swap import PARTS_TABLE
 from ..errors import LoaderError, TargetConnectionError
 from ..jdbc.codec import inlet_of
-from ..naming import STAGING_TABLE_PREFIX, TableRef, parse_staging_table
+from ..naming import (
+    SHADOW_TABLE_MARK,
+    STAGING_TABLE_PREFIX,
+    TableRef,
+    parse_shadow_table,
+    parse_staging_table,
+    shadow_created,
+)
 
 # --- PostgreSQL staging tables ------------------------------------------------------------
 
 _LIST_STAGING_TABLES = """
-SELECT n.nspname, c.relname
+SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class')
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p')
@@ -36,10 +45,21 @@ def list_staging_tables(conn: Any) -> list[TableRef]:
     with conn.cursor() as cur:
         cur.execute(_LIST_STAGING_TABLES, (pattern,))
         rows = cur.fetchall()
-    return [TableRef(schema, name) for schema, name in rows if parse_staging_table(name) is not None]
+    return [TableRef(schema, name) for schema, name, _ in rows if parse_staging_table(name) is not None]
 
 
-def drop_table(conn: Any, ref: TableRef, lock_timeout_ms: int = 5000) -> bool:
+def list_shadow_tables(conn: Any) -> list[tuple[TableRef, int | None]]:
+    """Tables named exactly like ``<table>__loader_shadow_<8 hex>`` in every schema, each with the
+    epoch its comment gives (None: no loader comment, its age is unknown)."""
+    pattern = "%" + SHADOW_TABLE_MARK.replace("_", "\\_") + "%"
+    with conn.cursor() as cur:
+        cur.execute(_LIST_STAGING_TABLES, (pattern,))
+        rows = cur.fetchall()
+    return [(TableRef(schema, name), shadow_created(comment)) for schema, name, comment in rows
+            if parse_shadow_table(name) is not None]
+
+
+def drop_table(conn: Any, ref: TableRef, lock_timeout_ms: int = 5000, shadow: bool = False) -> bool:
     """``DROP TABLE IF EXISTS``; True when this call dropped it (False: already gone).
 
     A lock timeout keeps the reaper from queueing behind a session that still
@@ -49,10 +69,13 @@ def drop_table(conn: Any, ref: TableRef, lock_timeout_ms: int = 5000) -> bool:
     try:
         with pg_errors.translated(table=ref), conn.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout_ms)}ms",))
-            # a JDBC run's inlet view (jdbc_codec) depends on its staging table: it goes first
-            cur.execute(f"DROP VIEW IF EXISTS {inlet_of(ref).quoted}")
+            if not shadow:  # (a shadow's name + the suffix may be cut to the shadow's own name)
+                # a JDBC run's inlet view (jdbc_codec) depends on its staging table: it goes first
+                cur.execute(f"DROP VIEW IF EXISTS {inlet_of(ref).quoted}")
             conn.notices.clear()  # only the table's notice says whether this call dropped it
             cur.execute(f"DROP TABLE IF EXISTS {ref.quoted}")
+            if shadow:
+                _forget_shadow_parts(cur, ref)
         conn.commit()
     except LoaderError as exc:
         conn.rollback()
@@ -60,3 +83,11 @@ def drop_table(conn: Any, ref: TableRef, lock_timeout_ms: int = 5000) -> bool:
                                     next_step="check who holds a lock on it (pg_locks) and the "
                                               "reaper's DROP privilege", table=str(ref)) from None
     return not any("does not exist, skipping" in n for n in conn.notices)
+
+
+def _forget_shadow_parts(cur: Any, ref: TableRef) -> None:
+    """The shadow's rows in ``loader_shadow_parts`` (what a resume would skip) go with it."""
+    parts = TableRef(ref.schema, PARTS_TABLE)
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (parts.quoted,))
+    if cur.fetchone()[0]:
+        cur.execute(f"DELETE FROM {parts.quoted} WHERE shadow = %s", (ref.table,))

@@ -24,6 +24,7 @@ from ..redact import redact
 from ..state import StateStore
 from . import incremental
 from .checks import Problem, check_against_source, source_shape
+from .dry_run_path import planned_path
 from .incremental import WindowChoice
 from .sources import read_source
 
@@ -60,6 +61,8 @@ class Plan:
     on_narrowing: str = "round"
     #: an overwrite or slice replace: what an empty source does (refused unless target.allow_empty)
     if_empty: str = ""
+    #: copy.connections > 1: through a shadow table over N connections, or in place, and why
+    path: str = ""
     #: "file: field: message" for each problem found; a dry run with any exits non-zero
     problems: tuple[str, ...] = ()
     #: "file: field: message" for what the run works around (a fallback): shown, exit status unchanged
@@ -127,13 +130,14 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
                              reject=m.on_error == "reject") if copy_possible else "-"
     creates = checked and not exists and m.target.create == "if_missing" and not any(f == "target.table" for f, _ in problems)
     create_sql = create_table_sql(m.target.ref, shape.schema, m.target.key) if creates and shape.schema else None
+    adds = _planned_additions(m, columns, spark)
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
                 creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
                 target_checked=checked, replaces=_planned_slice(m, exists, problems), if_empty=_if_empty(m),
                 source_note=shape.note, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
                 warnings=tuple(f"{m.path}: {w}" for w in warnings),
-                adds=_planned_additions(m, columns, spark),
+                adds=adds, path=planned_path(m, copy_possible=copy_possible and checked, exists=exists, adds=adds),
                 narrows=tuple(n.describe() for n in narrowings(shape.schema, {c.name: c.checked_type for c in columns}))
                 if shape.schema is not None and columns else (), on_narrowing=m.target.on_narrowing,
                 window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")

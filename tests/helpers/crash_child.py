@@ -1,6 +1,6 @@
 """Run manifests and SIGKILL this whole process group at a chosen point of the load.
 
-Used by tests/test_crash_resume.py. The patches only choose *where* the real
+Used by tests/functional/engine/test_crash_resume.py and tests/functional/copy/test_shadow_crash.py. The patches only choose *where* the real
 SIGKILL lands; everything else (Spark, S3, PostgreSQL, the state store) is real.
 
     python -m tests.helpers.crash_child STATE_URL PHASE MANIFEST_DIR
@@ -59,28 +59,69 @@ def install(phase: str) -> None:
             die()
 
         load_transaction.LoadTransaction.commit = commit_then_die  # type: ignore[method-assign]
-    elif phase in ("prepared", "decided"):  # an append over prepared transactions (copy/prepared_copy.py)
-        from loader.copy import prepared_copy
-        from loader.destination import prepared
-
-        if phase == "prepared":  # every connection prepared, the ledger row not committed
-            original_prepare = prepared_copy.PreparedCopy.prepare
-
-            def prepare_then_die(self: Any) -> None:
-                original_prepare(self)
-                die()
-
-            prepared_copy.PreparedCopy.prepare = prepare_then_die  # type: ignore[method-assign]
-        else:  # the ledger row committed (the decision), no COMMIT PREPARED yet
-            original_decide = prepared.decide
-
-            def decide_then_die(*args: Any) -> None:
-                original_decide(*args)
-                die()
-
-            prepared.decide = decide_then_die  # type: ignore[assignment]
+    elif phase.startswith("shadow_"):
+        _install_shadow(phase)
+    elif phase in ("prepared", "decided"):
+        _install_prepared(phase)
     else:
         raise SystemExit(f"unknown phase {phase}")
+
+
+def _install_shadow(phase: str) -> None:
+    """The shadow overwrite (copy.connections > 1): killed while parts COPY into the shadow, once its
+    indexes are built (before the swap), or right after the swap's COMMIT."""
+    from loader.copy import shadow_copy
+    from loader.destination import shadow_swap
+
+    if phase == "shadow_copying":  # a part committed into the shadow, others on their way
+        original_copy = shadow_copy.ShadowCopy._copy
+
+        def copy_then_die(self: Any, key: str) -> int:
+            rows = original_copy(self, key)
+            die()
+            return rows
+
+        shadow_copy.ShadowCopy._copy = copy_then_die  # type: ignore[method-assign]
+    elif phase == "shadow_built":  # every row in the shadow, its indexes built, no swap yet
+        original_build = shadow_swap.ShadowTable.build
+
+        def build_then_die(self: Any, conn: Any) -> None:
+            original_build(self, conn)
+            die()
+
+        shadow_swap.ShadowTable.build = build_then_die  # type: ignore[method-assign]
+    elif phase == "shadow_swapped":  # the swap committed, the state store not yet told
+        original_swap = shadow_swap.ShadowTable.swap
+
+        def swap_then_die(self: Any, *args: Any, **kwargs: Any) -> None:
+            original_swap(self, *args, **kwargs)
+            die()
+
+        shadow_swap.ShadowTable.swap = swap_then_die  # type: ignore[method-assign]
+
+
+def _install_prepared(phase: str) -> None:
+    """An append over prepared transactions (copy/prepared_copy.py): killed with every connection
+    prepared and no decision, or right after the decision (the ledger row) committed."""
+    from loader.copy import prepared_copy
+    from loader.destination import prepared
+
+    if phase == "prepared":  # every connection prepared, the ledger row not committed
+        original_prepare = prepared_copy.PreparedCopy.prepare
+
+        def prepare_then_die(self: Any) -> None:
+            original_prepare(self)
+            die()
+
+        prepared_copy.PreparedCopy.prepare = prepare_then_die  # type: ignore[method-assign]
+    else:  # the ledger row committed (the decision), no COMMIT PREPARED yet
+        original_decide = prepared.decide
+
+        def decide_then_die(*args: Any) -> None:
+            original_decide(*args)
+            die()
+
+        prepared.decide = decide_then_die  # type: ignore[assignment]
 
 
 def main() -> None:

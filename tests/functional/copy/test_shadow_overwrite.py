@@ -17,23 +17,6 @@ from loader.errors import LoaderError
 ROWS = 3_000
 
 
-@pytest.fixture(autouse=True)
-def _shadow_preview(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOADER_SHADOW_PREVIEW", "1")  # the shadow path is a preview (shadow_plan.py)
-
-
-def test_without_the_preview_two_connections_load_in_place_and_say_why(
-        spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LOADER_SHADOW_PREVIEW")
-    _old_table(pg_conn, "sh_off")
-    res = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_off", **_kw(bucket, state_url, connections=2))
-    assert "loaded in place over 1 connection: the shadow path of copy.connections > 1 is a preview" \
-        in res.format_reason, res.format_reason
-    with pg_conn.cursor() as cur:
-        cur.execute("SELECT count(*), min(v) FROM sh_off")
-        assert cur.fetchone() == (ROWS, "new 0")
-
-
 def _df(spark: Any, rows: int = ROWS, tag: str = "new") -> Any:
     return spark.range(rows).selectExpr("id", f"concat('{tag} ', id) AS v").repartition(3)
 

@@ -80,7 +80,6 @@ def test_the_swap_stops_for_what_appeared_or_changed_since_the_plan() -> None:
 def test_what_goes_in_place_without_reading_the_catalog() -> None:
     ok = dict(overwrite=True, shares_table=False, reject=False)
     assert path_before_catalog(2, **ok) is None
-    assert "is a preview (LOADER_SHADOW_PREVIEW=1 turns it on" in str(path_before_catalog(2, **ok, preview=False))
     assert "copy.connections: 1" in str(path_before_catalog(1, **ok))
     assert "only mode overwrite" in str(path_before_catalog(2, **{**ok, "overwrite": False}))
     assert "only mode overwrite" in str(path_before_catalog(2, **{**ok, "shares_table": True}))

@@ -325,7 +325,7 @@ def test_format_report_and_json() -> None:
 
 
 def test_tables_to_visit_are_those_the_rules_would_drop() -> None:
-    from loader.reaper.rules import tables_to_visit
+    from loader.reaper.table_rules import tables_to_visit
 
     def named(r: RunRecord) -> RunRecord:
         return replace(r, staging_table=f"loader_stage_{r.run_id[:8]}_{ep(NOW - 2 * H)}")

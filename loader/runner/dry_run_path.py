@@ -1,0 +1,67 @@
+"""The dry run's word on how a manifest with copy.connections > 1 will load: an overwrite through a
+shadow table over N connections, an append over N prepared transactions, or over one, and why. The run decides with the same two functions
+(destination/shadow_plan.py: ``path_before_catalog`` without the catalog, ``plan_path`` from the
+target's catalog facts), so the dry run and the run cannot disagree on the rules; what only the run
+knows (the columns the source matches, a table created meanwhile) it decides again."""
+
+from __future__ import annotations
+
+from ..adapters import pg
+from ..destination import prepared
+from ..destination.prepared_plan import plan_prepared
+from ..destination.shadow_catalog import read_facts
+from ..destination.shadow_plan import ShadowPlan, path_before_catalog, plan_path
+from ..errors import LoaderError
+from ..manifest import Manifest
+from ..options import Method
+
+
+def planned_path(m: Manifest, *, copy_possible: bool, exists: bool, adds: str) -> str:
+    """The path and its reason ("" with one connection, or no COPY: nothing to choose); ``adds`` is
+    the dry run's ``add columns`` line (columns a new source brings send the load in place)."""
+    connections = m.copy.connections
+    if connections <= 1 or not copy_possible:
+        return ""
+    # method auto decides between COPY and JDBC from the source's size, which a dry run does not read
+    when = "if COPY is chosen: " if m.method is Method.AUTO else ""
+    if m.target.mode == "append":
+        return when + _prepared_path(m, exists=exists, adds=adds)
+    reason = path_before_catalog(connections, overwrite=m.target.mode == "overwrite",
+                                 shares_table=m.target.replace_where is not None or bool(m.target.replace_by),
+                                 reject=m.on_error == "reject")
+    if reason is not None:
+        return when + reason
+    if not exists:
+        return when + plan_path(None, ()).reason(connections)
+    if adds and not adds.startswith("none"):
+        return when + ShadowPlan((f"schema_evolution adds columns: {adds}",)).reason(connections)
+    try:
+        conn = pg.connect(m.target.connection)
+    except LoaderError:
+        return "not checked (the target cannot be reached)"  # target.connection's problem is reported already
+    try:
+        with conn.cursor() as cur:
+            facts = read_facts(cur, m.target.ref)
+    finally:
+        conn.close()
+    names = [c[0] for c in facts.columns] if facts is not None else []
+    return when + plan_path(facts, names).reason(connections)
+
+
+def _prepared_path(m: Manifest, *, exists: bool, adds: str) -> str:
+    """An append's path over copy.connections, by the run's rule (plan_prepared) with the server's
+    max_prepared_transactions (0 by default, RDS's too: then one connection, and how to change it)."""
+    max_prepared = None
+    if exists:
+        try:
+            conn = pg.connect(m.target.connection)
+        except LoaderError:
+            return "not checked (the target cannot be reached)"
+        try:
+            with conn.cursor() as cur:
+                max_prepared = prepared.max_prepared(cur)
+        finally:
+            conn.close()
+    return plan_prepared(m.copy.connections, append=True, creates=not exists,
+                         adds_columns=bool(adds) and not adds.startswith("none"), reject=m.on_error == "reject",
+                         max_prepared=max_prepared).reason

@@ -1,0 +1,63 @@
+"""--dry-run says which path a manifest with copy.connections > 1 will take: a shadow table over N
+connections, or in place over one and why (a view on the table, a foreign key to it, the mode, a new
+table), by the rules the run uses (destination/shadow_plan.py). Real PostgreSQL and S3 (moto)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.functional.runner.test_dry_run import _plan, env  # noqa: F401 - the fixture
+from tests.functional.runner.test_runner import query
+
+
+def _path(text: str) -> str | None:
+    return next((line.split("path:", 1)[1].strip() for line in text.splitlines() if line.startswith("  path:")), None)
+
+
+def _table(pg_conn: Any, name: str) -> None:
+    query(pg_conn, f"CREATE TABLE {name} (id bigint PRIMARY KEY, v text, ts timestamptz)")
+    query(pg_conn, f"CREATE INDEX {name}_v ON {name} (v)")
+
+
+def test_a_plain_table_goes_through_a_shadow_over_n_connections(env: dict[str, Any], pg_conn: Any) -> None:  # noqa: F811
+    _table(pg_conn, "dp_plain")
+    text, ok, _ = _plan(env, "dp_plain", mode="overwrite", method="copy", copy={"connections": 3})
+    assert ok, text
+    path = _path(text)
+    assert path is not None and path.startswith("through a shadow table over 3 connections, one short swap"), text
+    assert "indexes dp_plain_pkey, dp_plain_v" in path
+    # method auto: the path holds only if COPY is chosen
+    text, _, _ = _plan(env, "dp_plain", mode="overwrite", method="auto", copy={"connections": 3})
+    assert str(_path(text)).startswith("if COPY is chosen: through a shadow table"), text
+
+
+@pytest.mark.parametrize(("setup", "why"), [
+    ("CREATE VIEW dp_dep_rows AS SELECT id FROM dp_dep", "views or materialized views on it: dp_dep_rows"),
+    ("CREATE TABLE dp_dep_child (pid bigint REFERENCES dp_dep (id))", "foreign keys to it: dp_dep_child.dp_dep_child_pid_fkey"),
+])
+def test_a_dependent_sends_it_in_place_by_name(env: dict[str, Any], pg_conn: Any, setup: str, why: str) -> None:  # noqa: F811
+    _table(pg_conn, "dp_dep")
+    query(pg_conn, setup)
+    text, ok, _ = _plan(env, "dp_dep", mode="overwrite", method="copy", copy={"connections": 2})
+    assert _path(text) == f"in place over 1 connection: the shadow path is refused ({why})", text
+    # in place, a referenced table cannot be truncated either: the run refuses it before staging
+    assert ok == ("foreign keys" not in why), text
+    assert ("TRUNCATE, which PostgreSQL refuses" in text) == ("foreign keys" in why), text
+
+
+def test_the_mode_a_new_table_and_one_connection(env: dict[str, Any], pg_conn: Any) -> None:  # noqa: F811
+    _table(pg_conn, "dp_mode")
+    text, _, _ = _plan(env, "dp_mode", mode="append", method="copy", copy={"connections": 2})
+    assert _path(text) == ("over 2 connections, each prepared (PREPARE TRANSACTION), committed together once "
+                           "the ledger records the run"), text  # the test server allows 8 (tests/conftest.py)
+    text, _, _ = _plan(env, "dp_new_append", mode="append", method="copy", copy={"connections": 2})
+    assert _path(text) == "over 1 connection: the table is created in the load transaction", text
+    text, _, _ = _plan(env, "dp_mode", mode="upsert", key=["id"], method="copy", copy={"connections": 2})
+    assert _path(text) == "in place over 1 connection: only mode overwrite goes through a shadow table", text
+    text, _, _ = _plan(env, "dp_new", mode="overwrite", method="copy", copy={"connections": 2})
+    assert _path(text) == ("in place over 1 connection: the shadow path is refused (the target is new "
+                           "(created in the load transaction))"), text
+    text, _, _ = _plan(env, "dp_mode", mode="overwrite", method="copy")
+    assert _path(text) is None, text  # one connection: nothing to choose
