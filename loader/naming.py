@@ -284,3 +284,18 @@ def parse_staging_table(name: str) -> ParsedPrefix | None:
     if not m:
         return None
     return ParsedPrefix("", int(m.group("epoch")), m.group("hex"))
+
+
+#: what a run that appends over prepared transactions records as its ``staging_table``: not a table,
+#: but where the reaper must look (destination/prepared_plan.py); the same 8 hex as its other names
+_PREPARED_MARKER = re.compile(r"^loader_prepared_(?P<hex>[0-9a-f]{8})$")
+
+
+def prepared_marker(run_id: str) -> str:
+    return f"loader_prepared_{run_id[:8]}"
+
+
+def parse_prepared_marker(name: str) -> str | None:
+    """The short run id of ``prepared_marker``'s name, or None."""
+    m = _PREPARED_MARKER.match(name)
+    return m.group("hex") if m else None

@@ -16,6 +16,7 @@ from .. import interrupt
 from ..adapters.spark import group_tasks
 from ..destination import ledger, prepared
 from ..destination.prepared_plan import plan_prepared
+from ..naming import prepared_marker
 from ..options import WriteMode
 from ..request import MethodOutcome
 from .prepared_copy import PreparedCopy
@@ -52,6 +53,8 @@ def run_prepared(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: S
     """Stage as ever; COPY the parts over ``connections`` prepared transactions; decide; commit."""
     req = run.req
     ledger.ensure(conn, req.target)
+    # where the reaper must look should this process die with transactions prepared (reaper/settle.py)
+    run.ctx.events.staging_table_created(prepared_marker(run.run_id))
     workers = PreparedCopy(req.spec, run.run_id, req.target, fmt, list(run.plan.names), connections, run.client,
                            run.loc.bucket)
     run.progress.track(lambda: group_tasks(sc, stager.group))

@@ -76,3 +76,16 @@ def committed_rows_at(spec: ConnectionSpec, target: TableRef, run_id: str) -> in
             return committed_rows(cur, target, run_id)
     finally:
         conn.close()
+
+
+def committed_in_database(cur: Any, run_id: str) -> int | None:
+    """The rows run ``run_id`` committed per any ledger of this database (None: no ledger has it),
+    for the reaper, which knows a prepared transaction's run but not its target."""
+    cur.execute("SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relname = %s AND c.relkind IN ('r', 'p')", (LEDGER_TABLE,))
+    for (schema,) in cur.fetchall():
+        cur.execute(f"SELECT rows FROM {TableRef(schema, LEDGER_TABLE).quoted} WHERE run_id = %s", (run_id,))
+        row = cur.fetchone()
+        if row is not None:
+            return int(row[0])
+    return None

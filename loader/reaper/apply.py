@@ -77,6 +77,7 @@ from .rules import (
     parse_duration,
     utc,
 )
+from .settle import settle_prepared
 from .table_rules import decide_staging_table, decide_table
 
 if TYPE_CHECKING:
@@ -288,4 +289,6 @@ def reap_staging_tables(store: StateStore, conn_spec: ConnectionSpec, policy: Re
                 log.warning("reaping staging table %s failed: %s", ref, exc)
     finally:
         conn.close()
+    settle_prepared(store, conn_spec, policy, clock, report, _abandon_then)
     return report
+

@@ -23,13 +23,14 @@ class ReapEntry:
     #: the reaper marked the run abandoned
     abandoned: bool = False
     error: str | None = None
-    #: "s3" (a temp prefix: bucket + prefix) or "table" (bucket: database, prefix: schema.table)
+    #: "s3" (a temp prefix: bucket + prefix), "table" (bucket: database, prefix: schema.table) or
+    #: "prepared" (bucket: database, prefix: a prepared append's gid)
     kind: str = "s3"
     note: str | None = None
 
     @property
     def location(self) -> str:
-        if self.kind == "table":
+        if self.kind in ("table", "prepared"):
             return f"{self.bucket}:{self.prefix}" if self.bucket else self.prefix
         return s3_uri(self.bucket, self.prefix)
 
@@ -120,6 +121,8 @@ def format_report(report: ReapReport) -> str:
             verb = "KEEP"
         elif e.kind == "table":
             verb = "WOULD DROP" if report.dry_run else "DROP"
+        elif e.kind == "prepared":
+            verb = "WOULD SETTLE" if report.dry_run else "SETTLE"
         else:
             verb = "WOULD DELETE" if report.dry_run else "DELETE"
         size = ""

@@ -12,12 +12,12 @@ target's. A shadow without that comment (made before it was written) has no age 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..naming import parse_shadow_table, parse_staging_table
-from ..state.status import RunStatus
-from .rules import Decision, ReapPolicy, _combine, _decide_run, _keep, _unknown, utc
+from ..naming import parse_prepared_marker, parse_shadow_table, parse_staging_table
+from ..state.status import ACTIVE, RunStatus
+from .rules import Decision, ReapPolicy, _combine, _decide_run, _delete, _keep, _unknown, fmt_duration, utc
 
 if TYPE_CHECKING:
     from ..state.models import RunRecord
@@ -64,7 +64,10 @@ def decide_shadow_table(name: str, created: int | None, runs: Iterable[RunRecord
 
 def decide_table(name: str, runs: Iterable[RunRecord], now: datetime, policy: ReapPolicy,
                  created: int | None = None) -> Decision:
-    """A staging table's or a shadow's decision, by its name."""
+    """A staging table's or a shadow's decision, by its name (or a prepared append's marker)."""
+    short = parse_prepared_marker(name)
+    if short is not None:
+        return decide_prepared(short, None, runs, now, policy)
     if parse_shadow_table(name) is not None:
         return decide_shadow_table(name, created, runs, now, policy)
     return decide_staging_table(name, runs, now, policy)
@@ -75,3 +78,29 @@ def tables_to_visit(runs: Iterable[RunRecord], now: datetime, policy: ReapPolicy
     those whose table the rules would drop now: their databases are the ones the reaper connects to."""
     return [r for r in runs if r.staging_table and r.status is not RunStatus.SUCCEEDED
             and decide_table(r.staging_table, [r], now, policy).delete]
+
+
+def decide_prepared(run_id: str, age: float | None, runs: Iterable[RunRecord], now: datetime,
+                    policy: ReapPolicy) -> Decision:
+    """Settle (``delete``) or keep a prepared transaction of run ``run_id`` (a full id, or the short
+    one of its marker), prepared ``age`` seconds ago (None: unknown). Pure.
+
+    Unlike a staging table, a prepared transaction holds locks and is worth nothing to a resume
+    (which settles it first and loads from the staged parts), so a run that is not live has its
+    transactions settled at once: committed if its ledger row says it decided to, else rolled back.
+    A live run's are its own, in the middle of being committed."""
+    now = utc(now)
+    owners = [r for r in runs if r.run_id.startswith(run_id)]
+    for run in owners:
+        if run.status in ACTIVE:
+            return _decide_run(run, now, policy, files=False, what="prepared transaction")
+    if owners:
+        run = owners[0]
+        return _delete(f"run {run.short_id} is {run.status.value}: its prepared transactions are settled by its "
+                       "ledger row", run)
+    if age is not None and age > policy.grace.total_seconds():
+        return _delete(f"no run of this state store owns it, prepared {fmt_duration(timedelta(seconds=age))} ago "
+                       "(older than grace): "
+                       "settled by its ledger row")
+    return _keep("no run of this state store owns it; within grace")
+
