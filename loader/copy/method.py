@@ -132,7 +132,8 @@ class _CopyRun:
         stager.start()
         load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,
                                create_sql=self.ctx.create_sql, defer_indexes=req.defer_indexes,
-                               error_key=self.ctx.error_key, allow_empty=req.allow_empty)
+                               error_key=self.ctx.error_key, allow_empty=req.allow_empty,
+                               ledger_schema=req.loader_schema)
         txn = CopyTransaction(load, reject=req.reject, fmt=fmt, landing=landing.pg_types if cast_later else None)
         t0 = time.monotonic()
         # an interruption cancels the statement running on this connection (COPY, index build, merge)
@@ -195,7 +196,7 @@ class _CopyRun:
             plan = plan_path(facts, self.plan.names)
             reason = plan.reason(connections)
             if plan.possible and plan.facts is not None:
-                shadow = ShadowTable(req.spec, req.target, self.run_id, plan.facts)
+                shadow = ShadowTable(req.spec, req.target, self.run_id, plan.facts, ledger_schema=req.loader_schema)
         if connections > 1:
             log.info("%s: loaded %s", req.target, reason)
             out.format_reason += f"; loaded {reason}"
@@ -205,7 +206,7 @@ class _CopyRun:
                     resumed: ResumePlan, out: MethodOutcome) -> MethodOutcome:
         """Stage as ever; COPY the parts into the shadow over N connections; build; swap."""
         req = self.req
-        ledger.ensure(conn, req.target)
+        ledger.ensure(conn, req.loader_schema)
         self.ctx.events.staging_table_created(shadow.ref.table)  # the reaper's, before it exists
         present = {o["Key"] for o in self._objects()} if self.ctx.attempt > 1 else set()
         # an earlier attempt's shadow is kept only if every part in it is still staged (parts staged

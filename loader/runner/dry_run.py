@@ -21,7 +21,7 @@ from ..plan.typemap import create_table_sql, match_columns
 from ..redact import redact
 from ..state import StateStore
 from . import incremental
-from .checks import Problem, check_against_source, source_shape
+from .checks import Problem, check_against_source, privileges, source_shape
 from .incremental import WindowChoice
 from .sources import read_source
 
@@ -58,6 +58,8 @@ class Plan:
     on_narrowing: str = "round"
     #: an overwrite or slice replace: what an empty source does (refused unless target.allow_empty)
     if_empty: str = ""
+    #: whose privileges were checked and where the ledger is ("" when the database was not reached)
+    privileges: str = ""
     #: "file: field: message" for each problem found; a dry run with any exits non-zero
     problems: tuple[str, ...] = ()
 
@@ -111,16 +113,32 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
     staging = planned_format(m.copy.format, [(c.name, c.data_type) for c in columns] if columns else None,
                              reject=m.on_error == "reject") if copy_possible else "-"
     creates = checked and not exists and m.target.create == "if_missing"
+    rights = _privileges(m, Method.AUTO if method == "copy or optimized" else Method(method), problems) \
+        if checked else ""
     create_sql = create_table_sql(m.target.ref, shape.schema, m.target.key) if creates and shape.schema else None
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
                 creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
                 target_checked=checked, replaces=_planned_slice(m, exists, problems), if_empty=_if_empty(m),
-                source_note=shape.note, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
+                source_note=shape.note, privileges=rights, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
                 adds=_planned_additions(m, columns, spark),
                 narrows=tuple(n.describe() for n in narrowings(shape.schema, {c.name: c.checked_type for c in columns}))
                 if shape.schema is not None and columns else (), on_narrowing=m.target.on_narrowing,
                 window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")
+
+
+def _privileges(m: Manifest, method: Method, problems: list[Problem]) -> str:
+    """Each privilege the run would miss is a problem, named with its GRANT (destination/privileges.py)."""
+    ledger = f"ledger in schema {m.target.loader_schema}" + \
+        (" (target.ledger_schema)" if m.target.ledger_schema else "")
+    try:
+        report = privileges(m, method)
+    except LoaderError as exc:
+        problems.append(("target.connection", exc.message))
+        return ""
+    problems.extend(("privileges", line) for line in report.lines())
+    held = "holds every privilege" if report.ok else f"lacks {len(report.missing)} privilege(s)"
+    return f"role {report.role} {held} a {method} run needs; {ledger}"
 
 
 def _if_empty(m: Manifest) -> str:
