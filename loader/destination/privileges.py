@@ -100,10 +100,13 @@ class Need:
             return f"CREATE SCHEMA {sql_name(self.name)} AUTHORIZATION {sql_name(role)}"
         return f"GRANT {self.privilege} ON {_KINDS[self.on]} {self.object_sql()} TO {sql_name(role)}"
 
-    def describe(self, role: str) -> str:
+    def missing(self) -> str:
         what = f"schema {self.name} does not exist" if self.privilege == "EXISTS" else \
             f"{self.privilege} on {self.on} {self.name}"
-        return f"missing: {what} ({self.why}) — {self.fix(role)}" + (f"; or {self.instead}" if self.instead else "")
+        return f"missing: {what} ({self.why})"
+
+    def describe(self, role: str) -> str:
+        return f"{self.missing()} — {self.fix(role)}" + (f"; or {self.instead}" if self.instead else "")
 
 
 def needs(shape: LoadShape, catalog: Catalog) -> tuple[Need, ...]:
@@ -208,6 +211,6 @@ class Report:
         grants = "; ".join(dict.fromkeys(n.fix(self.role) for n in self.missing))
         others = sorted({n.instead for n in self.missing if n.instead})
         return PrivilegeError(f"{target}: role {self.role} lacks what this load needs, nothing was loaded: "
-                              + " | ".join(self.lines()),
+                              + " | ".join(n.missing() for n in self.missing),
                               next_step=grants + "".join(f"; or {o}" for o in others), table=str(target),
                               sqlstate="42501")

@@ -182,8 +182,8 @@ def privileges_check(m: Manifest, method: Method) -> dict[str, Any]:
         return {"ok": False, "detail": f"not checked: {exc.message}"}
     where = f"ledger, staging and rejects in schema {m.target.loader_schema}"
     if report.ok:
-        return {"ok": True, "detail": f"role {report.role} holds every privilege a {method} run into "
+        return {"ok": True, "detail": f"role {report.role} holds every privilege a load by {method} into "
                                       f"{m.target.ref} needs ({where})"}
-    return {"ok": False, "detail": f"role {report.role} lacks {len(report.missing)} privilege(s) a {method} run "
+    return {"ok": False, "detail": f"role {report.role} lacks {len(report.missing)} privilege(s) a load by {method} "
                                    f"into {m.target.ref} needs ({where}):"
                                    + "".join(f"\n      {line}" for line in report.lines())}

@@ -138,7 +138,7 @@ def _privileges(m: Manifest, method: Method, problems: list[Problem]) -> str:
         return ""
     problems.extend(("privileges", line) for line in report.lines())
     held = "holds every privilege" if report.ok else f"lacks {len(report.missing)} privilege(s)"
-    return f"role {report.role} {held} a {method} run needs; {ledger}"
+    return f"role {report.role} {held} a load by {method} needs; {ledger}"
 
 
 def _if_empty(m: Manifest) -> str:
