@@ -47,6 +47,7 @@ def write_to_postgres(
     replace_by: Sequence[str] | str | None = None,
     allow_empty: bool = False,
     on_narrowing: str = "round",
+    ledger_schema: str | None = None,
     **options: Any,
 ) -> LoadResult:
     """Load ``df`` into PostgreSQL and return a :class:`LoadResult`.
@@ -58,7 +59,7 @@ def write_to_postgres(
     ``copy`` and ``jdbc`` keys by name (``fallback="none"``, ``compression="none"``,
     ``server_side="never"``, ``batchsize=...``); an unknown name raises ConfigError.
     ``on_error="reject"`` loads the good rows and writes rejected ones, with the reason, to
-    ``<schema>.loader_rejects``; more than ``max_errors`` rejections fail the load.
+    ``<ledger schema>.loader_rejects``; more than ``max_errors`` rejections fail the load.
     ``defer_indexes``: when the table is new, overwritten or empty, its indexes are dropped
     inside the load transaction and built once after the rows; ``False`` keeps them.
     ``staging_format`` (COPY): "auto" (binary COPY when every column has a binary encoding, else
@@ -74,6 +75,9 @@ def write_to_postgres(
     ``on_narrowing``: a column whose values the target keeps with fewer decimals or digits (decimal(12,4)
     or a double into numeric(10,2)) is logged; "round" (default) stores them as PostgreSQL rounds the
     literal, "error" refuses the load before anything changes if a value would change.
+    ``ledger_schema``: the schema of the loader's own tables (the ledger ``loader_ledger``, the JDBC
+    staging tables, ``loader_rejects``); default the target's. Name one the role may create in when
+    it may only write into the target's schema (README "Privileges").
     """
     redact.install()
     spec = ConnectionSpec.parse(conn_params)
@@ -96,7 +100,7 @@ def write_to_postgres(
                       defer_indexes=bool(defer_indexes), schema_evolution=schema_evolution,
                       replace_where=replace_where,
                       replace_by=(replace_by,) if isinstance(replace_by, str) else tuple(replace_by or ()),
-                      allow_empty=bool(allow_empty), on_narrowing=on_narrowing)
+                      allow_empty=bool(allow_empty), on_narrowing=on_narrowing, ledger_schema=ledger_schema)
     return execute(req, StateStore(state_url))
 
 

@@ -45,6 +45,7 @@ def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None, *, 
             *([f"  replaces:   {p.replaces}"] if p.replaces else []),
             *([f"  if empty:   {p.if_empty}"] if p.if_empty else []),
             f"  method:     {p.method} ({p.why})",
+            *([f"  privileges: {p.privileges}"] if p.privileges else []),
             f"  temp root:  {p.temp_prefix_root or '-'}",
             f"  staging:    {p.staging}",
             *([f"  path:       {p.path}"] if p.path else []),
@@ -186,23 +187,39 @@ def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
     for m in load_manifests(paths):
         if m.method in (Method.STANDARD, Method.OPTIMIZED):
             report = database_readiness(m.target.connection)
+            rights = _add_privileges(report, m, m.method)
             out.append(f"{m.name}: {m.method} (JDBC: {report['reason']}; COPY is not used, not checked)")
             out.extend("  " + line for line in doctor_lines(report))
-            ready = ready and report["method"] == "jdbc"
+            ready = ready and report["method"] == "jdbc" and rights
             continue
         b, source = s3.resolve_bucket(bucket or m.copy.bucket, "--bucket" if bucket else "manifest copy.bucket")
         report = copy_readiness(b, source, m.target.connection)
         copy_ok = report["method"] == "copy"
+        # auto with COPY ready may still choose optimized JDBC for a small source: both are checked
+        rights = _add_privileges(report, m, Method.OPTIMIZED if m.method is Method.AUTO and not copy_ok
+                                 else m.method)
         if m.method is Method.AUTO and not copy_ok:
-            db_ok = report["checks"].get("database", {}).get("ok", False)
+            db_ok = report["checks"].get("database", {}).get("ok", False) and rights
             out.append(f"{m.name}: auto -> optimized JDBC ({report['reason']})")
-            out.extend("  " + line for line in doctor_lines(report, frozenset(report["checks"]) - {"database"}))
+            out.extend("  " + line for line in doctor_lines(report, frozenset(report["checks"]) -
+                                                            {"database", "privileges"}))
             ready = ready and db_ok
             continue
         out.append(f"{m.name}: {report['method']} ({report['reason']})")
         out.extend("  " + line for line in doctor_lines(report))
-        ready = ready and copy_ok
+        ready = ready and copy_ok and rights
     return "\n".join(out), ready
+
+
+def _add_privileges(report: dict[str, Any], m: Any, method: Any) -> bool:
+    """The role's privileges for ``m`` (runner/checks.py), as one more check of ``report``, when the
+    database was reached; returns whether they are all there."""
+    from .runner.checks import privileges_check
+
+    if not report["checks"].get("database", {}).get("ok", False):
+        return True  # the database check failed already and says so
+    report["checks"]["privileges"] = privileges_check(m, method)
+    return bool(report["checks"]["privileges"]["ok"])
 
 
 def recommend(rows: int, memory_gb: float = 8, as_json: bool = False) -> str:

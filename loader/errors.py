@@ -83,6 +83,11 @@ class TargetError(LoaderError):
         return str(self.ids.get("sqlstate") or "")
 
 
+class PrivilegeError(TargetError):
+    """The role lacks a privilege the load needs (SQLSTATE 42501, or found missing before any data
+    moved: destination/privileges.py); the message names each one, ``next_step`` the GRANT."""
+
+
 class StagingError(LoaderError):
     """S3 staging failed for an infrastructure reason: bucket, credentials, network.
 

@@ -84,6 +84,17 @@ class TableRef:
         return f"{self.schema}.{self.table}"
 
 
+def loader_schema(target: TableRef, ledger_schema: str | None = None) -> str:
+    """The schema that holds a load's own tables: the ledger, the JDBC staging tables and
+    ``loader_rejects``. ``target.ledger_schema`` (``ledger_schema=``) when set, else the target's
+    schema. Decided here only, so that the load, a resume, the reaper and ``doctor`` agree: a role
+    that may write into the target's schema but not create in it points this at one schema it may
+    create in (RDS setups keep one ``loader`` schema per database)."""
+    if ledger_schema is None or ledger_schema == "":
+        return target.schema
+    return check_identifier(ledger_schema, "ledger schema")
+
+
 def _split_qualified(name: str) -> list[str]:
     parts: list[str] = []
     i, n = 0, len(name)

@@ -19,7 +19,7 @@ from .copy.staging_area import BlobStore, S3Blobs, StagingArea
 from .destination.modes import write_mode
 from .destination.write_modes import WriteStrategy
 from .errors import ConfigError
-from .naming import TableRef, TempLocation
+from .naming import TableRef, TempLocation, loader_schema
 from .options import (
     ON_NARROWING,
     SCHEMA_EVOLUTION,
@@ -68,18 +68,26 @@ class LoadRequest:
     allow_empty: bool = False
     #: round | error: a value the target's numeric scale or range would change is rounded, or refused
     on_narrowing: str = "round"
+    #: the schema of the ledger, the JDBC staging tables and loader_rejects (None: the target's)
+    ledger_schema: str | None = None
     #: the write mode as behaviour, chosen once here (upsert without a key is refused here)
     write: WriteStrategy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.schema_evolution not in SCHEMA_EVOLUTION:
             raise ConfigError(f"schema_evolution={self.schema_evolution!r} is not one of {', '.join(SCHEMA_EVOLUTION)}")
+        loader_schema(self.target, self.ledger_schema)  # a name PostgreSQL would cut is refused now
         if self.on_narrowing not in ON_NARROWING:
             raise ConfigError(f"on_narrowing={self.on_narrowing!r} is not one of {', '.join(ON_NARROWING)}")
         object.__setattr__(self, "write", write_mode(self.mode, self.key, replace_where=self.replace_where,
                                                      replace_by=self.replace_by, wait=self.wait_for_lock))
         if self.copy.bucket is None:  # argument, else $PYSPARK_TEMP_S3_BUCKET, else the project default
             object.__setattr__(self, "copy", with_bucket(self.copy, resolve_bucket(None)[0]))
+
+    @property
+    def loader_schema(self) -> str:
+        """Where this load's own tables are: ``ledger_schema``, else the target's schema."""
+        return loader_schema(self.target, self.ledger_schema)
 
     @property
     def reject(self) -> RejectPolicy | None:

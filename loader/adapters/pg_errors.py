@@ -8,6 +8,8 @@
 * class 28 (invalid authorization): ``TargetConnectionError`` that says the login was refused;
 * class 08 and errors without a SQLSTATE (the connection died), 53 (out of disk or memory) and
   57 (the server cancelled or shut down): ``TargetConnectionError``;
+* 42501 (insufficient privilege): ``PrivilegeError`` naming the object PostgreSQL named, even
+  ``during`` a load: no retry or reconnect gives a role a privilege;
 * anything else: ``TargetError`` carrying the SQLSTATE, so a caller decides by code
   (``3F000`` no such schema, ``42501`` no privilege, ``42P10`` no unique index for ON CONFLICT).
 
@@ -24,7 +26,7 @@ from typing import Any
 import psycopg2
 
 from ..connection import ConnectionSpec
-from ..errors import DataError, LoaderError, TargetConnectionError, TargetError
+from ..errors import DataError, LoaderError, PrivilegeError, TargetConnectionError, TargetError
 from ..naming import TableRef
 
 NO_SUCH_SCHEMA = "3F000"
@@ -45,6 +47,9 @@ _DATA_NEXT_STEPS = {
     CHECK_VIOLATION: "a CHECK constraint of the target refused the row: fix the value in the source",
 }
 _DEFAULT_DATA_NEXT_STEP = "fix the value in the source or the column type in the target"
+_PRIVILEGE_NEXT_STEP = ("have the object's owner GRANT that privilege to the loading role (`loader doctor` and "
+                        "`loader run --dry-run` list each privilege a load needs, with its GRANT); for a schema the "
+                        "role may not create in, set target.ledger_schema to one it may")
 #: where PostGIS raises what its parser refuses (SQLSTATE XX000): the value's fault, not the server's
 _POSTGIS_INPUT_FILES = frozenset({"lwgeom_pg.c"})
 _POSTGIS_NEXT_STEP = ("PostGIS cannot read or build this geometry: fix the value in the source (WKT, EWKT, hex "
@@ -108,6 +113,10 @@ def translate(exc: BaseException, *, table: TableRef | str | None = None, where:
     code = sqlstate(exc)
     if is_data_error(exc):
         return data_error(exc, table=table or "?", where=where, run_id=run_id)
+    if code == INSUFFICIENT_PRIVILEGE:
+        where_ = f" (during {during})" if during else ""
+        return PrivilegeError(f"{f'{table}: ' if table else ''}{first_line(exc)}{where_}", next_step=_PRIVILEGE_NEXT_STEP,
+                              table=str(table) if table else None, run_id=run_id, sqlstate=code)
     if code.startswith("28"):
         return TargetConnectionError(f"PostgreSQL refused the login: {first_line(exc)}",
                                      next_step="check the user, the password and pg_hba.conf",

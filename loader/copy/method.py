@@ -136,7 +136,8 @@ class _CopyRun:
         stager.start()
         load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,
                                create_sql=self.ctx.create_sql, defer_indexes=req.defer_indexes,
-                               error_key=self.ctx.error_key, allow_empty=req.allow_empty)
+                               error_key=self.ctx.error_key, allow_empty=req.allow_empty,
+                               ledger_schema=req.loader_schema)
         txn = CopyTransaction(load, reject=req.reject, fmt=fmt, landing=landing.pg_types if cast_later else None)
         t0 = time.monotonic()
         # an interruption cancels the statement running on this connection (COPY, index build, merge)

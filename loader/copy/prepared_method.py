@@ -52,7 +52,7 @@ def run_prepared(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: S
                  resumed: ResumePlan, out: MethodOutcome) -> MethodOutcome:
     """Stage as ever; COPY the parts over ``connections`` prepared transactions; decide; commit."""
     req = run.req
-    ledger.ensure(conn, req.target)
+    ledger.ensure(conn, req.loader_schema)
     # where the reaper must look should this process die with transactions prepared (reaper/settle.py)
     run.ctx.events.staging_table_created(prepared_marker(run.run_id))
     workers = PreparedCopy(req.spec, run.run_id, req.target, fmt, list(run.plan.names), connections, run.client,
@@ -68,7 +68,7 @@ def run_prepared(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: S
             workers.prepare()
             interrupt.check()  # a stop asked for until here leaves the target unchanged
             run.ctx.events.committing()
-            prepared.decide(conn, req.spec, req.target, run.run_id, run.rows_loaded)
+            prepared.decide(conn, req.spec, req.loader_schema, req.target, run.run_id, run.rows_loaded)
             decided = True
         workers.commit()
     finally:

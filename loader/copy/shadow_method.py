@@ -54,7 +54,7 @@ def choose_path(run: _CopyRun, conn: Any, cast_later: bool, out: MethodOutcome) 
         plan = plan_path(facts, run.plan.names)
         reason = plan.reason(connections)
         if plan.possible and plan.facts is not None:
-            shadow = ShadowTable(req.spec, req.target, run.run_id, plan.facts)
+            shadow = ShadowTable(req.spec, req.target, run.run_id, plan.facts, ledger_schema=req.loader_schema)
     if connections > 1:
         log.info("%s: loaded %s", req.target, reason)
         out.format_reason += f"; loaded {reason}"
@@ -65,7 +65,7 @@ def run_shadow(run: _CopyRun, conn: Any, shadow: ShadowTable, fmt: Any, stager: 
                resumed: ResumePlan, out: MethodOutcome) -> MethodOutcome:
     """Stage as ever; COPY the parts into the shadow over N connections; build; swap."""
     req, ctx = run.req, run.ctx
-    ledger.ensure(conn, req.target)
+    ledger.ensure(conn, req.loader_schema)
     ctx.events.staging_table_created(shadow.ref.table)  # the reaper's, before it exists
     present = {o["Key"] for o in run.objects()} if ctx.attempt > 1 else set()
     # an earlier attempt's shadow is kept only if every part in it is still staged (parts staged

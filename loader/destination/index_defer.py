@@ -140,7 +140,11 @@ def drop_indexes(cur: Any, target: TableRef) -> DeferredIndexes | None:
 def claim_empty_target(cur: Any, target: TableRef) -> tuple[bool, bool]:
     """For an append: lock the target ACCESS EXCLUSIVE if it is empty and nobody else holds a
     lock on it. Returns (claimed, truncated): truncated means COPY FREEZE is allowed now.
-    When not claimed, no lock beyond the ordinary ones is kept."""
+    When not claimed, no lock beyond the ordinary ones is kept. A role that may insert but not read
+    the table (least privilege: README "Privileges") cannot tell, and keeps the normal path."""
+    cur.execute("SELECT has_table_privilege(to_regclass(%s), 'SELECT')", (target.quoted,))
+    if not cur.fetchone()[0]:
+        return False, False
     empty = f"SELECT NOT EXISTS (SELECT 1 FROM {target.quoted})"
     cur.execute(empty)  # cheap first look, so a table with rows is never locked exclusively
     if not cur.fetchone()[0]:

@@ -1,4 +1,8 @@
-"""The exactly-once ledger: one row per committed run, in ``<target schema>.loader_ledger``.
+"""The exactly-once ledger: one row per committed run, in ``<ledger schema>.loader_ledger``.
+
+The ledger schema is the load's ``target.ledger_schema``, else the target's own schema
+(``naming.loader_schema`` decides; callers pass its answer as ``schema``). One ledger may serve
+many targets: each row names its target, and the run id alone is the key.
 
 The row is written in the load transaction itself (``LoadTransaction.finish``), so "the run's
 rows are in the table" and "the run is in the ledger" become true at the same COMMIT or not at
@@ -25,30 +29,38 @@ LEDGER_TABLE = "loader_ledger"
 _CREATE_LOCK = (pg.LOCK_NAMESPACE, LEDGER_TABLE)
 
 
-def ledger_ref(target: TableRef) -> TableRef:
-    return TableRef(target.schema, LEDGER_TABLE)
+def ledger_ref(schema: str) -> TableRef:
+    """The ledger table of the ledger schema ``schema``."""
+    return TableRef(schema, LEDGER_TABLE)
 
 
-def ensure(conn: Any, target: TableRef) -> None:
-    """Create the ledger of ``target``'s schema if it is missing, in a transaction of its own.
-    An existing ledger is only looked at: a role without CREATE on the schema can load."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s)", (ledger_ref(target).quoted,))
-        if cur.fetchone()[0] is None:
+def exists(cur: Any, schema: str) -> bool:
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (ledger_ref(schema).quoted,))
+    return bool(cur.fetchone()[0])
+
+
+def ensure(conn: Any, schema: str) -> None:
+    """Create the ledger in ``schema`` if it is missing, in a transaction of its own. An existing
+    ledger is only looked at: a role without CREATE on the schema can load (INSERT and SELECT on
+    the ledger are enough). CREATE TABLE IF NOT EXISTS would not do: PostgreSQL checks CREATE on
+    the schema before it looks whether the table is there."""
+    ref = ledger_ref(schema)
+    with pg_errors.translated(table=ref), conn.cursor() as cur:
+        if not exists(cur, schema):
             cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", _CREATE_LOCK)
             cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {ledger_ref(target).quoted} ("
+                f"CREATE TABLE IF NOT EXISTS {ref.quoted} ("
                 "run_id text PRIMARY KEY, target text NOT NULL, rows bigint NOT NULL, "
                 "committed_at timestamptz NOT NULL DEFAULT now())")
-    conn.commit()
+        conn.commit()
 
 
-def record(cur: Any, target: TableRef, run_id: str, rows: int) -> None:
+def record(cur: Any, schema: str, target: TableRef, run_id: str, rows: int) -> None:
     """Record the run in the transaction that makes its rows visible. A run id that is there
     already committed before: refused, so that a run never publishes twice."""
     try:
-        with pg_errors.translated(table=target):
-            cur.execute(f"INSERT INTO {ledger_ref(target).quoted} (run_id, target, rows) VALUES (%s, %s, %s)",
+        with pg_errors.translated(table=ledger_ref(schema)):
+            cur.execute(f"INSERT INTO {ledger_ref(schema).quoted} (run_id, target, rows) VALUES (%s, %s, %s)",
                         (run_id, str(target), rows))
     except DataError as exc:
         if exc.ids.get("constraint") != f"{LEDGER_TABLE}_pkey":
@@ -58,22 +70,21 @@ def record(cur: Any, target: TableRef, run_id: str, rows: int) -> None:
                          table=str(target), run_id=run_id) from None
 
 
-def committed_rows(cur: Any, target: TableRef, run_id: str) -> int | None:
-    """Rows committed by ``run_id``, or None when it never committed."""
-    cur.execute("SELECT to_regclass(%s)", (ledger_ref(target).quoted,))
-    if cur.fetchone()[0] is None:
+def committed_rows(cur: Any, schema: str, run_id: str) -> int | None:
+    """Rows committed by ``run_id`` (ledger in ``schema``), or None when it never committed."""
+    if not exists(cur, schema):
         return None
-    cur.execute(f"SELECT rows FROM {ledger_ref(target).quoted} WHERE run_id = %s", (run_id,))
+    cur.execute(f"SELECT rows FROM {ledger_ref(schema).quoted} WHERE run_id = %s", (run_id,))
     row = cur.fetchone()
     return int(row[0]) if row else None
 
 
-def committed_rows_at(spec: ConnectionSpec, target: TableRef, run_id: str) -> int | None:
+def committed_rows_at(spec: ConnectionSpec, schema: str, run_id: str) -> int | None:
     """``committed_rows`` on a connection of its own (the load's may be the one that died)."""
     conn = pg.connect(spec, application_name="loader:ledger")
     try:
         with conn.cursor() as cur:
-            return committed_rows(cur, target, run_id)
+            return committed_rows(cur, schema, run_id)
     finally:
         conn.close()
 

@@ -25,7 +25,7 @@ from .. import interrupt
 from ..adapters import pg_errors
 from ..connection import ConnectionSpec
 from ..errors import DataError, TargetConnectionError
-from ..naming import TableRef
+from ..naming import TableRef, loader_schema
 from ..options import RejectPolicy, WriteMode
 from ..plan.typemap import ColumnPlan
 from . import ledger
@@ -57,8 +57,11 @@ class LoadTransaction:
     error_key: tuple[str, ...] = ()
     #: an overwrite or slice replace from an empty source may empty the table or the slice
     allow_empty: bool = False
+    #: target.ledger_schema: where the ledger and loader_rejects are (None: the target's schema)
+    ledger_schema: str | None = None
 
     def __post_init__(self) -> None:
+        self.home = loader_schema(self.target, self.ledger_schema)
         self.cur: Any = None
         self.created = bool(self.create_sql)
         self.opened = False
@@ -73,7 +76,7 @@ class LoadTransaction:
         """Create and evolve the target in this transaction (a failed load leaves no empty table
         and no new column behind); returns the transaction's cursor. The ledger is made sure of
         first, in a transaction of its own on the same connection (ledger.ensure)."""
-        ledger.ensure(self.conn, self.target)
+        ledger.ensure(self.conn, self.home)
         self.cur = self.conn.cursor()
         if self.create_sql:
             self.cur.execute(self.create_sql)
@@ -116,7 +119,7 @@ class LoadTransaction:
         moved, rejected = publish_rejecting(
             self.cur, source=source, target=self.target, columns=self.plan.names, casts=casts, write=self.write,
             run_id=self.run_id, policy=policy, created=self.created, source_columns=source_columns,
-            origin_sql=origin_sql, row_column=row_column,
+            origin_sql=origin_sql, row_column=row_column, ledger_schema=self.home,
             before_insert=self._replace_slice if self.write.shares_table else None)
         return Written(moved, deleted=self.deleted), rejected
 
@@ -149,7 +152,7 @@ class LoadTransaction:
         if self.deferred is not None:
             self.deferred.rebuild(self.cur)  # a duplicate key surfaces here, as a data error
             self.deferred = None
-        ledger.record(self.cur, self.target, self.run_id, written.rows)
+        ledger.record(self.cur, self.home, self.target, self.run_id, written.rows)
         self.written = written
         return written
 
@@ -166,7 +169,7 @@ class LoadTransaction:
             with pg_errors.translated(table=self.target, run_id=self.run_id, during="COMMIT"):
                 self.conn.commit()
         except TargetConnectionError:
-            if ledger.committed_rows_at(self.spec, self.target, self.run_id) is None:
+            if ledger.committed_rows_at(self.spec, self.home, self.run_id) is None:
                 raise
             log.warning("connection lost during COMMIT, but the ledger shows run %s committed", self.run_id)
 

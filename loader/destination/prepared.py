@@ -62,10 +62,10 @@ def _gone(cur: Any, g: str) -> bool:
     return bool(cur.fetchone()[0])
 
 
-def committed_rows(spec: ConnectionSpec, target: TableRef, run_id: str) -> int | None:
-    """The engine's ledger question (engine/edges.py): the rows run ``run_id`` committed (None: it
-    did not), with its prepared transactions settled by that answer first."""
-    rows = ledger.committed_rows_at(spec, target, run_id)
+def committed_rows(spec: ConnectionSpec, schema: str, run_id: str) -> int | None:
+    """The engine's ledger question (engine/edges.py): the rows run ``run_id`` committed per the
+    ledger in ``schema`` (None: it did not), with its prepared transactions settled by that answer first."""
+    rows = ledger.committed_rows_at(spec, schema, run_id)
     conn = pg.connect(spec, application_name="loader:settle", autocommit=True)
     try:
         with conn.cursor() as cur:
@@ -78,16 +78,16 @@ def committed_rows(spec: ConnectionSpec, target: TableRef, run_id: str) -> int |
     return rows
 
 
-def decide(conn: Any, spec: ConnectionSpec, target: TableRef, run_id: str, rows: int) -> None:
-    """Commit the run's ledger row on ``conn`` (not one of the prepared): from here on the run's
+def decide(conn: Any, spec: ConnectionSpec, schema: str, target: TableRef, run_id: str, rows: int) -> None:
+    """Commit the run's ledger row (in ``schema``'s ledger) on ``conn`` (not one of the prepared): from here on the run's
     prepared transactions are committed, by this run or, after a crash, by whoever settles them.
     A connection lost during this COMMIT is answered by the ledger, as a load transaction's is."""
     with conn.cursor() as cur:
-        ledger.record(cur, target, run_id, rows)
+        ledger.record(cur, schema, target, run_id, rows)
     try:
         with pg_errors.translated(table=target, run_id=run_id, during="COMMIT of the ledger row"):
             conn.commit()
     except LoaderError:
-        if ledger.committed_rows_at(spec, target, run_id) is None:
+        if ledger.committed_rows_at(spec, schema, run_id) is None:
             raise
         log.warning("connection lost during COMMIT, but the ledger shows run %s decided to commit", run_id)

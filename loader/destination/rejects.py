@@ -10,7 +10,8 @@ pgloader's idea, done inside the same one transaction as every other load:
 4. insert every other row with one statement. Should that still fail (a trigger, an exclusion
    constraint: what no pass predicts), insert in chunks under savepoints and halve a failing
    chunk down to the row (bisection; each range an index scan on the row number);
-5. each rejected row goes to ``<schema>.loader_rejects`` (run id, row number, where it came
+5. each rejected row goes to ``<ledger schema>.loader_rejects`` (``target.ledger_schema``, else the
+   target's schema) (run id, row number, where it came
    from, PostgreSQL's reason, the row as JSON text values);
 6. more than ``max_errors`` rejections fail the run and roll everything back, the reject rows
    included: the error lists the first reasons.
@@ -27,7 +28,7 @@ from typing import Any
 
 from ..adapters import pg_errors
 from ..errors import DataError, TargetError
-from ..naming import TableRef, quote_ident
+from ..naming import TableRef, loader_schema, quote_ident
 from ..options import RejectPolicy
 from . import reject_sql as sql
 from .bisect import Bisection
@@ -42,22 +43,27 @@ REJECT_TABLE = "loader_rejects"
 _MAX_REASONS = 5
 
 
-def reject_table(target: TableRef) -> TableRef:
-    return TableRef(target.schema, REJECT_TABLE)
+def reject_table(schema: str) -> TableRef:
+    """The rejects table of the ledger schema ``schema`` (naming.loader_schema)."""
+    return TableRef(schema, REJECT_TABLE)
 
 
-def ensure_reject_table(cur: Any, target: TableRef) -> None:
-    cur.execute(f"CREATE TABLE IF NOT EXISTS {reject_table(target).quoted} ("
-                "run_id text NOT NULL, target text NOT NULL, row_number bigint NOT NULL, origin text, "
-                "error text NOT NULL, row_data jsonb, rejected_at timestamptz NOT NULL DEFAULT now())")
+def ensure_reject_table(cur: Any, schema: str) -> None:
+    # looked at first: CREATE TABLE IF NOT EXISTS needs CREATE on the schema even when the table
+    # exists, and a role with INSERT on an existing loader_rejects must not need it
+    cur.execute("SELECT to_regclass(%s) IS NULL", (reject_table(schema).quoted,))
+    if cur.fetchone()[0]:
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {reject_table(schema).quoted} ("
+                    "run_id text NOT NULL, target text NOT NULL, row_number bigint NOT NULL, origin text, "
+                    "error text NOT NULL, row_data jsonb, rejected_at timestamptz NOT NULL DEFAULT now())")
 
 
-def record_source_rejects(cur: Any, target: TableRef, run_id: str,
+def record_source_rejects(cur: Any, schema: str, target: TableRef, run_id: str,
                           rejects: Sequence[tuple[int | None, str, str, str]]) -> None:
     """Records the source's reader could not read (runner/guards.py): (line, origin, reason, raw
     text) each, ``row_data`` holding the raw text as ``{"raw_line": ...}``; a line not known is 0."""
-    ensure_reject_table(cur, target)
-    cur.executemany(f"INSERT INTO {reject_table(target).quoted} (run_id, target, row_number, origin, error, row_data) "
+    ensure_reject_table(cur, schema)
+    cur.executemany(f"INSERT INTO {reject_table(schema).quoted} (run_id, target, row_number, origin, error, row_data) "
                     "VALUES (%s, %s, %s, %s, %s, jsonb_build_object('raw_line', %s::text))",
                     [(run_id, str(target), line or 0, origin, reason, raw) for line, origin, reason, raw in rejects])
 
@@ -66,7 +72,8 @@ def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Seque
                       casts: Sequence[str] | None, write: WriteStrategy, run_id: str,
                       policy: RejectPolicy, created: bool = False,
                       before_insert: Callable[[str], None] | None = None, source_columns: Sequence[str] | None = None,
-                      origin_sql: str | None = None, row_column: str | None = None) -> tuple[int, int]:
+                      origin_sql: str | None = None, row_column: str | None = None,
+                      ledger_schema: str | None = None) -> tuple[int, int]:
     """Like ``publish`` but rows PostgreSQL rejects are recorded instead of failing the run.
     Returns (rows moved, rows rejected). ``origin_sql`` (over the source) says where a row came from.
 
@@ -74,7 +81,8 @@ def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Seque
     (unique, increasing): the rows are marked where they are, and ``origin_sql`` is evaluated for
     the rejected rows only. Without it they are numbered into a TEMP copy (``origin_sql`` may then
     read the source's ``ctid``). ``before_insert`` runs right before the rows go in, with the rows
-    that will (as ``slices.incoming``): a slice replace deletes its slice there."""
+    that will (as ``slices.incoming``): a slice replace deletes its slice there. The rejected rows go
+    to ``loader_rejects`` in ``ledger_schema`` (None: the target's schema)."""
     src_cols = tuple(source_columns) if source_columns is not None else tuple(columns)
     cur.execute("SAVEPOINT loader_reject_fast")
     try:
@@ -88,7 +96,7 @@ def publish_rejecting(cur: Any, *, source: str, target: TableRef, columns: Seque
         cur.execute("ROLLBACK TO SAVEPOINT loader_reject_fast")
     rows = _number(cur, source, target, columns, src_cols, casts, run_id, origin_sql, row_column)
     write.prepare(cur, target, created=created)
-    rejections = Rejections(cur, rows, run_id, policy)
+    rejections = Rejections(cur, rows, run_id, policy, loader_schema(target, ledger_schema))
     lazy = run_passes(cur, rows, rejections.flag_found, rejections.flag_row, write)
 
     if before_insert is not None:
@@ -139,8 +147,10 @@ def _number(cur: Any, source: str, target: TableRef, columns: Sequence[str], src
 class Rejections:
     """The rows set aside so far (their reason is in the numbered table) and the max_errors rule."""
 
-    def __init__(self, cur: Any, rows: sql.Rows, run_id: str, policy: RejectPolicy) -> None:
+    def __init__(self, cur: Any, rows: sql.Rows, run_id: str, policy: RejectPolicy, schema: str) -> None:
         self.cur, self.rows, self.run_id, self.policy = cur, rows, run_id, policy
+        #: where loader_rejects is (the ledger schema)
+        self.schema = schema
         self.count = 0
 
     def flag_found(self, found_sql: str) -> bool:
@@ -180,11 +190,11 @@ class Rejections:
 
     def record(self) -> None:
         rows = self.rows
-        ensure_reject_table(self.cur, rows.target)
+        ensure_reject_table(self.cur, self.schema)
         pairs = [f"{sql.lit(c)}, {quote_ident(s)}::text" for c, s in zip(rows.columns, rows.src_cols, strict=True)]
         # a function takes at most 100 arguments: 50 columns per jsonb_build_object
         row_json = " || ".join(f"jsonb_build_object({', '.join(pairs[i:i + 50])})" for i in range(0, len(pairs), 50))
         self.cur.execute(
-            f"INSERT INTO {reject_table(rows.target).quoted} (run_id, target, row_number, origin, error, row_data) "
+            f"INSERT INTO {reject_table(self.schema).quoted} (run_id, target, row_number, origin, error, row_data) "
             f"SELECT {sql.lit(self.run_id)}, {sql.lit(str(rows.target))}, {rows.row}, {rows.origin}, {sql.REASON}, "
             f"{row_json} FROM {rows.numbered} WHERE {sql.REASON} IS NOT NULL ORDER BY {rows.row}")

@@ -30,7 +30,14 @@ from .. import interrupt
 from ..adapters import pg, pg_errors
 from ..connection import ConnectionSpec
 from ..errors import DataError, LoaderError, TargetConnectionError, TargetError
-from ..naming import SHADOW_TABLE_MARK, TableRef, quote_ident, shadow_comment, shadow_table_name
+from ..naming import (
+    SHADOW_TABLE_MARK,
+    TableRef,
+    loader_schema,
+    quote_ident,
+    shadow_comment,
+    shadow_table_name,
+)
 from . import ledger
 from .index_defer import BUILD_MEMORY
 from .shadow_catalog import read_facts
@@ -49,8 +56,12 @@ class ShadowTable:
     """Run ``run_id``'s shadow of ``target``, planned from ``facts`` (shadow_plan.plan_shadow)."""
 
     def __init__(self, spec: ConnectionSpec, target: TableRef, run_id: str, facts: TargetFacts,
-                 lock_timeout_ms: int | None = None, attempts: int | None = None) -> None:
+                 lock_timeout_ms: int | None = None, attempts: int | None = None,
+                 ledger_schema: str | None = None) -> None:
         self.spec, self.target, self.run_id, self.facts = spec, target, run_id, facts
+        # the ledger may live elsewhere (target.ledger_schema); the shadow must be the target's
+        # neighbour: the swap renames it in place
+        self.home = loader_schema(target, ledger_schema)
         self.ref = TableRef(target.schema, shadow_table_name(target.table, run_id))
         self.parts = TableRef(target.schema, PARTS_TABLE)
         self.lock_timeout_ms = SWAP_LOCK_TIMEOUT_MS if lock_timeout_ms is None else lock_timeout_ms
@@ -176,7 +187,7 @@ class ShadowTable:
             with pg_errors.translated(table=self.target, run_id=self.run_id, during="COMMIT"):
                 conn.commit()
         except TargetConnectionError:
-            if ledger.committed_rows_at(self.spec, self.target, self.run_id) is None:
+            if ledger.committed_rows_at(self.spec, self.home, self.run_id) is None:
                 raise
             log.warning("connection lost during COMMIT, but the ledger shows run %s committed", self.run_id)
 
@@ -199,7 +210,7 @@ class ShadowTable:
                                     "table and load nothing; nothing was changed",
                                     next_step="check the source; to empty it on purpose, set target.allow_empty: "
                                               "true (allow_empty=True)", table=str(target), run_id=self.run_id)
-            ledger.record(cur, target, self.run_id, rows)
+            ledger.record(cur, self.home, target, self.run_id, rows)
             self._exchange(cur, fresh)
 
     def _exchange(self, cur: Any, f: TargetFacts) -> None:

@@ -32,8 +32,9 @@ class Edges:
     lock: TableLock
     #: look at the target before any data moves (engine/prepare.py)
     prepare: Callable[[LoadRequest], PreparedTarget]
-    #: rows the run committed, from the target's ledger, or None (destination/ledger.py)
-    committed_rows: Callable[[ConnectionSpec, TableRef, str], int | None]
+    #: rows the run committed, from the ledger in this schema (LoadRequest.loader_schema), or None
+    #: (destination/ledger.py)
+    committed_rows: Callable[[ConnectionSpec, str, str], int | None]
     blobs: BlobStore
     #: what an interruption does first: cancel the Spark jobs of this process
     cancel_jobs: Callable[[], None]

@@ -222,7 +222,7 @@ class _Load:
     def _succeed(self, method: str, out: MethodOutcome, reason: str, fallback_reason: str | None) -> LoadResult:
         if out.rows_rejected:
             log.warning("%s: %s row(s) rejected and set aside in %s (run %s)", self.req.target,
-                        f"{out.rows_rejected:,}", reject_table(self.req.target), self.run_id)
+                        f"{out.rows_rejected:,}", reject_table(self.req.loader_schema), self.run_id)
         if out.rows_deleted is not None:
             log.info("%s: replaced %s row(s) of the slice with %s", self.req.target, f"{out.rows_deleted:,}",
                      f"{out.rows:,}")
@@ -282,7 +282,7 @@ class _Load:
     # --- steps ---------------------------------------------------------------------
     def _already_committed(self) -> bool:
         """The ledger answers whether a crashed attempt committed its data: never load twice."""
-        rows = self.edges.committed_rows(self.req.spec, self.req.target, self.run_id)
+        rows = self.edges.committed_rows(self.req.spec, self.req.loader_schema, self.run_id)
         if rows is None:
             return False
         log.info("run %s already committed %s rows (ledger); finishing its record", self.run_id, rows)

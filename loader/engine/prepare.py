@@ -1,7 +1,8 @@
 """Before any data moves: look at the target and refuse whatever can be refused.
 
-Reads the target's columns and keys (one connection), has the server check a slice predicate,
-and returns the column plan: how the DataFrame's columns map onto the table, or the CREATE
+Reads the target's columns and keys (one connection), asks whether the role holds every
+privilege the load needs (destination/privilege_check.py: a missing one fails here, named with its
+GRANT, instead of half-way through), has the server check a slice predicate, and returns the column plan: how the DataFrame's columns map onto the table, or the CREATE
 TABLE for a table that does not exist yet. Names the columns the table keeps with fewer decimals
 or digits than the source (plan/narrowing.py) and, with ``on_narrowing: error``, refuses a value
 that would change (engine/narrowing_check.py: one Spark aggregate, before any data moves).
@@ -13,10 +14,12 @@ import logging
 from dataclasses import dataclass
 
 from ..adapters import pg
-from ..destination import slices
+from ..destination import privilege_check, slices
+from ..destination.privileges import LoadShape
 from ..destination.write_modes import truncate_refusal
 from ..errors import ConfigError, SchemaMismatchError
 from ..naming import check_identifier, quote_ident
+from ..options import Method
 from ..plan.narrowing import narrowings
 from ..plan.typemap import (
     ColumnPlan,
@@ -40,6 +43,16 @@ class PreparedTarget:
     error_key: tuple[str, ...]
 
 
+def privilege_shape(req: LoadRequest) -> LoadShape:
+    """What the request does, as the privilege rules see it. ``auto`` is checked as COPY: the
+    method is chosen after this, and an optimized choice that may not create its staging table
+    fails at once with the same GRANT (jdbc/method.py)."""
+    return LoadShape(req.target, req.loader_schema, req.mode,
+                     method=Method.COPY if req.method is Method.AUTO else req.method,
+                     slice="where" if req.replace_where is not None else "by" if req.replace_by else "",
+                     reject=req.on_error == "reject", allow_empty=req.allow_empty, create=req.create)
+
+
 def prepare_target(req: LoadRequest) -> PreparedTarget:
     target, schema, key = req.target, req.df.schema, req.key
     for field in schema.fields:  # a name PostgreSQL would cut or refuse, refused here with its name
@@ -55,15 +68,18 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
                 else ()
             has_unique_key = bool(key) and existing is not None and pg.has_unique_index(cur, target, key)
             error_key = key or (pg.primary_key_columns(cur, target) if existing is not None else ())
+            refused = missing_schema_refusal(target) if schema_missing else truncate_refusal(target, referencing)
+            if refused:  # what no GRANT fixes comes first
+                raise ConfigError(refused[0], next_step=refused[1], table=str(target))
+            report = privilege_check.missing(cur, privilege_shape(req))
+            if not report.ok:
+                raise report.error(target)
             if req.replace_where is not None and existing is not None:
                 # before any data moves: a predicate the table cannot evaluate fails here, not after staging
                 slices.validate(cur, target, req.replace_where)
                 log.info("%s: replacing the rows where %s", target, req.replace_where)
     finally:
         conn.close()
-    refused = missing_schema_refusal(target) if schema_missing else truncate_refusal(target, referencing)
-    if refused:
-        raise ConfigError(refused[0], next_step=refused[1], table=str(target))
     source_names = {f.name for f in schema.fields}
     missing_by = [c for c in req.replace_by if c not in source_names]
     if missing_by:

@@ -31,9 +31,10 @@ from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group
 from ..adapters.spark_errors import nul_error_column, translate_jdbc_failure
 from ..connection import ConnectionSpec
 from ..destination.load_transaction import LoadTransaction
+from ..destination.privileges import sql_name
 from ..destination.write_modes import WriteStrategy, Written
-from ..errors import ConfigError, DataError, TargetError
-from ..naming import TableRef, quote_ident, staging_table_name
+from ..errors import ConfigError, DataError, PrivilegeError, TargetError
+from ..naming import TableRef, loader_schema, quote_ident, staging_table_name
 from ..options import JdbcOptions, Method, RejectPolicy
 from ..plan.typemap import ColumnPlan
 from ..progress import Progress
@@ -63,7 +64,8 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
                opts: JdbcOptions, on_stage_created: Callable[[str], None] | None = None,
                reject: RejectPolicy | None = None, strip_nul: bool = False,
                defer_indexes: bool = False, before_publish: Callable[[], None] | None = None,
-               progress: Progress | None = None, allow_empty: bool = False) -> JdbcResult:
+               progress: Progress | None = None, allow_empty: bool = False,
+               ledger_schema: str | None = None) -> JdbcResult:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
@@ -73,7 +75,10 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
     timings: dict[str, float] = {}
     started = time.monotonic()
     frame, stage_cols = staging_frame(df, plan, strip_nul, compact=method is Method.OPTIMIZED)
-    stage = TableRef(target.schema, staging_table_name(run_id))
+    # in the ledger schema (target.ledger_schema): a role may write into the target's schema
+    # without being allowed to create tables there
+    home = loader_schema(target, ledger_schema)
+    stage = TableRef(home, staging_table_name(run_id))
 
     write_into = _create_stage(spec, stage, stage_cols, run_id, target)
     timings["stage_create"] = time.monotonic() - started
@@ -123,7 +128,7 @@ def jdbc_write(df: Any, spec: ConnectionSpec, target: TableRef, *, run_id: str, 
         t = time.monotonic()
         progress.phase("publishing")
         published, rejected = _publish(spec, stage, target, plan, stage_cols, create_sql, write, run_id, reject,
-                                       defer_indexes, before_publish, allow_empty)
+                                       defer_indexes, before_publish, allow_empty, home)
         timings["publish"] = time.monotonic() - t
     except BaseException:
         _drop_quietly(spec, stage)
@@ -148,12 +153,15 @@ def _create_stage(spec: ConnectionSpec, stage: TableRef, cols: list[StagedColumn
                 _create_stage_sql(cur, stage, ddl, inlet, cols, run_id, target)
         except TargetError as exc:
             if exc.sqlstate == pg_errors.NO_SUCH_SCHEMA:
-                raise ConfigError(f"schema {target.schema!r} does not exist in {spec.safe_description()}",
-                                  next_step=f"CREATE SCHEMA {quote_ident(target.schema)}") from None
+                raise ConfigError(f"schema {stage.schema!r} does not exist in {spec.safe_description()}",
+                                  next_step=f"CREATE SCHEMA {quote_ident(stage.schema)}") from None
             if exc.sqlstate == pg_errors.INSUFFICIENT_PRIVILEGE:
-                raise ConfigError(f"user {spec.user} may not create the staging table in schema {target.schema}",
-                                  next_step=f"GRANT CREATE ON SCHEMA {quote_ident(target.schema)} TO "
-                                            f"{quote_ident(spec.user)}") from None
+                raise PrivilegeError(f"{target}: user {spec.user} may not create the staging table {stage} in "
+                                     f"schema {stage.schema}, nothing was loaded",
+                                     next_step=f"GRANT CREATE ON SCHEMA {sql_name(stage.schema)} TO "
+                                               f"{sql_name(str(spec.user))}; or set target.ledger_schema to a "
+                                               "schema the role may create in", table=str(target),
+                                     sqlstate=exc.sqlstate) from None
             raise
     return inlet or stage
 
@@ -177,7 +185,8 @@ def _drop_stage(cur: Any, stage: TableRef) -> None:
 def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: ColumnPlan,
              stage_cols: list[StagedColumn], create_sql: str | None, write: WriteStrategy,
              run_id: str, reject: RejectPolicy | None = None, defer_indexes: bool = False,
-             before_commit: Callable[[], None] | None = None, allow_empty: bool = False) -> tuple[Written, int]:
+             before_commit: Callable[[], None] | None = None, allow_empty: bool = False,
+             ledger_schema: str | None = None) -> tuple[Written, int]:
     """The staging table's rows into the target in the load transaction, which also drops the
     staging table: it is gone exactly when its rows are in."""
     names = [c.name for c in stage_cols]
@@ -187,7 +196,8 @@ def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: Colu
         with pg_errors.translated(table=target, during=f"the publish into {target}"), \
                 interrupt.on_interrupt(conn.cancel):
             load = LoadTransaction(conn, spec, target, plan, write, run_id, create_sql=create_sql,
-                                   defer_indexes=defer_indexes, allow_empty=allow_empty)
+                                   defer_indexes=defer_indexes, allow_empty=allow_empty,
+                                   ledger_schema=ledger_schema)
             cur = load.begin()
             rejected = 0
             if reject is None:
@@ -235,7 +245,7 @@ class JdbcMethod:
                          on_stage_created=ctx.events.staging_table_created, reject=req.reject,
                          strip_nul=req.copy.strip_nul, defer_indexes=req.defer_indexes,
                          before_publish=ctx.events.committing, progress=ctx.progress,
-                         allow_empty=req.allow_empty)
+                         allow_empty=req.allow_empty, ledger_schema=req.loader_schema)
         timings = dict(res.timings)
         timings.setdefault("load", time.monotonic() - t0)
         return MethodOutcome(rows=res.rows, rows_rejected=res.rows_rejected, timings=timings,

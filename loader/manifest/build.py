@@ -244,6 +244,13 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
     except ConfigError as exc:
         problems.append(("target.table", f"{exc.message}" + (f" -> {exc.next_step}" if exc.next_step else "")))
         return None
+    ledger_schema = _str(tgt, "ledger_schema")
+    try:
+        if ledger_schema is not None:
+            check_identifier(ledger_schema, "ledger schema")
+    except ConfigError as exc:
+        problems.append(("target.ledger_schema", exc.message))
+        return None
     if schema is not None and ref.schema != schema:
         problems.append(("target.table", f"{table!r} names schema {ref.schema!r} but target.schema is {schema!r}"))
         return None
@@ -254,7 +261,7 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
                       schema_evolution=_str(tgt, "schema_evolution") or "none",
                       replace_where=_str(tgt, "replace_where"), replace_by=by,
                       allow_empty=tgt.get("allow_empty") is True,
-                      on_narrowing=_str(tgt, "on_narrowing") or "round")
+                      on_narrowing=_str(tgt, "on_narrowing") or "round", ledger_schema=ledger_schema)
 
 
 def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..connection import ConnectionSpec
-from ..naming import TableRef
+from ..naming import TableRef, loader_schema
 from ..options import CopyOptions, JdbcOptions, Method, WriteMode
 from .location import display_uri
 
@@ -84,10 +84,17 @@ class TargetSpec:
     allow_empty: bool = False
     #: round | error: a value the column's numeric scale or range would change is rounded, or refused
     on_narrowing: str = "round"
+    #: the schema of the ledger, the JDBC staging tables and loader_rejects (None: the target's)
+    ledger_schema: str | None = None
 
     @property
     def ref(self) -> TableRef:
         return TableRef(self.schema, self.table)
+
+    @property
+    def loader_schema(self) -> str:
+        """Where this target's loads keep their own tables (naming.loader_schema)."""
+        return loader_schema(self.ref, self.ledger_schema)
 
 
 @dataclass(frozen=True)

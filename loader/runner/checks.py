@@ -6,7 +6,8 @@ header line (every column a string unless ``inferSchema`` asks Spark to look at 
 JDBC sources, S3 Parquet, and CSV with ``inferSchema`` are only known once Spark reads them: said
 so, not guessed. With the source's columns: the key columns are in it, and an existing table
 matches it by the same rule the load applies (``typemap.match_columns``). Each problem names the
-manifest's field; the runner's plan adds the target's and the bucket's.
+manifest's field; the runner's plan adds the target's and the bucket's. The role's privileges
+(``privileges``) are asked the question the run asks, for ``doctor`` too.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..adapters import pg
+from ..destination import privilege_check
+from ..destination.privileges import LoadShape, Report
 from ..errors import LoaderError, SchemaMismatchError, SourceError
 from ..manifest import Manifest
+from ..options import Method
 from .footer_types import as_spark_reads
 from .line_ends import local_files
 from .sources import reader_options
@@ -152,3 +157,33 @@ def check_against_source(m: Manifest, schema: Any, existing: list[Any] | None, p
             match_columns(m.target.ref, schema, existing, add_columns=m.target.schema_evolution == "add_columns")
         except SchemaMismatchError as exc:
             problems.append(("target.table", exc.message))
+
+
+def privileges(m: Manifest, method: Method) -> Report:
+    """What the role of ``m``'s connection lacks for a run by ``method`` (AUTO: COPY or the optimized
+    JDBC it may choose). Raises a LoaderError when the database cannot be reached."""
+    t = m.target
+    shape = LoadShape(t.ref, t.loader_schema, t.mode, method=method,
+                      slice="where" if t.replace_where is not None else "by" if t.replace_by else "",
+                      reject=m.on_error == "reject", allow_empty=t.allow_empty, create=t.create)
+    conn = pg.connect(t.connection, application_name="loader:privileges", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            return privilege_check.missing(cur, shape)
+    finally:
+        conn.close()
+
+
+def privileges_check(m: Manifest, method: Method) -> dict[str, Any]:
+    """``loader doctor``'s check of the same question, in its report's shape (ok, detail)."""
+    try:
+        report = privileges(m, method)
+    except LoaderError as exc:
+        return {"ok": False, "detail": f"not checked: {exc.message}"}
+    where = f"ledger, staging and rejects in schema {m.target.loader_schema}"
+    if report.ok:
+        return {"ok": True, "detail": f"role {report.role} holds every privilege a load by {method} into "
+                                      f"{m.target.ref} needs ({where})"}
+    return {"ok": False, "detail": f"role {report.role} lacks {len(report.missing)} privilege(s) a load by {method} "
+                                   f"into {m.target.ref} needs ({where}):"
+                                   + "".join(f"\n      {line}" for line in report.lines())}

@@ -23,7 +23,7 @@ from ..plan.typemap import create_table_sql, match_columns, missing_schema_refus
 from ..redact import redact
 from ..state import StateStore
 from . import incremental
-from .checks import Problem, check_against_source, source_shape
+from .checks import Problem, check_against_source, privileges, source_shape
 from .dry_run_path import planned_path
 from .incremental import WindowChoice
 from .sources import read_source
@@ -63,6 +63,8 @@ class Plan:
     if_empty: str = ""
     #: copy.connections > 1: through a shadow table over N connections, or in place, and why
     path: str = ""
+    #: whose privileges were checked and where the ledger is ("" when the database was not reached)
+    privileges: str = ""
     #: "file: field: message" for each problem found; a dry run with any exits non-zero
     problems: tuple[str, ...] = ()
     #: "file: field: message" for what the run works around (a fallback): shown, exit status unchanged
@@ -129,18 +131,34 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
     staging = planned_format(m.copy.format, [(c.name, c.data_type) for c in columns] if columns else None,
                              reject=m.on_error == "reject") if copy_possible else "-"
     creates = checked and not exists and m.target.create == "if_missing" and not any(f == "target.table" for f, _ in problems)
+    rights = _privileges(m, Method.AUTO if method == "copy or optimized" else Method(method), problems) \
+        if checked else ""
     create_sql = create_table_sql(m.target.ref, shape.schema, m.target.key) if creates and shape.schema else None
     adds = _planned_additions(m, columns, spark)
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
                 creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
                 target_checked=checked, replaces=_planned_slice(m, exists, problems), if_empty=_if_empty(m),
-                source_note=shape.note, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
+                source_note=shape.note, privileges=rights, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
                 warnings=tuple(f"{m.path}: {w}" for w in warnings),
                 adds=adds, path=planned_path(m, copy_possible=copy_possible and checked, exists=exists, adds=adds),
                 narrows=tuple(n.describe() for n in narrowings(shape.schema, {c.name: c.checked_type for c in columns}))
                 if shape.schema is not None and columns else (), on_narrowing=m.target.on_narrowing,
                 window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")
+
+
+def _privileges(m: Manifest, method: Method, problems: list[Problem]) -> str:
+    """Each privilege the run would miss is a problem, named with its GRANT (destination/privileges.py)."""
+    ledger = f"ledger in schema {m.target.loader_schema}" + \
+        (" (target.ledger_schema)" if m.target.ledger_schema else "")
+    try:
+        report = privileges(m, method)
+    except LoaderError as exc:
+        problems.append(("target.connection", exc.message))
+        return ""
+    problems.extend(("privileges", line) for line in report.lines())
+    held = "holds every privilege" if report.ok else f"lacks {len(report.missing)} privilege(s)"
+    return f"role {report.role} {held} a load by {method} needs; {ledger}"
 
 
 def _if_empty(m: Manifest) -> str:

@@ -107,12 +107,12 @@ def set_aside(result: LoadResult, target: TargetSpec, read: Guarded, store: Any)
     conn = pg.connect(target.connection, application_name="loader:rejects")
     try:
         with pg_errors.translated(table=target.ref), conn, conn.cursor() as cur:
-            record_source_rejects(cur, target.ref, result.run_id,
+            record_source_rejects(cur, target.loader_schema, target.ref, result.run_id,
                                   [(r.line, r.origin, r.reason, r.raw) for r in read.rejects])
     finally:
         conn.close()
     log.warning("%s: %d malformed source record(s) set aside in %s (run %s)", target.ref, len(read.rejects),
-                reject_table(target.ref), result.run_id)
+                reject_table(target.loader_schema), result.run_id)
     total = result.rows_rejected + len(read.rejects)
     store.update(result.run_id, rows_rejected=total)
     return dataclasses.replace(result, rows_rejected=total)

@@ -172,7 +172,7 @@ def _committed(m: Manifest, run_id: str) -> bool:
     conn = pg.connect(m.target.connection)
     try:
         with conn.cursor() as cur:
-            return ledger.committed_rows(cur, m.target.ref, run_id) is not None
+            return ledger.committed_rows(cur, m.target.loader_schema, run_id) is not None
     finally:
         conn.close()
 

@@ -129,18 +129,18 @@ def test_failing_cast_rolls_back_everything_and_names_the_column(pg_db: Connecti
     assert "abc" in str(info.value) and "'n'" in str(info.value)
     assert _rows(pg_conn, "SELECT id, n FROM target") == [(1, 1)]  # the TRUNCATE rolled back too
     with pg_conn.cursor() as cur:
-        assert ledger.committed_rows(cur, T, run_id) is None
+        assert ledger.committed_rows(cur, T.schema, run_id) is None
 
 
 def test_ledger_row_is_in_the_same_transaction(pg_db: ConnectionSpec, tables: Any) -> None:
     run_id = uuid.uuid4().hex
     _publish(pg_db, run_id=run_id, mode=WriteMode.UPSERT, key=("id",), commit=False)  # closed: rolled back
     with tables.cursor() as cur:
-        assert ledger.committed_rows(cur, T, run_id) is None
+        assert ledger.committed_rows(cur, T.schema, run_id) is None
     assert _rows(tables, "SELECT count(*) FROM target") == [(2,)]
     _publish(pg_db, run_id=run_id, mode=WriteMode.UPSERT, key=("id",))
     with tables.cursor() as cur:
-        assert ledger.committed_rows(cur, T, run_id) == 2
+        assert ledger.committed_rows(cur, T.schema, run_id) == 2
 
 
 def test_not_null_violation_is_a_data_error_naming_the_column(pg_db: ConnectionSpec, pg_conn: Any) -> None:

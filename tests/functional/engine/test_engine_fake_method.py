@@ -139,9 +139,9 @@ def test_resume_of_a_committed_run_finishes_it_from_the_ledger(pg_db: Connection
         execute(_request(pg_db, bucket), store, methods=lambda m: FakeMethod(fail=RuntimeError("killed")))
     failed = store.list_runs()[0]
     conn = pg.connect(pg_db)  # as if the crash came after COMMIT: the ledger has the run
-    ledger.ensure(conn, T)
+    ledger.ensure(conn, T.schema)
     with conn.cursor() as cur:
-        ledger.record(cur, T, failed.run_id, 7)
+        ledger.record(cur, T.schema, T, failed.run_id, 7)
     conn.commit()
     conn.close()
     never = FakeMethod()

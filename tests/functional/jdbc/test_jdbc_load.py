@@ -121,7 +121,7 @@ def test_modes(spark: Any, pg_db: ConnectionSpec, pg_conn: Any, method: Method, 
     assert _fetch(pg_conn, "SELECT n FROM target WHERE id = 950")[0][0] == (
         None if mode is WriteMode.OVERWRITE else 950)
     with pg_conn.cursor() as cur:
-        assert ledger.committed_rows(cur, T, "nope") is None
+        assert ledger.committed_rows(cur, T.schema, "nope") is None
 
 
 @pytest.mark.parametrize("method", METHODS)

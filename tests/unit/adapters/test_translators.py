@@ -17,7 +17,14 @@ from loader.adapters.spark_errors import (
     nul_error_column,
     translate_staging_failure,
 )
-from loader.errors import DataError, LoaderError, StagingError, TargetConnectionError, TargetError
+from loader.errors import (
+    DataError,
+    LoaderError,
+    PrivilegeError,
+    StagingError,
+    TargetConnectionError,
+    TargetError,
+)
 
 
 class PgError(Exception):
@@ -52,12 +59,16 @@ def test_a_geometry_postgis_refuses_is_the_datas_fault() -> None:
     ("08006", None, TargetConnectionError, "failed during a statement"),
     ("57014", None, TargetConnectionError, "failed during"),
     (None, None, TargetConnectionError, "failed during"),
-    ("42501", "the load of t", TargetConnectionError, "failed during the load of t"),
-    ("42501", None, TargetError, "permission denied"),
+    ("42P01", "the load of t", TargetConnectionError, "failed during the load of t"),
+    # no reconnect gives a role a privilege: said as what it is, even during a load
+    ("42501", "the load of t", PrivilegeError, "app.t: permission denied for schema app (during the load of t)"),
+    ("42501", None, PrivilegeError, "permission denied"),
 ])
 def test_everything_else_by_its_class(code: str | None, during: str | None, kind: type, words: str) -> None:
     err = pg_errors.translate(PgError("permission denied for schema app", code), table="app.t", during=during)
     assert type(err) is kind and words in err.message, err.message
+    if kind is PrivilegeError:
+        assert "target.ledger_schema" in (err.next_step or "") and err.ids["sqlstate"] == "42501"
 
 
 def test_a_translated_error_is_left_as_it_is() -> None:

@@ -66,7 +66,7 @@ class World:
 
     def edges(self) -> Edges:
         return Edges(lock=self.lock, prepare=self.prepare,
-                     committed_rows=lambda spec, ref, run_id: self.committed.get(run_id),
+                     committed_rows=lambda spec, schema, run_id: self.committed.get(run_id),
                      blobs=self, cancel_jobs=lambda: None)
 
 

@@ -92,6 +92,7 @@ def test_minimal_manifest_builds_a_frozen_tree_with_defaults() -> None:
         "public", "orders", WriteMode.APPEND, (), "if_missing")
     assert m.target.defer_indexes is True and m.target.on_narrowing == "round"
     assert m.target.ref == TableRef("public", "orders")
+    assert m.target.ledger_schema is None and m.target.loader_schema == "public"  # the target's, as before
     assert m.method is Method.AUTO and m.copy == CopyOptions() and m.jdbc == JdbcOptions()
     assert (m.on_error, m.max_errors, m.reap_before_run) == ("fail", None, False)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -110,7 +111,8 @@ def test_every_field_given(monkeypatch: pytest.MonkeyPatch) -> None:
         "target": {"connection": {"host": "h", "port": 6543, "database": "d", "user": "u",
                                   "password": "${ORDERS_PW}", "sslmode": "require"},
                    "schema": "sales", "table": "orders", "mode": "upsert", "key": ["id", "day"],
-                   "create": "never", "defer_indexes": False, "on_narrowing": "error"},
+                   "create": "never", "defer_indexes": False, "on_narrowing": "error",
+                   "ledger_schema": "loader"},
         "method": "copy",
         "copy": {"bucket": "b", "prefix": "/tmp/x/", "compression": "none", "server_side": "always",
                  "cleanup": False, "fallback": "none", "strip_nul": True, "rows_per_part": 1000},
@@ -127,6 +129,7 @@ def test_every_field_given(monkeypatch: pytest.MonkeyPatch) -> None:
     assert m.target.ref == TableRef("sales", "orders") and m.target.key == ("id", "day")
     assert m.target.mode is WriteMode.UPSERT and m.target.create == "never"
     assert m.target.defer_indexes is False and m.target.on_narrowing == "error"
+    assert m.target.ledger_schema == "loader" and m.target.loader_schema == "loader"
     assert m.method is Method.COPY
     assert m.copy == CopyOptions(bucket="b", prefix="tmp/x", compression="none", server_side="always",
                                  cleanup=False, fallback="none", strip_nul=True, rows_per_part=1000)
@@ -698,3 +701,8 @@ def test_readme_yaml_examples_parse_as_pasted() -> None:
     assert blocks
     for block in blocks:
         list(yaml.safe_load_all(block))  # raises on the unquoted ${...} inside {}
+
+
+def test_a_ledger_schema_postgresql_would_cut_is_refused_with_its_field() -> None:
+    problems = problems_of(with_(target__ledger_schema="x" * 70))
+    assert any("target.ledger_schema" in p and "70 bytes" in p for p in problems), problems
