@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..plan.pg_text import JSON_OPTIONS
+from ..plan.pg_text import JSON_OPTIONS, float_text, needs_float_text
 from ..plan.pg_types import parse
 from ..plan.typemap import SPATIAL, ColumnPlan, kind, pg_type
 from .csv_encode import csv_lines
@@ -141,6 +141,11 @@ class CsvFormat(StagingFormat):
                    if n in binary and parse(t).plain in SPATIAL]
         if spatial:
             df = df.withColumns({n: F.hex(F.col("`" + n.replace("`", "``") + "`")) for n in spatial})
+        # a double bound for numeric: its shortest digits (Java 17's are not always: pg_text)
+        types = {f.name: f.dataType for f in df.schema.fields}
+        floats = [n for n, t in zip(plan.names, plan.pg_types, strict=True) if needs_float_text(types[n], t)]
+        if floats:
+            df = df.withColumns({n: float_text(F.col("`" + n.replace("`", "``") + "`"), types[n])[0] for n in floats})
         return csv_lines(df, plan.names, strip_nul)
 
     def encoder(self, plan: ColumnPlan, strip_nul: bool) -> CsvPartEncoder:
@@ -186,9 +191,12 @@ class BinaryFormat(StagingFormat):
     def landing_types(self, plan: ColumnPlan, schema: Any, cast_later: bool) -> tuple[str, ...]:
         if not cast_later:
             return plan.pg_types
-        # the source's own types (what a new table would get): every value encodes exactly
+        # the source's own types (what a new table would get): every value encodes exactly; a
+        # double bound for numeric as text (float8 -> numeric keeps 15 digits), which binary
+        # cannot produce: such a table is staged as CSV, whose landing column is text
         types = {f.name: f.dataType for f in schema.fields}
-        return tuple(pg_type(types[n]) for n in plan.names)
+        return tuple("text" if needs_float_text(types[n], t) else pg_type(types[n])
+                     for n, t in zip(plan.names, plan.pg_types, strict=True))
 
     def copy_options(self, freeze: bool) -> str:
         return "(FORMAT binary" + (", FREEZE" if freeze else "") + ")"
