@@ -86,10 +86,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "col12": ("timestamp without time zone NOT NULL", "timestamp_ntz"),
     "Pre Normalized Column": ("varchar NOT NULL", "string"),
     "dec38": ("numeric(38,18)", "decimal(38,18)"), "dbl_num": ("numeric(38,18)", "double"),
+    "dbl_nums": ("numeric(38,18)[]", "array<double>"),
     "day": ("date", "date"), "moment": ("timestamp without time zone", "timestamp_ntz"),
 }
 #: what binary COPY cannot produce: PostgreSQL parses the time strings, and a double's digits
-BINARY_REFUSES = ("col11", "col11_null", "col11_precision", "dbl_num")
+BINARY_REFUSES = ("col11", "col11_null", "col11_precision", "dbl_num", "dbl_nums")
 DOUBLES = [0.30000000000000004, 1.2345678901234567, 2.82879384806159e17, 0.1, -0.0, 123456789012345.67,
            99999999999999.98, 8.41e19, 5e-19, float("nan"), -1.7976931348623157e-5, None]
 DAYS = [dt.date(1582, 10, d) for d in range(4, 16)] + [
@@ -100,7 +101,8 @@ def _rows() -> list[dict[str, Any]]:
     rows = []
     for i, day in enumerate(DAYS):
         row = dict(DLT_ROW, id=i, day=day, moment=dt.datetime.combine(day, dt.time(23, 59, 59, 999999)),
-                   dbl_num=DOUBLES[i % len(DOUBLES)], dec38=(MAX38, MAX38.copy_negate(), Decimal(0), None)[i % 4])
+                   dbl_num=DOUBLES[i % len(DOUBLES)], dbl_nums=[DOUBLES[(i + 2) % len(DOUBLES)], None],
+                   dec38=(MAX38, MAX38.copy_negate(), Decimal(0), None)[i % 4])
         if i == 1:  # the value older dlt revisions had: timestamp(3) and time(3) round it
             row["col4_precision"] = dt.datetime(2022, 5, 23, 13, 26, 46, 167231, tzinfo=UTC)
             row["col11_precision"] = "13:26:45.1765"
@@ -114,6 +116,8 @@ def _literal(value: Any) -> Any:
         return psycopg2.Binary(value) if value is not None else None
     if isinstance(value, dict):
         return json.dumps(value)
+    if isinstance(value, list):  # an array literal
+        return "{" + ",".join("NULL" if v is None else _literal(v) for v in value) + "}"
     if isinstance(value, float):
         return repr(value)  # the shortest text that reads back as this double
     if isinstance(value, (dt.date, dt.datetime)):
@@ -190,9 +194,28 @@ def test_dlt_all_data_types_row_lands_as_its_literals(method: str, staging: str 
             assert have == expected, f"{method}/{staging}/{mode}: row {got_row[0]}, {name}: {have!r} != {expected!r}"
     assert want[0][names.index("col4_precision")] == "2022-05-23 13:26:46.167+00"
     assert want[1][names.index("col4_precision")] == "2022-05-23 13:26:46.167+00"
-    assert want[6][names.index("day")] == "1582-10-10"
-    if "dbl_num" in names:
-        assert want[2][names.index("dbl_num")] == "282879384806159000.000000000000000000"
+
+
+def test_the_literal_rows_hold_what_dlt_and_postgresql_say(dlt_setup: tuple[Any, Any]) -> None:
+    """The comparison's other side, pinned: a changed value here fails too."""
+    names = list(COLUMNS)
+    with dlt_setup[1].cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+        cur.execute(_text_select("want", names))
+        want = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    pinned = {"day": "1582-10-10", "col8": "72057686131818776." + "0" * 78, "col12": "2299-12-31 00:00:01",
+              "col11_precision": "13:26:45.176", "dec38": "0.000000000000000000", "col6": "2323.340000000",
+              "col4": "2022-05-23 13:26:45.176451+00", "col4_precision": "2022-05-23 13:26:46.167+00",
+              "col1_precision": "22324", "col2": "898912.821982", "moment": "1582-10-10 23:59:59.999999"}
+    assert {n: want[6][n] for n in pinned} == pinned
+    assert json.loads(want[6]["col9"])["link"] == LINK and "\\u0006" in want[6]["col9"]
+    assert want[1]["col4_precision"] == "2022-05-23 13:26:46.167+00"  # .167231 rounds to .167
+    assert want[1]["col11_precision"] == "13:26:45.177"  # .1765 rounds half up
+    assert want[1]["dec38"] == "-" + str(MAX38) and want[0]["dec38"] == str(MAX38)
+    assert [w["dbl_num"] for w in want[:3]] == ["0.300000000000000040", "1.234567890123456700",
+                                                 "282879384806159000.000000000000000000"]
+    assert want[0]["dbl_nums"] == "{282879384806159000.000000000000000000,NULL}"
+    assert [w["day"] for w in want[12:]] == ["0800-03-01", "1200-02-29", "1000-03-01", "0001-01-01", "1582-01-01"]
 
 
 def test_binary_refuses_the_dlt_row_naming_the_time_column(dlt_setup: tuple[Any, Any], pg_module_spec: Any,
