@@ -106,7 +106,9 @@ class StagingFormat:
     #: reads the given fields of one row (1-based, as PostgreSQL counts) back from a part
     row_fields: Any = None
 
-    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
+    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool, target: ColumnPlan | None = None) -> Any:
+        """The DataFrame the executors receive. ``plan``: the landing types; ``target``: the table's,
+        when the rows land apart first (``landing_types``)."""
         raise NotImplementedError
 
     def encoder(self, plan: ColumnPlan, strip_nul: bool) -> Any:
@@ -131,7 +133,7 @@ class CsvFormat(StagingFormat):
     name, label, content_type = "csv", "CSV", "text/csv"
     row_fields = staticmethod(csv_fields)
 
-    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
+    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool, target: ColumnPlan | None = None) -> Any:
         from pyspark.sql import functions as F
 
         # PostGIS's text input reads hex (E)WKB, not bytea's \x form: bytes bound for a spatial
@@ -141,9 +143,10 @@ class CsvFormat(StagingFormat):
                    if n in binary and parse(t).plain in SPATIAL]
         if spatial:
             df = df.withColumns({n: F.hex(F.col("`" + n.replace("`", "``") + "`")) for n in spatial})
-        # a double bound for numeric: its shortest digits (Java 17's are not always: pg_text)
+        # a double bound for numeric (landing as text or not): its shortest digits (pg_text)
         types = {f.name: f.dataType for f in df.schema.fields}
-        floats = [n for n, t in zip(plan.names, plan.pg_types, strict=True) if needs_float_text(types[n], t)]
+        bound = target or plan
+        floats = [n for n, t in zip(bound.names, bound.pg_types, strict=True) if needs_float_text(types[n], t)]
         if floats:
             df = df.withColumns({n: float_text(F.col("`" + n.replace("`", "``") + "`"), types[n])[0] for n in floats})
         return csv_lines(df, plan.names, strip_nul)
@@ -170,14 +173,14 @@ class BinaryFormat(StagingFormat):
     server_may_refuse = True
     row_fields = staticmethod(binary_fields)
 
-    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
+    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool, target: ColumnPlan | None = None) -> Any:
         from pyspark.sql import functions as F
 
         types = {f.name: f.dataType for f in df.schema.fields}
         cols = []
-        for i, (name, target) in enumerate(zip(plan.names, plan.pg_types, strict=True)):
+        for i, (name, landing) in enumerate(zip(plan.names, plan.pg_types, strict=True)):
             col = F.col("`" + name.replace("`", "``") + "`")
-            if _needs_json(types[name], target):
+            if _needs_json(types[name], landing):
                 col = F.to_json(col, JSON_OPTIONS)  # structs, maps and nested arrays load as json/jsonb text
             cols.append(col.alias(f"c{i}"))
         return df.select(*cols)

@@ -227,3 +227,26 @@ def test_binary_refuses_the_dlt_row_naming_the_time_column(dlt_setup: tuple[Any,
     with pytest.raises(ConfigError, match="col11"):
         write_to_postgres(df, pg_module_spec.as_params(), method="copy", table=table, temp_s3_bucket=bucket,
                           state_url=state_url, fallback="none", staging_format="binary", server_side="never")
+
+
+@pytest.mark.parametrize("method", ["copy", "optimized"])
+def test_doubles_into_numeric_keep_their_digits_when_rows_land_first(method: str, dlt_setup: tuple[Any, Any],
+                                                                     pg_module_spec: Any, bucket: str,
+                                                                     state_url: str) -> None:
+    """on_error: reject lands the rows in the source's types and casts them (float8 -> numeric would
+    keep 15 digits): the doubles land as their text, and COPY stages CSV to make it."""
+    df, conn = dlt_setup
+    names = ["id", "dbl_num", "dbl_nums"]
+    table = f"dlt_reject_{method}_{uuid.uuid4().hex[:6]}"
+    with conn.cursor() as cur:
+        cur.execute(_ddl(table, names))
+    extra: dict[str, Any] = {"server_side": "never"} if method == "copy" else {}
+    result = write_to_postgres(df.select(*names), pg_module_spec.as_params(), method=method, table=table,
+                               temp_s3_bucket=bucket, state_url=state_url, fallback="none", on_error="reject",
+                               **extra)
+    assert result.staging_format == ("csv" if method == "copy" else None), result.format_reason
+    with conn.cursor() as cur:
+        cur.execute(_text_select(table, names))
+        got = cur.fetchall()
+        cur.execute(_text_select("want", names))
+        assert got == cur.fetchall()
