@@ -5,7 +5,8 @@ RFC 4180, so PostgreSQL reads other values than were written), trims leading
 and trailing white space by default, and formats timestamps in the session time
 zone with a minute-precision offset, which loses the seconds of historic zone
 offsets (LMT). So every field is built here, in the JVM, with plain SQL
-functions (no Python UDF touches a row):
+functions (no Python UDF touches a row, but for a float or double bound for numeric, whose
+shortest digits formats.CsvFormat.frame writes first: pg_text.float_text):
 
 * NULL is an empty unquoted field; every non-NULL text value is quoted, with
   quotes doubled, so the empty string is ``""`` and stays distinct from NULL;

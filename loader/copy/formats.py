@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..plan.pg_text import JSON_OPTIONS
+from ..plan.pg_text import JSON_OPTIONS, float_text, needs_float_text
 from ..plan.pg_types import parse
 from ..plan.typemap import SPATIAL, ColumnPlan, kind, pg_type
 from .csv_encode import csv_lines
@@ -106,7 +106,9 @@ class StagingFormat:
     #: reads the given fields of one row (1-based, as PostgreSQL counts) back from a part
     row_fields: Any = None
 
-    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
+    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool, target: ColumnPlan | None = None) -> Any:
+        """The DataFrame the executors receive. ``plan``: the landing types; ``target``: the table's,
+        when the rows land apart first (``landing_types``)."""
         raise NotImplementedError
 
     def encoder(self, plan: ColumnPlan, strip_nul: bool) -> Any:
@@ -131,7 +133,7 @@ class CsvFormat(StagingFormat):
     name, label, content_type = "csv", "CSV", "text/csv"
     row_fields = staticmethod(csv_fields)
 
-    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
+    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool, target: ColumnPlan | None = None) -> Any:
         from pyspark.sql import functions as F
 
         # PostGIS's text input reads hex (E)WKB, not bytea's \x form: bytes bound for a spatial
@@ -141,6 +143,12 @@ class CsvFormat(StagingFormat):
                    if n in binary and parse(t).plain in SPATIAL]
         if spatial:
             df = df.withColumns({n: F.hex(F.col("`" + n.replace("`", "``") + "`")) for n in spatial})
+        # a double bound for numeric (landing as text or not): its shortest digits (pg_text)
+        types = {f.name: f.dataType for f in df.schema.fields}
+        bound = target or plan
+        floats = [n for n, t in zip(bound.names, bound.pg_types, strict=True) if needs_float_text(types[n], t)]
+        if floats:
+            df = df.withColumns({n: float_text(F.col("`" + n.replace("`", "``") + "`"), types[n])[0] for n in floats})
         return csv_lines(df, plan.names, strip_nul)
 
     def encoder(self, plan: ColumnPlan, strip_nul: bool) -> CsvPartEncoder:
@@ -165,14 +173,14 @@ class BinaryFormat(StagingFormat):
     server_may_refuse = True
     row_fields = staticmethod(binary_fields)
 
-    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool) -> Any:
+    def frame(self, df: Any, plan: ColumnPlan, strip_nul: bool, target: ColumnPlan | None = None) -> Any:
         from pyspark.sql import functions as F
 
         types = {f.name: f.dataType for f in df.schema.fields}
         cols = []
-        for i, (name, target) in enumerate(zip(plan.names, plan.pg_types, strict=True)):
+        for i, (name, landing) in enumerate(zip(plan.names, plan.pg_types, strict=True)):
             col = F.col("`" + name.replace("`", "``") + "`")
-            if _needs_json(types[name], target):
+            if _needs_json(types[name], landing):
                 col = F.to_json(col, JSON_OPTIONS)  # structs, maps and nested arrays load as json/jsonb text
             cols.append(col.alias(f"c{i}"))
         return df.select(*cols)
@@ -186,9 +194,12 @@ class BinaryFormat(StagingFormat):
     def landing_types(self, plan: ColumnPlan, schema: Any, cast_later: bool) -> tuple[str, ...]:
         if not cast_later:
             return plan.pg_types
-        # the source's own types (what a new table would get): every value encodes exactly
+        # the source's own types (what a new table would get): every value encodes exactly; a
+        # double bound for numeric as text (float8 -> numeric keeps 15 digits), which binary
+        # cannot produce: such a table is staged as CSV, whose landing column is text
         types = {f.name: f.dataType for f in schema.fields}
-        return tuple(pg_type(types[n]) for n in plan.names)
+        return tuple("text" if needs_float_text(types[n], t) else pg_type(types[n])
+                     for n, t in zip(plan.names, plan.pg_types, strict=True))
 
     def copy_options(self, freeze: bool) -> str:
         return "(FORMAT binary" + (", FREEZE" if freeze else "") + ")"

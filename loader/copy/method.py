@@ -109,7 +109,7 @@ class _CopyRun:
         log.info("%s: staging format %s (%s)", req.target, fmt.name, out.format_reason)
         landing = ColumnPlan(self.plan.names, fmt.landing_types(self.plan, req.df.schema, cast_later))
         self.landing = landing
-        frame = fmt.frame(req.df, landing, self.opts.strip_nul)
+        frame = fmt.frame(req.df, landing, self.opts.strip_nul, target=self.plan)
         n_partitions = frame.rdd.getNumPartitions()
         gzip = self.opts.compression == "gzip"
         resumed = self._resume_plan(n_partitions)

@@ -34,7 +34,9 @@ same section). Every decode is
 exact: bytes are not re-encoded, timestamps are integer microseconds on the
 proleptic Gregorian calendar on both sides (no Julian rebasing), decimals keep
 every digit; invalid UTF-8 is refused by convert_from as it would be by text
-input. ``standard`` keeps Spark's writer exactly as shipped: it is the baseline.
+input. ``standard`` keeps Spark's writer exactly as shipped: it is the baseline. (Both methods
+send a float or double bound for numeric as its shortest text, made before this module sees it:
+frame.py, ``pg_text.float_text``.)
 """
 
 from __future__ import annotations

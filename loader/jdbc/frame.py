@@ -16,7 +16,7 @@ from typing import Any
 from ..connection import ConnectionSpec
 from ..errors import ConfigError
 from ..options import JdbcOptions, Method
-from ..plan.pg_text import JSON_OPTIONS, string_guard
+from ..plan.pg_text import JSON_OPTIONS, float_text, needs_float_text, string_guard
 from ..plan.typemap import STRING_KINDS, ColumnPlan, kind, pg_type, row_width
 from . import codec as jdbc_codec
 from .codec import StagedColumn
@@ -69,7 +69,10 @@ def staging_frame(df: Any, plan: ColumnPlan, strip_nul: bool = False,
         dtype = fields[name].dataType
         quoted = "`" + name.replace("`", "``") + "`"
         alias = f"c_{i}"
-        if travels_as_json(dtype, target_type):
+        if needs_float_text(dtype, target_type):  # its shortest digits, cast to numeric by PostgreSQL
+            col, dtype = float_text(F.col(quoted), dtype)
+            native = pg_type(dtype)
+        elif travels_as_json(dtype, target_type):
             col, dtype, native = F.to_json(F.col(quoted), JSON_OPTIONS), StringType(), "text"
         elif kind(dtype) in STRING_KINDS:
             # a NUL byte: the same error naming the column as COPY gives, or stripped on opt-in

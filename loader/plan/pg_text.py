@@ -7,7 +7,13 @@ use them, so a value is spelled the same way whichever method carries it.
 * binary as bytea hex (``\\x...``), arrays as PostgreSQL array literals, structs and maps (and
   arrays of them) as JSON with ``JSON_OPTIONS``;
 * a NUL byte (PostgreSQL cannot store it in text) raises an error naming the column
-  (adapters/spark_errors.nul_error_column reads it back), or is stripped when the user opts in.
+  (adapters/spark_errors.nul_error_column reads it back), or is stripped when the user opts in;
+* a float or double bound for a ``numeric`` column (or arrays of them for ``numeric[]``) as the
+  shortest text that reads back as the same value (``float_text``), computed in Python: numeric
+  keeps every digit it is given, so the digits are the value. Java 17's Double.toString (Spark's
+  cast to string) is not always the shortest (2.82879384806159E17 prints as
+  2.82879384806159008E17, 1E23 as 9.999999999999999E22), and PostgreSQL's float8 -> numeric cast
+  keeps 15 digits (0.30000000000000004 -> 0.3), where the literal a person types is stored exactly.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..adapters.spark_errors import NUL_ERROR_TAG
+from .pg_types import parse
 
 #: Every struct, map and nested array that becomes json/jsonb text is written with these options,
 #: by every method. Spark's JSON generator by default drops a struct's NULL fields ({"z": null}
@@ -117,3 +124,59 @@ def pg_text_sql(name: str, dtype: Any) -> str:
     stays NULL): what the JDBC methods send for dates and timestamps (jdbc/codec.py)."""
     col = ident(name)
     return f"if({col} IS NULL, NULL, {value_text(col, dtype, name, False)})"
+
+
+_FLOATS = ("FloatType", "DoubleType")
+
+
+def _float_kind(spark_type: Any) -> str | None:
+    """'FloatType'/'DoubleType' for a float or double, or an array of them; else None."""
+    k = type(spark_type).__name__
+    if k == "ArrayType":
+        k = type(spark_type.elementType).__name__
+    return k if k in _FLOATS else None
+
+
+def needs_float_text(spark_type: Any, target_type: str) -> bool:
+    """A float or double (or an array of them) bound for a numeric (numeric[]) column."""
+    return _float_kind(spark_type) is not None and parse(target_type).plain in ("numeric", "numeric[]")
+
+
+def shortest_text(value: float | None, single: bool = False) -> str | None:
+    """The shortest decimal text that reads back as ``value`` (a float32's when ``single``), in
+    PostgreSQL's spelling of NaN and the infinities: the literal a person would type for it."""
+    if value is None:
+        return None
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if not single:
+        return repr(value)  # shortest round-trip (David Gay's algorithm), closest of equals
+    import struct
+
+    for digits in range(1, 10):  # 9 significant digits always identify a float32
+        text = f"{value:.{digits}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == value:
+            return text
+    raise AssertionError(f"{value!r} is not a float32")
+
+
+def _shortest_double(value: Any) -> Any:
+    return [shortest_text(v) for v in value] if isinstance(value, list) else shortest_text(value)
+
+
+def _shortest_float(value: Any) -> Any:
+    return [shortest_text(v, True) for v in value] if isinstance(value, list) else shortest_text(value, True)
+
+
+def float_text(col: Any, spark_type: Any) -> tuple[Any, Any]:
+    """``col`` (a float or double, or an array of them) as ``shortest_text``: the Spark Column and
+    its type (string, or array of string). A Python UDF, row at a time: Arrow's pandas conversions
+    turn NULL into NaN, and no JVM function spells a double shortest on Java 17."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, StringType
+
+    out = ArrayType(StringType()) if type(spark_type).__name__ == "ArrayType" else StringType()
+    fn = _shortest_float if _float_kind(spark_type) == "FloatType" else _shortest_double
+    return F.udf(fn, out, useArrow=False)(col), out
