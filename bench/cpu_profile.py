@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     os.chmod(workdir, 0o755)
     pg = s3 = spark = None
     try:
-        pg = PgCluster(fast=False).start()
+        pg = PgCluster(fast=False, settings={"max_prepared_transactions": "8"}).start()
         s3 = start_seaweedfs()
         s3.create_bucket(run.BUCKET)
         os.environ.update(s3.env())

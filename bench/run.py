@@ -456,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"bench: --pin: this process (and so Spark, its workers, SeaweedFS) on CPU {client_cpu}, "
                 f"PostgreSQL on CPU {db_cpu}")
         log("bench: starting PostgreSQL (default durability settings) and SeaweedFS ...")
-        pg = PgCluster(fast=False).start()
+        pg = PgCluster(fast=False, settings={"max_prepared_transactions": "8"}).start()
         if pinned is not None:
             pinned["postgres_processes_at_start"] = pin.pin_tree(pin.postmaster_pid(pg), pinned["postgres_cpu"])
         s3 = start_seaweedfs()

@@ -58,7 +58,8 @@ def test_narrowed_values_round_as_postgresql_rounds_the_literal(method: str, sta
             "refused" in log) == (staging != "binary")
 
 
-@pytest.mark.parametrize(("method", "staging"), VARIANTS[:3])
+# the check runs in engine/prepare.py before any method is chosen to run: one COPY and one JDBC variant
+@pytest.mark.parametrize(("method", "staging"), [VARIANTS[0], VARIANTS[-1]])
 def test_on_narrowing_error_refuses_before_anything_changes(method: str, staging: str | None, spark: Any,
                                                             pg_db: Any, pg_conn: Any, bucket: str,
                                                             state_url: str) -> None:
