@@ -68,3 +68,14 @@ def plan_prepared(connections: int, *, append: bool, creates: bool, adds_columns
         connections = max_prepared
     return PreparedPath(connections, f"over {connections} connections, each prepared (PREPARE TRANSACTION), "
                                      "committed together once the ledger records the run")
+
+
+def prepared_readiness(max_prepared: int) -> tuple[bool, str]:
+    """What ``loader doctor`` says of the server's max_prepared_transactions (informational: one
+    connection always works)."""
+    if max_prepared >= 2:
+        return True, (f"max_prepared_transactions {max_prepared}: an append with copy.connections > 1 loads over "
+                      f"up to {max_prepared} prepared transactions, all or nothing")
+    return False, (f"max_prepared_transactions {max_prepared}: an append with copy.connections > 1 loads over "
+                   "1 connection (set it to at least copy.connections in postgresql.conf or the RDS parameter "
+                   "group, and restart, to load over several)")

@@ -16,6 +16,8 @@ from typing import Any
 
 from ..adapters import pg, s3
 from ..connection import ConnectionSpec
+from ..destination import prepared
+from ..destination.prepared_plan import prepared_readiness
 from ..errors import LoaderError
 from ..options import CopyOptions, JdbcOptions
 from .sizing import as_call_options, recommend_settings
@@ -23,7 +25,7 @@ from .sizing import as_call_options, recommend_settings
 #: keys a recommendation may contain: write_to_postgres's ``method`` and its options
 ALLOWED_KEYS = frozenset({"method"} | {f.name for f in fields(CopyOptions)} | {f.name for f in fields(JdbcOptions)})
 #: checks that inform but are not needed for COPY
-INFORMATIONAL = frozenset({"server_side"})
+INFORMATIONAL = frozenset({"server_side", "parallel"})
 AUTOMATIC_FEATURES = [
     "unique temp path per run: <prefix>/<table>-<epoch>-<8 hex>/ (no two runs share files)",
     "automatic cleanup of the temp S3 files after the load, success or failure",
@@ -115,6 +117,7 @@ def _database_checks(conn_params: Any, checks: dict[str, dict[str, Any]], secret
         skipped = "not checked: no database connection -> fix the database check first"
         checks["server_side"] = _check(False, skipped)
         checks["client_side"] = _check(False, skipped)
+        checks["parallel"] = _check(False, skipped)
         return
     try:
         with conn.cursor() as cur:
@@ -125,8 +128,9 @@ def _database_checks(conn_params: Any, checks: dict[str, dict[str, Any]], secret
                                                  "itself") if _has_aws_s3(cur) else \
                 _check(False, "aws_s3 extension not installed: client-side COPY will be used "
                               "(optional on RDS/Aurora: CREATE EXTENSION aws_s3 CASCADE)")
-        checks["client_side"] = _check(True, "COPY FROM STDIN over this connection (needs INSERT on the "
-                                             "target table, checked at load time)")
+            checks["client_side"] = _check(True, "COPY FROM STDIN over this connection (needs INSERT on the "
+                                                 "target table, checked at load time)")
+            checks["parallel"] = _check(*prepared_readiness(prepared.max_prepared(cur)))
     finally:
         conn.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loader.destination.prepared_plan import gid, parse_gid, plan_prepared
+from loader.destination.prepared_plan import gid, parse_gid, plan_prepared, prepared_readiness
 
 OK = {"append": True, "creates": False, "adds_columns": False, "reject": False, "max_prepared": 8}
 
@@ -44,3 +44,10 @@ def test_gids_name_the_run_and_the_connection_and_nothing_else_parses() -> None:
     assert parse_gid(gid(run, 0)) == (run, 0) and parse_gid(gid(run, 11)) == (run, 11)
     for other in ("loader:xyz:1", "pgbench_1", f"loader:{run}", f"loader:{run}:1:2", f"x{gid(run, 1)}"):
         assert parse_gid(other) is None, other
+
+
+def test_doctor_says_what_max_prepared_transactions_allows() -> None:
+    ok, detail = prepared_readiness(8)
+    assert ok and detail.startswith("max_prepared_transactions 8: an append with copy.connections > 1 loads over up to 8")
+    ok, detail = prepared_readiness(0)
+    assert not ok and "loads over 1 connection" in detail and "RDS parameter group" in detail
