@@ -59,6 +59,8 @@ class ShadowTable:
                  lock_timeout_ms: int | None = None, attempts: int | None = None,
                  ledger_schema: str | None = None) -> None:
         self.spec, self.target, self.run_id, self.facts = spec, target, run_id, facts
+        #: an earlier attempt built the shadow before it was killed: ``build`` has nothing to do
+        self.already_built = False
         # the ledger may live elsewhere (target.ledger_schema); the shadow must be the target's
         # neighbour: the swap renames it in place
         self.home = loader_schema(target, ledger_schema)
@@ -76,10 +78,13 @@ class ShadowTable:
             cur.execute("SELECT to_regclass(%s) IS NOT NULL", (self.ref.quoted,))
             if cur.fetchone()[0]:
                 loaded = self.loaded_parts(cur)
-                if reuse(loaded) and not self._built(cur):
+                built = self._built(cur)
+                # a build cut short (its indexes or keys half made) cannot be finished by name: made again
+                if reuse(loaded) and (built or not self._partly_built(cur)):
                     conn.commit()
-                    log.info("%s: resuming into shadow %s (%d part(s) already in it)", self.target, self.ref,
-                             len(loaded))
+                    self.already_built = built
+                    log.info("%s: resuming into shadow %s (%d part(s) already in it%s)", self.target, self.ref,
+                             len(loaded), ", indexes built" if built else "")
                     return loaded
                 cur.execute(f"DROP TABLE {self.ref.quoted}")
             cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
@@ -115,6 +120,13 @@ class ShadowTable:
         cur.execute(f"INSERT INTO {self.parts.quoted} (shadow, part, rows) VALUES (%s, %s, %s)",
                     (self.ref.table, key, rows))
 
+    def _partly_built(self, cur: Any) -> bool:
+        """Has ``build`` begun on the shadow? ``create`` makes it with no index, key or exclusion."""
+        cur.execute("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass(%s)) OR EXISTS (SELECT 1 "
+                    "FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype IN ('p', 'u', 'x', 'f'))",
+                    (self.ref.quoted, self.ref.quoted))
+        return bool(cur.fetchone()[0])
+
     def _built(self, cur: Any) -> bool:
         cur.execute(f"SELECT EXISTS (SELECT 1 FROM {self.parts.quoted} WHERE shadow = %s AND part = '')",
                     (self.ref.table,))
@@ -122,7 +134,10 @@ class ShadowTable:
 
     # --- build ----------------------------------------------------------------------------
     def build(self, conn: Any) -> None:
-        """The target's indexes and constraints on the shadow, after its rows."""
+        """The target's indexes and constraints on the shadow, after its rows (once: a resumed run
+        whose shadow was built before the crash goes straight to the swap)."""
+        if self.already_built:
+            return
         shadow, f = self.ref.quoted, self.facts
         with pg_errors.translated(table=self.target, run_id=self.run_id), conn.cursor() as cur:
             cur.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes(%s)",

@@ -184,6 +184,10 @@ def test_a_killed_shadow_overwrite_leaves_the_old_or_the_new_table_and_resumes_o
     assert parts and {k: at_swap[k] for k in parts} == parts  # no staged part was written again
     if phase == "shadow_built":  # everything was staged: the resume staged nothing
         assert {k for k in at_swap if TempLocation.part_of(k)} == set(parts)
+        # and the built shadow was kept: no part COPYed again, no index built again
+        assert submitted == [], submitted
+        assert any("resuming into shadow" in r.getMessage() and "indexes built" in r.getMessage()
+                   for r in caplog.records)
     else:  # the parts already in the shadow were kept there, not COPYed again
         assert not set(in_shadow) & set(submitted), (in_shadow, submitted)
         assert any("resuming into shadow" in r.getMessage() for r in caplog.records)
