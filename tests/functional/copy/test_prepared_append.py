@@ -164,22 +164,11 @@ def test_ctrl_c_while_the_connections_copy_leaves_the_table_and_nothing_prepared
         spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGINT while a worker's COPY reads a part: every connection's transaction is rolled back (none
     was prepared yet), the call raises Interrupted, the table holds its old rows only."""
-    import signal
-
-    from loader.copy import part_reader
     from loader.errors import Interrupted
-
-    original, reads = part_reader.PartStream.read, []
-
-    def read_then_signal(self: Any, size: int = -1) -> bytes:
-        reads.append(size)
-        if len(reads) == 3:
-            os.kill(os.getpid(), signal.SIGINT)  # to this process, as Ctrl-C would
-            time.sleep(0.2)
-        return original(self, size)
+    from tests.helpers.ctrl_c import sigint_on_third_part_read
 
     _table(pg_conn, "pa_intr")
-    monkeypatch.setattr(part_reader.PartStream, "read", read_then_signal)
+    sigint_on_third_part_read(monkeypatch)
     with pytest.raises(Interrupted):
         write_to_postgres(_df(spark), pg_db.as_params(), table="pa_intr", **_kw(bucket, state_url))
     assert _query(pg_conn, "SELECT count(*), max(v) FROM pa_intr") == [(10, "old 9")]

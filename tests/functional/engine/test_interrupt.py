@@ -20,6 +20,7 @@ from loader.errors import Interrupted, LoaderError
 from loader.naming import TempLocation
 from loader.state import StateStore
 from tests.helpers.copy_setup import copy_manifest_folder
+from tests.helpers.ctrl_c import sigint_on_third_part_read
 
 pytestmark = pytest.mark.slow
 
@@ -125,16 +126,7 @@ def test_library_call_interrupted_inside_copy_raises_interrupted_and_records_it(
 
     from loader.copy import part_reader
 
-    original, reads = part_reader.PartStream.read, []
-
-    def read_then_signal(self: Any, size: int = -1) -> bytes:
-        reads.append(size)
-        if len(reads) == 3:
-            os.kill(os.getpid(), signal.SIGINT)  # to this process, as Ctrl-C would
-            time.sleep(0.2)
-        return original(self, size)
-
-    monkeypatch.setattr(part_reader.PartStream, "read", read_then_signal)
+    original = sigint_on_third_part_read(monkeypatch)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1000")
     try:
         df = spark.range(12_000, numPartitions=2).select(F.col("id"), F.col("id").cast("string").alias("v"))
