@@ -30,6 +30,18 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_BARE = re.compile(r"^[a-z_][a-z0-9_$]*$")
+#: PostgreSQL's reserved and type/function-name keywords: written bare, a GRANT would not parse
+_KEYWORDS = frozenset(["all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "binary", "both", "case", "cast", "check", "collate", "collation", "column", "concurrently", "constraint", "create", "cross", "current_catalog", "current_date", "current_role", "current_schema", "current_time", "current_timestamp", "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for", "foreign", "freeze", "from", "full", "grant", "group", "having", "ilike", "in", "initially", "inner", "intersect", "into", "is", "isnull", "join", "lateral", "leading", "left", "like", "limit", "localtime", "localtimestamp", "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order", "outer", "overlaps", "placing", "primary", "references", "returning", "right", "select", "session_user", "similar", "some", "symmetric", "system_user", "table", "tablesample", "then", "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "verbose", "when", "where", "window", "with"])
+
+
+def sql_name(name: str) -> str:
+    """An identifier as a person would type it: bare when PostgreSQL reads it back unchanged."""
+    if _BARE.match(name) and name not in _KEYWORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
 #: PostgreSQL's default NAMEDATALEN: an identifier keeps at most NAMEDATALEN - 1 bytes; a longer one
 #: is cut silently by the server, so it is refused here instead
 NAMEDATALEN = 64

@@ -36,11 +36,12 @@ def prepared_connections(run: _CopyRun, conn: Any, cast_later: bool, out: Method
     if connections <= 1:
         return 1
     max_prepared = None
-    if req.write.mode is WriteMode.APPEND and not req.write.shares_table:
+    append = req.write.mode is WriteMode.APPEND and not req.write.shares_table
+    if append:
         with conn.cursor() as cur:
             max_prepared = prepared.max_prepared(cur)
         conn.rollback()
-    path = plan_prepared(connections, append=req.write.mode is WriteMode.APPEND and not req.write.shares_table,
+    path = plan_prepared(connections, append=append,
                          creates=bool(run.ctx.create_sql), adds_columns=bool(run.plan.added), reject=cast_later,
                          max_prepared=max_prepared)
     log.info("%s: loaded %s", req.target, path.reason)

@@ -22,29 +22,16 @@ dry run, ``doctor`` and the run itself (engine/prepare.py) ask the same question
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from ..errors import PrivilegeError
-from ..naming import TableRef
+from ..naming import TableRef, sql_name
 from ..options import Method, WriteMode
 from .ledger import LEDGER_TABLE
 from .rejects import REJECT_TABLE
 
 _KINDS = {"table": "TABLE", "schema": "SCHEMA", "database": "DATABASE"}
-_BARE = re.compile(r"^[a-z_][a-z0-9_$]*$")
-#: PostgreSQL's reserved and type/function-name keywords: written bare, a GRANT would not parse
-_KEYWORDS = frozenset(["all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "binary", "both", "case", "cast", "check", "collate", "collation", "column", "concurrently", "constraint", "create", "cross", "current_catalog", "current_date", "current_role", "current_schema", "current_time", "current_timestamp", "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for", "foreign", "freeze", "from", "full", "grant", "group", "having", "ilike", "in", "initially", "inner", "intersect", "into", "is", "isnull", "join", "lateral", "leading", "left", "like", "limit", "localtime", "localtimestamp", "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order", "outer", "overlaps", "placing", "primary", "references", "returning", "right", "select", "session_user", "similar", "some", "symmetric", "system_user", "table", "tablesample", "then", "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "verbose", "when", "where", "window", "with"])
-
-
-def sql_name(name: str) -> str:
-    """An identifier as a person would type it: bare when PostgreSQL reads it back unchanged."""
-    if _BARE.match(name) and name not in _KEYWORDS:
-        return name
-    return '"' + name.replace('"', '""') + '"'
-
-
 @dataclass(frozen=True)
 class LoadShape:
     """What a load will do, as far as privileges go (from a request or a manifest)."""
@@ -60,6 +47,11 @@ class LoadShape:
     reject: bool = False
     allow_empty: bool = False
     create: str = "if_missing"
+
+
+def slice_kind(replace_where: str | None, replace_by: object) -> str:
+    """``LoadShape.slice`` of a request's or a manifest's replace_where / replace_by."""
+    return "where" if replace_where is not None else "by" if replace_by else ""
 
 
 @dataclass(frozen=True)
@@ -116,9 +108,10 @@ def needs(shape: LoadShape, catalog: Catalog) -> tuple[Need, ...]:
                 *needs(replace(shape, method=Method.OPTIMIZED), catalog)]
         return _merged(replace(n, why=n.why.replace("optimized", "auto's optimized JDBC")) for n in both)
     target, home, out = shape.target, shape.ledger_schema, []
-    for schema in (target.schema, home):
-        if schema in catalog.absent_schemas:
-            out.append(Need("EXISTS", "schema", schema, "the load's tables go there"))
+    # a missing target schema is the target's own refusal (typemap.missing_schema_refusal, said by
+    # the run and the dry run alike); a missing ledger schema of its own is said here
+    if home != target.schema and home in catalog.absent_schemas:
+        out.append(Need("EXISTS", "schema", home, "the load's tables go there"))
     out.append(Need("USAGE", "schema", target.schema, f"to reach {target}"))
     if not catalog.table_exists:
         if shape.create == "if_missing":

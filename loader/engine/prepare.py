@@ -1,9 +1,10 @@
 """Before any data moves: look at the target and refuse whatever can be refused.
 
-Reads the target's columns and keys (one connection), asks whether the role holds every
-privilege the load needs (destination/privilege_check.py: a missing one fails here, named with its
-GRANT, instead of half-way through), has the server check a slice predicate, and returns the column plan: how the DataFrame's columns map onto the table, or the CREATE
-TABLE for a table that does not exist yet. Names the columns the table keeps with fewer decimals
+Reads the target's columns and keys (one connection); refuses a missing schema and an overwrite
+PostgreSQL could not TRUNCATE; asks whether the role holds every privilege the load needs
+(destination/privilege_check.py: a missing one fails here, named with its GRANT, instead of
+half-way through); has the server check a slice predicate; and returns the column plan: how the
+DataFrame's columns map onto the table, or the CREATE TABLE for a table that does not exist yet. Names the columns the table keeps with fewer decimals
 or digits than the source (plan/narrowing.py) and, with ``on_narrowing: error``, refuses a value
 that would change (engine/narrowing_check.py: one Spark aggregate, before any data moves).
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from ..adapters import pg
 from ..destination import privilege_check, slices
-from ..destination.privileges import LoadShape
+from ..destination.privileges import LoadShape, slice_kind
 from ..destination.write_modes import truncate_refusal
 from ..errors import ConfigError, SchemaMismatchError
 from ..naming import check_identifier, quote_ident
@@ -49,7 +50,7 @@ def privilege_shape(req: LoadRequest) -> LoadShape:
     fails at once with the same GRANT (jdbc/method.py)."""
     return LoadShape(req.target, req.loader_schema, req.mode,
                      method=Method.COPY if req.method is Method.AUTO else req.method,
-                     slice="where" if req.replace_where is not None else "by" if req.replace_by else "",
+                     slice=slice_kind(req.replace_where, req.replace_by),
                      reject=req.on_error == "reject", allow_empty=req.allow_empty, create=req.create)
 
 

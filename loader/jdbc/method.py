@@ -31,10 +31,9 @@ from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group
 from ..adapters.spark_errors import nul_error_column, translate_jdbc_failure
 from ..connection import ConnectionSpec
 from ..destination.load_transaction import LoadTransaction
-from ..destination.privileges import sql_name
 from ..destination.write_modes import WriteStrategy, Written
 from ..errors import ConfigError, DataError, PrivilegeError, TargetError
-from ..naming import TableRef, loader_schema, quote_ident, staging_table_name
+from ..naming import TableRef, loader_schema, quote_ident, sql_name, staging_table_name
 from ..options import JdbcOptions, Method, RejectPolicy
 from ..plan.typemap import ColumnPlan
 from ..progress import Progress

@@ -71,9 +71,11 @@ def forget_dropped(store: StateStore, db: Database, report: ReapReport) -> None:
     if report.dry_run or report.errors:
         return
     # an entry names schema.table; a shadow's table part, like a schema, may hold dots
-    still_there = [e.prefix for e in report.entries if e.action == KEEP or e.error]
+    still_there = [e for e in report.entries if e.action == KEEP or e.error]
     for run in db.runs:
-        if run.staging_table and not any(p.endswith("." + run.staging_table) for p in still_there):
+        # a prepared append's marker names no table: its run's kept or failed transactions keep it
+        if run.staging_table and not any(e.prefix.endswith("." + run.staging_table) or
+                                         (e.kind == "prepared" and e.run_id == run.run_id) for e in still_there):
             try:
                 store.update(run.run_id, staging_table=None)
             except RunNotFoundError:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..adapters import pg
 from ..destination import privilege_check
-from ..destination.privileges import LoadShape, Report
+from ..destination.privileges import LoadShape, Report, slice_kind
 from ..errors import LoaderError, SchemaMismatchError, SourceError
 from ..manifest import Manifest
 from ..options import Method
@@ -164,7 +164,7 @@ def privileges(m: Manifest, method: Method) -> Report:
     JDBC it may choose). Raises a LoaderError when the database cannot be reached."""
     t = m.target
     shape = LoadShape(t.ref, t.loader_schema, t.mode, method=method,
-                      slice="where" if t.replace_where is not None else "by" if t.replace_by else "",
+                      slice=slice_kind(t.replace_where, t.replace_by),
                       reject=m.on_error == "reject", allow_empty=t.allow_empty, create=t.create)
     conn = pg.connect(t.connection, application_name="loader:privileges", autocommit=True)
     try:
