@@ -228,6 +228,13 @@ class TempLocation:
     def confirmation_key(self) -> str:
         return f"{self.prefix}{self.CONFIRMATION}"
 
+    #: written before staging when the executors read the Parquet files themselves (copy/direct_read.py):
+    #: its partitions are not Spark's, so a resume that reads otherwise stages every part again
+    READER = "reader.json"
+
+    def reader_key(self) -> str:
+        return f"{self.prefix}{self.READER}"
+
     @classmethod
     def part_of(cls, key: str) -> tuple[int, int] | None:
         """(partition, seq) of a part key (``part_key``), or None for a marker or another object."""

@@ -36,13 +36,15 @@ from ..naming import TempLocation
 from ..options import WriteMode
 from ..plan.typemap import ColumnPlan
 from ..request import LoadMethod, MethodContext, MethodOutcome
+from .direct_plan import DirectRead
+from .direct_read import ParquetJob
 from .formats import choose_format
 from .part_reader import key_of_line
 from .prepared_method import prepared_connections, run_prepared
 from .resume import ResumePlan, plan_resume
 from .shadow_method import choose_path, run_shadow
 from .staging import StagingThread
-from .task import ROWS_METADATA, StageConfig, StagedPart, local_credentials, read_marker
+from .task import ROWS_METADATA, FrameJob, StageConfig, StagedPart, local_credentials, read_marker
 from .transaction import CopyTransaction, aws_region, use_server_side
 
 log = logging.getLogger("loader")
@@ -109,10 +111,10 @@ class _CopyRun:
         log.info("%s: staging format %s (%s)", req.target, fmt.name, out.format_reason)
         landing = ColumnPlan(self.plan.names, fmt.landing_types(self.plan, req.df.schema, cast_later))
         self.landing = landing
-        frame = fmt.frame(req.df, landing, self.opts.strip_nul, target=self.plan)
-        n_partitions = frame.rdd.getNumPartitions()
+        job = self._staging_job(fmt, landing, out)
+        n_partitions = job.partitions
         gzip = self.opts.compression == "gzip"
-        resumed = self._resume_plan(n_partitions)
+        resumed = self._resume_plan(n_partitions, job.reader)
         cfg = StageConfig(location=self.loc, gzip=gzip, rows_per_part=self.opts.rows_per_part,
                           part_bytes=self.opts.part_mb * 1024 * 1024,
                           endpoint_url=s3.endpoint_url(), skip_partitions=resumed.done, reuse=resumed.reuse,
@@ -126,8 +128,8 @@ class _CopyRun:
         log.info("Writing temporary %s to %s", fmt.label, self.loc.uri)
         self.ctx.events.staging_started()
         self.progress.phase("staging", parts_total=None)
-        stager = StagingThread(frame, cfg, self.run_id)
-        sc = frame.sparkSession.sparkContext
+        stager = StagingThread(job, cfg, self.run_id)
+        sc = job.spark_context
         if shadow is not None:
             return run_shadow(self, conn, shadow, fmt, stager, sc, resumed, out)
         if connections > 1:
@@ -153,6 +155,22 @@ class _CopyRun:
         out.rows_deleted = load.deleted
         log.info("COPY protocol completed successfully")
         return out
+
+    def _staging_job(self, fmt: Any, landing: ColumnPlan, out: MethodOutcome) -> Any:
+        """What the executors stage from: the Parquet files read by pyarrow (the runner found them
+        readable so, direct_plan.py, and binary takes the columns as they are), else Spark's rows."""
+        req = self.req
+        direct = req.direct
+        if isinstance(direct, DirectRead) and fmt.name != "binary":
+            direct = "CSV staging renders the rows in Spark"
+        if isinstance(direct, DirectRead):
+            read = direct.project(self.plan.names)
+            out.format_reason += f"; {read.describe()}"
+            log.info("%s: staging from the Parquet files (%s)", req.target, read.describe())
+            return ParquetJob(req.df.sparkSession.sparkContext, read)
+        if direct is not None:
+            out.format_reason += f"; read by Spark ({direct})"
+        return FrameJob(fmt.frame(req.df, landing, self.opts.strip_nul, target=self.plan))
 
     def stage_and_load(self, load: Callable[[str, int], int | Future[int]], stager: StagingThread,
                         resumed: ResumePlan, out: MethodOutcome, begin: Callable[[], None] | None = None) -> None:
@@ -194,12 +212,25 @@ class _CopyRun:
         s3.call("PutObject", self.client.put_object, Bucket=bucket, Key=self.loc.confirmation_key(),
                  Body=b"{}", ContentType="application/json", bucket=bucket)
 
-    def _resume_plan(self, n_partitions: int) -> ResumePlan:
+    def _resume_plan(self, n_partitions: int, reader: str) -> ResumePlan:
         """What an earlier attempt of this run staged and this one reuses (resume.py); the parts it
-        will write again are deleted first, so that the load never takes an old one."""
+        will write again are deleted first, so that the load never takes an old one. ``reader``: who
+        reads the source (``spark``, or ``pyarrow`` whose partitions are the files' units): an earlier
+        attempt that read otherwise numbered its partitions otherwise, and nothing of it is kept."""
+        objects = self.objects() if self.ctx.attempt > 1 else []
+        keys = {o["Key"] for o in objects}
+        earlier = "pyarrow" if self.loc.reader_key() in keys else "spark"
+        if self.ctx.attempt > 1 and earlier != reader:
+            log.info("resuming run %s (attempt %d): its parts were read by %s, this attempt reads by %s: "
+                     "staging every part again", self.run_id, self.ctx.attempt, earlier, reader)
+            s3.delete_keys(self.client, self.loc.bucket, sorted(keys), s3.RequestCounter())
+            objects = []
+        if reader != "spark" and self.loc.reader_key() not in {o["Key"] for o in objects}:
+            s3.call("PutObject", self.client.put_object, Bucket=self.loc.bucket, Key=self.loc.reader_key(),
+                     Body=b'{"reader": "%s"}' % reader.encode(), ContentType="application/json",
+                     bucket=self.loc.bucket)
         if self.ctx.attempt <= 1:
             return ResumePlan()
-        objects = self.objects()
         # the rows of a partition come back in the same order only from files the runner saw unchanged
         plan = plan_resume(objects, self._part_rows, by_part=self.req.source_fingerprint is not None)
         if plan.stale:

@@ -14,15 +14,16 @@ import time
 from typing import Any
 
 from ..adapters.spark_errors import translate_staging_failure
-from .task import StageConfig, run_staging_job
+from .task import StageConfig
 
 
 class StagingThread(threading.Thread):
     """Runs the Spark staging job; keeps its error for the driver loop to raise."""
 
-    def __init__(self, lines: Any, cfg: StageConfig, run_id: str) -> None:
+    def __init__(self, job: Any, cfg: StageConfig, run_id: str) -> None:
+        """``job``: task.FrameJob or direct_read.ParquetJob (``spark_context``, ``run(cfg)``)."""
         super().__init__(name=f"loader-stage-{run_id[:8]}", daemon=True)
-        self.lines, self.cfg, self.run_id = lines, cfg, run_id
+        self.job, self.cfg, self.run_id = job, cfg, run_id
         self.group = f"loader-{run_id}"
         self.error: BaseException | None = None
         self.seconds = 0.0
@@ -31,10 +32,10 @@ class StagingThread(threading.Thread):
 
     def run(self) -> None:
         t0 = time.monotonic()
-        sc = self.lines.sparkSession.sparkContext
+        sc = self.job.spark_context
         try:
             sc.setJobGroup(self.group, f"loader staging {self.run_id}", interruptOnCancel=True)
-            self.ran = {int(r["partition"]) for r in run_staging_job(self.lines, self.cfg)}
+            self.ran = {int(r["partition"]) for r in self.job.run(self.cfg)}
         except BaseException as exc:  # noqa: BLE001 - handed to the driver loop
             self.error = exc
         finally:
@@ -49,7 +50,7 @@ class StagingThread(threading.Thread):
         already failed (cancelled by an interruption): its tasks stop later than the job."""
         if not self.is_alive() and self.error is None:
             return  # finished staging: no task runs
-        sc = self.lines.sparkSession.sparkContext
+        sc = self.job.spark_context
         try:
             sc.cancelJobGroup(self.group)
         except Exception:  # noqa: BLE001 - a JVM that is gone (SIGTERM to the process group) runs nothing

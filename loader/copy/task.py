@@ -148,49 +148,57 @@ def stage_partition(cfg: StageConfig, batches: Iterator[Any]) -> Iterator[Any]:
     import pyarrow as pa
     from pyspark import TaskContext
 
-    from ..adapters.s3 import make_client
-    from ..errors import DataError, StagingError
-
     ctx = TaskContext.get()
     partition = ctx.partitionId() if ctx is not None else 0
     out_schema = pa.schema([("partition", pa.int32()), ("parts", pa.int32()), ("rows", pa.int64()),
                             ("bytes", pa.int64())])
-    if partition in cfg.skip_partitions:
-        # Staged by an earlier attempt of this run: its marker is there, nothing to redo.
-        yield pa.RecordBatch.from_pylist([], schema=out_schema)
-        return
-    # The terminal's Ctrl-C reaches this worker too (same process group): the driver stops the job
-    # (cancelled, the worker killed); a KeyboardInterrupt here would only print a traceback.
-    with contextlib.suppress(ValueError):  # not the worker's main thread
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        writer = _PartWriter(cfg, partition, make_client(cfg.endpoint_url, credentials=cfg.credentials))
-        skip = sum(p.rows for p in writer.parts)  # rows an earlier attempt staged in the reused parts
-        rows_before = 0
-        for batch in batches:
-            offset = 0
-            if skip:  # the leading rows are in the reused parts already
-                offset = min(skip, batch.num_rows)
-                skip -= offset
-                rows_before += offset
-            while offset < batch.num_rows:  # a batch is split where rows_per_part closes a part
-                n = writer.room(batch.num_rows - offset)
-                piece = batch if n == batch.num_rows else batch.slice(offset, n)
-                writer.add(cfg.encoder.encode(piece, partition, rows_before), n)
-                rows_before, offset = rows_before + n, offset + n
-        if skip:
-            raise RuntimeError(f"partition {partition} has {rows_before} rows, fewer than the {rows_before + skip} "
-                               "its reused parts hold: the source changed since they were staged")
-        writer.flush()
-        writer.write_marker()
-    except StagingError as exc:
-        # reaches the driver as text inside Spark's error: the tag says "infrastructure"
-        raise RuntimeError(f"{STAGING_ERROR_TAG}: {exc.message}") from None
-    except DataError as exc:  # a value the target column cannot take (binary encoder's checks)
-        raise RuntimeError(f"{DATA_ERROR_TAG}: {exc.message}") from None
-    yield pa.RecordBatch.from_pylist(
-        [{"partition": partition, "parts": len(writer.parts), "rows": sum(p.rows for p in writer.parts),
-          "bytes": sum(p.bytes for p in writer.parts)}], schema=out_schema)
+    yield pa.RecordBatch.from_pylist([stage_batches(cfg, partition, batches)], schema=out_schema)
+
+
+def stage_batches(cfg: StageConfig, partition: int, batches: Iterator[Any]) -> dict[str, int]:
+    """Stage one partition's Arrow batches (from Spark's rows or read from Parquet files by
+    direct_read.py) as parts and a marker; returns the partition's summary (its rows and bytes)."""
+    from ..adapters.s3 import make_client
+    from ..errors import DataError, StagingError
+
+    writer = None
+    if partition not in cfg.skip_partitions:  # else staged by an earlier attempt: its marker is there
+        # The terminal's Ctrl-C reaches this worker too (same process group): the driver stops the job
+        # (cancelled, the worker killed); a KeyboardInterrupt here would only print a traceback.
+        with contextlib.suppress(ValueError):  # not the worker's main thread
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            writer = _PartWriter(cfg, partition, make_client(cfg.endpoint_url, credentials=cfg.credentials))
+            _write_partition(writer, cfg, partition, batches)
+        except StagingError as exc:
+            # reaches the driver as text inside Spark's error: the tag says "infrastructure"
+            raise RuntimeError(f"{STAGING_ERROR_TAG}: {exc.message}") from None
+        except DataError as exc:  # a value the target column cannot take (binary encoder's checks)
+            raise RuntimeError(f"{DATA_ERROR_TAG}: {exc.message}") from None
+    parts = writer.parts if writer is not None else []
+    return {"partition": partition, "parts": len(parts), "rows": sum(p.rows for p in parts),
+            "bytes": sum(p.bytes for p in parts)}
+
+
+def _write_partition(writer: _PartWriter, cfg: StageConfig, partition: int, batches: Iterator[Any]) -> None:
+    skip = sum(p.rows for p in writer.parts)  # rows an earlier attempt staged in the reused parts
+    rows_before = 0
+    for batch in batches:
+        offset = 0
+        if skip:  # the leading rows are in the reused parts already
+            offset = min(skip, batch.num_rows)
+            skip -= offset
+            rows_before += offset
+        while offset < batch.num_rows:  # a batch is split where rows_per_part closes a part
+            n = writer.room(batch.num_rows - offset)
+            piece = batch if n == batch.num_rows else batch.slice(offset, n)
+            writer.add(cfg.encoder.encode(piece, partition, rows_before), n)
+            rows_before, offset = rows_before + n, offset + n
+    if skip:
+        raise RuntimeError(f"partition {partition} has {rows_before} rows, fewer than the {rows_before + skip} "
+                           "its reused parts hold: the source changed since they were staged")
+    writer.flush()
+    writer.write_marker()
 
 
 def nul_message(column: str, partition: int, row: int, value: str | None = None) -> str:
@@ -230,13 +238,27 @@ def local_credentials(spark: Any) -> tuple[str, str, str | None] | None:
     return frozen.access_key, frozen.secret_key, frozen.token
 
 
-def run_staging_job(lines_df: Any, cfg: StageConfig) -> list[dict[str, int]]:
-    """Run the Spark job that stages every partition; returns one summary row per partition."""
-    import functools
+class FrameJob:
+    """The staging job over a DataFrame's partitions (StagingThread runs it): Spark's rows, as the
+    Arrow batches ``mapInArrow`` hands over. direct_read.ParquetJob is the other kind."""
 
-    fn = functools.partial(stage_partition, cfg)
-    result = lines_df.mapInArrow(fn, "partition int, parts int, rows long, bytes long").collect()
-    return [r.asDict() for r in result]
+    reader = "spark"
+
+    def __init__(self, frame: Any) -> None:
+        self.frame = frame
+        self.spark_context = frame.sparkSession.sparkContext
+
+    @property
+    def partitions(self) -> int:
+        return int(self.frame.rdd.getNumPartitions())
+
+    def run(self, cfg: StageConfig) -> list[dict[str, int]]:
+        """Stage every partition; one summary row per partition."""
+        import functools
+
+        fn = functools.partial(stage_partition, cfg)
+        result = self.frame.mapInArrow(fn, "partition int, parts int, rows long, bytes long").collect()
+        return [r.asDict() for r in result]
 
 
 def read_marker(client: Any, bucket: str, key: str) -> list[StagedPart]:

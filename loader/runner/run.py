@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import interrupt
 from ..adapters import s3
+from ..copy.direct_plan import DirectRead
 from ..engine.execute import execute
 from ..errors import ConfigError, Interrupted, LoaderError, RunNotFoundError, SourceChangedError
 from ..manifest import Manifest, load_manifests
@@ -31,6 +32,7 @@ from .guards import Guarded
 from .incremental import IncrementalLoad, WindowChoice
 from .line_ends import local_files
 from .locate import find_run_manifest
+from .parquet_scan import direct_candidate
 from .sources import check_unchanged, fingerprint, read_guarded
 
 log = logging.getLogger("loader")
@@ -149,7 +151,8 @@ def run_one(m: Manifest, store: StateStore, opts: RunOptions, spark: Any) -> Run
         except LoaderError as exc:  # a run that started: recorded like any other, failed
             exc.with_ids(run_id=_record_unread(store, m, resume_record, redact(str(exc))))
             raise
-        req = request_for(m, df, opts, source_fingerprint, window, rejected=len(read.rejects))
+        direct = direct_candidate(spark, m.source, df) if window is None else None
+        req = request_for(m, df, opts, source_fingerprint, window, rejected=len(read.rejects), direct=direct)
         result = guards.set_aside(execute(req, store, resume=resume_record), m.target, read, store)
     except Interrupted as exc:  # stops the whole run, not only this manifest
         if not exc.details:  # stopped before its load started
@@ -221,7 +224,8 @@ def _read(spark: Any, m: Manifest) -> Guarded:
 
 
 def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str | None,
-                window: IncrementalLoad | None = None, rejected: int = 0) -> LoadRequest:
+                window: IncrementalLoad | None = None, rejected: int = 0,
+                direct: DirectRead | str | None = None) -> LoadRequest:
     """The one translation of a manifest into the engine's request (an incremental run loads its
     window's rows; --full-refresh replaces the table with every row). ``rejected``: the source's
     malformed records already set aside, which count against ``max_errors``."""
@@ -235,7 +239,7 @@ def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str 
                        on_error=m.on_error, max_errors=max_errors, defer_indexes=m.target.defer_indexes,
                        schema_evolution=m.target.schema_evolution, replace_where=m.target.replace_where,
                        replace_by=m.target.replace_by, allow_empty=m.target.allow_empty,
-                       on_narrowing=m.target.on_narrowing, ledger_schema=m.target.ledger_schema)
+                       on_narrowing=m.target.on_narrowing, ledger_schema=m.target.ledger_schema, direct=direct)
 
 
 def resume_run(run_id: str, paths: list[str], store: StateStore, opts: RunOptions,
@@ -260,7 +264,9 @@ def _resume_one(m: Manifest, record: Any, store: StateStore, opts: RunOptions, s
     check_unchanged(m.source, record.source_fingerprint, run_id)
     read = _read(spark, m)
     window = incremental.prepare(read.df, m, store, record) if m.source.incremental else None
-    req = request_for(m, read.df, opts, record.source_fingerprint, window, rejected=len(read.rejects))
+    direct = direct_candidate(spark, m.source, read.df) if window is None else None
+    req = request_for(m, read.df, opts, record.source_fingerprint, window, rejected=len(read.rejects),
+                      direct=direct)
     t0 = time.monotonic()
     result = guards.set_aside(execute(req, store, resume=record), m.target, read, store)
     return RunOutcome(m.name, str(m.target.ref), "succeeded", method=result.method, rows=result.rows,

@@ -1,0 +1,111 @@
+"""The runner's side of the direct Parquet read: the footers of the files Spark would read, turned
+into the facts copy/direct_plan.py decides on. I/O only (the footers, Spark's settings); the
+decision and its reasons are direct_plan's.
+
+Only a bare Parquet source qualifies: the manifest's ``where``, ``select``, ``schema`` and reader
+``options`` are Spark's to apply, and so is an incremental window. The files are the ones Spark
+lists for the DataFrame (``inputFiles``), local for now: pyarrow on the executors would read
+``s3://`` with the instance role, but that is not built (an S3 source keeps Spark's reader).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from ..copy.direct_plan import INT96, DirectRead, FileFacts, plan_direct
+from ..manifest import SourceSpec
+from .footer_types import as_spark_reads
+
+_EPOCH_DAY = dt.date(1970, 1, 1)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def direct_candidate(spark: Any, source: SourceSpec, df: Any) -> DirectRead | str | None:
+    """The direct read of the source's files, the reason Spark's reader stays, or None when the
+    source is not Parquet files (nothing to say)."""
+    if source.format != "parquet" or not source.path:
+        return None
+    for field, value in (("where", source.where), ("select", source.select), ("schema", source.schema),
+                         ("options", source.options)):
+        if value:
+            return f"source.{field} is Spark's to apply"
+    files = [_local_path(u) for u in df.inputFiles()]
+    local = sorted(p for p in files if p is not None)
+    if len(local) < len(files):
+        return "the files are not local (pyarrow reads local files only, for now)"
+    try:
+        facts = [footer_facts(p) for p in local]
+    except OSError as exc:
+        return f"a footer could not be read by pyarrow ({str(exc).splitlines()[0][:200]})"
+    conf = spark.conf
+    return plan_direct([(f.name, f.dataType.simpleString()) for f in df.schema.fields], facts,
+                       parallelism=int(spark.sparkContext.defaultParallelism),
+                       rebase_mode=str(conf.get("spark.sql.parquet.datetimeRebaseModeInRead", "EXCEPTION")),
+                       int96_conversion=str(conf.get("spark.sql.parquet.int96TimestampConversion",
+                                                     "false")).lower() == "true")
+
+
+def _local_path(uri: str) -> str | None:
+    """The path of a ``file:`` URI as Spark lists it (``file:/a/b`` or ``file:///a/b``), else None."""
+    if not uri.startswith("file:"):
+        return None if "://" in uri else uri
+    rest = uri[len("file:"):]
+    return "/" + rest.lstrip("/") if rest.startswith("/") else None
+
+
+def footer_facts(path: str) -> FileFacts:
+    """One file's footer: top-level columns as Spark reads them, key-value metadata, row groups, and
+    the smallest date or timestamp per such column (None where a row group has no statistics)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except pa.ArrowException as exc:
+        raise OSError(f"{os.path.basename(path)}: {exc}") from None
+    meta = pf.metadata
+    leaves = {pf.schema.column(i).path: (i, pf.schema.column(i).physical_type) for i in range(len(pf.schema))}
+    columns: dict[str, str] = {}
+    minimums: dict[str, int | None] = {}
+    for f in pf.schema_arrow:
+        leaf = leaves.get(f.name)
+        if leaf is not None and leaf[1] == "INT96":
+            columns[f.name] = INT96
+            continue
+        columns[f.name] = str(as_spark_reads(f.type))
+        if leaf is not None and (pa.types.is_date(f.type) or pa.types.is_timestamp(f.type)):
+            minimums[f.name] = _minimum(meta, leaf[0])
+    kv = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (meta.metadata or {}).items()}
+    return FileFacts(path, columns, kv, tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups)),
+                     minimums)
+
+
+def _minimum(meta: Any, column: int) -> int | None:
+    """The column's smallest value over the row groups, in days or microseconds since 1970."""
+    low: int | None = None
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(column).statistics
+        if meta.row_group(i).num_rows == 0:
+            continue
+        if stats is None or not stats.has_min_max:
+            return None
+        try:
+            value = _as_int(stats.min)
+        except (ValueError, OverflowError):  # a value Python's datetime cannot hold: not proven
+            value = None
+        if value is None:
+            return None
+        low = value if low is None else min(low, value)
+    return low
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+        delta = aware - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if isinstance(value, dt.date):
+        return (value - _EPOCH_DAY).days
+    return None
