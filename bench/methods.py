@@ -84,6 +84,44 @@ def loader_call(method: str, mode: str = "append", *, cached: bool = False, stag
     return prepare
 
 
+def runner_call(method: str, mode: str = "append") -> Prepare:
+    """The manifest runner over the Parquet files (``loader run``, in process): a bare Parquet source,
+    which the COPY method stages from the files read by pyarrow (copy/direct_plan.py) where Spark's
+    reader would hand over the same batches. The run's reason says which reader it took."""
+    def prepare(ctx: Any, ds: Dataset, table: str) -> Runner:
+        import tempfile
+        from pathlib import Path
+
+        from loader import commands
+        from loader.state import StateStore
+
+        folder = Path(tempfile.mkdtemp(prefix="bench-manifest-", dir=ctx.workdir))
+        (folder / f"{table}.yaml").write_text(
+            f"version: 1\nname: bench-{table}\nsource:\n  format: parquet\n  path: {ds.parquet}\n"
+            f"target:\n  connection: ${{LOADER_BENCH_URL}}\n  table: public.{table}\n  mode: {mode}\n"
+            f"  create: never\nmethod: {method}\ncopy:\n  bucket: {BUCKET}\n  fallback: none\n"
+            "  server_side: never\n")
+
+        def run() -> int:
+            import os
+
+            os.environ["LOADER_BENCH_URL"] = ctx.url()
+            [outcome] = commands.run([str(folder)], state_url=ctx.state_url, spark=ctx.spark)
+            if outcome.status != "succeeded":
+                raise RuntimeError(f"the run failed: {outcome.error}")
+            record = StateStore(ctx.state_url).get(outcome.run_id)
+            reason = record.reason or ""
+            ctx.last_extra = {"timings": record.timings, "path": reason.rpartition("; loaded ")[2],
+                              "reader": "pyarrow" if "read by pyarrow" in reason else "spark",
+                              "server_side": False, "cached": False}
+            staged = reason.partition("staged as ")[2].split(":", 1)[0].split(" ", 1)[0]
+            if staged in ("binary", "csv"):
+                ctx.last_extra["staging_format"] = staged
+            return int(outcome.rows or 0)
+        return run
+    return prepare
+
+
 COPY_OPTS = {"fallback": "none"}  # a failed COPY must fail here, not quietly become JDBC
 METHODS = [
     Method("standard", "standard (Spark JDBC)", "loader", loader_call("standard")),
@@ -101,6 +139,8 @@ METHODS = [
            loader_call("copy", server_side="never", staging_format="csv", **COPY_OPTS)),
     Method("copy-cached", "copy (client-side), cached DataFrame", "loader",
            loader_call("copy", server_side="never", cached=True, **COPY_OPTS)),
+    Method("copy-runner", "copy, manifest runner (Parquet read by pyarrow on the executors)", "loader",
+           runner_call("copy")),
     Method("copy-server", "copy (server-side, aws_s3 stand-in)", "loader",
            loader_call("copy", server_side="always", **COPY_OPTS)),
     Method("copy-overwrite", "copy (client-side)", "loader",
