@@ -54,7 +54,7 @@ def slow_setup(spark: Any, pg_db: Any, bucket: str, tmp_path: Path, monkeypatch:
 
 def _parts(bucket: str) -> list[str]:
     keys = [o["Key"] for o in s3.iter_objects(s3.make_client(), bucket, "")]
-    return [k for k in keys if TempLocation.marker_partition(k) is None]
+    return [k for k in keys if TempLocation.part_of(k) is not None]  # parts, not markers or reader.json
 
 
 def _interrupt(folder: Path, state_url: str, bucket: str, sig: int) -> subprocess.CompletedProcess[str]:
