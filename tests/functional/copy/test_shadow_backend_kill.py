@@ -4,7 +4,8 @@ driver's connection, which builds and swaps) in the build's transaction, inside 
 transaction, and between the swap's statements and its COMMIT. Each time the run fails with a
 LoaderError, the target is exactly the old table (a reader never sees anything else), the
 shadow is dropped by the run itself (over a connection of its own when its own died), and
-``--resume`` gives exactly the new rows. Real Spark, PostgreSQL and S3 (moto); the backends are
+``--resume`` gives exactly the new rows. A swap an event trigger refuses fails the same way, its
+error naming the swap and what refused it; --resume or the reaper then leaves nothing. Real Spark, PostgreSQL and S3 (moto); the backends are
 found by their application_name (tests/helpers/backend_kill.py)."""
 
 from __future__ import annotations
@@ -196,3 +197,49 @@ def test_the_coordinators_backend_killed_in_the_build_or_the_swap(
         assert "during the COMMIT of the swap of shadow table shbk__loader_shadow_" in error, error
     else:
         assert f"the {where} of shadow table shbk__loader_shadow_" in error, error
+
+
+@pytest.mark.parametrize("then", ["resume", "reap"])
+def test_a_swap_an_event_trigger_refuses_leaves_the_target_old_and_says_what_to_do(
+        then: str, folder: Path, spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An event trigger refusing ALTER TABLE, created once the shadow is built (the plan saw none),
+    fails the swap's first rename: the swap is rolled back, the shadow dropped, the error names the
+    swap and the trigger's message; once it is gone, --resume swaps in the new rows, or the reaper
+    deletes the kept staged parts."""
+    original_build = shadow_swap.ShadowTable.build
+
+    def build_then_trigger(self: Any, conn: Any) -> None:
+        original_build(self, conn)
+        with pg_conn.cursor() as cur:
+            cur.execute("CREATE FUNCTION shbk_freeze() RETURNS event_trigger LANGUAGE plpgsql AS "
+                        "$$BEGIN RAISE EXCEPTION 'ALTER TABLE is frozen by policy'; END$$")
+            cur.execute("CREATE EVENT TRIGGER shbk_freeze ON ddl_command_start WHEN TAG IN ('ALTER TABLE') "
+                        "EXECUTE FUNCTION shbk_freeze()")
+
+    monkeypatch.setattr(shadow_swap.ShadowTable, "build", build_then_trigger)
+    with Reader(pg_db) as reader:
+        outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
+    monkeypatch.setattr(shadow_swap.ShadowTable, "build", original_build)
+    assert reader.seen == {OLD_SEEN}, reader.seen
+    assert [o.status for o in outcomes] == ["failed"], outcomes
+    error = outcomes[0].error
+    assert "public.shbk: the swap of shadow table shbk__loader_shadow_" in error, error
+    assert "ALTER TABLE is frozen by policy" in error and "the target is unchanged" in error, error
+    assert "event trigger" in error and "--resume" in error, error
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM loader_ledger WHERE run_id = %s", (outcomes[0].run_id,))
+        assert cur.fetchone() == (0,), "the ledger row went with the swap"
+        cur.execute("DROP EVENT TRIGGER shbk_freeze")
+    if then == "resume":
+        _failed_then_resumed(outcomes, folder, spark, pg_db, pg_conn, bucket, state_url)
+        return
+    assert _content(pg_conn) == OLD_CONTENT and _leftovers(pg_conn) == []
+    assert list(s3.iter_objects(s3.make_client(), bucket, ""))  # kept for --resume
+    time.sleep(1.1)
+    text, ok = commands.reap(state_url, buckets=[bucket], prefix="tmp/postgres-copy", grace="6h",
+                             resume_window="1s", stale_after="30m", dry_run=False, as_json=False,
+                             table_manifests=[str(folder)])
+    assert ok, text
+    assert list(s3.iter_objects(s3.make_client(), bucket, "")) == [], text
+    assert _content(pg_conn) == OLD_CONTENT and _leftovers(pg_conn) == []
