@@ -145,9 +145,31 @@ def markdown(results: dict[str, Any]) -> str:
     phases = phase_lines(results["records"])
     if phases:
         out += ["## Where the loader's time goes (LoadResult.timings, medians)", ""] + phases + [""]
+    waits = reader_lines(results["records"])
+    if waits:
+        out += ["## A reader's longest wait during an overwrite", "",
+                "`SELECT 1 FROM <target> LIMIT 1` every 10 ms on an autocommit connection of its own during the "
+                "timed call (overwrite methods only): in place, readers wait from the TRUNCATE to the COMMIT; "
+                "through the shadow table (`connections` > 1), only for the swap.", ""] + waits + [""]
     if results.get("notes"):
         out += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
     return "\n".join(out)
+
+
+def reader_lines(records: list[dict[str, Any]]) -> list[str]:
+    """The overwrite methods' reader: its longest wait per repetition (bench/run.py ReaderWait)."""
+    lines = []
+    for r in records:
+        waits = r.get("reader_max_wait_ms")
+        if not waits:
+            continue
+        runs = r.get("reader") or []
+        queries = sum(w.get("reader_queries", 0) for w in runs)
+        errors = sum(w.get("reader_errors", 0) for w in runs)
+        lines.append(f"- {r['dataset']}, {label(r)} {r['mode']}: longest wait {max(waits):,.1f} ms "
+                     f"(per repetition: {', '.join(f'{w:,.1f}' for w in waits)} ms; {queries:,} queries"
+                     + (f", {errors} failed" if errors else "") + ")")
+    return lines
 
 
 def phase_lines(records: list[dict[str, Any]]) -> list[str]:

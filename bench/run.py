@@ -100,6 +100,46 @@ class Ctx:
         return conn
 
 
+# --- a reader during an overwrite -------------------------------------------------
+READER_QUERY = f"SELECT 1 FROM {TABLE} LIMIT 1"
+
+
+class ReaderWait(threading.Thread):
+    """A reader of the target during an overwrite: ``READER_QUERY`` every 10 ms on its own autocommit
+    connection (direct, never proxied); ``max_wait_ms`` is its longest wait (in place: the TRUNCATE's
+    lock until COMMIT; the shadow path: the swap)."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        super().__init__(daemon=True, name="bench-reader")
+        self.conn = ctx.admin()  # connected before the clock starts
+        self.halt = threading.Event()
+        self.max_wait_ms = 0.0
+        self.queries = 0
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                while not self.halt.is_set():
+                    t0 = time.perf_counter()
+                    try:
+                        cur.execute(READER_QUERY)
+                        cur.fetchall()
+                    except Exception as exc:  # noqa: BLE001 - counted, the reader goes on
+                        self.errors.append(f"{type(exc).__name__}: {exc}".strip()[:200])
+                    self.max_wait_ms = max(self.max_wait_ms, (time.perf_counter() - t0) * 1000)
+                    self.queries += 1
+                    self.halt.wait(0.01)
+        finally:
+            self.conn.close()
+
+    def finish(self) -> dict[str, Any]:
+        self.halt.set()
+        self.join(timeout=60)
+        return {"reader_max_wait_ms": round(self.max_wait_ms, 1), "reader_queries": self.queries,
+                "reader_errors": len(self.errors)}
+
+
 # --- memory ---------------------------------------------------------------------
 class MemorySampler(threading.Thread):
     """Peak RSS of this process and of the Spark JVM (with its Python workers), every 100 ms."""
@@ -220,9 +260,20 @@ def run_method(ctx: Ctx, ds: Dataset, m: Method, repeat: int, sampler: MemorySam
             loads.append(os.getloadavg()[0])
             if sampler:
                 sampler.reset()
+            # overwrite methods only: the others' timing has no reader beside it
+            reader = ReaderWait(ctx) if m.mode == "overwrite" else None
+            if reader:
+                reader.start()
             t0 = time.perf_counter()
-            rows = runner()
-            seconds = time.perf_counter() - t0
+            try:
+                rows = runner()
+            finally:
+                seconds = time.perf_counter() - t0
+                if reader:
+                    waited = reader.finish()
+            if reader:
+                rec.setdefault("reader_max_wait_ms", []).append(waited["reader_max_wait_ms"])
+                rec.setdefault("reader", []).append(waited)
             if sampler:
                 py, jvm = sampler.peaks_mb()
                 py_peak, jvm_peak = max(py_peak, py), max(jvm_peak, jvm)

@@ -34,10 +34,13 @@ class CopyWorkers:
         self.spec, self.run_id, self.target, self.into = spec, run_id, target, into
         self.fmt, self.client, self.bucket = fmt, client, bucket
         self.columns = pg.qualified_columns(columns)
+        #: the workers' connections are ``<app>:<n>`` (pg_stat_activity): the driver's is ``<app>``, and
+        #: a prepared append's connection ``n`` holds gid ``loader:<run>:n`` (prepared_plan.gid)
         self.app = f"loader-copy:{run_id[:8]}"
         self._pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix=f"loader-copy-{run_id[:8]}")
         self._local = threading.local()
         self._conns: list[Any] = []
+        self._made = 0
         self._lock = threading.Lock()
 
     def submit(self, key: str) -> Future[int]:
@@ -56,10 +59,11 @@ class CopyWorkers:
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = pg.connect(self.spec, application_name=self.app)
+            with self._lock:
+                n, self._made = self._made, self._made + 1
+            conn = pg.connect(self.spec, application_name=f"{self.app}:{n}")
             with self._lock:
                 self._conns.append(conn)
-                n = len(self._conns) - 1
             self._connected(conn, n)
             self._local.conn = conn
         return conn

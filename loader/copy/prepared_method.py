@@ -8,6 +8,7 @@ one back and the target is unchanged; after it, the rows are the run's.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,11 @@ def run_prepared(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: S
         workers.commit()
     finally:
         if not decided:
+            # the COPYs stopped first: a worker still COPYing would hold its connection (and take
+            # the next part); the driver's transaction (the ledger row) ended before any settling
+            workers.stop()
+            with contextlib.suppress(Exception):
+                conn.rollback()
             workers.rollback()
         workers.close(failed=not decided)
     out.rows = run.rows_loaded

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..adapters import pg, pg_errors
 from ..connection import ConnectionSpec
-from ..errors import LoaderError
+from ..errors import LoaderError, TargetConnectionError
 from ..naming import TableRef
 from . import ledger
 from .prepared_plan import parse_gid
@@ -40,8 +40,9 @@ def pending(cur: Any, run_id: str | None = None) -> list[tuple[str, str, float]]
     return out
 
 
-def finish(cur: Any, gids: list[str], commit: bool) -> int:
-    """COMMIT or ROLLBACK PREPARED each of ``gids`` on an autocommit cursor; returns how many."""
+def finish(cur: Any, gids: list[str], commit: bool, whose: str = "of an earlier attempt") -> int:
+    """COMMIT or ROLLBACK PREPARED each of ``gids`` on an autocommit cursor; returns how many
+    (``whose``: the log's word for them)."""
     verb = "COMMIT PREPARED" if commit else "ROLLBACK PREPARED"
     done = 0
     for g in gids:
@@ -53,7 +54,7 @@ def finish(cur: Any, gids: list[str], commit: bool) -> int:
             if not _gone(cur, g):  # else another session settled it first: nothing left to do
                 raise
     if done:
-        log.warning("%s %d prepared transaction(s) of an earlier attempt: %s", verb, done, ", ".join(gids))
+        log.warning("%s %d prepared transaction(s) %s: %s", verb, done, whose, ", ".join(gids))
     return done
 
 
@@ -82,12 +83,24 @@ def decide(conn: Any, spec: ConnectionSpec, schema: str, target: TableRef, run_i
     """Commit the run's ledger row (in ``schema``'s ledger) on ``conn`` (not one of the prepared): from here on the run's
     prepared transactions are committed, by this run or, after a crash, by whoever settles them.
     A connection lost during this COMMIT is answered by the ledger, as a load transaction's is."""
-    with conn.cursor() as cur:
-        ledger.record(cur, schema, target, run_id, rows)
+    try:
+        with conn.cursor() as cur:
+            ledger.record(cur, schema, target, run_id, rows)
+    except TargetConnectionError as exc:
+        raise _undecided(target, run_id, exc) from None
     try:
         with pg_errors.translated(table=target, run_id=run_id, during="COMMIT of the ledger row"):
             conn.commit()
-    except LoaderError:
+    except LoaderError as exc:
         if ledger.committed_rows_at(spec, schema, run_id) is None:
-            raise
+            raise _undecided(target, run_id, exc) from None
         log.warning("connection lost during COMMIT, but the ledger shows run %s decided to commit", run_id)
+
+
+def _undecided(target: TableRef, run_id: str, exc: LoaderError) -> LoaderError:
+    cls = TargetConnectionError if isinstance(exc, TargetConnectionError) else LoaderError
+    return cls(f"{target}: the decision of run {run_id} (its ledger row) was not committed: {exc.message}; "
+                     "its prepared transactions are rolled back (else by --resume or `loader reap`) and the "
+                     "target is unchanged",
+                     next_step="check the server, then run again with --resume (the staged parts are loaded again)",
+                     table=str(target), run_id=run_id, retryable=True)

@@ -21,6 +21,7 @@ created, for a shadow whose run the state store does not know: reaper/table_rule
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -139,7 +140,7 @@ class ShadowTable:
         if self.already_built:
             return
         shadow, f = self.ref.quoted, self.facts
-        with pg_errors.translated(table=self.target, run_id=self.run_id), conn.cursor() as cur:
+        with self._building(), conn.cursor() as cur:
             cur.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes(%s)",
                         (BUILD_MEMORY,))
             if cur.fetchone()[0]:
@@ -157,19 +158,24 @@ class ShadowTable:
                             f"{x.definition}")
         conn.commit()
         for fk in f.fks_from:  # each apart: the referenced table's writers wait for one step at a time
-            with pg_errors.translated(table=self.target, run_id=self.run_id), conn.cursor() as cur:
+            with self._building(), conn.cursor() as cur:
                 cur.execute(f"ALTER TABLE {shadow} ADD CONSTRAINT {quote_ident(fk.name)} {fk.definition} NOT VALID")
                 if fk.comment is not None:
                     cur.execute(f"COMMENT ON CONSTRAINT {quote_ident(fk.name)} ON {shadow} IS %s", (fk.comment,))
             conn.commit()
             if fk.validated:
-                with pg_errors.translated(table=self.target, run_id=self.run_id), conn.cursor() as cur:
+                with self._building(), conn.cursor() as cur:
                     cur.execute(f"ALTER TABLE {shadow} VALIDATE CONSTRAINT {quote_ident(fk.name)}")
                 conn.commit()
-        with pg_errors.translated(table=self.target, run_id=self.run_id), conn.cursor() as cur:
+        with self._building(), conn.cursor() as cur:
             cur.execute(f"ANALYZE {shadow}")
             cur.execute(f"INSERT INTO {self.parts.quoted} (shadow, part, rows) VALUES (%s, '', 0)", (self.ref.table,))
         conn.commit()
+
+    def _building(self) -> Any:
+        # ``during``: whatever is not the data's (a duplicate key is) ends the build's transaction
+        return pg_errors.translated(table=self.target, run_id=self.run_id,
+                                    during=f"the build of shadow table {self.ref.table}")
 
     # --- swap -----------------------------------------------------------------------------
     def swap(self, conn: Any, rows: int, *, allow_empty: bool, before: Callable[[], None] | None = None) -> None:
@@ -179,9 +185,9 @@ class ShadowTable:
             try:
                 self._swap_once(conn, rows, allow_empty=allow_empty)
             except TargetError as exc:
-                conn.rollback()
+                _rollback(conn)
                 if exc.sqlstate != _LOCK_NOT_AVAILABLE:
-                    raise
+                    raise self._swap_failed(exc) from None
                 if attempt == self.attempts:
                     raise LoaderError(
                         f"{self.target}: the swap of the shadow table did not get its lock within "
@@ -191,20 +197,35 @@ class ShadowTable:
                 log.info("%s: swap lock not granted (attempt %d of %d), retrying", self.target, attempt, self.attempts)
                 time.sleep(min(0.2 * attempt, 1.0))
                 continue
+            except TargetConnectionError as exc:
+                _rollback(conn)
+                raise self._swap_failed(exc) from None
             except BaseException:
-                conn.rollback()
+                _rollback(conn)  # a lost connection's own error, not the rollback's, is what failed
                 raise
             break
         interrupt.check()  # the last point where a stop leaves the target as it was
         if before is not None:
             before()
         try:
-            with pg_errors.translated(table=self.target, run_id=self.run_id, during="COMMIT"):
+            with pg_errors.translated(table=self.target, run_id=self.run_id,
+                                      during=f"the COMMIT of the swap of shadow table {self.ref.table}"):
                 conn.commit()
         except TargetConnectionError:
             if ledger.committed_rows_at(self.spec, self.home, self.run_id) is None:
                 raise
             log.warning("connection lost during COMMIT, but the ledger shows run %s committed", self.run_id)
+
+    def _swap_failed(self, exc: LoaderError) -> LoaderError:
+        """A statement of the swap refused (an event trigger, a privilege, a statement timeout): the
+        swap's transaction is rolled back, so the error says that, what refused and what to do."""
+        return type(exc)(
+            f"{self.target}: the swap of shadow table {self.ref.table} failed: {exc.message}; the swap was rolled "
+            "back, the target is unchanged",
+            next_step=exc.next_step or "fix what refused the swap (an event trigger on ALTER TABLE, a privilege, a "
+                                       "timeout) and run again with --resume (the staged parts are reused)",
+            table=str(self.target), run_id=self.run_id, sqlstate=exc.ids.get("sqlstate"),
+            constraint=exc.ids.get("constraint"))
 
     def _swap_once(self, conn: Any, rows: int, *, allow_empty: bool) -> None:
         target = self.target
@@ -278,17 +299,37 @@ class ShadowTable:
 
     # --- drop -----------------------------------------------------------------------------
     def drop(self, conn: Any) -> None:
-        """After a failure the process survived: the shadow and its part rows go (best effort)."""
+        """After a failure the process survived: the shadow and its part rows go (best effort), over
+        ``conn`` or, when its connection was lost (its backend killed during the build or the swap),
+        over a connection of its own."""
         try:
-            conn.rollback()
-            with pg_errors.translated(table=self.ref), conn.cursor() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {self.ref.quoted}")
-                cur.execute("SELECT to_regclass(%s) IS NOT NULL", (self.parts.quoted,))
-                if cur.fetchone()[0]:
-                    cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
-            conn.commit()
+            if not conn.closed:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+            if not conn.closed:
+                self._drop_on(conn)
+                return
+            own = pg.connect(self.spec, application_name=f"loader-copy:{self.run_id[:8]}:drop")
+            try:
+                self._drop_on(own)
+            finally:
+                with contextlib.suppress(Exception):
+                    own.close()
         except (LoaderError, Exception) as exc:  # the reaper drops it later
             log.warning("%s: shadow table not dropped (%s); the reaper will", self.ref, exc)
+
+    def _drop_on(self, conn: Any) -> None:
+        with pg_errors.translated(table=self.ref), conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {self.ref.quoted}")
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (self.parts.quoted,))
+            if cur.fetchone()[0]:
+                cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
+        conn.commit()
+
+
+def _rollback(conn: Any) -> None:
+    with contextlib.suppress(Exception):
+        conn.rollback()
 
 
 class ShadowSwapRefused(LoaderError):
