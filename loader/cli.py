@@ -101,7 +101,14 @@ def _logging(args: argparse.Namespace) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    # py4j reports a call cut by the JVM's end (SIGTERM to the process group, a crashed JVM) with
+    # logging.exception on the root logger, a traceback on stderr; the caller gets the error anyway
+    logging.getLogger().addFilter(_not_py4j)
     redact.install()
+
+
+def _not_py4j(record: logging.LogRecord) -> bool:
+    return "py4j" not in record.pathname.replace("\\", "/").split("/")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
