@@ -139,7 +139,7 @@ METHODS = [
            loader_call("copy", server_side="never", staging_format="csv", **COPY_OPTS)),
     Method("copy-cached", "copy (client-side), cached DataFrame", "loader",
            loader_call("copy", server_side="never", cached=True, **COPY_OPTS)),
-    Method("copy-runner", "copy, manifest runner (Parquet read by pyarrow on the executors)", "loader",
+    Method("copy-runner", "copy, manifest runner (bare Parquet source)", "loader",
            runner_call("copy")),
     Method("copy-server", "copy (server-side, aws_s3 stand-in)", "loader",
            loader_call("copy", server_side="always", **COPY_OPTS)),

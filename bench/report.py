@@ -83,8 +83,9 @@ def _checksum_cell(rec: dict[str, Any]) -> str:
 
 def label(rec: dict[str, Any]) -> str:
     """The method's label, plus the staging format the loader reported (LoadResult.staging_format)."""
-    fmt = rec.get("staging_format")
-    return f"{rec['label']} [staged {fmt}]" if fmt else rec["label"]
+    fmt, reader = rec.get("staging_format"), rec.get("reader")
+    text = f"{rec['label']} [staged {fmt}]" if fmt else rec["label"]
+    return f"{text} [read by {reader}]" if reader else text
 
 
 def table(records: list[dict[str, Any]], dataset: str, of: str = "of binary limit") -> str:
