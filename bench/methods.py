@@ -84,40 +84,89 @@ def loader_call(method: str, mode: str = "append", *, cached: bool = False, stag
     return prepare
 
 
-def runner_call(method: str, mode: str = "append") -> Prepare:
+def _manifest_folder(ctx: Any, ds: Dataset, table: str, method: str, mode: str, connections: int) -> Any:
+    """A folder with one manifest: the Parquet files, bare, into ``table`` (the runner's calls)."""
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-manifest-", dir=ctx.workdir))
+    (folder / f"{table}.yaml").write_text(
+        f"version: 1\nname: bench-{table}\nsource:\n  format: parquet\n  path: {ds.parquet}\n"
+        f"target:\n  connection: ${{LOADER_BENCH_URL}}\n  table: public.{table}\n  mode: {mode}\n"
+        f"  create: never\nmethod: {method}\ncopy:\n  bucket: {BUCKET}\n  fallback: none\n"
+        f"  server_side: never\n  connections: {connections}\n")
+    return folder
+
+
+def _outcome_rows(ctx: Any, outcome: Any) -> int:
+    """The run's rows; its timings, path and reader into ``ctx.last_extra`` for the report."""
+    from loader.state import StateStore
+
+    if outcome.status != "succeeded":
+        raise RuntimeError(f"the run failed: {outcome.error}")
+    record = StateStore(ctx.state_url).get(outcome.run_id)
+    reason = record.reason or ""
+    ctx.last_extra = {"timings": record.timings, "path": reason.rpartition("; loaded ")[2],
+                      "reader": "pyarrow" if "read by pyarrow" in reason else "spark",
+                      "server_side": False, "cached": False}
+    staged = reason.partition("staged as ")[2].split(":", 1)[0].split(" ", 1)[0]
+    if staged in ("binary", "csv"):
+        ctx.last_extra["staging_format"] = staged
+    return int(outcome.rows or 0)
+
+
+def runner_call(method: str, mode: str = "append", connections: int = 1) -> Prepare:
     """The manifest runner over the Parquet files (``loader run``, in process): a bare Parquet source,
     which the COPY method stages from the files read by pyarrow (copy/direct_plan.py) where Spark's
     reader would hand over the same batches. The run's reason says which reader it took."""
     def prepare(ctx: Any, ds: Dataset, table: str) -> Runner:
-        import tempfile
-        from pathlib import Path
+        import os
 
         from loader import commands
-        from loader.state import StateStore
 
-        folder = Path(tempfile.mkdtemp(prefix="bench-manifest-", dir=ctx.workdir))
-        (folder / f"{table}.yaml").write_text(
-            f"version: 1\nname: bench-{table}\nsource:\n  format: parquet\n  path: {ds.parquet}\n"
-            f"target:\n  connection: ${{LOADER_BENCH_URL}}\n  table: public.{table}\n  mode: {mode}\n"
-            f"  create: never\nmethod: {method}\ncopy:\n  bucket: {BUCKET}\n  fallback: none\n"
-            "  server_side: never\n")
+        folder = _manifest_folder(ctx, ds, table, method, mode, connections)
 
         def run() -> int:
-            import os
-
             os.environ["LOADER_BENCH_URL"] = ctx.url()
             [outcome] = commands.run([str(folder)], state_url=ctx.state_url, spark=ctx.spark)
-            if outcome.status != "succeeded":
-                raise RuntimeError(f"the run failed: {outcome.error}")
-            record = StateStore(ctx.state_url).get(outcome.run_id)
-            reason = record.reason or ""
-            ctx.last_extra = {"timings": record.timings, "path": reason.rpartition("; loaded ")[2],
-                              "reader": "pyarrow" if "read by pyarrow" in reason else "spark",
-                              "server_side": False, "cached": False}
-            staged = reason.partition("staged as ")[2].split(":", 1)[0].split(" ", 1)[0]
-            if staged in ("binary", "csv"):
-                ctx.last_extra["staging_format"] = staged
-            return int(outcome.rows or 0)
+            return _outcome_rows(ctx, outcome)
+        return run
+    return prepare
+
+
+class _CutBeforeCommit(Exception):
+    """Raised by the untimed first attempt of a ``resume_call`` at its last step before COMMIT."""
+
+
+def resume_call(mode: str = "overwrite", connections: int = 1) -> Prepare:
+    """The load alone, parts already staged: the issue's "e.g. a resume". Untimed, a first attempt
+    stages every part, COPYs them (into the shadow, which it also builds) and fails at the step
+    before its COMMIT; the run keeps its parts for a resume and the target is as it was. Timed:
+    ``loader resume``, which stages nothing again and loads the kept parts."""
+    def prepare(ctx: Any, ds: Dataset, table: str) -> Runner:
+        import os
+
+        from loader import commands
+        from loader.engine import execute
+
+        folder = _manifest_folder(ctx, ds, table, "copy", mode, connections)
+        os.environ["LOADER_BENCH_URL"] = ctx.url()
+        committing = execute._Load.committing
+
+        def cut(self: Any) -> None:
+            raise _CutBeforeCommit("the bench cuts the first attempt here")
+        execute._Load.committing = cut  # type: ignore[method-assign]
+        try:
+            [first] = commands.run([str(folder)], state_url=ctx.state_url, spark=ctx.spark)
+        finally:
+            execute._Load.committing = committing  # type: ignore[method-assign]
+        if first.status == "succeeded" or "the bench cuts" not in str(first.error):
+            raise RuntimeError(f"the first attempt should have been cut before its commit: {first.error}")
+        ctx.checkpoint()  # the timed resume starts without the first attempt's dirty buffers
+
+        def run() -> int:
+            outcome = commands.resume(first.run_id, [str(folder)], state_url=ctx.state_url, spark=ctx.spark)
+            return _outcome_rows(ctx, outcome)
         return run
     return prepare
 
@@ -157,6 +206,10 @@ METHODS = [
     Method("copy-overwrite-k4", "copy overwrite, connections=4 (shadow table, swap)", "loader",
            loader_call("copy", "overwrite", server_side="never", connections=4, **COPY_OPTS), mode="overwrite",
            prefill="full", kinds=("synthetic",)),
+    # the load alone (parts staged by an earlier attempt, `loader resume`): in place, then the shadow
+    *(Method(f"copy-overwrite-k{k}-staged", f"copy overwrite, connections={k}, parts already staged (resume)",
+             "loader", resume_call("overwrite", k), mode="overwrite", prefill="full", kinds=("synthetic",))
+      for k in (1, 2, 4)),
     Method("copy-upsert", "copy (client-side)", "loader",
            loader_call("copy", "upsert", server_side="never", **COPY_OPTS), mode="upsert", prefill="half",
            kinds=("synthetic",)),

@@ -99,6 +99,14 @@ class Ctx:
         conn.autocommit = True
         return conn
 
+    def checkpoint(self) -> None:
+        conn = self.admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("CHECKPOINT")
+        finally:
+            conn.close()
+
 
 # --- a reader during an overwrite -------------------------------------------------
 READER_QUERY = f"SELECT 1 FROM {TABLE} LIMIT 1"

@@ -14,8 +14,9 @@ Order of events, chosen so that nothing is ever lost track of:
    transaction writes the ledger row and commits;
 6. delete the prefix (best effort; the reaper is the guarantee).
 
-An overwrite with ``copy.connections`` > 1 stages the same way and loads through a shadow table
-instead of the one transaction (shadow_method.py).
+With ``copy.connections`` > 1 it stages the same way and loads over N connections: an overwrite
+through a shadow table (shadow_method.py), an append over prepared transactions
+(prepared_method.py), an upsert or a slice replace through a staging table (landing_method.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ..request import LoadMethod, MethodContext, MethodOutcome
 from .direct_plan import DirectRead
 from .direct_read import ParquetJob
 from .formats import choose_format
+from .landing_method import landing_connections, run_landing
 from .part_reader import key_of_line
 from .prepared_method import prepared_connections, run_prepared
 from .resume import ResumePlan, plan_resume
@@ -121,8 +123,12 @@ class _CopyRun:
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),
                           content_type=fmt.content_type)
+        merging = 1  # a merging load's connections (landing_method.py)
         if req.write.mode is WriteMode.APPEND:
             shadow, connections = None, prepared_connections(self, conn, cast_later, out)
+        elif req.write.merges:
+            shadow, connections = None, 1
+            merging = landing_connections(self, conn, req.reject is not None, out)
         else:
             shadow, connections = choose_path(self, conn, cast_later, out), 1
         log.info("Writing temporary %s to %s", fmt.label, self.loc.uri)
@@ -134,6 +140,8 @@ class _CopyRun:
             return run_shadow(self, conn, shadow, fmt, stager, sc, resumed, out)
         if connections > 1:
             return run_prepared(self, conn, connections, fmt, stager, sc, resumed, out)
+        if merging > 1:
+            return run_landing(self, conn, merging, fmt, stager, sc, resumed, out, cast_later=cast_later)
         self.progress.track(lambda: group_tasks(sc, stager.group))  # the staging job's tasks done
         stager.start()
         load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,
@@ -224,8 +232,8 @@ class _CopyRun:
             log.info("resuming run %s (attempt %d): its parts were read by %s, this attempt reads by %s: "
                      "staging every part again", self.run_id, self.ctx.attempt, earlier, reader)
             s3.delete_keys(self.client, self.loc.bucket, sorted(keys), s3.RequestCounter())
-            objects = []
-        if reader != "spark" and self.loc.reader_key() not in {o["Key"] for o in objects}:
+            objects, keys = [], set()
+        if reader != "spark" and self.loc.reader_key() not in keys:
             s3.call("PutObject", self.client.put_object, Bucket=self.loc.bucket, Key=self.loc.reader_key(),
                      Body=b'{"reader": "%s"}' % reader.encode(), ContentType="application/json",
                      bucket=self.loc.bucket)

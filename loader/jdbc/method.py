@@ -30,10 +30,11 @@ from ..adapters import pg, pg_errors
 from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group
 from ..adapters.spark_errors import nul_error_column, translate_jdbc_failure
 from ..connection import ConnectionSpec
+from ..destination import staging_table
 from ..destination.load_transaction import LoadTransaction
 from ..destination.write_modes import WriteStrategy, Written
-from ..errors import ConfigError, DataError, PrivilegeError, TargetError
-from ..naming import TableRef, loader_schema, quote_ident, sql_name, staging_table_name
+from ..errors import ConfigError, DataError
+from ..naming import TableRef, loader_schema, quote_ident, staging_table_name
 from ..options import JdbcOptions, Method, RejectPolicy
 from ..plan.typemap import ColumnPlan
 from ..progress import Progress
@@ -146,39 +147,17 @@ def _create_stage(spec: ConnectionSpec, stage: TableRef, cols: list[StagedColumn
     """Create the staging table (and, for compact columns, its inlet view); return where Spark writes."""
     ddl = ", ".join(f"{quote_ident(c.name)} {c.pg_type}" for c in cols)
     inlet = jdbc_codec.inlet_of(stage) if any(c.compact for c in cols) else None
-    with _connection(spec) as conn, conn.cursor() as cur:
-        try:
-            with pg_errors.translated(table=stage):
-                _create_stage_sql(cur, stage, ddl, inlet, cols, run_id, target)
-        except TargetError as exc:
-            if exc.sqlstate == pg_errors.NO_SUCH_SCHEMA:
-                raise ConfigError(f"schema {stage.schema!r} does not exist in {spec.safe_description()}",
-                                  next_step=f"CREATE SCHEMA {quote_ident(stage.schema)}") from None
-            if exc.sqlstate == pg_errors.INSUFFICIENT_PRIVILEGE:
-                raise PrivilegeError(f"{target}: user {spec.user} may not create the staging table {stage} in "
-                                     f"schema {stage.schema}, nothing was loaded",
-                                     next_step=f"GRANT CREATE ON SCHEMA {sql_name(stage.schema)} TO "
-                                               f"{sql_name(str(spec.user))}; or set target.ledger_schema to a "
-                                               "schema the role may create in", table=str(target),
-                                     sqlstate=exc.sqlstate) from None
-            raise
+    staging_table.create(spec, stage, ddl, run_id, target,
+                         then=jdbc_codec.inlet_ddl(stage, cols) if inlet is not None else ())
     return inlet or stage
 
 
-def _create_stage_sql(cur: Any, stage: TableRef, ddl: str, inlet: TableRef | None, cols: list[StagedColumn],
-                      run_id: str, target: TableRef) -> None:
-    cur.execute("BEGIN")
-    cur.execute(f"CREATE UNLOGGED TABLE {stage.quoted} ({ddl})")
-    cur.execute(f"COMMENT ON TABLE {stage.quoted} IS %s", (f"loader run {run_id} -> {target}",))
-    if inlet is not None:
-        for sql in jdbc_codec.inlet_ddl(stage, cols):
-            cur.execute(sql)
-    cur.execute("COMMIT")
-
-
 def _drop_stage(cur: Any, stage: TableRef) -> None:
-    cur.execute(f"DROP VIEW IF EXISTS {jdbc_codec.inlet_of(stage).quoted}")  # its rule depends on the table
+    cur.execute(_DROP_INLET.format(jdbc_codec.inlet_of(stage).quoted))  # its rule depends on the table
     cur.execute(f"DROP TABLE IF EXISTS {stage.quoted}")
+
+
+_DROP_INLET = "DROP VIEW IF EXISTS {}"
 
 
 def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: ColumnPlan,
@@ -214,9 +193,7 @@ def _publish(spec: ConnectionSpec, stage: TableRef, target: TableRef, plan: Colu
 
 
 def _drop_quietly(spec: ConnectionSpec, stage: TableRef) -> None:
-    """Best effort: if this fails too, the reaper finds the table by its name."""
-    with contextlib.suppress(Exception), _connection(spec) as conn, conn.cursor() as cur:
-        _drop_stage(cur, stage)
+    staging_table.drop_quietly(spec, stage, first=[_DROP_INLET.format(jdbc_codec.inlet_of(stage).quoted)])
 
 
 class JdbcMethod:

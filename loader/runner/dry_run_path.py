@@ -1,5 +1,6 @@
 """The dry run's word on how a manifest with copy.connections > 1 will load: an overwrite through a
-shadow table over N connections, an append over N prepared transactions, or over one, and why. The run decides with the same two functions
+shadow table over N connections, an append over N prepared transactions, an upsert or a slice
+replace through a staging table over N, or over one, and why. The run decides with the same two functions
 (destination/shadow_plan.py: ``path_before_catalog`` without the catalog, ``plan_path`` from the
 target's catalog facts), so the dry run and the run cannot disagree on the rules; what only the run
 knows (the columns the source matches, a table created meanwhile) it decides again."""
@@ -7,12 +8,14 @@ knows (the columns the source matches, a table created meanwhile) it decides aga
 from __future__ import annotations
 
 from ..adapters import pg
-from ..destination import prepared
+from ..destination import prepared, staging_table
+from ..destination.landing_plan import plan_landing
 from ..destination.prepared_plan import plan_prepared
 from ..destination.shadow_catalog import read_facts
 from ..destination.shadow_plan import ShadowPlan, path_before_catalog, plan_path
 from ..errors import LoaderError
 from ..manifest import Manifest
+from ..naming import loader_schema
 from ..options import Method
 
 
@@ -26,8 +29,10 @@ def planned_path(m: Manifest, *, copy_possible: bool, exists: bool, adds: str) -
     when = "if COPY is chosen: " if m.method is Method.AUTO else ""
     if m.target.mode == "append":
         return when + _prepared_path(m, exists=exists, adds=adds)
-    reason = path_before_catalog(connections, overwrite=m.target.mode == "overwrite",
-                                 shares_table=m.target.replace_where is not None or bool(m.target.replace_by),
+    shares_table = m.target.replace_where is not None or bool(m.target.replace_by)
+    if m.target.mode == "upsert" or shares_table:
+        return when + _landing_path(m)
+    reason = path_before_catalog(connections, overwrite=m.target.mode == "overwrite", shares_table=shares_table,
                                  reject=m.on_error == "reject")
     if reason is not None:
         return when + reason
@@ -65,3 +70,22 @@ def _prepared_path(m: Manifest, *, exists: bool, adds: str) -> str:
     return plan_prepared(m.copy.connections, append=True, creates=not exists,
                          adds_columns=bool(adds) and not adds.startswith("none"), reject=m.on_error == "reject",
                          max_prepared=max_prepared).reason
+
+
+def _landing_path(m: Manifest) -> str:
+    """An upsert's or a slice replace's path over copy.connections, by the run's rule (plan_landing)
+    with whether the role may create the staging table in the ledger's schema."""
+    home = loader_schema(m.target.ref, m.target.ledger_schema)
+    may_create = None
+    if m.on_error != "reject":
+        try:
+            conn = pg.connect(m.target.connection)
+        except LoaderError:
+            return "not checked (the target cannot be reached)"
+        try:
+            with conn.cursor() as cur:
+                may_create = staging_table.may_create_in(cur, home)
+        finally:
+            conn.close()
+    return plan_landing(m.copy.connections, merges=True, reject=m.on_error == "reject", may_create=may_create,
+                        schema=home).reason

@@ -1,6 +1,6 @@
 """Run manifests and SIGKILL this whole process group at a chosen point of the load.
 
-Used by tests/functional/engine/test_crash_resume.py and tests/functional/copy/test_shadow_crash.py. The patches only choose *where* the real
+Used by tests/functional/engine/test_crash_resume.py and the crash tests of tests/functional/copy/. The patches only choose *where* the real
 SIGKILL lands; everything else (Spark, S3, PostgreSQL, the state store) is real.
 
     python -m tests.helpers.crash_child STATE_URL PHASE MANIFEST_DIR
@@ -68,6 +68,8 @@ def install(phase: str) -> None:
         _install_shadow(phase)
     elif phase in ("prepared", "decided"):
         _install_prepared(phase)
+    elif phase.startswith("landing_"):
+        _install_landing(phase)
     else:
         raise SystemExit(f"unknown phase {phase}")
 
@@ -127,6 +129,30 @@ def _install_prepared(phase: str) -> None:
             die()
 
         prepared.decide = decide_then_die  # type: ignore[assignment]
+
+
+def _install_landing(phase: str) -> None:
+    """An upsert or slice replace over N connections (copy/landing_method.py): killed once a part is
+    committed into the staging table, or with every part in it and the merge not begun."""
+    from loader.copy import landing_method
+    from loader.destination import load_transaction
+
+    if phase == "landing_copying":
+        original_copy = landing_method.LandingCopy._copy
+
+        def copy_then_die(self: Any, key: str) -> int:
+            rows = original_copy(self, key)
+            die()
+            return rows
+
+        landing_method.LandingCopy._copy = copy_then_die  # type: ignore[method-assign]
+    elif phase == "landing_landed":  # the merge's transaction is the run's only LoadTransaction
+        def begin_then_die(self: Any) -> Any:
+            die()
+
+        load_transaction.LoadTransaction.begin = begin_then_die  # type: ignore[method-assign]
+    else:
+        raise SystemExit(f"unknown phase {phase}")
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from loader.destination import shadow_swap
 from loader.state import RunStatus, StateStore
 from tests.helpers import backend_kill
 from tests.helpers.copy_setup import copy_manifest_folder
+from tests.helpers.table_reader import Reader
 
 pytestmark = pytest.mark.slow
 ROWS, OLD = 6_000, 10
@@ -56,36 +57,6 @@ def folder(spark: Any, pg_db: Any, pg_conn: Any, bucket: str, tmp_path: Path, mo
         cur.execute("COMMENT ON TABLE shbk IS 'kill my backend'")
     return copy_manifest_folder(spark, pg_db, bucket, tmp_path, monkeypatch, name="shbk", manifest=MANIFEST,
                                 rows=ROWS, env_prefix="SHBK")
-
-
-class Reader(threading.Thread):
-    """Reads the target over and over in autocommit, as a reader of the table would."""
-
-    def __init__(self, pg_db: Any) -> None:
-        super().__init__(daemon=True)
-        self.pg_db, self.seen, self.stop = pg_db, set(), threading.Event()
-
-    def run(self) -> None:
-        import psycopg2
-
-        conn = psycopg2.connect(**self.pg_db.psycopg2_kwargs())
-        conn.autocommit = True
-        try:
-            while not self.stop.is_set():
-                with conn.cursor() as cur:
-                    cur.execute("SELECT count(*), count(DISTINCT id), min(v) FROM shbk")
-                    self.seen.add(cur.fetchone())
-                time.sleep(0.01)
-        finally:
-            conn.close()
-
-    def __enter__(self) -> Reader:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.join()
 
 
 def _content(pg_conn: Any) -> tuple[Any, ...]:
@@ -123,7 +94,7 @@ def _failed_then_resumed(outcomes: list[Any], folder: Path, spark: Any, pg_db: A
     assert _leftovers(pg_conn) == []
     run_id = outcomes[0].run_id
     assert StateStore(state_url).get(run_id).status is RunStatus.FAILED
-    with Reader(pg_db) as reader:
+    with Reader(pg_db, "shbk") as reader:
         again = commands.run([str(folder)], state_url=state_url, resume=True, spark=spark)
     assert [o.status for o in again] == ["succeeded"], again
     assert again[0].run_id == run_id
@@ -146,7 +117,7 @@ def test_a_worker_backend_killed_while_it_copies_into_the_shadow(
         return original(self, size)
 
     monkeypatch.setattr(part_reader.PartStream, "read", read_after_a_kill)
-    with Reader(pg_db) as reader:
+    with Reader(pg_db, "shbk") as reader:
         outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
     monkeypatch.setattr(part_reader.PartStream, "read", original)
     assert len(killed) == 1 and killed[0][1].startswith("loader-copy:") and killed[0][1].count(":") == 2, killed
@@ -186,7 +157,7 @@ def test_the_coordinators_backend_killed_in_the_build_or_the_swap(
                 kill(self.run_id)
 
         monkeypatch.setattr(shadow_swap.ShadowTable, "_exchange", exchange)
-    with Reader(pg_db) as reader:
+    with Reader(pg_db, "shbk") as reader:
         outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
     assert len(killed) == 1 and killed[0][1] == f"loader-copy:{outcomes[0].run_id[:8]}", killed
     assert reader.seen == {OLD_SEEN}, reader.seen
@@ -218,7 +189,7 @@ def test_a_swap_an_event_trigger_refuses_leaves_the_target_old_and_says_what_to_
                         "EXECUTE FUNCTION shbk_freeze()")
 
     monkeypatch.setattr(shadow_swap.ShadowTable, "build", build_then_trigger)
-    with Reader(pg_db) as reader:
+    with Reader(pg_db, "shbk") as reader:
         outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
     monkeypatch.setattr(shadow_swap.ShadowTable, "build", original_build)
     assert reader.seen == {OLD_SEEN}, reader.seen

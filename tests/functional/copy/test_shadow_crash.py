@@ -9,7 +9,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from loader.destination import shadow_swap
 from loader.naming import TempLocation
 from loader.state import RunStatus, StateStore
 from tests.helpers.copy_setup import copy_manifest_folder
+from tests.helpers.table_reader import Reader
 
 pytestmark = pytest.mark.slow
 
@@ -58,36 +58,6 @@ def folder(spark: Any, pg_db: Any, pg_conn: Any, bucket: str, tmp_path: Path, mo
                                 rows=ROWS, env_prefix="SHC")
 
 
-class Reader(threading.Thread):
-    """Counts the target's rows over and over, as a reader of the table would, in autocommit."""
-
-    def __init__(self, pg_db: Any) -> None:
-        super().__init__(daemon=True)
-        self.pg_db, self.seen, self.stop = pg_db, set(), threading.Event()
-
-    def run(self) -> None:
-        import psycopg2
-
-        conn = psycopg2.connect(**self.pg_db.psycopg2_kwargs())
-        conn.autocommit = True
-        try:
-            while not self.stop.is_set():
-                with conn.cursor() as cur:
-                    cur.execute("SELECT count(*), count(DISTINCT id), min(v) FROM shcrash")
-                    self.seen.add(cur.fetchone())
-                time.sleep(0.02)
-        finally:
-            conn.close()
-
-    def __enter__(self) -> Reader:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.join()
-
-
 def _content(pg_conn: Any) -> tuple[Any, ...]:
     with pg_conn.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT id), sum(id), md5(string_agg(id || ':' || v, ',' ORDER BY id)) "
@@ -117,7 +87,7 @@ def _objects(bucket: str) -> dict[str, Any]:
 
 
 def _crash(state_url: str, phase: str, folder: Path, pg_db: Any) -> set[tuple[Any, ...]]:
-    with Reader(pg_db) as reader:
+    with Reader(pg_db, "shcrash", interval=0.02) as reader:
         child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, phase, str(folder)],
                                env=dict(os.environ), capture_output=True, text=True, timeout=300)
     assert child.returncode == -9, child.stdout[-2000:] + child.stderr[-3000:]
@@ -165,7 +135,7 @@ def test_a_killed_shadow_overwrite_leaves_the_old_or_the_new_table_and_resumes_o
     monkeypatch.setattr(shadow_copy.ShadowCopy, "submit", submit)
     monkeypatch.setattr(shadow_swap.ShadowTable, "swap", swap)
     caplog.set_level(logging.INFO, logger="loader")
-    with Reader(pg_db) as reader:
+    with Reader(pg_db, "shcrash", interval=0.02) as reader:
         outcomes = commands.run([str(folder)], state_url=state_url, resume=True, spark=spark)
     assert [o.status for o in outcomes] == ["succeeded"], outcomes
     assert outcomes[0].run_id == crashed.run_id  # the same run continued

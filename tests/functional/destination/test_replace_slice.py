@@ -127,6 +127,7 @@ VARIANTS = [
     pytest.param("copy", {"staging_format": "binary"}, id="copy-binary"),
     pytest.param("copy", {"staging_format": "csv"}, id="copy-csv"),
     pytest.param("copy", {"server_side": "always"}, id="copy-server-side"),
+    pytest.param("copy", {"connections": 2, "rows_per_part": 1}, id="copy-2-connections"),
     pytest.param("optimized", {}, id="optimized"),
 ]
 
@@ -162,6 +163,8 @@ def test_one_dataset_is_replaced_the_other_untouched_and_readers_never_wait(
     if method == "copy":
         assert result.staging_format == options.get("staging_format", "binary")
         assert result.server_side is ("server_side" in options)
+        # over 2 connections: an UNLOGGED staging table, merged in one transaction (copy/landing_method.py)
+        assert ("into an UNLOGGED staging table" in (result.format_reason or "")) is ("connections" in options)
     assert _landed(entity, "b") == _expected(entity, NEW_B)
     with entity.cursor() as cur:  # geometries compared as geometries too, not only as text
         cur.execute("SELECT count(*) FROM entity e JOIN want w USING (entity) WHERE e.dataset = 'b' AND "
@@ -249,6 +252,7 @@ def test_geometry_from_wkb_bytes_lands_exactly(spark: Any, pg_db: Any, entity: A
 @pytest.mark.parametrize("method, options", [
     pytest.param("copy", {"staging_format": "csv"}, id="copy-csv"),
     pytest.param("copy", {"staging_format": "binary"}, id="copy-binary"),
+    pytest.param("copy", {"connections": 2, "rows_per_part": 1}, id="copy-2-connections"),
     pytest.param("optimized", {}, id="optimized"),
 ])
 def test_with_on_error_reject_a_refused_geometry_is_set_aside_and_the_slice_still_replaced(

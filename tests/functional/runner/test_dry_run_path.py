@@ -4,12 +4,14 @@ table), by the rules the run uses (destination/shadow_plan.py). Real PostgreSQL 
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from typing import Any
 
 import pytest
 
 from tests.functional.runner.test_dry_run import _plan, env  # noqa: F401 - the fixture
-from tests.functional.runner.test_runner import query
+from tests.functional.runner.test_runner import pg_url, query
 
 
 def _path(text: str) -> str | None:
@@ -55,9 +57,37 @@ def test_the_mode_a_new_table_and_one_connection(env: dict[str, Any], pg_conn: A
     text, _, _ = _plan(env, "dp_new_append", mode="append", method="copy", copy={"connections": 2})
     assert _path(text) == "over 1 connection: the table is created in the load transaction", text
     text, _, _ = _plan(env, "dp_mode", mode="upsert", key=["id"], method="copy", copy={"connections": 2})
-    assert _path(text) == "in place over 1 connection: only mode overwrite goes through a shadow table", text
+    assert _path(text) == ("over 2 connections into an UNLOGGED staging table in schema public, then merged in "
+                           "one transaction"), text
     text, _, _ = _plan(env, "dp_new", mode="overwrite", method="copy", copy={"connections": 2})
     assert _path(text) == ("in place over 1 connection: the shadow path is refused (the target is new "
                            "(created in the load transaction))"), text
     text, _, _ = _plan(env, "dp_mode", mode="overwrite", method="copy")
     assert _path(text) is None, text  # one connection: nothing to choose
+
+
+def test_a_slice_replace_lands_over_n_connections_where_the_role_may_create_the_staging_table(
+        env: dict[str, Any], pg_db: Any, pg_conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    _table(pg_conn, "dp_slice")
+    where = {"replace_where": "v = 'b'"}
+    text, ok, _ = _plan(env, "dp_slice", mode="overwrite", method="copy", copy={"connections": 2},
+                        target_extra=where)
+    assert ok, text
+    assert _path(text) == ("over 2 connections into an UNLOGGED staging table in schema public, then merged in "
+                           "one transaction"), text
+    # the staging table goes in target.ledger_schema: one the role may not create in keeps one connection
+    role = "dp_" + uuid.uuid4().hex[:10]
+    query(pg_conn, "CREATE SCHEMA dp_ledger")
+    query(pg_conn, f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+    query(pg_conn, f"GRANT USAGE ON SCHEMA dp_ledger TO {role}")
+    query(pg_conn, f"GRANT SELECT, INSERT, DELETE ON dp_slice TO {role}")
+    try:
+        monkeypatch.setenv("T_PG_URL", pg_url(dataclasses.replace(pg_db, user=role, password="pw")))
+        text, _, _ = _plan(env, "dp_slice", mode="overwrite", method="copy", copy={"connections": 2},
+                           target_extra=where | {"ledger_schema": "dp_ledger"})
+        assert _path(text) == ("over 1 connection: the role may not create the staging table in schema dp_ledger "
+                               "(GRANT CREATE ON SCHEMA dp_ledger, or set target.ledger_schema, to land over "
+                               "copy.connections)"), text
+    finally:
+        query(pg_conn, f"DROP OWNED BY {role}")
+        query(pg_conn, f"DROP ROLE {role}")

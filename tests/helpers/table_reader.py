@@ -1,0 +1,48 @@
+"""A reader of the target table, polling it while a load runs, as the website would."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+
+class Reader(threading.Thread):
+    """Reads ``count(*), count(DISTINCT id), min(v)`` of ``table`` over and over in autocommit.
+
+    ``seen`` collects every distinct answer, so a test can assert the reader only ever saw
+    the old rows or the new ones, never a mix; ``errors`` holds any error a query raised.
+    """
+
+    def __init__(self, pg_db: Any, table: str, interval: float = 0.01) -> None:
+        super().__init__(daemon=True)
+        self.pg_db, self.table, self.interval = pg_db, table, interval
+        self.seen: set[tuple[Any, ...]] = set()
+        self.errors: list[BaseException] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(**self.pg_db.psycopg2_kwargs())
+        conn.autocommit = True
+        try:
+            while not self.stop.is_set():
+                with conn.cursor() as cur:
+                    cur.execute(f"SELECT count(*), count(DISTINCT id), min(v) FROM {self.table}")
+                    self.seen.add(cur.fetchone())
+                time.sleep(self.interval)
+        except BaseException as exc:  # noqa: BLE001 - surfaced to the test through `errors`
+            self.errors.append(exc)
+        finally:
+            conn.close()
+
+    def __enter__(self) -> Reader:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.stop.set()
+        self.join()
+        if self.errors and exc_type is None:
+            raise AssertionError(f"the reader of {self.table} failed: {self.errors[0]!r}")
