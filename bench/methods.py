@@ -107,7 +107,7 @@ def _outcome_rows(ctx: Any, outcome: Any) -> int:
     record = StateStore(ctx.state_url).get(outcome.run_id)
     reason = record.reason or ""
     ctx.last_extra = {"timings": record.timings, "path": reason.rpartition("; loaded ")[2],
-                      "reader": "pyarrow" if "read by pyarrow" in reason else "spark",
+                      "parquet_reader": "pyarrow" if "read by pyarrow" in reason else "spark",
                       "server_side": False, "cached": False}
     staged = reason.partition("staged as ")[2].split(":", 1)[0].split(" ", 1)[0]
     if staged in ("binary", "csv"):
@@ -134,10 +134,6 @@ def runner_call(method: str, mode: str = "append", connections: int = 1) -> Prep
     return prepare
 
 
-class _CutBeforeCommit(Exception):
-    """Raised by the untimed first attempt of a ``resume_call`` at its last step before COMMIT."""
-
-
 def resume_call(mode: str = "overwrite", connections: int = 1) -> Prepare:
     """The load alone, parts already staged: the issue's "e.g. a resume". Untimed, a first attempt
     stages every part, COPYs them (into the shadow, which it also builds) and fails at the step
@@ -148,20 +144,21 @@ def resume_call(mode: str = "overwrite", connections: int = 1) -> Prepare:
 
         from loader import commands
         from loader.engine import execute
+        from loader.errors import LoaderError
 
         folder = _manifest_folder(ctx, ds, table, "copy", mode, connections)
         os.environ["LOADER_BENCH_URL"] = ctx.url()
         committing = execute._Load.committing
 
-        def cut(self: Any) -> None:
-            raise _CutBeforeCommit("the bench cuts the first attempt here")
+        def cut(self: Any) -> None:  # a failure of ours, with the run's id: the outcome says which to resume
+            raise LoaderError("the bench cuts the first attempt here", run_id=self.run_id, retryable=True)
         execute._Load.committing = cut  # type: ignore[method-assign]
         try:
             [first] = commands.run([str(folder)], state_url=ctx.state_url, spark=ctx.spark)
         finally:
             execute._Load.committing = committing  # type: ignore[method-assign]
-        if first.status == "succeeded" or "the bench cuts" not in str(first.error):
-            raise RuntimeError(f"the first attempt should have been cut before its commit: {first.error}")
+        if first.status == "succeeded" or "the bench cuts" not in str(first.error) or not first.run_id:
+            raise RuntimeError(f"the first attempt should have been cut before its commit: {first!r}")
         ctx.checkpoint()  # the timed resume starts without the first attempt's dirty buffers
 
         def run() -> int:

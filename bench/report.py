@@ -83,7 +83,7 @@ def _checksum_cell(rec: dict[str, Any]) -> str:
 
 def label(rec: dict[str, Any]) -> str:
     """The method's label, plus the staging format the loader reported (LoadResult.staging_format)."""
-    fmt, reader = rec.get("staging_format"), rec.get("reader")
+    fmt, reader = rec.get("staging_format"), rec.get("parquet_reader")
     text = f"{rec['label']} [staged {fmt}]" if fmt else rec["label"]
     return f"{text} [read by {reader}]" if reader else text
 

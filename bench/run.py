@@ -315,9 +315,9 @@ def run_method(ctx: Ctx, ds: Dataset, m: Method, repeat: int, sampler: MemorySam
     formats = sorted({e["staging_format"] for e in rec["extra"] if e and e.get("staging_format")})
     if formats:
         rec["staging_format"] = ",".join(formats)
-    readers = sorted({e["reader"] for e in rec["extra"] if e and e.get("reader")})
+    readers = sorted({e["parquet_reader"] for e in rec["extra"] if e and e.get("parquet_reader")})
     if readers:  # the manifest runner's row: who read the Parquet (copy/direct_plan.py decides)
-        rec["reader"] = ",".join(readers)
+        rec["parquet_reader"] = ",".join(readers)
     report.summarize(rec)
     return rec
 
