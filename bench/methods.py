@@ -198,6 +198,13 @@ METHODS = [
     Method("copy-overwrite-k2", "copy overwrite, connections=2 (shadow table, swap)", "loader",
            loader_call("copy", "overwrite", server_side="never", connections=2, **COPY_OPTS), mode="overwrite",
            prefill="full", kinds=("synthetic",)),
+    # the overwrite target is end to end from a cached DataFrame: in place, then the shadow
+    Method("copy-overwrite-cached", "copy overwrite, cached DataFrame", "loader",
+           loader_call("copy", "overwrite", server_side="never", cached=True, **COPY_OPTS), mode="overwrite",
+           prefill="full", kinds=("synthetic",)),
+    *(Method(f"copy-overwrite-k{k}-cached", f"copy overwrite, connections={k} (shadow table, swap), cached DataFrame",
+             "loader", loader_call("copy", "overwrite", server_side="never", cached=True, connections=k, **COPY_OPTS),
+             mode="overwrite", prefill="full", kinds=("synthetic",)) for k in (2, 4)),
     Method("copy-k4", "copy append, connections=4 (prepared transactions)", "loader",
            loader_call("copy", server_side="never", connections=4, **COPY_OPTS)),
     Method("copy-overwrite-k4", "copy overwrite, connections=4 (shadow table, swap)", "loader",

@@ -10,7 +10,9 @@ DataFrame), while a reader counts dataset 'b' every 50 ms on its own connection:
 * ``overwrite``: mode overwrite of the whole table (TRUNCATE; the loaded rows are all of it);
 * ``replace_where true``: the same rows, row locks only (every old row deleted);
 * ``replace_where dataset = 'a'``: only the 'a' slice replaced, 'b' untouched;
-* ``replace_by [dataset]``: the same through the slices the source holds.
+* ``replace_by [dataset]``: the same through the slices the source holds;
+* the last two again with ``connections=2``: the parts land over two connections in the run's
+  staging table, then one transaction merges them.
 
 It prints seconds, rows/s and the reader's slowest answer per case. Run it on a quiet machine.
 """
@@ -85,6 +87,9 @@ def main() -> int:
             ("replace_where true", {"replace_where": "true"}),
             ("replace_where dataset = 'a'", {"replace_where": "dataset = 'a'"}),
             ("replace_by [dataset]", {"replace_by": ["dataset"]}),
+            # over 2 connections into the run's staging table, merged in one transaction (landing_method.py)
+            ("replace_where dataset = 'a', k2", {"replace_where": "dataset = 'a'", "connections": 2}),
+            ("replace_by [dataset], k2", {"replace_by": ["dataset"], "connections": 2}),
         ]
         print(f"{'case':32} {'seconds':>8} {'rows/s':>10} {'reader waited (max)':>20}")
         for name, slice_args in cases:
