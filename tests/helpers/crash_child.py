@@ -66,7 +66,7 @@ def install(phase: str) -> None:
         load_transaction.LoadTransaction.commit = commit_then_die  # type: ignore[method-assign]
     elif phase.startswith("shadow_"):
         _install_shadow(phase)
-    elif phase in ("prepared", "decided"):
+    elif phase in ("prepared", "decided", "one_committed"):
         _install_prepared(phase)
     elif phase.startswith("landing_"):
         _install_landing(phase)
@@ -109,7 +109,8 @@ def _install_shadow(phase: str) -> None:
 
 def _install_prepared(phase: str) -> None:
     """An append over prepared transactions (copy/prepared_copy.py): killed with every connection
-    prepared and no decision, or right after the decision (the ledger row) committed."""
+    prepared and no decision, right after the decision (the ledger row) committed, or between the
+    first COMMIT PREPARED and the others."""
     from loader.copy import prepared_copy
     from loader.destination import prepared
 
@@ -121,6 +122,13 @@ def _install_prepared(phase: str) -> None:
             die()
 
         prepared_copy.PreparedCopy.prepare = prepare_then_die  # type: ignore[method-assign]
+    elif phase == "one_committed":  # decided, and killed between the first COMMIT PREPARED and the next
+        def commit_one_then_die(self: Any) -> None:
+            conn, _ = self.prepared[0]
+            conn.tpc_commit()
+            die()
+
+        prepared_copy.PreparedCopy.commit = commit_one_then_die  # type: ignore[method-assign]
     else:  # the ledger row committed (the decision), no COMMIT PREPARED yet
         original_decide = prepared.decide
 

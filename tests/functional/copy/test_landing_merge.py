@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ import pytest
 
 from loader import commands, write_to_postgres
 from loader.adapters import s3
+from loader.copy import part_reader
 from loader.errors import DataError
 from loader.state import RunStatus, StateStore
+from tests.helpers import backend_kill
 from tests.helpers.table_reader import Reader
 
 pytestmark = pytest.mark.slow
@@ -157,15 +160,21 @@ def _crash(state_url: str, phase: str, folder: Path, pg_db: Any) -> set[tuple[An
     return reader.seen
 
 
-@pytest.mark.parametrize("phase", ["landing_copying", "landing_landed"])
+@pytest.mark.parametrize("phase", ["landing_copying", "landing_landed", "committed"])
 def test_a_killed_merge_over_two_connections_leaves_the_target_and_resumes_once(
         phase: str, folder: Path, spark: Any, pg_db: Any, lm: Any, bucket: str, state_url: str) -> None:
     before = _content(lm)
     seen = _crash(state_url, phase, folder, pg_db)
-    assert seen == {OLD_SEEN}, seen
-    assert _content(lm) == before
     crashed = StateStore(state_url).list_runs(limit=1)[0]
-    assert crashed.status.is_active and _staging_tables(lm) == [crashed.staging_table]
+    assert crashed.status.is_active
+    if phase == "committed":  # the merge committed, the state store not told: the staging table went with it
+        assert seen <= {OLD_SEEN, NEW_SEEN}, seen
+        assert _content(lm)[1][:4] == ("b", ROWS, ROWS, sum(range(100, 100 + ROWS)))
+        assert _staging_tables(lm) == []
+    else:
+        assert seen == {OLD_SEEN}, seen
+        assert _content(lm) == before
+        assert _staging_tables(lm) == [crashed.staging_table]
     with Reader(pg_db, "lm", interval=0.02) as reader:
         outcomes = commands.run([str(folder)], state_url=state_url, resume=True, spark=spark)
     assert [o.status for o in outcomes] == ["succeeded"], outcomes
@@ -192,3 +201,33 @@ def test_the_reaper_drops_a_killed_merges_staging_table(
     assert f"public.{crashed.staging_table}" in text, text
     assert _staging_tables(lm) == [] and _content(lm) == before
     assert StateStore(state_url).get(crashed.run_id).status is RunStatus.ABANDONED
+
+
+def test_a_worker_backend_killed_while_it_copies_fails_the_run_drops_the_staging_table_and_resume_loads_once(
+        folder: Path, spark: Any, pg_db: Any, lm: Any, bucket: str, state_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first read of a staged part (a worker's COPY running, its backend waiting for data) kills
+    that worker's backend: the run fails, the target is as it was, no staging table is left."""
+    original, killed, once = part_reader.PartStream.read, [], threading.Lock()
+
+    def read_after_a_kill(self: Any, size: int = -1) -> bytes:
+        with once:
+            if not killed:
+                killed.extend(backend_kill.terminate(pg_db, *backend_kill.COPYING) or [(0, "none")])
+        return original(self, size)
+
+    before = _content(lm)
+    monkeypatch.setattr(part_reader.PartStream, "read", read_after_a_kill)
+    outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
+    monkeypatch.setattr(part_reader.PartStream, "read", original)
+    assert len(killed) == 1 and killed[0][1].startswith("loader-copy:") and killed[0][1].count(":") == 2, killed
+    assert [o.status for o in outcomes] == ["failed"], outcomes
+    assert "the staging table of public.lm" in outcomes[0].error and "--resume" in outcomes[0].error, \
+        outcomes[0].error
+    assert _content(lm) == before
+    assert _staging_tables(lm) == []
+    resumed = commands.run([str(folder)], state_url=state_url, resume=True, spark=spark)
+    assert [o.status for o in resumed] == ["succeeded"] and resumed[0].run_id == outcomes[0].run_id, resumed
+    assert _content(lm)[1][:4] == ("b", ROWS, ROWS, sum(range(100, 100 + ROWS)))
+    assert _staging_tables(lm) == []
+    assert list(s3.iter_objects(s3.make_client(), bucket, "")) == []
