@@ -4,7 +4,10 @@ connections are ``loader-copy:<run8>:<n>``, the driver's ``loader-copy:<run8>``,
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -48,3 +51,49 @@ def driver(run_id: str) -> tuple[str, tuple[Any, ...]]:
 
 
 COPYING = ("application_name LIKE 'loader-copy:%%:%%' AND state = 'active' AND query ILIKE 'COPY%%'", ())
+
+
+@contextlib.contextmanager
+def copying_worker_killed_on_first_read(pg_db: Any) -> Iterator[list[tuple[int, str]]]:
+    """Inside, the first read of a staged part (a worker's COPY is running, its backend waiting for
+    data) terminates one COPYing worker's backend, once; yields the list of the one killed."""
+    from loader.copy import part_reader
+
+    original, killed, once = part_reader.PartStream.read, [], threading.Lock()
+
+    def read_after_a_kill(self: Any, size: int = -1) -> bytes:
+        with once:  # the workers read at once: one kill
+            if not killed:
+                killed.extend(terminate(pg_db, *COPYING) or [(0, "none")])
+        return original(self, size)
+
+    part_reader.PartStream.read = read_after_a_kill  # type: ignore[method-assign]
+    try:
+        yield killed
+    finally:
+        part_reader.PartStream.read = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def every_worker_connected(n: int = 2) -> Iterator[None]:
+    """Inside, the first ``n`` parts' COPYs wait for each other before they start, so that ``n``
+    workers, each on its connection, take parts however fast COPY is next to staging (the pool
+    hands a part to an idle worker rather than start another: copy/copy_workers.py)."""
+    from loader.copy import copy_workers
+
+    original, barrier, started, lock = copy_workers.CopyWorkers._copy, threading.Barrier(n, timeout=60), [0], \
+        threading.Lock()
+
+    def copy(self: Any, key: str) -> int:
+        with lock:
+            first = started[0] < n
+            started[0] += 1
+        if first:
+            barrier.wait()
+        return int(original(self, key))
+
+    copy_workers.CopyWorkers._copy = copy  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        copy_workers.CopyWorkers._copy = original  # type: ignore[method-assign]

@@ -7,10 +7,6 @@ child process (tests/helpers/crash_child.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,10 +15,10 @@ import pytest
 
 from loader import commands, write_to_postgres
 from loader.adapters import s3
-from loader.copy import part_reader
 from loader.errors import DataError
 from loader.state import RunStatus, StateStore
 from tests.helpers import backend_kill
+from tests.helpers.crash_child import run_killed
 from tests.helpers.table_reader import Reader
 
 pytestmark = pytest.mark.slow
@@ -154,9 +150,7 @@ def folder(spark: Any, pg_db: Any, lm: Any, bucket: str, tmp_path: Path, monkeyp
 
 def _crash(state_url: str, phase: str, folder: Path, pg_db: Any) -> set[tuple[Any, ...]]:
     with Reader(pg_db, "lm", interval=0.02) as reader:
-        child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, phase, str(folder)],
-                               env=dict(os.environ), capture_output=True, text=True, timeout=300)
-    assert child.returncode == -9, child.stdout[-2000:] + child.stderr[-3000:]
+        run_killed(state_url, phase, folder)
     return reader.seen
 
 
@@ -204,22 +198,12 @@ def test_the_reaper_drops_a_killed_merges_staging_table(
 
 
 def test_a_worker_backend_killed_while_it_copies_fails_the_run_drops_the_staging_table_and_resume_loads_once(
-        folder: Path, spark: Any, pg_db: Any, lm: Any, bucket: str, state_url: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        folder: Path, spark: Any, pg_db: Any, lm: Any, bucket: str, state_url: str) -> None:
     """The first read of a staged part (a worker's COPY running, its backend waiting for data) kills
     that worker's backend: the run fails, the target is as it was, no staging table is left."""
-    original, killed, once = part_reader.PartStream.read, [], threading.Lock()
-
-    def read_after_a_kill(self: Any, size: int = -1) -> bytes:
-        with once:
-            if not killed:
-                killed.extend(backend_kill.terminate(pg_db, *backend_kill.COPYING) or [(0, "none")])
-        return original(self, size)
-
     before = _content(lm)
-    monkeypatch.setattr(part_reader.PartStream, "read", read_after_a_kill)
-    outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
-    monkeypatch.setattr(part_reader.PartStream, "read", original)
+    with backend_kill.copying_worker_killed_on_first_read(pg_db) as killed:
+        outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
     assert len(killed) == 1 and killed[0][1].startswith("loader-copy:") and killed[0][1].count(":") == 2, killed
     assert [o.status for o in outcomes] == ["failed"], outcomes
     assert "the staging table of public.lm" in outcomes[0].error and "--resume" in outcomes[0].error, \

@@ -5,9 +5,6 @@ SIGKILL a real child process (tests/helpers/crash_child.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +17,7 @@ from loader.adapters import s3
 from loader.errors import DataError
 from loader.state import StateStore
 from tests.helpers.copy_setup import copy_manifest_folder
+from tests.helpers.crash_child import run_killed
 
 pytestmark = pytest.mark.slow
 ROWS = 3_000
@@ -140,9 +138,7 @@ def test_sigkill_with_transactions_prepared_then_resume_settles_them_and_loads_o
     folder = copy_manifest_folder(spark, pg_db, bucket, tmp_path, monkeypatch, name="prep", manifest=MANIFEST,
                                   rows=rows, env_prefix="PREP")
     _query_exec(pg_conn, "CREATE TABLE prep (id bigint PRIMARY KEY, v text)")
-    child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, phase, str(folder)],
-                           env=dict(os.environ), capture_output=True, text=True, timeout=300)
-    assert child.returncode == -9, child.stdout[-2000:] + child.stderr[-3000:]
+    run_killed(state_url, phase, folder)
     held = _prepared(pg_conn)
     assert len(held) == (1 if phase == "one_committed" else 2), held
     assert all(g.startswith("loader:") for (g,) in held), held

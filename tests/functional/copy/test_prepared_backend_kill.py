@@ -10,7 +10,6 @@ application_name (tests/helpers/backend_kill.py)."""
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 
 from loader import commands
 from loader.adapters import s3
-from loader.copy import part_reader
 from loader.destination import prepared
 from loader.state import RunStatus, StateStore
 from tests.helpers import backend_kill
@@ -87,21 +85,11 @@ def _resume_loads_once(folder: Path, spark: Any, pg_conn: Any, bucket: str, stat
 
 
 def test_a_worker_backend_killed_while_it_copies_fails_the_run_and_the_resume_loads_once(
-        folder: Path, spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        folder: Path, spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str) -> None:
     """The first read of a staged part (a worker's COPY is running, its backend waiting for data)
     kills one worker's backend: its transaction is gone, so the run fails and rolls the other back."""
-    original, killed, once = part_reader.PartStream.read, [], threading.Lock()
-
-    def read_after_a_kill(self: Any, size: int = -1) -> bytes:
-        with once:  # the workers read at once: one kill
-            if not killed:
-                killed.extend(backend_kill.terminate(pg_db, *backend_kill.COPYING) or [(0, "none")])
-        return original(self, size)
-
-    monkeypatch.setattr(part_reader.PartStream, "read", read_after_a_kill)
-    outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
-    monkeypatch.setattr(part_reader.PartStream, "read", original)
+    with backend_kill.copying_worker_killed_on_first_read(pg_db) as killed:
+        outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
     assert len(killed) == 1 and killed[0][1].startswith("loader-copy:") and killed[0][1].count(":") == 2, killed
     assert [o.status for o in outcomes] == ["failed"], outcomes
     error = outcomes[0].error
@@ -133,7 +121,8 @@ def test_a_worker_backend_killed_once_prepared_is_committed_over_another_connect
 
     monkeypatch.setattr(prepared, "decide", kill_then_decide)
     caplog.set_level(logging.INFO, logger="loader")
-    outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
+    with backend_kill.every_worker_connected(2):
+        outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
     assert [o.status for o in outcomes] == ["succeeded"], outcomes
     run_id = outcomes[0].run_id
     assert seen[0] == [f"loader:{run_id}:0", f"loader:{run_id}:1"], seen  # both prepared when it was killed
@@ -161,7 +150,8 @@ def test_the_coordinator_and_a_worker_killed_before_the_decision_roll_back_and_r
         original(conn, spec, schema, target, run_id, rows)
 
     monkeypatch.setattr(prepared, "decide", kill_then_decide)
-    outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
+    with backend_kill.every_worker_connected(2):
+        outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
     assert len(killed) == 2, killed
     assert [o.status for o in outcomes] == ["failed"], outcomes
     assert "ledger" in outcomes[0].error and "--resume" in outcomes[0].error, outcomes[0].error

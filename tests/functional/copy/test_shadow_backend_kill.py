@@ -10,7 +10,6 @@ found by their application_name (tests/helpers/backend_kill.py)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 
 from loader import commands
 from loader.adapters import s3
-from loader.copy import part_reader
 from loader.destination import shadow_swap
 from loader.state import RunStatus, StateStore
 from tests.helpers import backend_kill
@@ -106,20 +104,9 @@ def _failed_then_resumed(outcomes: list[Any], folder: Path, spark: Any, pg_db: A
 
 
 def test_a_worker_backend_killed_while_it_copies_into_the_shadow(
-        folder: Path, spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    original, killed, once = part_reader.PartStream.read, [], threading.Lock()
-
-    def read_after_a_kill(self: Any, size: int = -1) -> bytes:
-        with once:
-            if not killed:
-                killed.extend(backend_kill.terminate(pg_db, *backend_kill.COPYING) or [(0, "none")])
-        return original(self, size)
-
-    monkeypatch.setattr(part_reader.PartStream, "read", read_after_a_kill)
-    with Reader(pg_db, "shbk") as reader:
+        folder: Path, spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str) -> None:
+    with backend_kill.copying_worker_killed_on_first_read(pg_db) as killed, Reader(pg_db, "shbk") as reader:
         outcomes = commands.run([str(folder)], state_url=state_url, spark=spark)
-    monkeypatch.setattr(part_reader.PartStream, "read", original)
     assert len(killed) == 1 and killed[0][1].startswith("loader-copy:") and killed[0][1].count(":") == 2, killed
     assert reader.seen == {OLD_SEEN}, reader.seen
     error = _failed_then_resumed(outcomes, folder, spark, pg_db, pg_conn, bucket, state_url)

@@ -6,9 +6,6 @@ finishes (each row once, the staged parts reused, no shadow left) or the reaper 
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ from loader.destination import shadow_swap
 from loader.naming import TempLocation
 from loader.state import RunStatus, StateStore
 from tests.helpers.copy_setup import copy_manifest_folder
+from tests.helpers.crash_child import run_killed
 from tests.helpers.table_reader import Reader
 
 pytestmark = pytest.mark.slow
@@ -88,9 +86,7 @@ def _objects(bucket: str) -> dict[str, Any]:
 
 def _crash(state_url: str, phase: str, folder: Path, pg_db: Any) -> set[tuple[Any, ...]]:
     with Reader(pg_db, "shcrash", interval=0.02) as reader:
-        child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, phase, str(folder)],
-                               env=dict(os.environ), capture_output=True, text=True, timeout=300)
-    assert child.returncode == -9, child.stdout[-2000:] + child.stderr[-3000:]
+        run_killed(state_url, phase, folder)
     return reader.seen
 
 

@@ -3,9 +3,6 @@ the run ends succeeded (the exactly-once ledger covers a kill right after the da
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ from loader import commands
 from loader.adapters import s3
 from loader.state import StateStore
 from tests.helpers.copy_setup import copy_manifest_folder
+from tests.helpers.crash_child import run_killed
 
 ROWS = 30_000
 
@@ -47,10 +45,7 @@ def crash_setup(spark: Any, pg_db: Any, bucket: str, tmp_path: Path, monkeypatch
 @pytest.mark.parametrize("phase", ["staging", "staged", "loading", "committed"])
 def test_sigkill_then_resume_loads_exactly_once(phase: str, crash_setup: Path, spark: Any, pg_conn: Any,
                                                 bucket: str, state_url: str) -> None:
-    child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, phase,
-                            str(crash_setup)], env=dict(os.environ), capture_output=True, text=True,
-                           timeout=300)
-    assert child.returncode == -9, child.stdout[-2000:] + child.stderr[-3000:]
+    run_killed(state_url, phase, crash_setup)
     store = StateStore(state_url)
     crashed = store.list_runs(limit=1)[0]
     assert crashed.status.is_active and crashed.temp_path  # it died mid-run
@@ -88,9 +83,7 @@ def test_a_slice_replace_killed_before_or_after_commit_replaces_its_slice_once(
         cur.execute("INSERT INTO crashy SELECT g, 'other' FROM generate_series(1000000, 1000009) g")
         cur.execute("SELECT ctid::text, xmin::text FROM crashy WHERE v = 'other' ORDER BY id")
         others = cur.fetchall()
-    child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, phase, str(folder)],
-                           env=dict(os.environ), capture_output=True, text=True, timeout=300)
-    assert child.returncode == -9, child.stdout[-2000:] + child.stderr[-3000:]
+    run_killed(state_url, phase, folder)
     with pg_conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM crashy WHERE v LIKE 'row %'")
         assert cur.fetchone()[0] == (100 if phase == "loading" else ROWS)  # before COMMIT: as it was

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,14 +14,13 @@ from loader.adapters import s3
 from loader.errors import SourceChangedError
 from loader.state import StateStore
 from tests.functional.engine.test_crash_resume import ROWS, crash_setup  # noqa: F401 - the fixture is reused
+from tests.helpers.crash_child import run_killed
 
 pytestmark = pytest.mark.slow
 
 
 def _crash(state_url: str, folder: Path, phase: str = "staged") -> str:
-    child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, phase, str(folder)],
-                           env=dict(os.environ), capture_output=True, text=True, timeout=300)
-    assert child.returncode == -9, child.stderr[-3000:]
+    run_killed(state_url, phase, folder)
     return StateStore(state_url).list_runs(limit=1)[0].run_id
 
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ from loader.adapters import s3
 from loader.manifest import SourceSpec
 from loader.runner.parquet_scan import direct_candidate
 from loader.state import StateStore
+from tests.helpers.crash_child import run_killed
 
 MANIFEST = """\
 version: 1
@@ -168,9 +166,7 @@ def test_a_resume_that_reads_otherwise_than_its_first_attempt_stages_again_and_l
     spark.range(rows, numPartitions=3).selectExpr("id", "concat('row ', id) AS v").write.parquet(str(path))
     folder = _folder(tmp_path, pg_db, bucket, monkeypatch, path, "resumed")
     # the first attempt reads with Spark (forced) and is killed with parts loaded, uncommitted
-    child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, "spark_reader_staging",
-                            str(folder)], env=dict(os.environ), capture_output=True, text=True, timeout=300)
-    assert child.returncode == -9, child.stdout[-2000:] + child.stderr[-3000:]
+    run_killed(state_url, "spark_reader_staging", folder)
     crashed = StateStore(state_url).list_runs(limit=1)[0]
     assert list(s3.iter_objects(s3.make_client(), bucket, crashed.temp_path.split("/", 3)[3]))
 

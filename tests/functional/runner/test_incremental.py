@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ import yaml
 from loader import commands
 from loader.state import StateStore
 from tests.functional.runner.test_runner import pg_url, query
+from tests.helpers.crash_child import run_killed
 
 pytestmark = pytest.mark.slow
 
@@ -137,9 +135,7 @@ def test_sigkill_during_an_incremental_run(phase: str, after: str, spark: Any, e
     add_batch(spark, env["src"], range(BATCH))
     run(folder, state_url, spark)
     add_batch(spark, env["src"], range(BATCH, 2 * BATCH))
-    child = subprocess.run([sys.executable, "-m", "tests.helpers.crash_child", state_url, phase, str(folder)],
-                           env=dict(os.environ), capture_output=True, text=True, timeout=300)
-    assert child.returncode == -9, child.stdout[-2000:] + child.stderr[-3000:]
+    run_killed(state_url, phase, folder)
     killed = StateStore(state_url).list_runs(limit=1)[0]
     assert killed.status.is_active and json.loads(killed.window_from or "")["value"] == ts(BATCH - 1)
     if phase == "committed":  # the mark was stored before the COMMIT; it counts once the run is finished
