@@ -7,6 +7,9 @@ knows (the columns the source matches, a table created meanwhile) it decides aga
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from ..adapters import pg
 from ..destination import prepared, staging_table
 from ..destination.landing_plan import plan_landing
@@ -17,6 +20,8 @@ from ..errors import LoaderError
 from ..manifest import Manifest
 from ..naming import loader_schema
 from ..options import Method
+
+T = TypeVar("T")
 
 
 def planned_path(m: Manifest, *, copy_possible: bool, exists: bool, adds: str) -> str:
@@ -41,16 +46,32 @@ def planned_path(m: Manifest, *, copy_possible: bool, exists: bool, adds: str) -
     if adds and not adds.startswith("none"):
         return when + ShadowPlan((f"schema_evolution adds columns: {adds}",)).reason(connections)
     try:
-        conn = pg.connect(m.target.connection)
-    except LoaderError:
-        return "not checked (the target cannot be reached)"  # target.connection's problem is reported already
-    try:
-        with conn.cursor() as cur:
-            facts = read_facts(cur, m.target.ref)
-    finally:
-        conn.close()
+        facts = _ask(m, lambda cur: read_facts(cur, m.target.ref))
+    except _Unreachable:
+        return UNREACHABLE
     names = [c[0] for c in facts.columns] if facts is not None else []
     return when + plan_path(facts, names).reason(connections)
+
+
+#: the path line when the target cannot be reached (target.connection's problem is reported already)
+UNREACHABLE = "not checked (the target cannot be reached)"
+
+
+class _Unreachable(Exception):
+    pass
+
+
+def _ask(m: Manifest, question: Callable[[Any], T]) -> T:
+    """``question`` asked of a cursor on the manifest's target; _Unreachable if it cannot connect."""
+    try:
+        conn = pg.connect(m.target.connection)
+    except LoaderError:
+        raise _Unreachable from None
+    try:
+        with conn.cursor() as cur:
+            return question(cur)
+    finally:
+        conn.close()
 
 
 def _prepared_path(m: Manifest, *, exists: bool, adds: str) -> str:
@@ -59,14 +80,9 @@ def _prepared_path(m: Manifest, *, exists: bool, adds: str) -> str:
     max_prepared = None
     if exists:
         try:
-            conn = pg.connect(m.target.connection)
-        except LoaderError:
-            return "not checked (the target cannot be reached)"
-        try:
-            with conn.cursor() as cur:
-                max_prepared = prepared.max_prepared(cur)
-        finally:
-            conn.close()
+            max_prepared = _ask(m, prepared.max_prepared)
+        except _Unreachable:
+            return UNREACHABLE
     return plan_prepared(m.copy.connections, append=True, creates=not exists,
                          adds_columns=bool(adds) and not adds.startswith("none"), reject=m.on_error == "reject",
                          max_prepared=max_prepared).reason
@@ -79,13 +95,8 @@ def _landing_path(m: Manifest) -> str:
     may_create = None
     if m.on_error != "reject":
         try:
-            conn = pg.connect(m.target.connection)
-        except LoaderError:
-            return "not checked (the target cannot be reached)"
-        try:
-            with conn.cursor() as cur:
-                may_create = staging_table.may_create_in(cur, home)
-        finally:
-            conn.close()
+            may_create = _ask(m, lambda cur: staging_table.may_create_in(cur, home))
+        except _Unreachable:
+            return UNREACHABLE
     return plan_landing(m.copy.connections, merges=True, reject=m.on_error == "reject", may_create=may_create,
                         schema=home).reason
