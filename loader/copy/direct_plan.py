@@ -21,14 +21,18 @@ exactly the ones Spark's reader would have handed over, so the values land the s
   (EXCEPTION) Spark refuses those values, under LEGACY it rebases them. The footer's statistics
   say; a file without them keeps Spark's reader.
 
-Anything else (``where``, ``select``, reader options, hive partition directories, files that are
-not local) also keeps Spark's reader: the reason is carried to the run's ``format_reason``.
+A ``select`` of plain column names is the DataFrame's columns, and a ``where`` that pyarrow evaluates
+as Spark does (direct_filter.py) is evaluated on each batch. Anything else (other ``select`` or
+``where``, reader options, hive partition directories, files that are not local) keeps Spark's
+reader: the reason is carried to the run's ``format_reason``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from .direct_filter import Where
 
 #: Spark's simpleString -> the Arrow type (as pyarrow prints it) its reader produces it from
 _ARROW_OF = {"tinyint": "int8", "smallint": "int16", "int": "int32", "bigint": "int64", "float": "float",
@@ -72,6 +76,8 @@ class DirectRead:
 
     columns: tuple[tuple[str, str], ...]
     units: tuple[DirectUnit, ...]
+    #: the manifest's ``where``, evaluated by pyarrow (direct_filter.py); None: every row
+    where: Where | None = None
 
     @property
     def rows(self) -> int:
@@ -84,10 +90,11 @@ class DirectRead:
     def project(self, names: Sequence[str]) -> DirectRead:
         """The same files read for ``names`` only, in that order (the load's column plan)."""
         by_name = dict(self.columns)
-        return DirectRead(tuple((n, by_name[n]) for n in names), self.units)
+        return DirectRead(tuple((n, by_name[n]) for n in names), self.units, self.where)
 
     def describe(self) -> str:
-        return f"read by pyarrow from {self.files} Parquet file(s) in {len(self.units)} task(s)"
+        where = ", source.where evaluated by pyarrow" if self.where is not None else ""
+        return f"read by pyarrow from {self.files} Parquet file(s) in {len(self.units)} task(s){where}"
 
 
 def reads_as(spark_type: str, arrow_type: str) -> bool:

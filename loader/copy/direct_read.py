@@ -13,6 +13,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
+from .direct_filter import where_mask
 from .direct_plan import DirectRead, DirectUnit
 from .task import StageConfig, stage_batches
 
@@ -47,9 +48,14 @@ def unit_batches(read: DirectRead, unit: DirectUnit) -> Iterator[Any]:
     names = [n for n, _ in read.columns]
     want = [arrow_type(t) for _, t in read.columns]
     schema = pa.schema([pa.field(f"c{i}", t) for i, t in enumerate(want)])
+    where = read.where
+    extra = [c for c in where.columns if c not in names] if where is not None else []
     pf = pq.ParquetFile(unit.path, coerce_int96_timestamp_unit="us")
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=list(unit.row_groups), columns=names,
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=list(unit.row_groups), columns=names + extra,
                                  use_threads=False):
+        if where is not None:  # the manifest's where, as Spark evaluates it (a NULL condition drops the row)
+            batch = batch.filter(where_mask(where, {c: batch.column(batch.schema.get_field_index(c))
+                                                    for c in where.columns}))
         arrays = []
         for name, target in zip(names, want, strict=True):
             arr = batch.column(batch.schema.get_field_index(name))

@@ -2,18 +2,22 @@
 into the facts copy/direct_plan.py decides on. I/O only (the footers, Spark's settings); the
 decision and its reasons are direct_plan's.
 
-Only a bare Parquet source qualifies: the manifest's ``where``, ``select``, ``schema`` and reader
-``options`` are Spark's to apply, and so is an incremental window. The files are the ones Spark
+A Parquet source qualifies without a ``schema``, reader ``options`` or an incremental window (Spark's
+to apply); its ``select`` only if it names columns, its ``where`` only if pyarrow evaluates it as
+Spark does (copy/direct_filter.py). The files are the ones Spark
 lists for the DataFrame (``inputFiles``), local for now: pyarrow on the executors would read
 ``s3://`` with the instance role, but that is not built (an S3 source keeps Spark's reader).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
+import re
 from typing import Any
 
+from ..copy.direct_filter import Where, parse_where
 from ..copy.direct_plan import INT96, DirectRead, FileFacts, plan_direct
 from ..manifest import SourceSpec
 from .footer_types import as_spark_reads
@@ -27,10 +31,11 @@ def direct_candidate(spark: Any, source: SourceSpec, df: Any) -> DirectRead | st
     source is not Parquet files (nothing to say)."""
     if source.format != "parquet" or not source.path:
         return None
-    for field, value in (("where", source.where), ("select", source.select), ("schema", source.schema),
-                         ("options", source.options)):
+    for field, value in (("schema", source.schema), ("options", source.options)):
         if value:
             return f"source.{field} is Spark's to apply"
+    if source.select and not all(_PLAIN.match(item) for item in source.select):
+        return "source.select computes columns, which is Spark's to do (only plain column names are read by pyarrow)"
     files = [_local_path(u) for u in df.inputFiles()]
     local = sorted(p for p in files if p is not None)
     if len(local) < len(files):
@@ -39,12 +44,33 @@ def direct_candidate(spark: Any, source: SourceSpec, df: Any) -> DirectRead | st
         facts = [footer_facts(p) for p in local]
     except OSError as exc:
         return f"a footer could not be read by pyarrow ({str(exc).splitlines()[0][:200]})"
+    where: Where | None = None
+    if source.where:
+        parsed = parse_where(source.where, _common_columns(facts))
+        if isinstance(parsed, str):
+            return parsed
+        where = parsed
     conf = spark.conf
-    return plan_direct([(f.name, f.dataType.simpleString()) for f in df.schema.fields], facts,
+    read = plan_direct([(f.name, f.dataType.simpleString()) for f in df.schema.fields], facts,
                        parallelism=int(spark.sparkContext.defaultParallelism),
                        rebase_mode=str(conf.get("spark.sql.parquet.datetimeRebaseModeInRead", "EXCEPTION")),
                        int96_conversion=str(conf.get("spark.sql.parquet.int96TimestampConversion",
                                                      "false")).lower() == "true")
+    return read if isinstance(read, str) or where is None else dataclasses.replace(read, where=where)
+
+
+#: a select item that only names a column (then the DataFrame's columns are the files')
+_PLAIN = re.compile(r"^\s*(?:[A-Za-z_][A-Za-z0-9_]*|`(?:[^`]|``)+`)\s*$")
+
+
+def _common_columns(facts: list[FileFacts]) -> dict[str, str]:
+    """The columns every file has with the same type (name -> Arrow type as Spark reads it)."""
+    if not facts:
+        return {}
+    common = dict(facts[0].columns)
+    for f in facts[1:]:
+        common = {n: t for n, t in common.items() if f.columns.get(n) == t}
+    return common
 
 
 def _local_path(uri: str) -> str | None:
