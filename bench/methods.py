@@ -189,7 +189,11 @@ METHODS = [
            runner_call("copy")),
     Method("copy-server", "copy (server-side, aws_s3 stand-in)", "loader",
            loader_call("copy", server_side="always", **COPY_OPTS)),
-    Method("copy-overwrite", "copy (client-side)", "loader",
+    # in place: connections=1 (the default, auto, takes the shadow for a table this size)
+    Method("copy-overwrite", "copy (client-side), in place", "loader",
+           loader_call("copy", "overwrite", server_side="never", connections=1, **COPY_OPTS), mode="overwrite",
+           prefill="full", kinds=("synthetic",)),
+    Method("copy-overwrite-auto", "copy overwrite, connections=auto (the default)", "loader",
            loader_call("copy", "overwrite", server_side="never", **COPY_OPTS), mode="overwrite", prefill="full",
            kinds=("synthetic",)),
     # issue 26: N connections, all or nothing (the path taken is in the result's format_reason)
@@ -199,9 +203,9 @@ METHODS = [
            loader_call("copy", "overwrite", server_side="never", connections=2, **COPY_OPTS), mode="overwrite",
            prefill="full", kinds=("synthetic",)),
     # the issue's overwrite target is end to end from a cached DataFrame: in place, then the shadow
-    Method("copy-overwrite-cached", "copy overwrite, cached DataFrame", "loader",
-           loader_call("copy", "overwrite", server_side="never", cached=True, **COPY_OPTS), mode="overwrite",
-           prefill="full", kinds=("synthetic",)),
+    Method("copy-overwrite-cached", "copy overwrite, in place, cached DataFrame", "loader",
+           loader_call("copy", "overwrite", server_side="never", cached=True, connections=1, **COPY_OPTS),
+           mode="overwrite", prefill="full", kinds=("synthetic",)),
     *(Method(f"copy-overwrite-k{k}-cached", f"copy overwrite, connections={k} (shadow table, swap), cached DataFrame",
              "loader", loader_call("copy", "overwrite", server_side="never", cached=True, connections=k, **COPY_OPTS),
              mode="overwrite", prefill="full", kinds=("synthetic",)) for k in (2, 4)),

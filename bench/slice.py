@@ -7,7 +7,8 @@ timestamptz, boolean) holds ``rows`` rows of dataset 'a' and 100,000 of dataset 
 loads ``rows`` new rows of dataset 'a' with COPY (the library call's defaults, a cached
 DataFrame), while a reader counts dataset 'b' every 50 ms on its own connection:
 
-* ``overwrite``: mode overwrite of the whole table (TRUNCATE; the loaded rows are all of it);
+* ``overwrite``: mode overwrite of the whole table in place (``connections=1``: TRUNCATE; the loaded
+  rows are all of it), then with the default (``auto``: through a shadow table, swapped in);
 * ``replace_where true``: the same rows, row locks only (every old row deleted);
 * ``replace_where dataset = 'a'``: only the 'a' slice replaced, 'b' untouched;
 * ``replace_by [dataset]``: the same through the slices the source holds;
@@ -83,7 +84,8 @@ def main() -> int:
         new_a = frame(spark, 0, opts.rows, "a").cache()
         new_a.count()
         cases: list[tuple[str, dict[str, Any]]] = [
-            ("overwrite (TRUNCATE)", {}),
+            ("overwrite (TRUNCATE)", {"connections": 1}),
+            ("overwrite (auto: shadow, swap)", {}),
             ("replace_where true", {"replace_where": "true"}),
             ("replace_where dataset = 'a'", {"replace_where": "dataset = 'a'"}),
             ("replace_by [dataset]", {"replace_by": ["dataset"]}),

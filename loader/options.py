@@ -57,12 +57,12 @@ class CopyOptions:
     part_mb: int = DEFAULT_PART_MB
     #: staging format: binary where every column can take it (auto), or always binary / csv
     format: str = "auto"
-    #: an overwrite of an existing table over this many connections at once, through a shadow table
-    #: swapped in at the end (destination/shadow_swap.py); 1 is the in-place path of one transaction.
-    #: A default from the table's size could be chosen in plan/sizing.py: 1 below a few hundred MB
-    #: (the swap's fixed cost is larger than what a second connection saves), then min(4, the server's
-    #: max_parallel_maintenance_workers + 1, free connection slots)
-    connections: int = 1
+    #: COPY over this many connections at once: an overwrite through a shadow table swapped in at the
+    #: end (destination/shadow_swap.py), an append over prepared transactions, an upsert or a slice
+    #: replace through a staging table; 1 is the single load transaction. ``auto`` (the default):
+    #: 2 for a whole-table overwrite of a table of AUTO_SHADOW_BYTES or more, else 1
+    #: (destination/shadow_plan.auto_connections, measured in bench/README.md)
+    connections: int | str = "auto"
 
 
 #: target.schema_evolution / schema_evolution=: none (a new source column is an error) or add_columns
@@ -114,9 +114,12 @@ def _build(cls: type[Any], section: str, values: Mapping[str, Any]) -> Any:
         allowed = _CHOICES.get((section, key))
         if allowed and value not in allowed:
             raise ConfigError(f"{section}.{key}: {value!r} is not one of {', '.join(allowed)}")
+        if (section, key) == ("copy", "connections") and value == "auto":
+            continue
         if key in _COUNTS and value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                                      or value < 1):
-            raise ConfigError(f"{section}.{key}: {value!r} is not a whole number >= 1")
+            raise ConfigError(f"{section}.{key}: {value!r} is not a whole number >= 1"
+                              + (" or 'auto'" if key == "connections" else ""))
     return cls(**values)
 
 

@@ -45,7 +45,7 @@ class LandingCopy(CopyWorkers):
 def landing_connections(run: _CopyRun, conn: Any, reject: bool, out: MethodOutcome) -> int:
     """How many connections this merging load lands over, decided once (plan_landing), logged and
     recorded with the run's reason; 1 is the single load transaction and its TEMP table."""
-    req, connections = run.req, run.opts.connections
+    req, connections = run.req, run.connections
     if connections <= 1:
         return 1
     home = loader_schema(req.target, req.loader_schema)

@@ -44,7 +44,7 @@ from .landing_method import landing_connections, run_landing
 from .part_reader import key_of_line
 from .prepared_method import prepared_connections, run_prepared
 from .resume import ResumePlan, plan_resume
-from .shadow_method import choose_path, run_shadow
+from .shadow_method import choose_path, resolve_connections, run_shadow
 from .staging import StagingThread
 from .task import ROWS_METADATA, FrameJob, StageConfig, StagedPart, local_credentials, read_marker
 from .transaction import CopyTransaction, aws_region, use_server_side
@@ -86,6 +86,7 @@ class _CopyRun:
         self.landing = ctx.plan  # the types the parts are encoded for (set with the format)
         self.fmt: Any = None  # the staging format (set once chosen)
         self.rows_loaded = 0  # the rows of every part loaded (set when the parts are all in)
+        self.connections = 1  # copy.connections as a number (set once, shadow_method.resolve_connections)
 
     def run(self) -> MethodOutcome:
         req = self.req
@@ -123,6 +124,7 @@ class _CopyRun:
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),
                           content_type=fmt.content_type)
+        self.connections = resolve_connections(self, conn, out)
         merging = 1  # a merging load's connections (landing_method.py)
         if req.write.mode is WriteMode.APPEND:
             shadow, connections = None, prepared_connections(self, conn, cast_later, out)

@@ -33,7 +33,7 @@ log = logging.getLogger("loader")
 def prepared_connections(run: _CopyRun, conn: Any, cast_later: bool, out: MethodOutcome) -> int:
     """How many connections this append loads over, decided once (plan_prepared), logged and
     recorded with the run's reason; 1 is the single load transaction."""
-    req, connections = run.req, run.opts.connections
+    req, connections = run.req, run.connections
     if connections <= 1:
         return 1
     max_prepared = None

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from .. import interrupt
 from ..adapters.spark import group_tasks
 from ..destination import ledger
-from ..destination.shadow_catalog import read_facts
-from ..destination.shadow_plan import path_before_catalog, plan_path
+from ..destination.shadow_catalog import auto_sizing, read_facts
+from ..destination.shadow_plan import auto_connections, path_before_catalog, plan_path
 from ..destination.shadow_swap import ShadowTable
 from ..options import WriteMode
 from ..request import MethodOutcome
@@ -40,10 +40,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("loader")
 
 
+def resolve_connections(run: _CopyRun, conn: Any, out: MethodOutcome) -> int:
+    """``copy.connections`` as a number, decided once: ``auto`` by the target's size and the server's
+    free slots (shadow_plan.auto_connections), said in the run's reason when it means more than 1."""
+    req, setting = run.req, run.opts.connections
+    if setting != "auto":
+        return int(setting)
+    whole = req.write.mode is WriteMode.OVERWRITE and not req.write.shares_table and not run.ctx.create_sql
+    table_bytes, free = None, None
+    if whole:
+        with conn.cursor() as cur:
+            table_bytes, free = auto_sizing(cur, req.target)
+        conn.rollback()
+    connections, why = auto_connections(whole_overwrite=whole, table_bytes=table_bytes, free_slots=free)
+    log.info("%s: %s", req.target, why)
+    if connections > 1:
+        out.format_reason += f"; {why}"
+    return connections
+
+
 def choose_path(run: _CopyRun, conn: Any, cast_later: bool, out: MethodOutcome) -> ShadowTable | None:
     """Which path this load takes, decided once (shadow_plan.py), logged and recorded with the
     run's reason; the shadow table when it goes through one."""
-    req, connections = run.req, run.opts.connections
+    req, connections = run.req, run.connections
     reason = path_before_catalog(connections, overwrite=req.write.mode is WriteMode.OVERWRITE,
                                  shares_table=req.write.shares_table, reject=cast_later)
     shadow = None
@@ -71,7 +90,7 @@ def run_shadow(run: _CopyRun, conn: Any, shadow: ShadowTable, fmt: Any, stager: 
     # an earlier attempt's shadow is kept only if every part in it is still staged (parts staged
     # again may hold other rows)
     before = shadow.create(conn, reuse=lambda parts: bool(parts) and set(parts) <= present)
-    copier = ShadowCopy(req.spec, shadow, fmt, list(run.plan.names), run.opts.connections, run.client,
+    copier = ShadowCopy(req.spec, shadow, fmt, list(run.plan.names), run.connections, run.client,
                         run.loc.bucket)
     run.progress.track(lambda: group_tasks(sc, stager.group))
     stager.start()
@@ -96,5 +115,5 @@ def run_shadow(run: _CopyRun, conn: Any, shadow: ShadowTable, fmt: Any, stager: 
             shadow.drop(conn)
     out.rows = run.rows_loaded
     out.timings["load"] = time.monotonic() - t0
-    log.info("COPY protocol completed successfully (shadow over %d connections, swapped)", run.opts.connections)
+    log.info("COPY protocol completed successfully (shadow over %d connections, swapped)", run.connections)
     return out

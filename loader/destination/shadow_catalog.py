@@ -145,3 +145,14 @@ def read_facts(cur: Any, target: TableRef) -> TargetFacts | None:
         replica_index=replica_index, grants=grants, column_grants=tuple(c[0] for c in cols if c[5]),
         indexes=indexes, exclusions=exclusions, statistics=names["statistics"], reloptions=tuple(reloptions),
         other_dependents=others)
+
+
+def auto_sizing(cur: Any, target: TableRef) -> tuple[int | None, int]:
+    """What ``copy.connections: auto`` decides on (shadow_plan.auto_connections): the target's bytes
+    on disk with its indexes and TOAST (None: it does not exist) and the server's free connection
+    slots (max_connections less the reserved ones and the sessions open now)."""
+    cur.execute("SELECT pg_total_relation_size(to_regclass(%s)), "
+                "current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int "
+                "- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')", (target.quoted,))
+    size, free = cur.fetchone()
+    return (None if size is None else int(size)), int(free)

@@ -278,7 +278,9 @@ def _copy(doc: Mapping[str, Any], problems: list[Problem]) -> CopyOptions:
     values["bucket"] = _expand(_str(raw, "bucket"), "copy.bucket", problems)
     if "rows_per_part" in values:
         values["rows_per_part"] = _int(values["rows_per_part"])
-    if "connections" in values and _int(values["connections"]) is None:
+    if values.get("connections") == "auto":
+        pass
+    elif "connections" in values and _int(values["connections"]) is None:
         values.pop("connections")  # its type is reported by the schema
     elif "connections" in values:
         values["connections"] = _int(values["connections"])

@@ -157,9 +157,22 @@ def _message(err: ValidationError) -> list[Problem]:
                 dups.append(show(item))
             seen.append(item)
         return [(where, f"{d} is listed more than once") for d in dups]
+    if kind == "oneOf" and not _secret_path(path):
+        return [(where, f"expected {' or '.join(_alternative(v) for v in value)}, got {_got(inst, path)}")]
     if _secret_path(path):
         return [(where, f"is not valid ({kind})")]
     return [(where, err.message)]
+
+
+def _alternative(schema: Mapping[str, Any]) -> str:
+    """One branch of a ``oneOf`` in words: ``an integer from 1 to 64``, ``'auto'``."""
+    if "const" in schema:
+        return show(schema["const"])
+    words = _expected(schema.get("type", "value"))
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        return f"{words} from {low} to {high}"
+    return f"{words} of at least {low}" if low is not None else words
 
 
 def schema_problems(document: Any) -> list[Problem]:

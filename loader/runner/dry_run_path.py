@@ -14,8 +14,8 @@ from ..adapters import pg
 from ..destination import prepared, staging_table
 from ..destination.landing_plan import plan_landing
 from ..destination.prepared_plan import plan_prepared
-from ..destination.shadow_catalog import read_facts
-from ..destination.shadow_plan import ShadowPlan, path_before_catalog, plan_path
+from ..destination.shadow_catalog import auto_sizing, read_facts
+from ..destination.shadow_plan import ShadowPlan, auto_connections, path_before_catalog, plan_path
 from ..errors import LoaderError
 from ..manifest import Manifest
 from ..naming import loader_schema
@@ -27,16 +27,30 @@ T = TypeVar("T")
 def planned_path(m: Manifest, *, copy_possible: bool, exists: bool, adds: str) -> str:
     """The path and its reason ("" with one connection, or no COPY: nothing to choose); ``adds`` is
     the dry run's ``add columns`` line (columns a new source brings send the load in place)."""
-    connections = m.copy.connections
-    if connections <= 1 or not copy_possible:
+    if not copy_possible:
         return ""
+    shares_table = m.target.replace_where is not None or bool(m.target.replace_by)
     # method auto decides between COPY and JDBC from the source's size, which a dry run does not read
     when = "if COPY is chosen: " if m.method is Method.AUTO else ""
+    if m.copy.connections == "auto":  # the run's rule (auto_connections) on the table as it is now
+        if m.target.mode != "overwrite" or shares_table or not exists:
+            return ""
+        try:
+            table_bytes, free = _ask(m, lambda cur: auto_sizing(cur, m.target.ref))
+        except _Unreachable:
+            return ""
+        connections, why = auto_connections(whole_overwrite=True, table_bytes=table_bytes, free_slots=free)
+        if connections <= 1:
+            return ""
+        when += f"{why}: "
+    else:
+        connections = int(m.copy.connections)
+    if connections <= 1:
+        return ""
     if m.target.mode == "append":
-        return when + _prepared_path(m, exists=exists, adds=adds)
-    shares_table = m.target.replace_where is not None or bool(m.target.replace_by)
+        return when + _prepared_path(m, connections, exists=exists, adds=adds)
     if m.target.mode == "upsert" or shares_table:
-        return when + _landing_path(m)
+        return when + _landing_path(m, connections)
     reason = path_before_catalog(connections, overwrite=m.target.mode == "overwrite", shares_table=shares_table,
                                  reject=m.on_error == "reject")
     if reason is not None:
@@ -74,7 +88,7 @@ def _ask(m: Manifest, question: Callable[[Any], T]) -> T:
         conn.close()
 
 
-def _prepared_path(m: Manifest, *, exists: bool, adds: str) -> str:
+def _prepared_path(m: Manifest, connections: int, *, exists: bool, adds: str) -> str:
     """An append's path over copy.connections, by the run's rule (plan_prepared) with the server's
     max_prepared_transactions (0 by default, RDS's too: then one connection, and how to change it)."""
     max_prepared = None
@@ -83,12 +97,12 @@ def _prepared_path(m: Manifest, *, exists: bool, adds: str) -> str:
             max_prepared = _ask(m, prepared.max_prepared)
         except _Unreachable:
             return UNREACHABLE
-    return plan_prepared(m.copy.connections, append=True, creates=not exists,
+    return plan_prepared(connections, append=True, creates=not exists,
                          adds_columns=bool(adds) and not adds.startswith("none"), reject=m.on_error == "reject",
                          max_prepared=max_prepared).reason
 
 
-def _landing_path(m: Manifest) -> str:
+def _landing_path(m: Manifest, connections: int) -> str:
     """An upsert's or a slice replace's path over copy.connections, by the run's rule (plan_landing)
     with whether the role may create the staging table in the ledger's schema."""
     home = loader_schema(m.target.ref, m.target.ledger_schema)
@@ -98,5 +112,5 @@ def _landing_path(m: Manifest) -> str:
             may_create = _ask(m, lambda cur: staging_table.may_create_in(cur, home))
         except _Unreachable:
             return UNREACHABLE
-    return plan_landing(m.copy.connections, merges=True, reject=m.on_error == "reject", may_create=may_create,
+    return plan_landing(connections, merges=True, reject=m.on_error == "reject", may_create=may_create,
                         schema=home).reason

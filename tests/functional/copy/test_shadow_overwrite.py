@@ -174,3 +174,31 @@ def test_a_reader_is_not_blocked_during_the_load_only_for_the_swap(
         thread.join()
     assert res.rows == ROWS and len(waits) > 20
     assert max(waits) < 1.0, f"longest wait {max(waits):.3f}s"  # loosely: the swap only, not the load
+
+
+def test_by_default_a_big_table_is_overwritten_through_the_shadow_and_a_small_one_in_place(
+        spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str) -> None:
+    """copy.connections auto (the default): a whole-table overwrite of a table of 64 MiB or more goes
+    through the shadow, so its readers keep reading; a smaller one stays in place (shadow_plan.py)."""
+    from loader.destination.shadow_plan import AUTO_SHADOW_BYTES
+
+    _old_table(pg_conn, "sh_auto_small")
+    with pg_conn.cursor() as cur:
+        cur.execute("CREATE TABLE sh_auto_big (id bigint PRIMARY KEY, v text NOT NULL)")
+        cur.execute("INSERT INTO sh_auto_big SELECT g, repeat('x', 100) || g FROM generate_series(1, 520000) g")
+        cur.execute("SELECT pg_total_relation_size('sh_auto_big')")
+        assert cur.fetchone()[0] >= AUTO_SHADOW_BYTES
+    kw = _kw(bucket, state_url)
+    small = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_auto_small", **kw)
+    assert "auto" not in (small.format_reason or "") and "shadow" not in (small.format_reason or ""), small
+    big = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_auto_big", **kw)
+    reason = big.format_reason or ""
+    assert "copy.connections auto: 2 (the table holds " in reason and "through a shadow table over 2" in reason, \
+        reason
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*), sum(id), min(v) FROM sh_auto_big")
+        assert cur.fetchone() == (ROWS, sum(range(ROWS)), "new 0")
+    assert _leftovers(pg_conn) == []
+    in_place = write_to_postgres(_df(spark, tag="again"), pg_db.as_params(), table="sh_auto_big",
+                                 **(kw | {"connections": 1}))
+    assert "shadow" not in (in_place.format_reason or ""), in_place.format_reason

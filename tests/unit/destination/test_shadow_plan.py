@@ -113,3 +113,19 @@ def test_an_index_is_built_on_the_shadow_under_a_name_of_its_own() -> None:
     assert index_on_shadow(odd, name, shadow) == f'CREATE INDEX "{name}" ON {shadow} USING gin (doc jsonb_path_ops) WHERE (v > 0)'
     with pytest.raises(ValueError, match="not an index definition"):
         index_on_shadow("ALTER TABLE x", name, shadow)
+
+
+def test_auto_takes_the_shadow_for_a_big_table_only_and_says_why() -> None:
+    from loader.destination.shadow_plan import AUTO_SHADOW_BYTES, auto_connections
+
+    big = AUTO_SHADOW_BYTES
+    assert auto_connections(whole_overwrite=True, table_bytes=big, free_slots=50) == (
+        2, "copy.connections auto: 2 (the table holds 64 MiB: through a shadow, readers keep reading)")
+    assert auto_connections(whole_overwrite=True, table_bytes=big - 1, free_slots=50) == (
+        1, "copy.connections auto: 1 (the table holds 63 MiB, under 64 MiB)")
+    assert auto_connections(whole_overwrite=True, table_bytes=None, free_slots=50)[0] == 1
+    assert auto_connections(whole_overwrite=False, table_bytes=10 * big, free_slots=50) == (
+        1, "copy.connections auto: 1 (more by default only for a whole-table overwrite)")
+    assert auto_connections(whole_overwrite=True, table_bytes=10 * big, free_slots=3) == (
+        1, "copy.connections auto: 1 (the server has 3 connection slot(s) free)")
+    assert auto_connections(whole_overwrite=True, table_bytes=10 * big, free_slots=4)[0] == 2

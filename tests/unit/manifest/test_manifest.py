@@ -15,7 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from loader.connection import ConnectionSpec
-from loader.errors import ManifestError
+from loader.errors import ConfigError, ManifestError
 from loader.manifest import (
     Manifest,
     SourceSpec,
@@ -706,3 +706,22 @@ def test_readme_yaml_examples_parse_as_pasted() -> None:
 def test_a_ledger_schema_postgresql_would_cut_is_refused_with_its_field() -> None:
     problems = problems_of(with_(target__ledger_schema="x" * 70))
     assert any("target.ledger_schema" in p and "70 bytes" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("value", ["many", 0, 65, True])
+def test_copy_connections_is_a_count_or_auto(value: Any) -> None:
+    assert problems_of(with_(copy__connections=value)) == [
+        f"orders.yaml: copy.connections: expected an integer from 1 to 64 or 'auto', got "
+        f"{'true' if value is True else repr(value)}"]
+    assert problems_of(with_(copy__connections="auto")) == []
+    assert problems_of(with_(copy__connections=3)) == []
+
+
+def test_copy_connections_defaults_to_auto_and_the_call_takes_it_too() -> None:
+    from loader.options import copy_options
+
+    assert CopyOptions().connections == "auto"
+    assert copy_options({"connections": "auto"}).connections == "auto"
+    assert copy_options({"connections": 2}).connections == 2
+    with pytest.raises(ConfigError, match=r"copy.connections: 'two' is not a whole number >= 1 or 'auto'"):
+        copy_options({"connections": "two"})
