@@ -17,7 +17,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import interrupt
-from ..adapters.spark import group_tasks
 from ..destination import staging_table
 from ..destination.landing_plan import plan_landing
 from ..destination.load_transaction import LoadTransaction
@@ -60,7 +59,7 @@ def landing_connections(run: _CopyRun, conn: Any, reject: bool, out: MethodOutco
     return path.connections
 
 
-def run_landing(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: StagingThread, sc: Any,
+def run_landing(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: StagingThread,
                 resumed: ResumePlan, out: MethodOutcome, *, cast_later: bool) -> MethodOutcome:
     """Stage as ever; COPY the parts into the staging table over ``connections``; merge in one
     transaction. ``cast_later``: the parts hold the source's types (a slice replace), cast in the merge."""
@@ -79,8 +78,7 @@ def run_landing(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: St
                                                     zip(run.plan.names, types, strict=True)), run.run_id, req.target)
     workers = LandingCopy(req.spec, run.run_id, req.target, stage, fmt, list(run.plan.names), connections,
                           run.client, run.loc.bucket)
-    run.progress.track(lambda: group_tasks(sc, stager.group))
-    stager.start()
+    run.start_staging(stager)
     t0 = time.monotonic()
     committed = False
     try:

@@ -137,15 +137,13 @@ class _CopyRun:
         self.ctx.events.staging_started()
         self.progress.phase("staging", parts_total=None)
         stager = StagingThread(job, cfg, self.run_id)
-        sc = job.spark_context
         if shadow is not None:
-            return run_shadow(self, conn, shadow, fmt, stager, sc, resumed, out)
+            return run_shadow(self, conn, shadow, fmt, stager, resumed, out)
         if connections > 1:
-            return run_prepared(self, conn, connections, fmt, stager, sc, resumed, out)
+            return run_prepared(self, conn, connections, fmt, stager, resumed, out)
         if merging > 1:
-            return run_landing(self, conn, merging, fmt, stager, sc, resumed, out, cast_later=cast_later)
-        self.progress.track(lambda: group_tasks(sc, stager.group))  # the staging job's tasks done
-        stager.start()
+            return run_landing(self, conn, merging, fmt, stager, resumed, out, cast_later=cast_later)
+        self.start_staging(stager)
         load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,
                                create_sql=self.ctx.create_sql, defer_indexes=req.defer_indexes,
                                error_key=self.ctx.error_key, allow_empty=req.allow_empty,
@@ -181,6 +179,12 @@ class _CopyRun:
         if direct is not None:
             out.format_reason += f"; read by Spark ({direct})"
         return FrameJob(fmt.frame(req.df, landing, self.opts.strip_nul, target=self.plan))
+
+    def start_staging(self, stager: StagingThread) -> None:
+        """Start the staging job, its tasks done counted as the progress, whichever path loads."""
+        sc = stager.job.spark_context
+        self.progress.track(lambda: group_tasks(sc, stager.group))
+        stager.start()
 
     def stage_and_load(self, load: Callable[[str, int], int | Future[int]], stager: StagingThread,
                         resumed: ResumePlan, out: MethodOutcome, begin: Callable[[], None] | None = None) -> None:

@@ -14,7 +14,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import interrupt
-from ..adapters.spark import group_tasks
 from ..destination import ledger, prepared
 from ..destination.prepared_plan import plan_prepared
 from ..naming import prepared_marker
@@ -50,7 +49,7 @@ def prepared_connections(run: _CopyRun, conn: Any, cast_later: bool, out: Method
     return path.connections
 
 
-def run_prepared(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: StagingThread, sc: Any,
+def run_prepared(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: StagingThread,
                  resumed: ResumePlan, out: MethodOutcome) -> MethodOutcome:
     """Stage as ever; COPY the parts over ``connections`` prepared transactions; decide; commit."""
     req = run.req
@@ -59,8 +58,7 @@ def run_prepared(run: _CopyRun, conn: Any, connections: int, fmt: Any, stager: S
     run.ctx.events.staging_table_created(prepared_marker(run.run_id))
     workers = PreparedCopy(req.spec, run.run_id, req.target, fmt, list(run.plan.names), connections, run.client,
                            run.loc.bucket)
-    run.progress.track(lambda: group_tasks(sc, stager.group))
-    stager.start()
+    run.start_staging(stager)
     t0 = time.monotonic()
     decided = False
     try:

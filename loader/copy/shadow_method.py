@@ -23,7 +23,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import interrupt
-from ..adapters.spark import group_tasks
 from ..destination import ledger
 from ..destination.shadow_catalog import auto_sizing, read_facts
 from ..destination.shadow_plan import auto_connections, path_before_catalog, plan_path
@@ -80,7 +79,7 @@ def choose_path(run: _CopyRun, conn: Any, cast_later: bool, out: MethodOutcome) 
     return shadow
 
 
-def run_shadow(run: _CopyRun, conn: Any, shadow: ShadowTable, fmt: Any, stager: StagingThread, sc: Any,
+def run_shadow(run: _CopyRun, conn: Any, shadow: ShadowTable, fmt: Any, stager: StagingThread,
                resumed: ResumePlan, out: MethodOutcome) -> MethodOutcome:
     """Stage as ever; COPY the parts into the shadow over N connections; build; swap."""
     req, ctx = run.req, run.ctx
@@ -92,8 +91,7 @@ def run_shadow(run: _CopyRun, conn: Any, shadow: ShadowTable, fmt: Any, stager: 
     before = shadow.create(conn, reuse=lambda parts: bool(parts) and set(parts) <= present)
     copier = ShadowCopy(req.spec, shadow, fmt, list(run.plan.names), run.connections, run.client,
                         run.loc.bucket)
-    run.progress.track(lambda: group_tasks(sc, stager.group))
-    stager.start()
+    run.start_staging(stager)
     t0 = time.monotonic()
     failed = True
     try:

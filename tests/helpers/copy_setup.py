@@ -25,3 +25,15 @@ def copy_manifest_folder(spark: Any, pg_db: Any, bucket: str, tmp_path: Path, mo
     monkeypatch.setenv(f"{env_prefix}_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
     monkeypatch.setenv(f"{env_prefix}_BUCKET", bucket)
     return folder
+
+
+def reap(state_url: str, bucket: str, folder: Path, *, stale_after: str) -> str:
+    """``loader reap`` of ``bucket`` and of the databases of ``folder``'s manifests (grace 6h, resume
+    window 24h), as the crash tests run it; its report, which must say it succeeded."""
+    from loader import commands
+
+    text, ok = commands.reap(state_url, buckets=[bucket], prefix="tmp/postgres-copy", grace="6h",
+                             resume_window="24h", stale_after=stale_after, dry_run=False, as_json=False,
+                             table_manifests=[str(folder)])
+    assert ok, text
+    return text

@@ -18,6 +18,7 @@ from loader.adapters import s3
 from loader.errors import DataError
 from loader.state import RunStatus, StateStore
 from tests.helpers import backend_kill
+from tests.helpers.copy_setup import reap
 from tests.helpers.crash_child import run_killed
 from tests.helpers.table_reader import Reader
 
@@ -188,10 +189,7 @@ def test_the_reaper_drops_a_killed_merges_staging_table(
     crashed = StateStore(state_url).list_runs(limit=1)[0]
     assert _staging_tables(lm) == [crashed.staging_table]
     time.sleep(1.1)
-    text, ok = commands.reap(state_url, buckets=[bucket], prefix="tmp/postgres-copy", grace="6h",
-                             resume_window="24h", stale_after="1s", dry_run=False, as_json=False,
-                             table_manifests=[str(folder)])
-    assert ok, text
+    text = reap(state_url, bucket, folder, stale_after="1s")
     assert f"public.{crashed.staging_table}" in text, text
     assert _staging_tables(lm) == [] and _content(lm) == before
     assert StateStore(state_url).get(crashed.run_id).status is RunStatus.ABANDONED

@@ -18,7 +18,7 @@ from loader.copy import shadow_copy
 from loader.destination import shadow_swap
 from loader.naming import TempLocation
 from loader.state import RunStatus, StateStore
-from tests.helpers.copy_setup import copy_manifest_folder
+from tests.helpers.copy_setup import copy_manifest_folder, reap
 from tests.helpers.crash_child import run_killed
 from tests.helpers.table_reader import Reader
 
@@ -166,16 +166,10 @@ def test_the_reaper_drops_a_killed_runs_shadow_that_is_not_resumed(
     crashed = StateStore(state_url).list_runs(limit=1)[0]
     assert _shadows(pg_conn)[0] == [crashed.staging_table]
     # while its heartbeat is fresh the run may be alive: kept
-    text, ok = commands.reap(state_url, buckets=[bucket], prefix="tmp/postgres-copy", grace="6h",
-                             resume_window="24h", stale_after="30m", dry_run=False, as_json=False,
-                             table_manifests=[str(folder)])
-    assert ok, text
+    text = reap(state_url, bucket, folder, stale_after="30m")
     assert _shadows(pg_conn)[0] == [crashed.staging_table]
     time.sleep(1.1)
-    text, ok = commands.reap(state_url, buckets=[bucket], prefix="tmp/postgres-copy", grace="6h",
-                             resume_window="24h", stale_after="1s", dry_run=False, as_json=False,
-                             table_manifests=[str(folder)])
-    assert ok, text
+    text = reap(state_url, bucket, folder, stale_after="1s")
     assert f"public.{crashed.staging_table}" in text, text
     assert _shadows(pg_conn) == ([], [])
     assert _content(pg_conn) == before

@@ -23,7 +23,7 @@ version: 1
 name: {name}
 source:
   format: parquet
-  path: {path}
+  path: {path}{shape}
 target:
   connection: ${{DIRECT_DB_URL}}
   table: {table}
@@ -37,10 +37,11 @@ copy:
 
 
 def _folder(tmp_path: Path, pg_db: Any, bucket: str, monkeypatch: pytest.MonkeyPatch, path: Path,
-            table: str) -> Path:
+            table: str, shape: str = "") -> Path:
+    """A folder with the manifest of ``table`` over ``path``; ``shape``: more source lines."""
     folder = tmp_path / f"manifests-{table}"
     folder.mkdir()
-    (folder / f"{table}.yaml").write_text(MANIFEST.format(name=table, path=path, table=table))
+    (folder / f"{table}.yaml").write_text(MANIFEST.format(name=table, path=path, table=table, shape=shape))
     monkeypatch.setenv("DIRECT_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
     monkeypatch.setenv("DIRECT_BUCKET", bucket)
     return folder
@@ -183,24 +184,6 @@ def test_a_resume_that_reads_otherwise_than_its_first_attempt_stages_again_and_l
     assert list(s3.iter_objects(s3.make_client(), bucket, "")) == []
 
 
-SHAPED = """\
-version: 1
-name: {table}
-source:
-  format: parquet
-  path: {path}
-  where: "{where}"
-  select: [{select}]
-target:
-  connection: ${{DIRECT_DB_URL}}
-  table: {table}
-  mode: append
-method: copy
-copy:
-  bucket: ${{DIRECT_BUCKET}}
-  rows_per_part: 700
-  fallback: none
-"""
 
 
 @pytest.mark.parametrize(("where", "select", "pushed"), [
@@ -222,12 +205,8 @@ def test_a_where_and_a_select_land_what_sparks_reader_lands(
         F.when(F.col("id") % 11 == 0, None).otherwise(F.col("id") % 2 == 0).alias("flag"),
         (F.col("id") / 2000).alias("d"),
     ).write.parquet(str(path))
-    folder = tmp_path / "manifests-shaped"
-    folder.mkdir()
-    (folder / "shaped_direct.yaml").write_text(SHAPED.format(table="shaped_direct", path=path, where=where,
-                                                             select=select))
-    monkeypatch.setenv("DIRECT_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
-    monkeypatch.setenv("DIRECT_BUCKET", bucket)
+    folder = _folder(tmp_path, pg_db, bucket, monkeypatch, path, "shaped_direct",
+                     shape=f'\n  where: "{where}"\n  select: [{select}]')
     [outcome] = commands.run([str(folder)], state_url=state_url, spark=spark)
     assert outcome.status == "succeeded", outcome.error
     reason = _run_reason(state_url, outcome.run_id)
