@@ -123,6 +123,13 @@ def drop_indexes(cur: Any, target: TableRef) -> DeferredIndexes | None:
                              constraint_comment=r[8]) for r in cur.fetchall())
     if not saved:
         return DeferredIndexes(target, ())
+    # CREATE INDEX needs CREATE on the table's schema, which a table's owner may not have (a
+    # least-privilege role given a table an admin made): dropping would leave nothing to build with
+    cur.execute("SELECT has_schema_privilege(%s, 'CREATE')", (target.schema,))
+    if not cur.fetchone()[0]:
+        log.debug("%s: indexes kept during the load (no CREATE on schema %s to build them again)", target,
+                  target.schema)
+        return None
     try:
         with pg_errors.savepoint(cur, _SAVEPOINT, table=target):
             for ix in saved:

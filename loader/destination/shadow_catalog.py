@@ -17,7 +17,7 @@ SELECT c.oid, c.reltype, pg_get_userbyid(c.relowner), pg_has_role(current_user, 
        c.relkind, c.relpersistence = 'u', c.reltablespace <> 0,
        EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid OR inhparent = c.oid),
        c.relrowsecurity, c.relforcerowsecurity, obj_description(c.oid, 'pg_class'), c.relreplident,
-       coalesce(c.reloptions, '{}')
+       coalesce(c.reloptions, '{}'), has_schema_privilege(c.relnamespace, 'CREATE')
 FROM pg_class c WHERE c.oid = to_regclass(%s)
 """
 
@@ -108,7 +108,7 @@ def read_facts(cur: Any, target: TableRef) -> TargetFacts | None:
     if row is None:
         return None
     oid, rowtype, owner, can_own, relkind, unlogged, own_space, inherited, rls, force, comment, replident, \
-        reloptions = row
+        reloptions, may_create = row
     args = {"oid": oid, "type": rowtype, "schema": target.schema, "table": target.table}
     cur.execute(_COLUMNS_SQL, args)
     cols = cur.fetchall()
@@ -135,7 +135,7 @@ def read_facts(cur: Any, target: TableRef) -> TargetFacts | None:
     cur.execute(_OTHER_SQL, args)
     others = tuple(r[0] for r in cur.fetchall())
     return TargetFacts(
-        table=target, owner=owner, can_own=bool(can_own), relkind=relkind, unlogged=bool(unlogged),
+        table=target, owner=owner, can_own=bool(can_own), may_create=bool(may_create), relkind=relkind, unlogged=bool(unlogged),
         own_tablespace=bool(own_space), inherited=bool(inherited),
         columns=tuple((c[0], c[1], bool(c[2]), c[3]) for c in cols),
         views=views, referencing_fks=names["referencing_fks"], fks_from=fks, policies=names["policies"],

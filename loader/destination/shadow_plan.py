@@ -22,7 +22,8 @@ refused by name (the load goes in place, over one connection, with the reason re
   new table, not the rows), identity columns (a new identity sequence would start again), column
   grants, grants made by another role than the owner, statistics objects, partitioned or
   inherited tables, a tablespace of its own, a loading role that cannot give the shadow to the
-  target's owner, and any other object that depends on the table (named as PostgreSQL names it).
+  target's owner or may not create it in the target's schema, and any other object that depends on
+  the table (named as PostgreSQL names it).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..naming import TableRef, quote_ident
+from ..naming import TableRef, quote_ident, sql_name
 from .index_defer import SavedIndex
 
 
@@ -68,6 +69,8 @@ class TargetFacts:
     owner: str
     #: the loading role is the owner or a member of it (ALTER TABLE ... OWNER TO works)
     can_own: bool = True
+    #: the loading role may create tables in the target's schema (the shadow is made beside it)
+    may_create: bool = True
     relkind: str = "r"
     unlogged: bool = False
     own_tablespace: bool = False
@@ -135,6 +138,9 @@ def refusals(f: TargetFacts) -> list[str]:
         out.append("a tablespace of its own")
     if not f.can_own:
         out.append(f"the loading role cannot make {f.owner} the new table's owner (not a member of it)")
+    if not f.may_create:
+        out.append(f"the loading role may not create the shadow in schema {sql_name(f.table.schema)} (GRANT CREATE "
+                   f"ON SCHEMA {sql_name(f.table.schema)} to load through it)")
     kinds = [("views or materialized views on it", f.views), ("foreign keys to it", f.referencing_fks),
              ("row-level security policies", f.policies), ("triggers (in place, COPY fires them)", f.triggers),
              ("rules", f.rules), ("publications", f.publications), ("identity columns", f.identity_columns),

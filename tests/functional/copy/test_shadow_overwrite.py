@@ -202,3 +202,38 @@ def test_by_default_a_big_table_is_overwritten_through_the_shadow_and_a_small_on
     in_place = write_to_postgres(_df(spark, tag="again"), pg_db.as_params(), table="sh_auto_big",
                                  **(kw | {"connections": 1}))
     assert "shadow" not in (in_place.format_reason or ""), in_place.format_reason
+
+
+def test_a_role_that_may_not_create_in_the_schema_overwrites_in_place_and_says_why(
+        spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str) -> None:
+    """The shadow is made beside the target: an owner without CREATE on the schema (a least-privilege
+    role whose tables an admin made) keeps the in-place path, with the GRANT it would need."""
+    import dataclasses
+    import uuid
+
+    role = "sh_owner_" + uuid.uuid4().hex[:8]
+    with pg_conn.cursor() as cur:
+        cur.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+        cur.execute("CREATE SCHEMA sh_app")
+        cur.execute(f"GRANT USAGE ON SCHEMA sh_app TO {role}")
+        cur.execute(f"CREATE SCHEMA sh_led AUTHORIZATION {role}")  # where its ledger may go
+        cur.execute("CREATE TABLE sh_app.t (id bigint PRIMARY KEY, v text NOT NULL)")
+        cur.execute("INSERT INTO sh_app.t SELECT g, 'old ' || g FROM generate_series(0, 9) g")
+        cur.execute(f"ALTER TABLE sh_app.t OWNER TO {role}")
+    try:
+        spec = dataclasses.replace(pg_db, user=role, password="pw")
+        res = write_to_postgres(_df(spark), spec.as_params(), table="sh_app.t", ledger_schema="sh_led",
+                                **_kw(bucket, state_url, connections=2))
+        assert ("loaded in place over 1 connection: the shadow path is refused (the loading role may not create "
+                "the shadow in schema sh_app (GRANT CREATE ON SCHEMA sh_app to load through it))") \
+            in (res.format_reason or ""), res.format_reason
+        with pg_conn.cursor() as cur:
+            cur.execute("SELECT count(*), min(v) FROM sh_app.t")
+            assert cur.fetchone() == (ROWS, "new 0")
+        assert _leftovers(pg_conn) == []
+    finally:
+        with pg_conn.cursor() as cur:
+            cur.execute("DROP SCHEMA sh_app CASCADE")
+            cur.execute("DROP SCHEMA sh_led CASCADE")
+            cur.execute(f"DROP OWNED BY {role}")
+            cur.execute(f"DROP ROLE {role}")
