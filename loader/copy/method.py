@@ -124,25 +124,13 @@ class _CopyRun:
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, self.opts.strip_nul), extension=fmt.extension(gzip),
                           content_type=fmt.content_type)
-        self.connections = resolve_connections(self, conn, out)
-        merging = 1  # a merging load's connections (landing_method.py)
-        if req.write.mode is WriteMode.APPEND:
-            shadow, connections = None, prepared_connections(self, conn, cast_later, out)
-        elif req.write.merges:
-            shadow, connections = None, 1
-            merging = landing_connections(self, conn, req.reject is not None, out)
-        else:
-            shadow, connections = choose_path(self, conn, cast_later, out), 1
+        over_n = self._over_n(conn, fmt, resumed, out, cast_later=cast_later)
         log.info("Writing temporary %s to %s", fmt.label, self.loc.uri)
         self.ctx.events.staging_started()
         self.progress.phase("staging", parts_total=None)
         stager = StagingThread(job, cfg, self.run_id)
-        if shadow is not None:
-            return run_shadow(self, conn, shadow, fmt, stager, resumed, out)
-        if connections > 1:
-            return run_prepared(self, conn, connections, fmt, stager, resumed, out)
-        if merging > 1:
-            return run_landing(self, conn, merging, fmt, stager, resumed, out, cast_later=cast_later)
+        if over_n is not None:
+            return over_n(stager)
         self.start_staging(stager)
         load = LoadTransaction(conn, req.spec, req.target, self.plan, req.write, self.run_id,
                                create_sql=self.ctx.create_sql, defer_indexes=req.defer_indexes,
@@ -163,6 +151,22 @@ class _CopyRun:
         out.rows_deleted = load.deleted
         log.info("COPY protocol completed successfully")
         return out
+
+    def _over_n(self, conn: Any, fmt: Any, resumed: ResumePlan, out: MethodOutcome, *,
+                cast_later: bool) -> Callable[[StagingThread], MethodOutcome] | None:
+        """The path over N connections this load takes, decided once for its write mode (each
+        decision logged and recorded with the run's reason), or None for the one load transaction."""
+        req = self.req
+        self.connections = resolve_connections(self, conn, out)
+        if req.write.mode is WriteMode.APPEND:
+            n = prepared_connections(self, conn, cast_later, out)
+            return None if n <= 1 else lambda stager: run_prepared(self, conn, n, fmt, stager, resumed, out)
+        if req.write.merges:
+            n = landing_connections(self, conn, req.reject is not None, out)
+            return None if n <= 1 else lambda stager: run_landing(self, conn, n, fmt, stager, resumed, out,
+                                                                  cast_later=cast_later)
+        shadow = choose_path(self, conn, cast_later, out)
+        return None if shadow is None else lambda stager: run_shadow(self, conn, shadow, fmt, stager, resumed, out)
 
     def _staging_job(self, fmt: Any, landing: ColumnPlan, out: MethodOutcome) -> Any:
         """What the executors stage from: the Parquet files read by pyarrow (the runner found them
