@@ -117,7 +117,7 @@ def _outcome_rows(ctx: Any, outcome: Any) -> int:
 
 def runner_call(method: str, mode: str = "append", connections: int = 1) -> Prepare:
     """The manifest runner over the Parquet files (``loader run``, in process): a bare Parquet source,
-    which the COPY method stages from the files read by pyarrow (copy/direct_plan.py) where Spark's
+    which the COPY method stages from the files read by pyarrow (plan/direct_plan.py) where Spark's
     reader would hand over the same batches. The run's reason says which reader it took."""
     def prepare(ctx: Any, ds: Dataset, table: str) -> Runner:
         import os

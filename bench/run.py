@@ -316,7 +316,7 @@ def run_method(ctx: Ctx, ds: Dataset, m: Method, repeat: int, sampler: MemorySam
     if formats:
         rec["staging_format"] = ",".join(formats)
     readers = sorted({e["parquet_reader"] for e in rec["extra"] if e and e.get("parquet_reader")})
-    if readers:  # the manifest runner's row: who read the Parquet (copy/direct_plan.py decides)
+    if readers:  # the manifest runner's row: who read the Parquet (plan/direct_plan.py decides)
         rec["parquet_reader"] = ",".join(readers)
     report.summarize(rec)
     return rec

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .adapters.s3 import resolve_bucket
+from .adapters.staging_area import BlobStore, S3Blobs, StagingArea
 from .connection import ConnectionSpec
-from .copy.direct_plan import DirectRead
-from .copy.staging_area import BlobStore, S3Blobs, StagingArea
 from .destination.modes import write_mode
 from .destination.write_modes import WriteStrategy
 from .errors import ConfigError
@@ -31,6 +30,7 @@ from .options import (
     WriteMode,
     with_bucket,
 )
+from .plan.direct_plan import DirectRead
 from .plan.typemap import ColumnPlan
 from .progress import Progress
 
@@ -72,7 +72,7 @@ class LoadRequest:
     #: the schema of the ledger, the JDBC staging tables and loader_rejects (None: the target's)
     ledger_schema: str | None = None
     #: a Parquet source the runner read bare: its files as pyarrow may read them on the executors
-    #: (copy/direct_plan.py), or why Spark's reader stays; None for a DataFrame handed in
+    #: (plan/direct_plan.py), or why Spark's reader stays; None for a DataFrame handed in
     direct: DirectRead | str | None = None
     #: the write mode as behaviour, chosen once here (upsert without a key is refused here)
     write: WriteStrategy = field(init=False, repr=False, compare=False)

@@ -13,8 +13,8 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from .direct_filter import where_mask
-from .direct_plan import DirectRead, DirectUnit
+from ..plan.direct_filter import where_mask
+from ..plan.direct_plan import DirectRead, DirectUnit
 from .task import StageConfig, stage_batches
 
 #: rows per Arrow batch read (Spark's own maxRecordsPerBatch is 10,000; bigger batches cost the
@@ -43,7 +43,7 @@ def unit_batches(read: DirectRead, unit: DirectUnit) -> Iterator[Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..runner.footer_types import as_spark_reads
+    from ..plan.footer_types import as_spark_reads
 
     names = [n for n, _ in read.columns]
     want = [arrow_type(t) for _, t in read.columns]

@@ -35,9 +35,9 @@ from ..destination.load_transaction import LoadTransaction
 from ..errors import DataError, LoaderError, StagingError
 from ..naming import TempLocation
 from ..options import WriteMode
+from ..plan.direct_plan import DirectRead
 from ..plan.typemap import ColumnPlan
 from ..request import LoadMethod, MethodContext, MethodOutcome
-from .direct_plan import DirectRead
 from .direct_read import ParquetJob
 from .formats import choose_format
 from .landing_method import landing_connections, run_landing

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..adapters.staging_area import BlobStore, S3Blobs
 from ..connection import ConnectionSpec
-from ..copy.staging_area import BlobStore, S3Blobs
 from ..naming import TableRef
 from ..request import LoadRequest
 from .prepare import PreparedTarget

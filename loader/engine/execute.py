@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import interrupt
+from ..adapters.staging_area import CleanupStatus, StagingArea
 from ..copy.method import CopyMethod
-from ..copy.staging_area import CleanupStatus, StagingArea
 from ..destination.hints import explain
 from ..destination.rejects import reject_table
 from ..errors import ConfigError, DataError, LoaderError, LockHeldError, StagingError, TransitionError

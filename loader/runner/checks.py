@@ -23,7 +23,7 @@ from ..destination.privileges import LoadShape, Report, slice_kind
 from ..errors import LoaderError, SchemaMismatchError, SourceError
 from ..manifest import Manifest
 from ..options import Method
-from .footer_types import as_spark_reads
+from ..plan.footer_types import as_spark_reads
 from .line_ends import local_files
 from .sources import reader_options
 

@@ -1,10 +1,10 @@
 """The runner's side of the direct Parquet read: the footers of the files Spark would read, turned
-into the facts copy/direct_plan.py decides on. I/O only (the footers, Spark's settings); the
+into the facts plan/direct_plan.py decides on. I/O only (the footers, Spark's settings); the
 decision and its reasons are direct_plan's.
 
 A Parquet source qualifies without a ``schema``, reader ``options`` or an incremental window (Spark's
 to apply); its ``select`` only if it names columns, its ``where`` only if pyarrow evaluates it as
-Spark does (copy/direct_filter.py). The files are the ones Spark
+Spark does (plan/direct_filter.py). The files are the ones Spark
 lists for the DataFrame (``inputFiles``), local for now: pyarrow on the executors would read
 ``s3://`` with the instance role, but that is not built (an S3 source keeps Spark's reader).
 """
@@ -17,10 +17,10 @@ import os
 import re
 from typing import Any
 
-from ..copy.direct_filter import Where, parse_where
-from ..copy.direct_plan import INT96, DirectRead, FileFacts, plan_direct
 from ..manifest import SourceSpec
-from .footer_types import as_spark_reads
+from ..plan.direct_filter import Where, parse_where
+from ..plan.direct_plan import INT96, DirectRead, FileFacts, plan_direct
+from ..plan.footer_types import as_spark_reads
 
 _EPOCH_DAY = dt.date(1970, 1, 1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)

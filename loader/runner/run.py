@@ -17,12 +17,12 @@ from typing import Any
 
 from .. import interrupt
 from ..adapters import s3
-from ..copy.direct_plan import DirectRead
 from ..engine.execute import execute
 from ..errors import ConfigError, Interrupted, LoaderError, RunNotFoundError, SourceChangedError
 from ..manifest import Manifest, load_manifests
 from ..naming import new_run_id
 from ..options import WriteMode
+from ..plan.direct_plan import DirectRead
 from ..record_lines import find_record, local_path
 from ..redact import redact, register
 from ..request import LoadRequest

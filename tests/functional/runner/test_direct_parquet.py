@@ -1,4 +1,4 @@
-"""A bare Parquet source read by pyarrow on the executors (copy/direct_plan.py, direct_read.py) lands
+"""A bare Parquet source read by pyarrow on the executors (plan/direct_plan.py, direct_read.py) lands
 cell for cell what Spark's reader lands; where it cannot be exact, Spark's reader stays and the run
 says why; a resume whose first attempt read otherwise stages every part again."""
 

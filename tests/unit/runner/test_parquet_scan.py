@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from loader.copy.direct_plan import INT96
+from loader.plan.direct_plan import INT96
 from loader.runner.parquet_scan import _local_path, footer_facts
 
 

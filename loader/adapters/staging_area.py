@@ -32,12 +32,12 @@ class S3Blobs:
     """The blob store over boto3 (a client per call: a run calls it a few times)."""
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
-        from ..adapters import s3
+        from . import s3
 
         return [o["Key"] for o in s3.iter_objects(s3.make_client(), bucket, prefix)]
 
     def delete_prefix(self, bucket: str, prefix: str) -> None:
-        from ..adapters import s3
+        from . import s3
 
         s3.delete_prefix(s3.make_client(), bucket, prefix)
 

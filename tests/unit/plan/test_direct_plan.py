@@ -1,4 +1,4 @@
-"""When pyarrow may read a Parquet source instead of Spark (copy/direct_plan.py), and how the files are
+"""When pyarrow may read a Parquet source instead of Spark (plan/direct_plan.py), and how the files are
 cut into tasks: pure, from footer facts."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from loader.copy.direct_plan import (
+from loader.plan.direct_plan import (
     GREGORIAN_SWITCH_DAY,
     INT96,
     TIMESTAMP_REBASE_MICROS,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from loader.copy.direct_filter import Where, parse_where, where_mask
+from loader.plan.direct_filter import Where, parse_where, where_mask
 
 COLUMNS = {"id": "int64", "small": "int16", "name": "string", "flag": "bool", "price": "double",
            "amount": "decimal128(12, 2)", "day": "date32[day]", "Dup": "string", "dup": "string"}

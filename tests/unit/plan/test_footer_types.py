@@ -31,6 +31,6 @@ from pyspark.sql.types import (
     (pa.int64(), LongType()),
 ])
 def test_each_type_converts_to_what_spark_reads(arrow: pa.DataType, spark: object) -> None:
-    from loader.runner.footer_types import as_spark_reads
+    from loader.plan.footer_types import as_spark_reads
 
     assert from_arrow_type(as_spark_reads(arrow)) == spark

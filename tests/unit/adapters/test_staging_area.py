@@ -1,5 +1,5 @@
 """The staging area over an in-memory blob store: what is deleted, kept and counted, and what
-the state store is told (copy/staging_area.py)."""
+the state store is told (adapters/staging_area.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from loader.copy.staging_area import StagingArea
+from loader.adapters.staging_area import StagingArea
 from loader.naming import TempLocation
 
 LOC = TempLocation.new("b", "tmp", "t", "0123456789abcdef0123456789abcdef", now=0)

@@ -24,7 +24,7 @@ from typing import Any
 _TOKEN = re.compile(r"\s*(?:(?P<num>-?\d+(?![\w.]))|(?P<str>'[^'\\]*')|(?P<qid>`(?:[^`]|``)+`)|"
                     r"(?P<id>[A-Za-z_][A-Za-z0-9_]*)|(?P<op><=>|==|!=|<>|<=|>=|[=<>(),]))")
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
-#: the file column's Arrow type (as Spark reads it, runner/footer_types.py) -> the kind compared
+#: the file column's Arrow type (as Spark reads it, plan/footer_types.py) -> the kind compared
 _KIND = {"int8": "integer", "int16": "integer", "int32": "integer", "int64": "integer", "string": "string",
          "large_string": "string", "string_view": "string", "bool": "boolean"}
 _OPS = {"=": "equal", "==": "equal", "!=": "not_equal", "<>": "not_equal", "<": "less", "<=": "less_equal",
