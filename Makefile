@@ -16,8 +16,9 @@ deps: ## install Debian packages (PostgreSQL, JDBC driver, plpython3u, Java) and
 demo: deps ## real load: throwaway PostgreSQL + local S3, 1M+ sample rows, `loader run manifests/`
 	@$(PY) -m loader.demo
 
-lint: deps ## ruff
-	@$(VENV)/bin/ruff check loader tests bench
+lint: deps ## ruff, and the import rules of ARCHITECTURE.md (layers, no circles, no private imports)
+	@$(VENV)/bin/ruff check loader tests bench scripts
+	@$(PY) scripts/check_imports.py
 
 typecheck: deps ## mypy
 	@$(VENV)/bin/mypy
@@ -29,8 +30,9 @@ dist: deps ## sdist and wheel of the spark-pg-loader distribution in dist/
 	@rm -rf dist && $(PY) -c 'from setuptools import build_meta as b; b.build_sdist("dist")'
 	@$(PY) -m pip wheel -q --no-deps --disable-pip-version-check -w dist dist/*.tar.gz
 
-test: deps ## ruff, mypy and pytest (what CI runs)
-	@$(VENV)/bin/ruff check loader tests bench
+test: deps ## ruff, the import rules, mypy and pytest (what CI runs)
+	@$(VENV)/bin/ruff check loader tests bench scripts
+	@$(PY) scripts/check_imports.py
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/pytest -q --durations=15
 

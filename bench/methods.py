@@ -71,7 +71,8 @@ def loader_call(method: str, mode: str = "append", *, cached: bool = False, stag
             if want_server and res.server_side != (want_server == "always"):
                 raise RuntimeError(f"server_side={want_server} but the result says server_side={res.server_side}")
             ctx.last_extra = {"timings": res.timings, "bytes_staged": res.bytes_staged,
-                              "path": (res.format_reason or "").rpartition("; loaded ")[2],
+                              "path": next((p[len("loaded "):] for p in (res.path_reason or "").split("; ")
+                                           if p.startswith("loaded ")), ""),
                               "server_side": res.server_side, "cached": cached,
                               "rows_rejected": getattr(res, "rows_rejected", 0)}
             got_format = getattr(res, "staging_format", None)
@@ -196,7 +197,7 @@ METHODS = [
     Method("copy-overwrite-auto", "copy overwrite, connections=auto (the default)", "loader",
            loader_call("copy", "overwrite", server_side="never", **COPY_OPTS), mode="overwrite", prefill="full",
            kinds=("synthetic",)),
-    # issue 26: N connections, all or nothing (the path taken is in the result's format_reason)
+    # issue 26: N connections, all or nothing (the path taken is in the result's path_reason)
     Method("copy-k2", "copy append, connections=2 (prepared transactions)", "loader",
            loader_call("copy", server_side="never", connections=2, **COPY_OPTS)),
     Method("copy-overwrite-k2", "copy overwrite, connections=2 (shadow table, swap)", "loader",

@@ -89,7 +89,7 @@ def main() -> int:
             ("replace_where true", {"replace_where": "true"}),
             ("replace_where dataset = 'a'", {"replace_where": "dataset = 'a'"}),
             ("replace_by [dataset]", {"replace_by": ["dataset"]}),
-            # over 2 connections into the run's staging table, merged in one transaction (landing_method.py)
+            # over 2 connections into the run's staging table, merged in one transaction (copy/landing/staging_merge.py)
             ("replace_where dataset = 'a', k2", {"replace_where": "dataset = 'a'", "connections": 2}),
             ("replace_by [dataset], k2", {"replace_by": ["dataset"], "connections": 2}),
         ]

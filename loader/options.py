@@ -22,23 +22,24 @@ DEFAULT_PREFIX_ROOT = "tmp/postgres-copy"
 DEFAULT_PART_MB = 16
 
 
-class Method(str, Enum):
+class TextEnum(str, Enum):
+    """An enum of words that prints as its word (Python 3.11's StrEnum; 3.10 is supported)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Method(TextEnum):
     AUTO = "auto"
     COPY = "copy"
     OPTIMIZED = "optimized"
     STANDARD = "standard"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class WriteMode(str, Enum):
+class WriteMode(TextEnum):
     APPEND = "append"
     OVERWRITE = "overwrite"
     UPSERT = "upsert"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class CopyOptions:
     #: end (destination/shadow_swap.py), an append over prepared transactions, an upsert or a slice
     #: replace through a staging table; 1 is the single load transaction. ``auto`` (the default):
     #: 2 for a whole-table overwrite of a table of AUTO_SHADOW_BYTES or more, else 1
-    #: (destination/shadow_plan.auto_connections, measured in bench/README.md)
+    #: (destination/landing_choice.auto_connections, measured in bench/README.md)
     connections: int | str = "auto"
 
 

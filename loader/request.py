@@ -119,7 +119,9 @@ class RunEvents(Protocol):
     def part_staged(self, partition: int, seq: int, key: str, rows: int, nbytes: int) -> None: ...
     def staged(self) -> None: ...
     def loading_started(self) -> None: ...
-    def staging_table_created(self, name: str) -> None: ...
+    #: what the run may leave in the target's database should it die (its staging or shadow table,
+    #: its prepared transactions' marker), for the reaper, before it exists
+    def leftover_recorded(self, name: str) -> None: ...
     #: every row is read and the COMMIT follows: what must be in the state store first (the mark)
     def committing(self) -> None: ...
 
@@ -176,6 +178,10 @@ class MethodOutcome:
     #: COPY's staging format (binary or csv) and why; None for methods that do not stage
     staging_format: str | None = None
     format_reason: str = ""
+    #: COPY: who read the source (pyarrow from the Parquet files, or Spark and why)
+    read_reason: str = ""
+    #: COPY: how the rows landed and why (copy.connections, the path, a refused server-side import)
+    path_reason: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
 

@@ -18,10 +18,11 @@ class LoadResult:
     rows: int
     bytes_staged: int
     temp_path: str | None
-    timings: dict[str, float] = field(default_factory=dict)
-    fallback_reason: str | None = None
     run_id: str = ""
+    #: why this method (``auto``'s choice, or "requested"); after a fallback, ``fallback_reason`` too
     reason: str = ""
+    fallback_reason: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
     server_side: bool = False
     #: rows set aside in <schema>.loader_rejects (``on_error="reject"``)
     rows_rejected: int = 0
@@ -29,6 +30,10 @@ class LoadResult:
     staging_format: str | None = None
     #: why that format (e.g. "csv: column 'id' (uuid: ...)")
     format_reason: str = ""
+    #: COPY: who read the source ("read by pyarrow from 3 Parquet file(s) ...", "read by Spark (...)")
+    read_reason: str = ""
+    #: COPY: how the rows landed and why ("loaded through a shadow table over 2 connections ...")
+    path_reason: str = ""
     #: upsert: of ``rows``, those whose key was new and those that updated an existing row
     #: (None for append and overwrite, and for upsert with ``on_error="reject"``)
     rows_inserted: int | None = None

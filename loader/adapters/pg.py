@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg2
 import psycopg2.errors
@@ -23,6 +23,12 @@ from . import pg_errors
 
 #: first key of the two-int advisory locks: the loader's own namespace
 LOCK_NAMESPACE = 0x10AD
+
+
+class Connect(Protocol):
+    """How the COPY method and the destination open connections (``connect``; unit tests pass fakes)."""
+
+    def __call__(self, spec: ConnectionSpec, application_name: str = "loader", autocommit: bool = False) -> Any: ...
 
 
 def connect(spec: ConnectionSpec, application_name: str = "loader", autocommit: bool = False) -> Any:

@@ -10,10 +10,11 @@ infrastructure failure); how it is deleted or counted is here, once, over a ``Bl
 from __future__ import annotations
 
 import logging
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ..naming import TempLocation
 from ..redact import redact
+from . import s3
 
 log = logging.getLogger("loader")
 
@@ -32,14 +33,61 @@ class S3Blobs:
     """The blob store over boto3 (a client per call: a run calls it a few times)."""
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
-        from . import s3
-
         return [o["Key"] for o in s3.iter_objects(s3.make_client(), bucket, prefix)]
 
     def delete_prefix(self, bucket: str, prefix: str) -> None:
-        from . import s3
-
         s3.delete_prefix(s3.make_client(), bucket, prefix)
+
+
+class PartStore(Protocol):
+    """One run's staged parts under its prefix, as the COPY method reads and writes them (S3; unit
+    tests pass an in-memory one). Errors are the edge's own (``StagingError``)."""
+
+    bucket: str
+
+    def objects(self) -> list[dict[str, Any]]:
+        """Every object under the prefix (``Key``, ``Size``), by key."""
+        ...
+
+    def open(self, key: str) -> Any:
+        """The object's body, a stream with ``read(size)``."""
+        ...
+
+    def read(self, key: str) -> bytes:
+        """A small object whole (a marker)."""
+        ...
+
+    def put(self, key: str, body: bytes, content_type: str) -> None: ...
+    def metadata(self, key: str) -> dict[str, str]: ...
+    def delete(self, keys: list[str]) -> None: ...
+
+
+class S3Parts:
+    """The part store over one boto3 client, for the prefix of ``location``."""
+
+    def __init__(self, client: Any, location: TempLocation) -> None:
+        self.client, self.location, self.bucket = client, location, location.bucket
+
+    def objects(self) -> list[dict[str, Any]]:
+        return sorted(s3.iter_objects(self.client, self.bucket, self.location.prefix), key=lambda o: o["Key"])
+
+    def open(self, key: str) -> Any:
+        return s3.call("GetObject", self.client.get_object, Bucket=self.bucket, Key=key, bucket=self.bucket)["Body"]
+
+    def read(self, key: str) -> bytes:
+        with s3.translated("GetObject", self.bucket):
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        s3.call("PutObject", self.client.put_object, Bucket=self.bucket, Key=key, Body=body,
+                ContentType=content_type, bucket=self.bucket)
+
+    def metadata(self, key: str) -> dict[str, str]:
+        head = s3.call("HeadObject", self.client.head_object, Bucket=self.bucket, Key=key, bucket=self.bucket)
+        return dict(head.get("Metadata") or {})
+
+    def delete(self, keys: list[str]) -> None:
+        s3.delete_keys(self.client, self.bucket, keys, s3.RequestCounter())
 
 
 class StagingArea:
@@ -81,4 +129,4 @@ class StagingArea:
         return parts
 
 
-__all__ = ["BlobStore", "CleanupStatus", "S3Blobs", "StagingArea"]
+__all__ = ["BlobStore", "CleanupStatus", "PartStore", "S3Blobs", "S3Parts", "StagingArea"]

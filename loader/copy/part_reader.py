@@ -67,8 +67,8 @@ class PartStream:
             raise
 
 
-def key_of_line(client: Any, bucket: str, key: str, message: str, columns: Sequence[str],
-                key_columns: Sequence[str], pg_types: Sequence[str], row_fields: Any, label: str = "key") -> str:
+def key_of_line(parts: Any, key: str, message: str, columns: Sequence[str], key_columns: Sequence[str],
+                pg_types: Sequence[str], row_fields: Any, label: str = "key") -> str:
     """'; key (id=7)' for the record at the line PostgreSQL named, read back from the part: the
     staged part is deleted with the failed run, so the row is named by what the user's data holds
     (a table without a key: its first columns, ``label`` 'row')."""
@@ -79,7 +79,7 @@ def key_of_line(client: Any, bucket: str, key: str, message: str, columns: Seque
     indexes = [list(columns).index(k) for k in key_columns]
     try:
         # parts are bounded (16 MB before compression), and this runs only on the error path
-        data = PartStream(client.get_object(Bucket=bucket, Key=key)["Body"]).read()
+        data = PartStream(parts.open(key)).read()
         values = row_fields(data, wanted, indexes, [pg_types[i] for i in indexes])
     except Exception:  # the key is a courtesy; the error itself stands
         return ""

@@ -261,7 +261,6 @@ class FrameJob:
         return [r.asDict() for r in result]
 
 
-def read_marker(client: Any, bucket: str, key: str) -> list[StagedPart]:
-    body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    data = json.loads(body)
-    return [StagedPart(**p) for p in data["parts"]]
+def parse_marker(body: bytes) -> list[StagedPart]:
+    """The parts a partition's marker (``write_marker``) lists."""
+    return [StagedPart(**p) for p in json.loads(body)["parts"]]

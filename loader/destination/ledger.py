@@ -17,12 +17,16 @@ both run CREATE TABLE and the second fail on pg_type's unique index.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..adapters import pg, pg_errors
 from ..connection import ConnectionSpec
-from ..errors import DataError, StateError
+from ..errors import DataError, LoaderError, StateError, TargetConnectionError
 from ..naming import TableRef
+
+log = logging.getLogger("loader")
 
 LEDGER_TABLE = "loader_ledger"
 #: the advisory lock (two ints) that serialises creating a ledger table
@@ -79,14 +83,34 @@ def committed_rows(cur: Any, schema: str, run_id: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def committed_rows_at(spec: ConnectionSpec, schema: str, run_id: str) -> int | None:
+def committed_rows_at(spec: ConnectionSpec, schema: str, run_id: str, connect: pg.Connect = pg.connect) -> int | None:
     """``committed_rows`` on a connection of its own (the load's may be the one that died)."""
-    conn = pg.connect(spec, application_name="loader:ledger")
+    conn = connect(spec, application_name="loader:ledger")
     try:
         with conn.cursor() as cur:
             return committed_rows(cur, schema, run_id)
     finally:
         conn.close()
+
+
+def commit(conn: Any, spec: ConnectionSpec, schema: str, run_id: str, *, table: TableRef, during: str = "COMMIT",
+           connect: pg.Connect = pg.connect, failed: Callable[[LoaderError], LoaderError] | None = None) -> None:
+    """COMMIT the transaction on ``conn`` that holds run ``run_id``'s ledger row: the one place a
+    load's outcome is committed. When the connection dies during the COMMIT, the ledger (asked over a
+    connection of its own) says whether it happened: if it did, the run committed. A COMMIT that
+    failed is raised, or what ``failed`` makes of it (the caller's words for what is left)."""
+    try:
+        with pg_errors.translated(table=table, run_id=run_id, during=during):
+            conn.commit()
+    except TargetConnectionError as exc:
+        if committed_rows_at(spec, schema, run_id, connect) is not None:
+            log.warning("connection lost during %s, but the ledger shows run %s committed", during, run_id)
+            return
+        raise (failed(exc) if failed else exc) from None
+    except LoaderError as exc:
+        if failed is None:
+            raise
+        raise failed(exc) from None
 
 
 def committed_in_database(cur: Any, run_id: str) -> int | None:

@@ -6,7 +6,7 @@
     rows     the method's own: COPY parts straight into the target, or into a TEMP table,
              or Spark JDBC into a staging table; then ``publish`` (INSERT ... SELECT) from it
     finish   build the deferred indexes, write the ledger row (ledger.py), once
-    commit   with the ledger asked when the connection dies during COMMIT
+    commit   ledger.commit: the ledger asked when the connection dies during COMMIT
 
 COPY (``copy/transaction.py``) and JDBC (``jdbc/method.py``) both drive this object, so the
 CREATE, the strategy, the ledger row and the lost-COMMIT check happen in one place for both.
@@ -16,17 +16,16 @@ ledger row - changes at the COMMIT or not at all.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import interrupt
-from ..adapters import pg_errors
+from ..adapters import pg, pg_errors
 from ..connection import ConnectionSpec
-from ..errors import DataError, TargetConnectionError
+from ..errors import DataError
 from ..naming import TableRef, loader_schema
-from ..options import RejectPolicy, WriteMode
+from ..options import RejectPolicy
 from ..plan.typemap import ColumnPlan
 from . import ledger
 from .evolve import add_planned_columns
@@ -35,8 +34,6 @@ from .publish import explain_failure, publish_counted, select_exprs
 from .rejects import publish_rejecting
 from .slices import incoming
 from .write_modes import WriteStrategy, Written
-
-log = logging.getLogger("loader")
 
 
 @dataclass
@@ -59,6 +56,8 @@ class LoadTransaction:
     allow_empty: bool = False
     #: target.ledger_schema: where the ledger and loader_rejects are (None: the target's schema)
     ledger_schema: str | None = None
+    #: how the ledger is asked over a connection of its own (the edge; unit tests pass a fake)
+    connect: pg.Connect = pg.connect
 
     def __post_init__(self) -> None:
         self.home = loader_schema(self.target, self.ledger_schema)
@@ -134,8 +133,7 @@ class LoadTransaction:
         """Before the write strategy touches the target: a whole-table overwrite notes whether the
         table held rows (an empty source may not empty it unless ``allow_empty``)."""
         self.opened = True
-        if self.write.mode is WriteMode.OVERWRITE and not self.write.shares_table and not self.created \
-                and not self.allow_empty:
+        if self.write.replaces_table and not self.created and not self.allow_empty:
             self.cur.execute(f"SELECT EXISTS (SELECT 1 FROM {self.target.quoted})")
             self.had_rows = bool(self.cur.fetchone()[0])
 
@@ -165,13 +163,7 @@ class LoadTransaction:
         interrupt.check()
         if before is not None:
             before()
-        try:
-            with pg_errors.translated(table=self.target, run_id=self.run_id, during="COMMIT"):
-                self.conn.commit()
-        except TargetConnectionError:
-            if ledger.committed_rows_at(self.spec, self.home, self.run_id) is None:
-                raise
-            log.warning("connection lost during COMMIT, but the ledger shows run %s committed", self.run_id)
+        ledger.commit(self.conn, self.spec, self.home, self.run_id, table=self.target, connect=self.connect)
 
     def _partitioned(self) -> bool:
         self.cur.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass(%s)", (self.target.quoted,))

@@ -1,7 +1,9 @@
 """The write mode as behaviour, chosen once: ``write_mode`` turns what the user asked for (the
-mode, the key, a slice) into the strategy object every method asks (write_modes.py for append,
-overwrite and upsert; slice_modes.py for replace_where and replace_by). The only place a
-``WriteMode`` becomes behaviour."""
+mode, the key, a slice) into the strategy object every method, the landing chooser and the dry run
+ask (write_modes.py for append, overwrite and upsert; slice_modes.py for replace_where and
+replace_by). The only place a ``WriteMode`` becomes a strategy; besides the strategies, only the
+pure privilege rules (privileges.py: what a role must hold, asked by doctor before any load exists)
+and manifest validation read the mode itself."""
 
 from __future__ import annotations
 

@@ -63,11 +63,11 @@ def _gone(cur: Any, g: str) -> bool:
     return bool(cur.fetchone()[0])
 
 
-def committed_rows(spec: ConnectionSpec, schema: str, run_id: str) -> int | None:
+def committed_rows(spec: ConnectionSpec, schema: str, run_id: str, connect: pg.Connect = pg.connect) -> int | None:
     """The engine's ledger question (engine/edges.py): the rows run ``run_id`` committed per the
     ledger in ``schema`` (None: it did not), with its prepared transactions settled by that answer first."""
-    rows = ledger.committed_rows_at(spec, schema, run_id)
-    conn = pg.connect(spec, application_name="loader:settle", autocommit=True)
+    rows = ledger.committed_rows_at(spec, schema, run_id, connect)
+    conn = connect(spec, application_name="loader:settle", autocommit=True)
     try:
         with conn.cursor() as cur:
             gids = [g for g, _, _ in pending(cur, run_id)]
@@ -79,7 +79,8 @@ def committed_rows(spec: ConnectionSpec, schema: str, run_id: str) -> int | None
     return rows
 
 
-def decide(conn: Any, spec: ConnectionSpec, schema: str, target: TableRef, run_id: str, rows: int) -> None:
+def decide(conn: Any, spec: ConnectionSpec, schema: str, target: TableRef, run_id: str, rows: int,
+           connect: pg.Connect = pg.connect) -> None:
     """Commit the run's ledger row (in ``schema``'s ledger) on ``conn`` (not one of the prepared): from here on the run's
     prepared transactions are committed, by this run or, after a crash, by whoever settles them.
     A connection lost during this COMMIT is answered by the ledger, as a load transaction's is."""
@@ -88,13 +89,8 @@ def decide(conn: Any, spec: ConnectionSpec, schema: str, target: TableRef, run_i
             ledger.record(cur, schema, target, run_id, rows)
     except TargetConnectionError as exc:
         raise _undecided(target, run_id, exc) from None
-    try:
-        with pg_errors.translated(table=target, run_id=run_id, during="COMMIT of the ledger row"):
-            conn.commit()
-    except LoaderError as exc:
-        if ledger.committed_rows_at(spec, schema, run_id) is None:
-            raise _undecided(target, run_id, exc) from None
-        log.warning("connection lost during COMMIT, but the ledger shows run %s decided to commit", run_id)
+    ledger.commit(conn, spec, schema, run_id, table=target, during="COMMIT of the ledger row", connect=connect,
+                  failed=lambda exc: _undecided(target, run_id, exc))
 
 
 def _undecided(target: TableRef, run_id: str, exc: LoaderError) -> LoaderError:

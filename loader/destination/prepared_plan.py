@@ -1,4 +1,4 @@
-"""Append over N connections, all or nothing: the decisions, pure (issue 26).
+"""Append over N connections, all or nothing: the names of its prepared transactions, pure.
 
 Each connection COPYs its share of the staged parts into the target in a transaction of its own
 and ``PREPARE TRANSACTION``s it; once every one is prepared, the run's ledger row is committed in
@@ -15,7 +15,6 @@ the two (milliseconds, one round trip per connection) they may see some connecti
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 #: a prepared transaction of run ``run_id``'s connection ``n`` (PostgreSQL's gid: up to 199 bytes)
 _GID = re.compile(r"^loader:(?P<run>[0-9a-f]{8,64}):(?P<n>\d{1,3})$")
@@ -29,45 +28,6 @@ def parse_gid(value: str) -> tuple[str, int] | None:
     """(run id, connection) of a loader's prepared transaction, None for anyone else's."""
     m = _GID.match(value)
     return (m.group("run"), int(m.group("n"))) if m else None
-
-
-@dataclass(frozen=True)
-class PreparedPath:
-    #: connections to load over; 1: today's single load transaction
-    connections: int
-    #: what the log, the run's reason and the dry run say
-    reason: str
-
-
-def plan_prepared(connections: int, *, append: bool, creates: bool, adds_columns: bool, reject: bool,
-                  max_prepared: int | None) -> PreparedPath:
-    """Whether an append goes over ``connections`` prepared transactions, and why (not).
-
-    ``max_prepared`` is the server's max_prepared_transactions (None: not known, as in a dry run
-    that could not connect). PostgreSQL's and RDS's default, 0, allows none: one connection.
-    A new table or new columns are made in the load transaction, which N connections cannot
-    share; rejects are set aside inside one transaction."""
-    one = "over 1 connection"
-    if connections <= 1:
-        return PreparedPath(1, f"{one} (copy.connections: 1)")
-    if not append:
-        return PreparedPath(1, f"{one}: only mode append loads over prepared transactions")
-    if creates or adds_columns:
-        what = "the table is created" if creates else "schema_evolution adds columns"
-        return PreparedPath(1, f"{one}: {what} in the load transaction")
-    if reject:
-        return PreparedPath(1, f"{one}: on_error: reject sets rows aside in the load transaction")
-    if max_prepared is None:
-        return PreparedPath(connections, f"over {connections} prepared transactions if the server's "
-                                         "max_prepared_transactions allows (not checked)")
-    if max_prepared < connections:
-        if max_prepared < 2:
-            return PreparedPath(1, f"{one}: the server's max_prepared_transactions is {max_prepared} (set it to "
-                                   f"{connections} or more in postgresql.conf or the RDS parameter group, and "
-                                   "restart, to load over copy.connections)")
-        connections = max_prepared
-    return PreparedPath(connections, f"over {connections} connections, each prepared (PREPARE TRANSACTION), "
-                                     "committed together once the ledger records the run")
 
 
 def prepared_readiness(max_prepared: int) -> tuple[bool, str]:

@@ -131,8 +131,8 @@ def _number(cur: Any, source: str, target: TableRef, columns: Sequence[str], src
     ranges of them) and a column for their reason."""
     kept = tuple(casts) if casts is not None else None
     if row_column is not None:
-        # adding a NULL column rewrites nothing; the index is the only cost (a copy of 300,000 rows
-        # of the bench table took 0.4-1.0 s, numbered by a sort; the index 0.1 s)
+        # adding a NULL column rewrites nothing; the index is the only cost (ARCHITECTURE.md,
+        # "on_error: reject": numbering a copy by a sort costs several times the index)
         cur.execute(f"ALTER TABLE {source} ADD COLUMN {sql.REASON} text")
         cur.execute(f"CREATE UNIQUE INDEX ON {source} ({quote_ident(row_column)})")
         return sql.Rows(source, target, tuple(columns), src_cols, kept, row=quote_ident(row_column),

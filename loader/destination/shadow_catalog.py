@@ -17,7 +17,8 @@ SELECT c.oid, c.reltype, pg_get_userbyid(c.relowner), pg_has_role(current_user, 
        c.relkind, c.relpersistence = 'u', c.reltablespace <> 0,
        EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid OR inhparent = c.oid),
        c.relrowsecurity, c.relforcerowsecurity, obj_description(c.oid, 'pg_class'), c.relreplident,
-       coalesce(c.reloptions, '{}'), has_schema_privilege(c.relnamespace, 'CREATE')
+       coalesce(c.reloptions, '{}'), has_schema_privilege(c.relnamespace, 'CREATE'),
+       pg_get_userbyid(c.relowner) = current_user
 FROM pg_class c WHERE c.oid = to_regclass(%s)
 """
 
@@ -108,7 +109,7 @@ def read_facts(cur: Any, target: TableRef) -> TargetFacts | None:
     if row is None:
         return None
     oid, rowtype, owner, can_own, relkind, unlogged, own_space, inherited, rls, force, comment, replident, \
-        reloptions, may_create = row
+        reloptions, may_create, owned = row
     args = {"oid": oid, "type": rowtype, "schema": target.schema, "table": target.table}
     cur.execute(_COLUMNS_SQL, args)
     cols = cur.fetchall()
@@ -135,7 +136,8 @@ def read_facts(cur: Any, target: TableRef) -> TargetFacts | None:
     cur.execute(_OTHER_SQL, args)
     others = tuple(r[0] for r in cur.fetchall())
     return TargetFacts(
-        table=target, owner=owner, can_own=bool(can_own), may_create=bool(may_create), relkind=relkind, unlogged=bool(unlogged),
+        table=target, owner=owner, can_own=bool(can_own), owned_by_loader=bool(owned), may_create=bool(may_create),
+        relkind=relkind, unlogged=bool(unlogged),
         own_tablespace=bool(own_space), inherited=bool(inherited),
         columns=tuple((c[0], c[1], bool(c[2]), c[3]) for c in cols),
         views=views, referencing_fks=names["referencing_fks"], fks_from=fks, policies=names["policies"],
@@ -145,14 +147,3 @@ def read_facts(cur: Any, target: TableRef) -> TargetFacts | None:
         replica_index=replica_index, grants=grants, column_grants=tuple(c[0] for c in cols if c[5]),
         indexes=indexes, exclusions=exclusions, statistics=names["statistics"], reloptions=tuple(reloptions),
         other_dependents=others)
-
-
-def auto_sizing(cur: Any, target: TableRef) -> tuple[int | None, int]:
-    """What ``copy.connections: auto`` decides on (shadow_plan.auto_connections): the target's bytes
-    on disk with its indexes and TOAST (None: it does not exist) and the server's free connection
-    slots (max_connections less the reserved ones and the sessions open now)."""
-    cur.execute("SELECT pg_total_relation_size(to_regclass(%s)), "
-                "current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int "
-                "- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')", (target.quoted,))
-    size, free = cur.fetchone()
-    return (None if size is None else int(size)), int(free)

@@ -69,6 +69,8 @@ class TargetFacts:
     owner: str
     #: the loading role is the owner or a member of it (ALTER TABLE ... OWNER TO works)
     can_own: bool = True
+    #: the loading role is the owner itself (the new table needs no ALTER TABLE ... OWNER TO)
+    owned_by_loader: bool = True
     #: the loading role may create tables in the target's schema (the shadow is made beside it)
     may_create: bool = True
     relkind: str = "r"
@@ -193,59 +195,6 @@ def swap_blockers(planned: TargetFacts, fresh: TargetFacts) -> list[str]:
     if {(fk.name, fk.definition) for fk in fresh.fks_from} != {(fk.name, fk.definition) for fk in planned.fks_from}:
         out.append("the target's foreign keys changed since the load started")
     return out
-
-
-#: a whole-table overwrite of a table this big goes through the shadow by default (copy.connections:
-#: auto): in place, its TRUNCATE holds every reader from the first row to the COMMIT (8.8 s at 5M rows
-#: of the bench table, 96% of the load), through the shadow only for the swap (19-29 ms), and the
-#: shadow was as fast or faster end to end (bench/README.md, 2026-12-06). Below it the wait is short
-#: and the shadow's own steps (create, build, swap: a few hundred ms) are most of what it would save.
-AUTO_SHADOW_BYTES = 64 * 1024 * 1024
-#: connection slots the server must keep free beyond the shadow's second connection
-AUTO_SPARE_SLOTS = 3
-
-
-def auto_connections(*, whole_overwrite: bool, table_bytes: int | None, free_slots: int | None) -> tuple[int, str]:
-    """What ``copy.connections: auto`` means for this load, and why: 2 (the shadow path) for a
-    whole-table overwrite of an existing table of AUTO_SHADOW_BYTES or more on a server with slots to
-    spare, else 1. Appends, upserts and slice replaces stay on 1 by default: on 2 shared cores their
-    N-connection paths gained nothing or lost (bench/README.md), and they have no reader to spare."""
-    if not whole_overwrite:
-        return 1, "copy.connections auto: 1 (more by default only for a whole-table overwrite)"
-    if table_bytes is None:
-        return 1, "copy.connections auto: 1 (the table is created by the load: nobody reads it)"
-    size = f"{table_bytes // 2**20:,} MiB"
-    if table_bytes < AUTO_SHADOW_BYTES:
-        return 1, f"copy.connections auto: 1 (the table holds {size}, under {AUTO_SHADOW_BYTES // 2**20} MiB)"
-    if free_slots is not None and free_slots < 1 + AUTO_SPARE_SLOTS:
-        return 1, f"copy.connections auto: 1 (the server has {free_slots} connection slot(s) free)"
-    return 2, f"copy.connections auto: 2 (the table holds {size}: through a shadow, readers keep reading)"
-
-
-def path_before_catalog(connections: int, *, overwrite: bool, shares_table: bool, reject: bool) -> str | None:
-    """Why the load goes in place without reading the catalog (None: read it and ``plan_path``).
-    One connection is today's path exactly, and the way to keep an overwrite in place: the shadow
-    only replaces a whole table. (It was a preview until the reaper dropped a crashed run's shadow,
-    reaper/table_rules.py, and SIGKILL tests proved the target old or new: test_shadow_crash.py.)"""
-    if connections <= 1:
-        return "in place over 1 connection (copy.connections: 1)"
-    if not overwrite or shares_table:
-        return "in place over 1 connection: only mode overwrite goes through a shadow table"
-    if reject:
-        return "in place over 1 connection: on_error: reject sets rows aside in the load transaction"
-    return None
-
-
-def plan_path(facts: TargetFacts | None, names: Sequence[str]) -> ShadowPlan:
-    """The shadow plan for a load of columns ``names`` into the target ``facts`` describes (None:
-    it does not exist yet, and is created in the load transaction, where nobody waits for it)."""
-    if facts is None:
-        return ShadowPlan(("the target is new (created in the load transaction)",))
-    have = {c[0] for c in facts.columns}
-    missing = [n for n in names if n not in have]
-    if missing:
-        return ShadowPlan((f"schema_evolution adds columns: {', '.join(missing)}",), facts=facts)
-    return plan_shadow(facts)
 
 
 _INDEX_DEF = re.compile(r'^CREATE (?P<unique>UNIQUE )?INDEX (?:"(?:[^"]|"")+"|\S+) ON (?:ONLY )?.+? (?P<rest>USING .*)$',

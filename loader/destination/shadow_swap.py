@@ -10,13 +10,16 @@
              a referenced table's writers wait only for one validation; ANALYZE
     swap     one short transaction under ``lock_timeout``, retried: LOCK the target, read its
              catalog again (a dependent that appeared stops the swap: shadow dropped, target
-             untouched), the ledger row, rename target -> old and shadow -> target, sequences
-             OWNED BY the new columns, drop old, rename indexes and constraints, grants, owner,
-             comment, replica identity, RLS; COMMIT
+             untouched), the ledger row, then the exchange (shadow_sql.py: renames, owner, owned
+             sequences, the old table dropped, indexes and constraints renamed, grants, comment,
+             replica identity, RLS)
+    commit   the swap's COMMIT (ledger.commit)
 
 A crash before the swap's COMMIT leaves the target as it was; the shadow is ``--resume``'s, or the
 reaper's once its run is dead (it is the run's ``staging_table``; its comment says when it was
-created, for a shadow whose run the state store does not know: reaper/table_rules.py). Readers of the target wait only during the swap.
+created, for a shadow whose run the state store does not know: reaper/table_rules.py). Readers of
+the target wait only during the swap. The statements are built apart (shadow_sql.py); this module
+runs them.
 """
 
 from __future__ import annotations
@@ -31,18 +34,11 @@ from .. import interrupt
 from ..adapters import pg, pg_errors
 from ..connection import ConnectionSpec
 from ..errors import DataError, LoaderError, TargetConnectionError, TargetError
-from ..naming import (
-    SHADOW_TABLE_MARK,
-    TableRef,
-    loader_schema,
-    quote_ident,
-    shadow_comment,
-    shadow_table_name,
-)
-from . import ledger
+from ..naming import TableRef, loader_schema, shadow_table_name
+from . import ledger, shadow_sql
 from .index_defer import BUILD_MEMORY
 from .shadow_catalog import read_facts
-from .shadow_plan import TargetFacts, index_on_shadow, shadow_object_name, swap_blockers
+from .shadow_plan import TargetFacts, swap_blockers
 
 log = logging.getLogger("loader")
 PARTS_TABLE = "loader_shadow_parts"
@@ -58,8 +54,11 @@ class ShadowTable:
 
     def __init__(self, spec: ConnectionSpec, target: TableRef, run_id: str, facts: TargetFacts,
                  lock_timeout_ms: int | None = None, attempts: int | None = None,
-                 ledger_schema: str | None = None) -> None:
+                 ledger_schema: str | None = None, connect: pg.Connect = pg.connect,
+                 read: Callable[[Any, TableRef], TargetFacts | None] = read_facts) -> None:
         self.spec, self.target, self.run_id, self.facts = spec, target, run_id, facts
+        #: the edges: a connection of its own (to drop the shadow when the run's died), the catalog reader
+        self.connect, self.read = connect, read
         #: an earlier attempt built the shadow before it was killed: ``build`` has nothing to do
         self.already_built = False
         # the ledger may live elsewhere (target.ledger_schema); the shadow must be the target's
@@ -89,13 +88,8 @@ class ShadowTable:
                     return loaded
                 cur.execute(f"DROP TABLE {self.ref.quoted}")
             cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
-            f = self.facts
-            options = f" WITH ({', '.join(f.reloptions)})" if f.reloptions else ""
-            cur.execute(f"CREATE {'UNLOGGED ' if f.unlogged else ''}TABLE {self.ref.quoted} (LIKE {self.target.quoted} "
-                        "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING COMMENTS "
-                        f"INCLUDING STORAGE INCLUDING COMPRESSION){options}")
-            # its age, for the reaper (reaper/table_rules.py): the swap gives it the target's comment
-            cur.execute(f"COMMENT ON TABLE {self.ref.quoted} IS %s", (shadow_comment(self.run_id),))
+            for sql, params in shadow_sql.create_statements(self.facts, self.ref, self.run_id):
+                cur.execute(sql, params)
             # default privileges may have granted the new table to others: it gets the target's only
             cur.execute("SELECT DISTINCT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) "
                         "END FROM pg_class c, aclexplode(c.relacl) x WHERE c.oid = to_regclass(%s) "
@@ -139,36 +133,19 @@ class ShadowTable:
         whose shadow was built before the crash goes straight to the swap)."""
         if self.already_built:
             return
-        shadow, f = self.ref.quoted, self.facts
-        with self._building(), conn.cursor() as cur:
-            cur.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes(%s)",
-                        (BUILD_MEMORY,))
-            if cur.fetchone()[0]:
-                cur.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
-            for n, ix in enumerate(f.indexes):
-                name = shadow_object_name(self.run_id, n)
-                cur.execute(index_on_shadow(ix.definition, name, shadow))  # a duplicate key: a data error
-                if ix.constraint:
-                    kind = "PRIMARY KEY" if ix.constraint_type == "p" else "UNIQUE"
-                    timing = (" DEFERRABLE" + (" INITIALLY DEFERRED" if ix.deferred else "")) if ix.deferrable else ""
-                    cur.execute(f"ALTER TABLE {shadow} ADD CONSTRAINT {quote_ident(name)} {kind} "
-                                f"USING INDEX {quote_ident(name)}{timing}")
-            for n, x in enumerate(f.exclusions, start=len(f.indexes)):
-                cur.execute(f"ALTER TABLE {shadow} ADD CONSTRAINT {quote_ident(shadow_object_name(self.run_id, n))} "
-                            f"{x.definition}")
-        conn.commit()
-        for fk in f.fks_from:  # each apart: the referenced table's writers wait for one step at a time
+        steps = shadow_sql.build_transactions(self.facts, self.ref, self.run_id)
+        for n, statements in enumerate(steps):
             with self._building(), conn.cursor() as cur:
-                cur.execute(f"ALTER TABLE {shadow} ADD CONSTRAINT {quote_ident(fk.name)} {fk.definition} NOT VALID")
-                if fk.comment is not None:
-                    cur.execute(f"COMMENT ON CONSTRAINT {quote_ident(fk.name)} ON {shadow} IS %s", (fk.comment,))
+                if n == 0:
+                    cur.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes(%s)",
+                                (BUILD_MEMORY,))
+                    if cur.fetchone()[0]:
+                        cur.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+                for sql, params in statements:
+                    cur.execute(sql, params)
             conn.commit()
-            if fk.validated:
-                with self._building(), conn.cursor() as cur:
-                    cur.execute(f"ALTER TABLE {shadow} VALIDATE CONSTRAINT {quote_ident(fk.name)}")
-                conn.commit()
         with self._building(), conn.cursor() as cur:
-            cur.execute(f"ANALYZE {shadow}")
+            cur.execute(f"ANALYZE {self.ref.quoted}")
             cur.execute(f"INSERT INTO {self.parts.quoted} (shadow, part, rows) VALUES (%s, '', 0)", (self.ref.table,))
         conn.commit()
 
@@ -178,9 +155,9 @@ class ShadowTable:
                                     during=f"the build of shadow table {self.ref.table}")
 
     # --- swap -----------------------------------------------------------------------------
-    def swap(self, conn: Any, rows: int, *, allow_empty: bool, before: Callable[[], None] | None = None) -> None:
-        """Swap the shadow in, retried while the target's lock is not had within the timeout.
-        Whatever stops it leaves the target as it was."""
+    def swap(self, conn: Any, rows: int, *, allow_empty: bool) -> None:
+        """Swap the shadow in, retried while the target's lock is not had within the timeout; the
+        swap's transaction is left open for ``commit``. Whatever stops it leaves the target as it was."""
         for attempt in range(1, self.attempts + 1):
             try:
                 self._swap_once(conn, rows, allow_empty=allow_empty)
@@ -204,17 +181,14 @@ class ShadowTable:
                 _rollback(conn)  # a lost connection's own error, not the rollback's, is what failed
                 raise
             break
+
+    def commit(self, conn: Any, before: Callable[[], None] | None = None) -> None:
+        """COMMIT the swap (its ledger row with it); ``before`` runs first."""
         interrupt.check()  # the last point where a stop leaves the target as it was
         if before is not None:
             before()
-        try:
-            with pg_errors.translated(table=self.target, run_id=self.run_id,
-                                      during=f"the COMMIT of the swap of shadow table {self.ref.table}"):
-                conn.commit()
-        except TargetConnectionError:
-            if ledger.committed_rows_at(self.spec, self.home, self.run_id) is None:
-                raise
-            log.warning("connection lost during COMMIT, but the ledger shows run %s committed", self.run_id)
+        ledger.commit(conn, self.spec, self.home, self.run_id, table=self.target, connect=self.connect,
+                      during=f"the COMMIT of the swap of shadow table {self.ref.table}")
 
     def _swap_failed(self, exc: LoaderError) -> LoaderError:
         """A statement of the swap refused (an event trigger, a privilege, a statement timeout): the
@@ -232,7 +206,7 @@ class ShadowTable:
         with pg_errors.translated(table=target, run_id=self.run_id), conn.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = %s", (f"{int(self.lock_timeout_ms)}ms",))
             cur.execute(f"LOCK TABLE {target.quoted} IN ACCESS EXCLUSIVE MODE")
-            fresh = read_facts(cur, target)
+            fresh = self.read(cur, target)
             blockers = ["the target was dropped"] if fresh is None else swap_blockers(self.facts, fresh)
             if blockers or fresh is None:
                 raise ShadowSwapRefused(
@@ -251,50 +225,8 @@ class ShadowTable:
 
     def _exchange(self, cur: Any, f: TargetFacts) -> None:
         """Under the lock: the shadow becomes the target, with what the plan said it recreates."""
-        target, schema = self.target, quote_ident(self.target.schema)
-        old = TableRef(target.schema, self.ref.table.replace(SHADOW_TABLE_MARK, "__loader_old_"))
-        cur.execute(f"ALTER TABLE {target.quoted} RENAME TO {quote_ident(old.table)}")
-        cur.execute(f"ALTER TABLE {self.ref.quoted} RENAME TO {quote_ident(target.table)}")
-        table = target.quoted
-        cur.execute("SELECT current_user = %s", (f.owner,))
-        if not cur.fetchone()[0]:  # first: a sequence is OWNED BY a table of its own owner only
-            cur.execute(f"ALTER TABLE {table} OWNER TO {quote_ident(f.owner)}")
-        for seq, column in f.owned_sequences:  # else DROP would take them (and the defaults calling them)
-            cur.execute(f"ALTER SEQUENCE {seq} OWNED BY {table}.{quote_ident(column)}")
-        cur.execute(f"DROP TABLE {old.quoted}")
-        for n, ix in enumerate(f.indexes):
-            name = quote_ident(shadow_object_name(self.run_id, n))
-            if ix.constraint:
-                cur.execute(f"ALTER TABLE {table} RENAME CONSTRAINT {name} TO {quote_ident(ix.constraint)}")
-                if ix.constraint_comment is not None:
-                    cur.execute(f"COMMENT ON CONSTRAINT {quote_ident(ix.constraint)} ON {table} IS %s",
-                                (ix.constraint_comment,))
-            else:
-                cur.execute(f"ALTER INDEX {schema}.{name} RENAME TO {quote_ident(ix.name)}")
-            final = quote_ident(ix.constraint or ix.name)
-            if ix.index_comment is not None:
-                cur.execute(f"COMMENT ON INDEX {schema}.{final} IS %s", (ix.index_comment,))
-            if ix.clustered:
-                cur.execute(f"ALTER TABLE {table} CLUSTER ON {final}")
-        for n, x in enumerate(f.exclusions, start=len(f.indexes)):
-            cur.execute(f"ALTER TABLE {table} RENAME CONSTRAINT {quote_ident(shadow_object_name(self.run_id, n))} "
-                        f"TO {quote_ident(x.name)}")
-            if x.comment is not None:
-                cur.execute(f"COMMENT ON CONSTRAINT {quote_ident(x.name)} ON {table} IS %s", (x.comment,))
-        for g in f.grants:  # given as the owner (or a member of it): the owner is their grantor, as before
-            grantee = "PUBLIC" if g.grantee == "PUBLIC" else quote_ident(g.grantee)
-            cur.execute(f"GRANT {g.privilege} ON {table} TO {grantee}{' WITH GRANT OPTION' if g.grantable else ''}")
-        cur.execute(f"COMMENT ON TABLE {table} IS %s", (f.comment,))
-        if f.replica_identity == "n":
-            cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY NOTHING")
-        elif f.replica_identity == "f":
-            cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
-        elif f.replica_identity == "i" and f.replica_index:
-            cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY USING INDEX {quote_ident(f.replica_index)}")
-        if f.rls:
-            cur.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        if f.force_rls:
-            cur.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        for sql, params in shadow_sql.exchange_statements(f, self.ref, self.run_id):
+            cur.execute(sql, params)
         cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
 
     # --- drop -----------------------------------------------------------------------------
@@ -309,7 +241,7 @@ class ShadowTable:
             if not conn.closed:
                 self._drop_on(conn)
                 return
-            own = pg.connect(self.spec, application_name=f"loader-copy:{self.run_id[:8]}:drop")
+            own = self.connect(self.spec, application_name=f"loader-copy:{self.run_id[:8]}:drop")
             try:
                 self._drop_on(own)
             finally:

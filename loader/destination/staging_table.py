@@ -2,7 +2,7 @@
 before the load transaction moves them into the target and drops it.
 
 Two writers fill one: Spark's JDBC writer (jdbc/method.py), and the COPY workers of a merge
-over N connections (copy/landing_method.py). It is made in a transaction of its own, so that
+over N connections (copy/landing/staging_merge.py). It is made in a transaction of its own, so that
 every writer's connection sees it; the run records its name before it exists, and the reaper
 drops a dead run's by the name's rules (reaper/table_rules.py). It lives in the ledger's
 schema: a role may write into the target's schema without being allowed to create tables there.
@@ -20,15 +20,15 @@ from ..errors import ConfigError, PrivilegeError, TargetError
 from ..naming import STAGING_TABLE_PREFIX, TableRef, quote_ident, sql_name
 
 
-def _autocommit(spec: ConnectionSpec) -> Any:
-    return contextlib.closing(pg.connect(spec, application_name="loader:staging", autocommit=True))
+def _autocommit(spec: ConnectionSpec, connect: pg.Connect) -> Any:
+    return contextlib.closing(connect(spec, application_name="loader:staging", autocommit=True))
 
 
 def create(spec: ConnectionSpec, stage: TableRef, columns_ddl: str, run_id: str, target: TableRef,
-           then: Sequence[str] = ()) -> None:
+           then: Sequence[str] = (), connect: pg.Connect = pg.connect) -> None:
     """CREATE UNLOGGED TABLE ``stage`` (``columns_ddl``) with its run in its comment, and ``then``'s
     statements, committed together. A missing schema or privilege says what to do."""
-    with _autocommit(spec) as conn, conn.cursor() as cur:
+    with _autocommit(spec, connect) as conn, conn.cursor() as cur:
         try:
             with pg_errors.translated(table=stage):
                 cur.execute("BEGIN")
@@ -51,10 +51,11 @@ def create(spec: ConnectionSpec, stage: TableRef, columns_ddl: str, run_id: str,
             raise
 
 
-def drop_quietly(spec: ConnectionSpec, stage: TableRef, first: Sequence[str] = ()) -> None:
+def drop_quietly(spec: ConnectionSpec, stage: TableRef, first: Sequence[str] = (),
+                 connect: pg.Connect = pg.connect) -> None:
     """Best effort (``first``: what depends on it): if this fails too, the reaper finds the table
     by its name."""
-    with contextlib.suppress(Exception), _autocommit(spec) as conn, conn.cursor() as cur:
+    with contextlib.suppress(Exception), _autocommit(spec, connect) as conn, conn.cursor() as cur:
         for sql in first:
             cur.execute(sql)
         cur.execute(f"DROP TABLE IF EXISTS {stage.quoted}")

@@ -10,7 +10,9 @@ JDBC, rejects) asks the strategy instead of branching on the mode itself:
 * ``merges``: whether rows go through a relation of the load's own first (upsert, slices);
 * ``replace_slice``: what goes before the INSERT from that relation (slice_modes.py: the
   slice's rows deleted);
-* ``defer_indexes``: whether the target's indexes may be dropped and built after the rows.
+* ``defer_indexes``: whether the target's indexes may be dropped and built after the rows;
+* ``parallel``: how its rows land over copy.connections > 1 (landing_choice.py); ``replaces_table``:
+  every row of the table goes, so an empty source is refused unless ``allow_empty``.
 
 "Upsert needs key columns" is checked once, in ``modes.write_mode`` (``key_problem`` gives the same
 rule to manifest validation, which reports it with the manifest's field).
@@ -26,6 +28,7 @@ from ..errors import ConfigError
 from ..naming import TableRef, quote_ident
 from ..options import WriteMode
 from .index_defer import DeferredIndexes, claim_empty_target, drop_indexes
+from .landing_choice import Landing
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,10 @@ class WriteStrategy:
     shares_table: ClassVar[bool] = False
     #: empties the existing table with TRUNCATE (refused by PostgreSQL where a foreign key references it)
     truncates: ClassVar[bool] = False
+    #: replaces every row of the table (an empty source may not empty it unless allow_empty)
+    replaces_table: ClassVar[bool] = False
+    #: how its rows land over copy.connections > 1 (destination/landing_choice.py)
+    parallel: ClassVar[Landing] = Landing.STAGING
 
     def __init__(self, key: Sequence[str] = ()) -> None:
         self.key = tuple(key)
@@ -97,6 +104,7 @@ class WriteStrategy:
 
 class Append(WriteStrategy):
     mode = WriteMode.APPEND
+    parallel = Landing.PREPARED
 
     def defer_indexes(self, cur: Any, target: TableRef, *, fresh: bool) -> tuple[DeferredIndexes | None, bool]:
         if fresh:
@@ -109,6 +117,8 @@ class Append(WriteStrategy):
 class Overwrite(WriteStrategy):
     mode = WriteMode.OVERWRITE
     truncates = True
+    replaces_table = True
+    parallel = Landing.SHADOW
 
     def unique_violation_step(self, key: Sequence[str]) -> str:
         # the old rows are gone: the source itself holds the key twice
@@ -149,9 +159,8 @@ class Upsert(WriteStrategy):
 
     def run_insert(self, cur: Any, sql: str, params: Sequence[Any] | None = None) -> Written:
         # A row ON CONFLICT updated carries our transaction's id in xmax (the lock it took); a row
-        # it inserted has none. Counted in the server, so only two numbers come back; measured at
-        # 200k rows it costs a few percent of the merge (ARCHITECTURE.md). Rows DO NOTHING skipped
-        # are in neither count.
+        # it inserted has none. Counted in the server, so only two numbers come back (its cost:
+        # ARCHITECTURE.md, "Status tells the truth"). Rows DO NOTHING skipped are in neither count.
         cur.execute(f"WITH merged AS ({sql} RETURNING (xmax = 0) AS inserted) "
                     "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged",
                     params)

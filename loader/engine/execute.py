@@ -151,7 +151,8 @@ class _Load:
         try:
             if record.attempt > 1 and self._already_committed():
                 record = self.store.get(self.run_id)  # the rows are the ledger's, not the crashed attempt's
-                return self._result(record.method_used or "copy", record.rows or 0, record.bytes_staged or 0,
+                return self._result(record.method_used or "copy",
+                                    MethodOutcome(rows=record.rows or 0, bytes_staged=record.bytes_staged or 0),
                                     record.temp_path, record.fallback_reason, "resumed: already committed")
             return self._run(record)
         finally:
@@ -232,13 +233,10 @@ class _Load:
                            rows_inserted=out.rows_inserted, rows_updated=out.rows_updated,
                            rows_deleted=out.rows_deleted, **staged)
         self._cleanup()
-        if out.staging_format:  # the run's reason says how it staged, and why (no column of its own)
-            self._safe_update(reason=f"{reason}; staged as {out.format_reason}")
-        return self._result(method, out.rows, out.bytes_staged, temp, fallback_reason, reason,
-                            server_side=out.server_side, rows_rejected=out.rows_rejected, timings=out.timings,
-                            staging_format=out.staging_format, format_reason=out.format_reason,
-                            rows_inserted=out.rows_inserted, rows_updated=out.rows_updated,
-                            rows_deleted=out.rows_deleted)
+        if out.staging_format:  # the run's reason says how it staged, read and landed, and why
+            how = "; ".join(r for r in (out.format_reason, out.read_reason, out.path_reason) if r)
+            self._safe_update(reason=f"{reason}; staged as {how}")
+        return self._result(method, out, temp, fallback_reason, reason)
 
     def _restart_for_fallback(self) -> None:
         status = self.store.get(self.run_id).status
@@ -267,7 +265,7 @@ class _Load:
         if status in (RunStatus.PENDING, RunStatus.STAGING, RunStatus.STAGED):
             self.store.start_loading(self.run_id, expected=status)
 
-    def staging_table_created(self, name: str) -> None:
+    def leftover_recorded(self, name: str) -> None:
         self.store.update(self.run_id, staging_table=name)
 
     def committing(self) -> None:
@@ -309,16 +307,14 @@ class _Load:
         except Exception as exc:
             log.warning("could not record cleanup of run %s: %s", self.run_id, exc)
 
-    def _result(self, method: str, rows: int, nbytes: int, temp_path: str | None, fallback: str | None,
-                reason: str, server_side: bool = False, rows_rejected: int = 0,
-                timings: dict[str, float] | None = None, staging_format: str | None = None,
-                format_reason: str = "", rows_inserted: int | None = None,
-                rows_updated: int | None = None, rows_deleted: int | None = None) -> LoadResult:
-        return LoadResult(method=method, rows=rows, bytes_staged=nbytes, temp_path=temp_path,
-                          timings=dict(timings or {}), fallback_reason=fallback, run_id=self.run_id,
-                          reason=reason, server_side=server_side, rows_rejected=rows_rejected,
-                          staging_format=staging_format, format_reason=format_reason,
-                          rows_inserted=rows_inserted, rows_updated=rows_updated, rows_deleted=rows_deleted)
+    def _result(self, method: str, out: MethodOutcome, temp_path: str | None, fallback: str | None,
+                reason: str) -> LoadResult:
+        return LoadResult(method=method, rows=out.rows, bytes_staged=out.bytes_staged, temp_path=temp_path,
+                          timings=dict(out.timings), fallback_reason=fallback, run_id=self.run_id, reason=reason,
+                          server_side=out.server_side, rows_rejected=out.rows_rejected,
+                          staging_format=out.staging_format, format_reason=out.format_reason,
+                          read_reason=out.read_reason, path_reason=out.path_reason, rows_inserted=out.rows_inserted,
+                          rows_updated=out.rows_updated, rows_deleted=out.rows_deleted)
 
 
 __all__ = ["LoadRequest", "LoadResult", "execute", "method_for"]

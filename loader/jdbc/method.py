@@ -218,7 +218,7 @@ class JdbcMethod:
         t0 = time.monotonic()
         res = jdbc_write(req.df, req.spec, req.target, run_id=ctx.run_id, method=self.method, write=req.write,
                          plan=ctx.plan, create_sql=ctx.create_sql, opts=req.jdbc,
-                         on_stage_created=ctx.events.staging_table_created, reject=req.reject,
+                         on_stage_created=ctx.events.leftover_recorded, reject=req.reject,
                          strip_nul=req.copy.strip_nul, defer_indexes=req.defer_indexes,
                          before_publish=ctx.events.committing, progress=ctx.progress,
                          allow_empty=req.allow_empty, ledger_schema=req.loader_schema)

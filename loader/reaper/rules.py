@@ -94,11 +94,11 @@ class Decision:
         return self.action == DELETE
 
 
-def _keep(reason: str, run: RunRecord | None = None) -> Decision:
+def keep(reason: str, run: RunRecord | None = None) -> Decision:
     return Decision(KEEP, reason, run.run_id if run else None, False, run.status if run else None)
 
 
-def _delete(reason: str, run: RunRecord | None = None, abandon: bool = False) -> Decision:
+def delete(reason: str, run: RunRecord | None = None, abandon: bool = False) -> Decision:
     return Decision(DELETE, reason, run.run_id if run else None, abandon, run.status if run else None)
 
 
@@ -144,41 +144,41 @@ def _owns(run: RunRecord, bucket: str | None, key: str) -> bool:
     return run_key.rstrip("/") == key.rstrip("/")
 
 
-def _decide_run(run: RunRecord, now: datetime, policy: ReapPolicy, files: bool, what: str = "staging table") -> Decision:
+def decide_run(run: RunRecord, now: datetime, policy: ReapPolicy, files: bool, what: str = "staging table") -> Decision:
     """The rules for something (files, or a table: ``what``) owned by ``run``."""
     short = run.short_id
     status = run.status
     if status in ACTIVE:
         age = now - utc(run.heartbeat_at)
         if age > policy.stale_after:
-            return _delete(f"unfinished run {short} ({status.value}) is stale: last heartbeat "
+            return delete(f"unfinished run {short} ({status.value}) is stale: last heartbeat "
                            f"{fmt_duration(age)} ago (stale after {fmt_duration(policy.stale_after)}); "
                            f"marked abandoned", run, abandon=True)
-        return _keep(f"live run {short} ({status.value}, last heartbeat {fmt_duration(max(age, timedelta(0)))} "
+        return keep(f"live run {short} ({status.value}, last heartbeat {fmt_duration(max(age, timedelta(0)))} "
                      f"ago)", run)
     ref = utc(run.finished_at or run.heartbeat_at)
     until = ref + policy.resume_window
     if status is RunStatus.FAILED:
         if now > until:
-            return _delete(f"failed run {short} beyond the resume window (failed {_ts(ref)}, resumable "
+            return delete(f"failed run {short} beyond the resume window (failed {_ts(ref)}, resumable "
                            f"until {_ts(until)}); marked abandoned", run, abandon=True)
-        return _keep(f"failed run {short} resumable until {_ts(until)}", run)
+        return keep(f"failed run {short} resumable until {_ts(until)}", run)
     # succeeded or abandoned
     cleanup = run.cleanup_status
     if files and cleanup == "kept":
         if now > until:
-            return _delete(f"finished run {short} {status.value}; files kept on request (cleanup=False) "
+            return delete(f"finished run {short} {status.value}; files kept on request (cleanup=False) "
                            f"past the resume window (until {_ts(until)})", run)
-        return _keep(f"finished run {short} {status.value}; files kept on request (cleanup=False) "
+        return keep(f"finished run {short} {status.value}; files kept on request (cleanup=False) "
                      f"until {_ts(until)}", run)
     if not files:
-        return _delete(f"finished run {short} {status.value}; {what} left behind", run)
+        return delete(f"finished run {short} {status.value}; {what} left behind", run)
     if cleanup == "done":
-        return _delete(f"finished run {short} {status.value}, cleanup done but objects remain", run)
-    return _delete(f"finished run {short} {status.value}, cleanup {cleanup or 'not recorded'}", run)
+        return delete(f"finished run {short} {status.value}, cleanup done but objects remain", run)
+    return delete(f"finished run {short} {status.value}, cleanup {cleanup or 'not recorded'}", run)
 
 
-def _combine(decisions: list[Decision]) -> Decision:
+def combine(decisions: list[Decision]) -> Decision:
     if len(decisions) == 1:
         return decisions[0]
     keeps = [d for d in decisions if not d.delete]
@@ -192,13 +192,13 @@ def _combine(decisions: list[Decision]) -> Decision:
     return abandons[0] if abandons else decisions[0]
 
 
-def _unknown(epoch: int, now: datetime, policy: ReapPolicy, what: str) -> Decision:
+def unknown(epoch: int, now: datetime, policy: ReapPolicy, what: str) -> Decision:
     born = datetime.fromtimestamp(epoch, tz=timezone.utc)
     age = now - born
     if age > policy.grace:
-        return _delete(f"unknown {what} older than grace (created {_ts(born)}, {fmt_duration(age)} ago, "
+        return delete(f"unknown {what} older than grace (created {_ts(born)}, {fmt_duration(age)} ago, "
                        f"grace {fmt_duration(policy.grace)})")
-    return _keep(f"unknown {what} inside grace: a run may be starting (created {_ts(born)})")
+    return keep(f"unknown {what} inside grace: a run may be starting (created {_ts(born)})")
 
 
 def decide(prefix_name: str, runs: Iterable[RunRecord], now: datetime, policy: ReapPolicy) -> Decision:
@@ -213,16 +213,16 @@ def decide(prefix_name: str, runs: Iterable[RunRecord], now: datetime, policy: R
     bucket, key = _split_uri(prefix_name)
     root = policy.prefix_root + "/"
     if not key.startswith(root):
-        return _keep(f"outside the prefix root {root}")
+        return keep(f"outside the prefix root {root}")
     segment = key[len(root):]
     if not segment.endswith("/") or "/" in segment[:-1]:
-        return _keep(f"not a prefix directly under {root}")
+        return keep(f"not a prefix directly under {root}")
     parsed = parse_prefix(segment)
     if parsed is None:
-        return _keep("not a loader temp prefix (<table>-<epoch>-<8 hex>/)")
+        return keep("not a loader temp prefix (<table>-<epoch>-<8 hex>/)")
     if policy.table is not None and parsed.table != policy.table_part:
-        return _keep(f"prefix of table {parsed.table}, not {policy.table}")
+        return keep(f"prefix of table {parsed.table}, not {policy.table}")
     owners = [r for r in runs if _owns(r, bucket, key)]
     if not owners:
-        return _unknown(parsed.epoch, now, policy, "prefix")
-    return _combine([_decide_run(r, now, policy, files=True) for r in owners])
+        return unknown(parsed.epoch, now, policy, "prefix")
+    return combine([decide_run(r, now, policy, files=True) for r in owners])

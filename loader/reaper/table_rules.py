@@ -1,6 +1,6 @@
 """The reaper's rules for tables in the target databases, pure: JDBC staging tables and shadow tables.
 
-Both are judged by the run that made them, with the prefixes' rules (``rules._decide_run``): a live
+Both are judged by the run that made them, with the prefixes' rules (``rules.decide_run``): a live
 run's table is kept, a stale run is marked abandoned first, a failed run's table is kept for the
 resume window (its ``--resume`` reuses it), a finished run's goes. A table no run of the state store
 owns goes once it is older than ``grace``: a staging table's age is in its name
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..naming import parse_prepared_marker, parse_shadow_table, parse_staging_table
 from ..state.status import ACTIVE, RunStatus
-from .rules import Decision, ReapPolicy, _combine, _decide_run, _delete, _keep, _unknown, fmt_duration, utc
+from .rules import Decision, ReapPolicy, combine, decide_run, delete, fmt_duration, keep, unknown, utc
 
 if TYPE_CHECKING:
     from ..state.models import RunRecord
@@ -37,11 +37,11 @@ def decide_staging_table(name: str, runs: Iterable[RunRecord], now: datetime, po
     now = utc(now)
     parsed = parse_staging_table(name)
     if parsed is None:
-        return _keep("not a loader staging table (loader_stage_<8 hex>_<epoch>)")
+        return keep("not a loader staging table (loader_stage_<8 hex>_<epoch>)")
     owners = _owners(parsed.short_id, runs)
     if not owners:
-        return _unknown(parsed.epoch, now, policy, "staging table")
-    return _combine([_decide_run(r, now, policy, files=False) for r in owners])
+        return unknown(parsed.epoch, now, policy, "staging table")
+    return combine([decide_run(r, now, policy, files=False) for r in owners])
 
 
 def decide_shadow_table(name: str, created: int | None, runs: Iterable[RunRecord], now: datetime,
@@ -52,14 +52,14 @@ def decide_shadow_table(name: str, created: int | None, runs: Iterable[RunRecord
     now = utc(now)
     parsed = parse_shadow_table(name)
     if parsed is None:
-        return _keep("not a loader shadow table (<table>__loader_shadow_<8 hex>)")
+        return keep("not a loader shadow table (<table>__loader_shadow_<8 hex>)")
     owners = _owners(parsed.short_id, runs)
     if owners:
-        return _combine([_decide_run(r, now, policy, files=False, what="shadow table") for r in owners])
+        return combine([decide_run(r, now, policy, files=False, what="shadow table") for r in owners])
     if created is None:
-        return _keep("unknown shadow table without its creation time: no run of this state store owns it; "
+        return keep("unknown shadow table without its creation time: no run of this state store owns it; "
                      "drop it by hand once no load of its table runs")
-    return _unknown(created, now, policy, "shadow table")
+    return unknown(created, now, policy, "shadow table")
 
 
 def decide_table(name: str, runs: Iterable[RunRecord], now: datetime, policy: ReapPolicy,
@@ -93,14 +93,14 @@ def decide_prepared(run_id: str, age: float | None, runs: Iterable[RunRecord], n
     owners = [r for r in runs if r.run_id.startswith(run_id)]
     for run in owners:
         if run.status in ACTIVE:
-            return _decide_run(run, now, policy, files=False, what="prepared transaction")
+            return decide_run(run, now, policy, files=False, what="prepared transaction")
     if owners:
         run = owners[0]
-        return _delete(f"run {run.short_id} is {run.status.value}: its prepared transactions are settled by its "
+        return delete(f"run {run.short_id} is {run.status.value}: its prepared transactions are settled by its "
                        "ledger row", run)
     if age is not None and age > policy.grace.total_seconds():
-        return _delete(f"no run of this state store owns it, prepared {fmt_duration(timedelta(seconds=age))} ago "
+        return delete(f"no run of this state store owns it, prepared {fmt_duration(timedelta(seconds=age))} ago "
                        "(older than grace): "
                        "settled by its ledger row")
-    return _keep("no run of this state store owns it; within grace")
+    return keep("no run of this state store owns it; within grace")
 

@@ -134,14 +134,14 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
     rights = _privileges(m, Method.AUTO if method == "copy or optimized" else Method(method), problems) \
         if checked else ""
     create_sql = create_table_sql(m.target.ref, shape.schema, m.target.key) if creates and shape.schema else None
-    adds = _planned_additions(m, columns, spark)
+    adds, added = _planned_additions(m, columns, spark)
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
                 creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
                 target_checked=checked, replaces=_planned_slice(m, exists, problems), if_empty=_if_empty(m),
                 source_note=shape.note, privileges=rights, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
                 warnings=tuple(f"{m.path}: {w}" for w in warnings),
-                adds=adds, path=planned_path(m, copy_possible=copy_possible and checked, exists=exists, adds=adds),
+                adds=adds, path=planned_path(m, copy_possible=copy_possible and checked, exists=exists, adds=added),
                 narrows=tuple(n.describe() for n in narrowings(shape.schema, {c.name: c.checked_type for c in columns}))
                 if shape.schema is not None and columns else (), on_narrowing=m.target.on_narrowing,
                 window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")
@@ -175,13 +175,14 @@ def _if_empty(m: Manifest) -> str:
             "to let it empty)")
 
 
-def _planned_additions(m: Manifest, columns: list[Any] | None, spark: Any) -> str:
-    """What ``add_columns`` would add to an existing table: the source's schema is read (its
-    footers or catalog entry, not its rows) and matched as the run will match it."""
+def _planned_additions(m: Manifest, columns: list[Any] | None, spark: Any) -> tuple[str, tuple[str, ...]]:
+    """What ``add_columns`` would add to an existing table, in words and as column names: the
+    source's schema is read (its footers or catalog entry, not its rows) and matched as the run
+    will match it."""
     if m.target.schema_evolution != "add_columns":
-        return ""
+        return "", ()
     if columns is None:
-        return "none (the table is created from the source)"
+        return "none (the table is created from the source)", ()
     if spark is None:
         from ..adapters.spark import get_or_create_session
 
@@ -190,9 +191,10 @@ def _planned_additions(m: Manifest, columns: list[Any] | None, spark: Any) -> st
         schema = read_source(spark, m.source, where=f"{m.path}: source").schema
         plan = match_columns(m.target.ref, schema, columns, add_columns=True)
     except LoaderError as exc:
-        return f"none, the run would fail: {redact(exc.message)}"
+        return f"none, the run would fail: {redact(exc.message)}", ()
     types = dict(zip(plan.names, plan.pg_types, strict=True))
-    return ", ".join(f"{quote_ident(n)} {types[n]}" for n in plan.added) or "none (no new source column)"
+    text = ", ".join(f"{quote_ident(n)} {types[n]}" for n in plan.added) or "none (no new source column)"
+    return text, tuple(plan.added)
 
 
 def _planned_slice(m: Manifest, exists: bool, problems: list[Problem]) -> str:

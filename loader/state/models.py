@@ -117,6 +117,8 @@ runs = Table(
     Column("fallback_reason", Text, nullable=True),
     Column("cleanup_status", String(16), nullable=True),
     Column("source_fingerprint", Text, nullable=True),
+    # what the run may leave in the target's database should it die, recorded before it exists: its
+    # staging table, its shadow table, or the marker of its prepared transactions (the reaper's)
     Column("staging_table", Text, nullable=True),
     # --- version 2 -------------------------------------------------------------------
     # committed rows only ever go to ``rows``; a live attempt's progress goes here

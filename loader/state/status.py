@@ -24,15 +24,16 @@ so two processes can never both move the same run.
 from __future__ import annotations
 
 from datetime import timedelta
-from enum import Enum
 from typing import NamedTuple
+
+from ..options import TextEnum
 
 #: how long a failed run stays resumable: the reaper keeps its staged parts that long after it
 #: failed (``loader reap --resume-window``), and an interrupted run says until when
 RESUME_WINDOW = timedelta(hours=24)
 
 
-class RunStatus(str, Enum):
+class RunStatus(TextEnum):
     PENDING = "pending"
     STAGING = "staging"
     STAGED = "staged"
@@ -40,9 +41,6 @@ class RunStatus(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     ABANDONED = "abandoned"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def is_active(self) -> bool:

@@ -1,6 +1,6 @@
 """Kill a PostgreSQL backend of a load from outside, as an operator's pg_terminate_backend or a
 crashed backend would: found in pg_stat_activity by its application_name (the COPY workers'
-connections are ``loader-copy:<run8>:<n>``, the driver's ``loader-copy:<run8>``, copy/copy_workers.py)."""
+connections are ``loader-copy:<run8>:<n>``, the driver's ``loader-copy:<run8>``, copy/landing/workers.py)."""
 
 from __future__ import annotations
 
@@ -78,8 +78,8 @@ def copying_worker_killed_on_first_read(pg_db: Any) -> Iterator[list[tuple[int, 
 def every_worker_connected(n: int = 2) -> Iterator[None]:
     """Inside, the first ``n`` parts' COPYs wait for each other before they start, so that ``n``
     workers, each on its connection, take parts however fast COPY is next to staging (the pool
-    hands a part to an idle worker rather than start another: copy/copy_workers.py)."""
-    from loader.copy import copy_workers
+    hands a part to an idle worker rather than start another: copy/landing/workers.py)."""
+    from loader.copy.landing import workers as copy_workers
 
     original, barrier, started, lock = copy_workers.CopyWorkers._copy, threading.Barrier(n, timeout=60), [0], \
         threading.Lock()

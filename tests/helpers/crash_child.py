@@ -44,8 +44,8 @@ def _die_before(owner: Any, name: str) -> None:
 
 
 def install(phase: str) -> None:
-    from loader.copy import method as copy_method
     from loader.copy import transaction as copy_load
+    from loader.copy.landing import in_place
     from loader.destination import load_transaction
 
     if phase.startswith("spark_reader_"):  # the same phase with Spark reading a Parquet source pyarrow could
@@ -54,7 +54,7 @@ def install(phase: str) -> None:
         runner_run.direct_candidate = lambda *args: "read by Spark for this test"  # type: ignore[assignment]
         phase = phase[len("spark_reader_"):]
     if phase == "staging":  # some parts loaded into the open transaction, staging still running
-        _die_after(copy_method._CopyRun, "_load_part")
+        _die_after(in_place.InPlace, "load")
     elif phase == "staged":  # everything staged, nothing committed
         _die_before(copy_load.CopyTransaction, "finish")
     elif phase == "loading":  # inside the final statements of the transaction
@@ -66,9 +66,9 @@ def install(phase: str) -> None:
     elif phase in ("prepared", "decided", "one_committed"):
         _install_prepared(phase)
     elif phase == "landing_copying":  # a merge over N connections: a part committed into the staging table
-        from loader.copy import landing_method
+        from loader.copy.landing import staging_merge
 
-        _die_after(landing_method.LandingCopy, "_copy")
+        _die_after(staging_merge.LandingCopy, "_copy")
     elif phase == "landing_landed":  # every part in the staging table; the merge's transaction (the run's
         _die_before(load_transaction.LoadTransaction, "begin")  # only LoadTransaction) not begun
     else:
@@ -78,24 +78,24 @@ def install(phase: str) -> None:
 def _install_shadow(phase: str) -> None:
     """The shadow overwrite (copy.connections > 1): killed while parts COPY into the shadow, once its
     indexes are built (before the swap), or right after the swap's COMMIT."""
-    from loader.copy import shadow_copy
+    from loader.copy.landing import shadow
     from loader.destination import shadow_swap
 
     if phase == "shadow_copying":  # a part committed into the shadow, others on their way
-        _die_after(shadow_copy.ShadowCopy, "_copy")
+        _die_after(shadow.ShadowCopy, "_copy")
     elif phase == "shadow_built":  # every row in the shadow, its indexes built, no swap yet
         _die_after(shadow_swap.ShadowTable, "build")
     elif phase == "shadow_swapped":  # the swap committed, the state store not yet told
-        _die_after(shadow_swap.ShadowTable, "swap")
+        _die_after(shadow_swap.ShadowTable, "commit")
     else:
         raise SystemExit(f"unknown phase {phase}")
 
 
 def _install_prepared(phase: str) -> None:
-    """An append over prepared transactions (copy/prepared_copy.py): killed with every connection
+    """An append over prepared transactions (copy/landing/prepared.py): killed with every connection
     prepared and no decision, right after the decision (the ledger row) committed, or between the
     first COMMIT PREPARED and the others."""
-    from loader.copy import prepared_copy
+    from loader.copy.landing import prepared as prepared_copy
     from loader.destination import prepared
     from tests.helpers.backend_kill import every_worker_connected
 

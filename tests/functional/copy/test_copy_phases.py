@@ -14,15 +14,18 @@ from typing import Any
 import pytest
 from pyspark.sql.types import LongType, StructField, StructType
 
-from loader.adapters import s3
+from loader.adapters import pg, s3
+from loader.adapters.staging_area import S3Parts
 from loader.connection import ConnectionSpec
-from loader.copy import method as copy_method
+from loader.copy.formats import CsvFormat
+from loader.copy.landing import driver
+from loader.copy.landing.protocol import CopyRun
 from loader.engine import execute as engine
 from loader.engine.edges import real_edges
 from loader.naming import TableRef, TempLocation
 from loader.options import CopyOptions, Method
 from loader.plan.typemap import ColumnPlan
-from loader.request import LoadRequest, MethodContext, MethodOutcome
+from loader.request import LoadRequest, MethodOutcome
 from loader.state import StateStore
 from loader.state.status import RunStatus
 
@@ -71,8 +74,7 @@ def test_loading_starts_with_the_first_copy(pg_db: ConnectionSpec, bucket: str, 
                      target_db=pg_db.safe_description(), method_requested="copy", write_mode="append")
     load = engine._Load(req, store, run_id, engine.method_for, real_edges())
     loc = TempLocation.new(bucket, "tmp/postgres-copy", "phases", run_id)
-    ctx = MethodContext(req=req, run_id=run_id, plan=ColumnPlan(("id",), ("bigint",)), create_sql=None,
-                        error_key=(), events=load, staged_at=loc.uri)
+    plan = ColumnPlan(("id",), ("bigint",))
     seen: list[str] = [store.get(run_id).status.value]
     load.staging_started()
     seen.append(store.get(run_id).status.value)
@@ -86,19 +88,19 @@ def test_loading_starts_with_the_first_copy(pg_db: ConnectionSpec, bucket: str, 
     monkeypatch.setattr(load, "staged", recorded(load.staged))
     monkeypatch.setattr(load, "loading_started", recorded(load.loading_started))
 
-    def copy_part(self: Any, txn: Any, key: str, size: int, out: MethodOutcome) -> int:
+    def copy_part(key: str, size: int) -> int:
         seen.append("COPY " + key.rsplit("/", 1)[-1])
         return 1
 
-    monkeypatch.setattr(copy_method._CopyRun, "_load_part", copy_part)
     _put_partition(bucket, loc, 0)
     _put_partition(bucket, loc, 1)
-    run = copy_method._CopyRun(ctx, loc, s3.make_client())
-    monkeypatch.setattr(copy_method, "POLL_SECONDS", 0.01)
+    run = CopyRun(spec=pg_db, target=req.target, run_id=run_id, plan=plan, landing=plan, cast_later=False,
+                  fmt=CsvFormat(), write=req.write, events=load, home="public", progress=load.progress,
+                  connect=pg.connect, parts=S3Parts(s3.make_client(), loc), location=loc, conn=None)
+    monkeypatch.setattr(driver, "POLL_SECONDS", 0.01)
     try:
-        out = MethodOutcome()
-        assert run._load_while_staging(lambda key, size: run._load_part(None, key, size, out),  # type: ignore[arg-type]
-                                       stager=_Stager(alive_polls), out=out) == {0, 1}
+        loop = driver.PartLoop(run, MethodOutcome())
+        assert loop.load_all(copy_part, stager=_Stager(alive_polls)) == {0, 1}  # type: ignore[arg-type]
     finally:
         load.progress.done()  # its ticker thread
     assert seen[1:] == expected

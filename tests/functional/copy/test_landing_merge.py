@@ -1,4 +1,4 @@
-"""Upsert and slice replace over N connections (copy/landing_method.py): the parts land over two
+"""Upsert and slice replace over N connections (copy/landing/staging_merge.py): the parts land over two
 connections in the run's UNLOGGED staging table, then one transaction merges them, writes the
 ledger row and drops the staging table. Readers see the old rows or the new ones, never a mix;
 a failure or a SIGKILL leaves the target as it was, and ``--resume`` or ``loader reap`` leaves
@@ -95,7 +95,7 @@ def test_a_slice_replaced_over_two_connections_is_the_one_connection_result_and_
         res = write_to_postgres(_df(spark), params, mode="overwrite", **slice_args,
                                 **_kw(bucket, state_url))
     assert "loaded over 2 connections into an UNLOGGED staging table in schema public, then merged in one " \
-           "transaction" in (res.format_reason or ""), res.format_reason
+           "transaction" in (res.path_reason or ""), res.path_reason
     assert (res.rows, res.rows_deleted) == (ROWS, OLD_B)
     assert reader.seen <= {OLD_SEEN, NEW_SEEN} and OLD_SEEN in reader.seen, reader.seen
     landed = _content(lm)
@@ -106,7 +106,7 @@ def test_a_slice_replaced_over_two_connections_is_the_one_connection_result_and_
     _query(lm, f"INSERT INTO lm SELECT 100 + g, 'b', 'old ' || g FROM generate_series(0, {OLD_B - 1}) g")
     one = write_to_postgres(_df(spark), params, mode="overwrite", **slice_args,
                             **_kw(bucket, state_url, connections=1))
-    assert "UNLOGGED staging table" not in (one.format_reason or "")
+    assert "UNLOGGED staging table" not in (one.path_reason or "")
     assert _content(lm) == landed and (one.rows, one.rows_deleted) == (res.rows, res.rows_deleted)
     assert landed[0][:4] == ("a", 10, 10, sum(range(10)))  # the other dataset untouched
     assert _staging_tables(lm) == []
@@ -118,7 +118,7 @@ def test_an_upsert_over_two_connections_counts_new_and_updated_keys(
         spark: Any, pg_db: Any, lm: Any, bucket: str, state_url: str) -> None:
     params = pg_db.as_params() | {"table": "lm"}
     res = write_to_postgres(_df(spark), params, mode="upsert", key=["id"], **_kw(bucket, state_url))
-    assert "into an UNLOGGED staging table" in (res.format_reason or ""), res.format_reason
+    assert "into an UNLOGGED staging table" in (res.path_reason or ""), res.path_reason
     assert (res.rows, res.rows_inserted, res.rows_updated) == (ROWS, ROWS - OLD_B, OLD_B)
     assert _content(lm)[1][:4] == ("b", ROWS, ROWS, sum(range(100, 100 + ROWS)))
     assert _query(lm, "SELECT count(*) FROM lm WHERE v LIKE 'old %'") == [(0,)]

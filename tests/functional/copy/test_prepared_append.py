@@ -52,7 +52,7 @@ def test_two_connections_append_every_row_once_and_leave_nothing_prepared(
         spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str) -> None:
     _table(pg_conn, "pa")
     res = write_to_postgres(_df(spark), pg_db.as_params(), table="pa", **_kw(bucket, state_url))
-    assert "loaded over 2 connections, each prepared (PREPARE TRANSACTION)" in (res.format_reason or ""), res
+    assert "loaded over 2 connections, each prepared (PREPARE TRANSACTION)" in (res.path_reason or ""), res
     assert res.rows == ROWS
     assert _query(pg_conn, "SELECT count(*), count(DISTINCT id), sum(id) FROM pa") == [
         (ROWS + 10, ROWS + 10, sum(range(10)) + sum(range(100, 100 + ROWS)))]

@@ -1,5 +1,5 @@
 """One connection's backend killed (pg_terminate_backend) during an append over prepared transactions
-(copy/prepared_method.py): while it COPYs, the run fails and every connection is rolled back; once it
+(copy/landing/prepared.py): while it COPYs, the run fails and every connection is rolled back; once it
 has PREPAREd, its transaction survives it, so the run commits it over another connection, before or
 after the decision; with the coordinator's backend killed too before the decision, the run fails and
 rolls the dead connection's prepared transaction back from another. Each time the target is exactly
@@ -111,13 +111,13 @@ def test_a_worker_backend_killed_once_prepared_is_committed_over_another_connect
     session, so the run completes with every row, and nothing stays prepared."""
     original, seen = prepared.decide, []
 
-    def kill_then_decide(conn: Any, spec: Any, schema: str, target: Any, run_id: str, rows: int) -> None:
+    def kill_then_decide(conn: Any, spec: Any, schema: str, target: Any, run_id: str, rows: int, **kw: Any) -> None:
         seen.append(_prepared(pg_conn))
         if when == "after":
-            original(conn, spec, schema, target, run_id, rows)
+            original(conn, spec, schema, target, run_id, rows, **kw)
         seen.append(backend_kill.terminate(pg_db, *backend_kill.worker(run_id, 0)))
         if when == "before":
-            original(conn, spec, schema, target, run_id, rows)
+            original(conn, spec, schema, target, run_id, rows, **kw)
 
     monkeypatch.setattr(prepared, "decide", kill_then_decide)
     caplog.set_level(logging.INFO, logger="loader")
@@ -144,10 +144,10 @@ def test_the_coordinator_and_a_worker_killed_before_the_decision_roll_back_and_r
     which its own connection can no longer roll back, is rolled back over another."""
     original, killed = prepared.decide, []
 
-    def kill_then_decide(conn: Any, spec: Any, schema: str, target: Any, run_id: str, rows: int) -> None:
+    def kill_then_decide(conn: Any, spec: Any, schema: str, target: Any, run_id: str, rows: int, **kw: Any) -> None:
         killed.extend(backend_kill.terminate(pg_db, *backend_kill.worker(run_id, 0)))
         killed.extend(backend_kill.terminate(pg_db, *backend_kill.driver(run_id)))
-        original(conn, spec, schema, target, run_id, rows)
+        original(conn, spec, schema, target, run_id, rows, **kw)
 
     monkeypatch.setattr(prepared, "decide", kill_then_decide)
     with backend_kill.every_worker_connected(2):

@@ -18,7 +18,7 @@ import pytest
 
 from loader import commands
 from loader.adapters import s3
-from loader.destination import shadow_swap
+from loader.destination import shadow_sql, shadow_swap
 from loader.state import RunStatus, StateStore
 from tests.helpers import backend_kill
 from tests.helpers.copy_setup import copy_manifest_folder
@@ -126,13 +126,13 @@ def test_the_coordinators_backend_killed_in_the_build_or_the_swap(
             killed.extend(backend_kill.terminate(pg_db, *backend_kill.driver(run_id)))
 
     if where == "build":
-        original_index = shadow_swap.index_on_shadow
+        original_index = shadow_sql.index_on_shadow
 
         def index_after_a_kill(definition: str, name: str, shadow: str) -> str:
             kill(shadow.split("__loader_shadow_")[1].strip('"'))
             return original_index(definition, name, shadow)
 
-        monkeypatch.setattr(shadow_swap, "index_on_shadow", index_after_a_kill)
+        monkeypatch.setattr(shadow_sql, "index_on_shadow", index_after_a_kill)
     else:
         original_exchange = shadow_swap.ShadowTable._exchange
 

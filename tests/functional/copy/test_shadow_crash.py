@@ -14,7 +14,7 @@ import pytest
 
 from loader import commands
 from loader.adapters import s3
-from loader.copy import shadow_copy
+from loader.copy.landing import shadow as shadow_copy
 from loader.destination import shadow_swap
 from loader.naming import TempLocation
 from loader.state import RunStatus, StateStore

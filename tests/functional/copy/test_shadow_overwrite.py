@@ -68,8 +68,8 @@ def test_two_connections_land_exactly_the_rows_of_one_and_keep_what_the_table_ha
     one = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_one", **_kw(bucket, state_url))
     two = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_two", **_kw(bucket, state_url, connections=2))
     assert one.rows == two.rows == ROWS
-    assert "shadow" not in one.format_reason
-    assert "through a shadow table over 2 connections" in two.format_reason, two.format_reason
+    assert "shadow" not in one.path_reason
+    assert "through a shadow table over 2 connections" in two.path_reason, two.path_reason
     one_shape, two_shape = _shape(pg_conn, "sh_one"), _shape(pg_conn, "sh_two")
     assert one_shape[0] == two_shape[0] == (ROWS, sum(range(ROWS)), "new 0")
     assert [ix[0] for ix in two_shape[1]] == ["sh_two_pkey", "sh_two_v"]
@@ -90,7 +90,7 @@ def test_a_view_on_the_target_refuses_the_shadow_by_name_and_loads_in_place(
     res = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_view", **_kw(bucket, state_url, connections=2))
     assert res.rows == ROWS
     why = "in place over 1 connection: the shadow path is refused (views or materialized views on it: sh_view_rows)"
-    assert why in res.format_reason
+    assert why in res.path_reason
     assert any(why in r.getMessage() for r in caplog.records)
     with pg_conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM sh_view_rows")
@@ -179,8 +179,8 @@ def test_a_reader_is_not_blocked_during_the_load_only_for_the_swap(
 def test_by_default_a_big_table_is_overwritten_through_the_shadow_and_a_small_one_in_place(
         spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str) -> None:
     """copy.connections auto (the default): a whole-table overwrite of a table of 64 MiB or more goes
-    through the shadow, so its readers keep reading; a smaller one stays in place (shadow_plan.py)."""
-    from loader.destination.shadow_plan import AUTO_SHADOW_BYTES
+    through the shadow, so its readers keep reading; a smaller one stays in place (landing_choice.py)."""
+    from loader.destination.landing_choice import AUTO_SHADOW_BYTES
 
     _old_table(pg_conn, "sh_auto_small")
     with pg_conn.cursor() as cur:
@@ -190,9 +190,9 @@ def test_by_default_a_big_table_is_overwritten_through_the_shadow_and_a_small_on
         assert cur.fetchone()[0] >= AUTO_SHADOW_BYTES
     kw = _kw(bucket, state_url)
     small = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_auto_small", **kw)
-    assert "auto" not in (small.format_reason or "") and "shadow" not in (small.format_reason or ""), small
+    assert "auto" not in (small.path_reason or "") and "shadow" not in (small.path_reason or ""), small
     big = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_auto_big", **kw)
-    reason = big.format_reason or ""
+    reason = big.path_reason or ""
     assert "copy.connections auto: 2 (the table holds " in reason and "through a shadow table over 2" in reason, \
         reason
     with pg_conn.cursor() as cur:
@@ -201,7 +201,7 @@ def test_by_default_a_big_table_is_overwritten_through_the_shadow_and_a_small_on
     assert _leftovers(pg_conn) == []
     in_place = write_to_postgres(_df(spark, tag="again"), pg_db.as_params(), table="sh_auto_big",
                                  **(kw | {"connections": 1}))
-    assert "shadow" not in (in_place.format_reason or ""), in_place.format_reason
+    assert "shadow" not in (in_place.path_reason or ""), in_place.path_reason
 
 
 def test_a_role_that_may_not_create_in_the_schema_overwrites_in_place_and_says_why(
@@ -226,7 +226,7 @@ def test_a_role_that_may_not_create_in_the_schema_overwrites_in_place_and_says_w
                                 **_kw(bucket, state_url, connections=2))
         assert ("loaded in place over 1 connection: the shadow path is refused (the loading role may not create "
                 "the shadow in schema sh_app (GRANT CREATE ON SCHEMA sh_app to load through it))") \
-            in (res.format_reason or ""), res.format_reason
+            in (res.path_reason or ""), res.path_reason
         with pg_conn.cursor() as cur:
             cur.execute("SELECT count(*), min(v) FROM sh_app.t")
             assert cur.fetchone() == (ROWS, "new 0")

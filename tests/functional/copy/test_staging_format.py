@@ -139,7 +139,7 @@ def test_a_server_that_refuses_binary_imports_gets_the_parts_streamed(spark: Any
     result = write_to_postgres(df, pg_db.as_params(), method="copy", table="ss_refused", temp_s3_bucket=bucket,
                                state_url=state_url, fallback="none", server_side="always", rows_per_part=400)
     assert result.method == "copy" and result.staging_format == "binary" and not result.server_side
-    assert "server-side import refused" in result.format_reason
+    assert "server-side import refused" in result.path_reason
     with aws_s3_extension.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT id), sum(id) FROM ss_refused")
         assert cur.fetchone() == (1500, 1500, sum(range(1500)))  # the refused part was not loaded twice

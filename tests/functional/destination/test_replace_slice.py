@@ -163,8 +163,8 @@ def test_one_dataset_is_replaced_the_other_untouched_and_readers_never_wait(
     if method == "copy":
         assert result.staging_format == options.get("staging_format", "binary")
         assert result.server_side is ("server_side" in options)
-        # over 2 connections: an UNLOGGED staging table, merged in one transaction (copy/landing_method.py)
-        assert ("into an UNLOGGED staging table" in (result.format_reason or "")) is ("connections" in options)
+        # over 2 connections: an UNLOGGED staging table, merged in one transaction (copy/landing/staging_merge.py)
+        assert ("into an UNLOGGED staging table" in (result.path_reason or "")) is ("connections" in options)
     assert _landed(entity, "b") == _expected(entity, NEW_B)
     with entity.cursor() as cur:  # geometries compared as geometries too, not only as text
         cur.execute("SELECT count(*) FROM entity e JOIN want w USING (entity) WHERE e.dataset = 'b' AND "

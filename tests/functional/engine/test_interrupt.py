@@ -200,7 +200,7 @@ def test_a_stop_during_staging_then_resume_loads_every_row(spark: Any, pg_db: An
     got to; the resume skipped those partitions. Markers count only once the staging job succeeded."""
     from pyspark.sql import functions as F
 
-    from loader.copy import method as copy_method
+    from loader.copy.landing.in_place import InPlace
     from loader.engine.execute import execute
     from loader.naming import TableRef
     from loader.options import CopyOptions, Method
@@ -210,25 +210,25 @@ def test_a_stop_during_staging_then_resume_loads_every_row(spark: Any, pg_db: An
     path = str(tmp_path / "src.parquet")
     spark.range(rows, numPartitions=2).select(F.col("id"), F.sha2(F.col("id").cast("string"), 256).alias("v")) \
         .write.parquet(path)
-    original, loaded = copy_method._CopyRun._load_part, []
+    original, loaded = InPlace.load, []
 
-    def load_then_stop(self: Any, txn: Any, key: str, size: int, out: Any) -> int:
+    def load_then_stop(self: Any, key: str, size: int) -> int:
         loaded.append(key)
         if len(loaded) == 2:  # Ctrl-C while the tasks are still staging the rest
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1.0)
-        return original(self, txn, key, size, out)
+        return original(self, key, size)
 
     req = LoadRequest(df=spark.read.parquet(path), spec=pg_db, target=TableRef("public", "staged_stop"),
                       method=Method.COPY, copy=CopyOptions(bucket=bucket, rows_per_part=5_000, fallback="none"),
                       manifest_name="staged_stop", source_fingerprint="the same files")
     store = StateStore(state_url)
-    monkeypatch.setattr(copy_method._CopyRun, "_load_part", load_then_stop)
+    monkeypatch.setattr(InPlace, "load", load_then_stop)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1000")
     try:
         with pytest.raises(Interrupted) as info:
             execute(req, store)
-        monkeypatch.setattr(copy_method._CopyRun, "_load_part", original)
+        monkeypatch.setattr(InPlace, "load", original)
         run = store.get(info.value.run_id or "")
         assert run.status == "failed" and run.cleanup_status == "kept"
         result = execute(req, store, resume=run)
@@ -247,7 +247,7 @@ def test_ctrl_c_with_parallel_loads_stops_them_all_and_starts_no_other(
     interrupted, its table unchanged), the third never starts, and one Interrupted says so."""
     from pyspark.sql import functions as F
 
-    from loader.copy import method as copy_method
+    from loader.copy.landing.in_place import InPlace
 
     path = tmp_path / "src.parquet"
     spark.range(60_000, numPartitions=2).select(F.col("id"), F.col("id").cast("string").alias("v")) \
@@ -259,17 +259,17 @@ def test_ctrl_c_with_parallel_loads_stops_them_all_and_starts_no_other(
             MANIFEST.replace("slowpoke", name).replace("${INTR_DATA}", str(path)))
     monkeypatch.setenv("INTR_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
     monkeypatch.setenv("INTR_BUCKET", bucket)
-    original, started, sent = copy_method._CopyRun._load_part, set(), []
+    original, started, sent = InPlace.load, set(), []
 
-    def load_then_stop(self: Any, txn: Any, key: str, size: int, out: Any) -> int:
-        started.add(self.req.target.table)
+    def load_then_stop(self: Any, key: str, size: int) -> int:
+        started.add(self.run.target.table)
         if len(started) == 2 and not sent:  # both loads are in their transactions: one Ctrl-C
             sent.append(True)
             os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.5)
-        return original(self, txn, key, size, out)
+        return original(self, key, size)
 
-    monkeypatch.setattr(copy_method._CopyRun, "_load_part", load_then_stop)
+    monkeypatch.setattr(InPlace, "load", load_then_stop)
     with pytest.raises(Interrupted) as info:
         commands.run([str(folder)], state_url=state_url, parallel=2, spark=spark)
     assert str(info.value).startswith("interrupted (SIGINT)")

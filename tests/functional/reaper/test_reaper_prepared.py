@@ -1,7 +1,7 @@
 """The reaper settles the prepared transactions of appends whose run is gone (reaper/settle.py):
 committed where the run's ledger row says it decided to, rolled back where none does, a live run's
 left alone. Real PostgreSQL (max_prepared_transactions 8) and state store; the transactions are
-prepared with psycopg2's two-phase calls, as the load's workers prepare them (copy/prepared_copy.py)."""
+prepared with psycopg2's two-phase calls, as the load's workers prepare them (copy/landing/prepared.py)."""
 
 from __future__ import annotations
 

@@ -14,28 +14,31 @@ from typing import Any
 import pytest
 
 from loader import commands, write_to_postgres
-from loader.copy import method as copy_method
+from loader.copy.landing.in_place import InPlace
 from loader.state import RunStatus, StateStore
 
 
 def test_status_shows_parts_loaded_while_the_copy_runs(spark: Any, pg_db: Any, bucket: str, state_url: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[RunStatus, int, int | None, int | None, int]] = []
-    original = copy_method._CopyRun._load_part
+    original, done = InPlace.load, []
 
-    def look_then_load(self: Any, txn: Any, key: str, size: int, out: Any) -> int:
-        if out.parts:  # at least one part COPYed, the transaction still open
-            (run,) = [r for r in json.loads(commands.status(state_url, as_json=True)) if r["run_id"] == self.run_id]
+    def look_then_load(self: Any, key: str, size: int) -> int:
+        if done:  # at least one part COPYed, the transaction still open
+            run_id = self.run.run_id
+            (run,) = [r for r in json.loads(commands.status(state_url, as_json=True)) if r["run_id"] == run_id]
             store = StateStore(state_url)
             try:
-                record = store.get(self.run_id)
+                record = store.get(run_id)
             finally:
                 store.close()
             assert (run["parts_loaded"], run["rows_in_flight"]) == (record.parts_loaded, record.rows_in_flight)
-            seen.append((record.status, record.parts_loaded, record.rows_in_flight, record.rows, out.parts))
-        return original(self, txn, key, size, out)
+            seen.append((record.status, record.parts_loaded, record.rows_in_flight, record.rows, len(done)))
+        rows = original(self, key, size)
+        done.append(key)
+        return rows
 
-    monkeypatch.setattr(copy_method._CopyRun, "_load_part", look_then_load)
+    monkeypatch.setattr(InPlace, "load", look_then_load)
     df = spark.sql("SELECT id, CAST(id AS string) AS s FROM range(3000)").repartition(1)
     result = write_to_postgres(df, pg_db.as_params(), method="copy", table="live_parts", temp_s3_bucket=bucket,
                                state_url=state_url, fallback="none", server_side="never", rows_per_part=1_000)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loader.destination.prepared_plan import gid, parse_gid, plan_prepared, prepared_readiness
+from loader.destination.landing_choice import plan_prepared
+from loader.destination.prepared_plan import gid, parse_gid, prepared_readiness
 
 OK = {"append": True, "creates": False, "adds_columns": False, "reject": False, "max_prepared": 8}
 

@@ -1,10 +1,11 @@
-"""Append over N connections, all or nothing (destination/prepared_plan.py says why it holds).
+"""Prepared: an append over N connections, all or nothing (ARCHITECTURE.md says why it holds).
 
-Each worker opens one two-phase transaction (psycopg2's ``tpc_begin`` with the gid the plan
-names) and COPYs every part it is handed into the target; nothing is committed part by part.
-``prepare`` PREPAREs each; ``commit`` COMMIT PREPAREs each, after the driver has committed the
-ledger row (the decision). A failure before the decision rolls every one back here; a crash is
-settled by ``--resume`` or the reaper (destination/prepared.py).
+Each worker opens one two-phase transaction (psycopg2's ``tpc_begin`` with the gid
+prepared_plan.gid names) and COPYs every part it is handed into the target; nothing is committed
+part by part. When every part is in, each is PREPAREd; the driver's connection commits the run's
+ledger row (the decision); then each is COMMIT PREPAREd. A failure before the decision rolls every
+one back here; a crash is settled by ``--resume`` or the reaper (destination/prepared.py). Readers
+see none of the rows until the first COMMIT PREPARED and all of them after the last.
 
 A prepared transaction outlives the session that prepared it, and COMMIT or ROLLBACK PREPARED may
 come from any session of the database: a worker whose backend died after its PREPARE has its
@@ -17,16 +18,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
-from ..adapters import pg, pg_errors
-from ..connection import ConnectionSpec
-from ..destination import prepared as settled
-from ..destination.prepared_plan import gid
-from ..errors import LoaderError, TargetConnectionError
-from ..naming import TableRef
-from .copy_workers import CopyWorkers
-from .formats import StagingFormat
+from ... import interrupt
+from ...adapters import pg_errors
+from ...destination import ledger
+from ...destination import prepared as settled
+from ...destination.prepared_plan import gid
+from ...errors import LoaderError, TargetConnectionError
+from ...naming import prepared_marker
+from .protocol import CopyRun, Published
+from .workers import CopyWorkers, OverConnections
 
 log = logging.getLogger("loader")
 
@@ -35,9 +38,8 @@ class PreparedCopy(CopyWorkers):
     """``connections`` workers COPYing parts of ``bucket`` into ``target``, each in a transaction that
     is prepared and committed together with the others."""
 
-    def __init__(self, spec: ConnectionSpec, run_id: str, target: TableRef, fmt: StagingFormat,
-                 columns: list[str], connections: int, client: Any, bucket: str) -> None:
-        super().__init__(spec, run_id, target, target, fmt, columns, connections, client, bucket)
+    def __init__(self, run: CopyRun, connections: int) -> None:
+        super().__init__(run, run.target, connections)
         #: (connection, gid) of each transaction PREPAREd
         self.prepared: list[tuple[Any, str]] = []
         #: ``prepare`` began: from here a transaction of the run may be prepared on the server even
@@ -106,7 +108,7 @@ class PreparedCopy(CopyWorkers):
         connection of its own; a LoaderError says what is left prepared and who settles it."""
         verb = "COMMIT PREPARED" if commit else "ROLLBACK PREPARED"
         try:
-            conn = pg.connect(self.spec, application_name=f"{self.app}:settle", autocommit=True)
+            conn = self.connect(self.spec, application_name=f"{self.app}:settle", autocommit=True)
             try:
                 with conn.cursor() as cur:
                     if gids is None:
@@ -130,3 +132,41 @@ class PreparedCopy(CopyWorkers):
                 "unchanged", next_step="run `loader run --resume` or `loader reap`: either rolls them back, as no "
                                        "ledger row records the run", table=str(self.target), run_id=self.run_id,
                 retryable=True) from None
+
+
+class Prepared(OverConnections):
+    def __init__(self, run: CopyRun, connections: int) -> None:
+        # the leftover: where the reaper must look should this process die with transactions
+        # prepared (reaper/settle.py)
+        self.prepared = PreparedCopy(run, connections)
+        super().__init__(run, self.prepared, prepared_marker(run.run_id), "")
+        self.connections = connections
+
+    def open(self, staged_before: set[str]) -> dict[str, int]:
+        ledger.ensure(self.run.conn, self.run.home)
+        return {}
+
+    def publish(self, rows: int) -> None:
+        self.prepared.drain()
+        self.prepared.prepare()
+        self.rows = rows
+
+    def commit(self, before_commit: Callable[[], None]) -> Published:
+        interrupt.check()  # a stop asked for until here leaves the target unchanged
+        before_commit()
+        run = self.run
+        settled.decide(run.conn, run.spec, run.home, run.target, run.run_id, self.rows, connect=run.connect)
+        self.done = True  # decided: the rows are the run's, whoever commits what is left prepared
+        self.prepared.commit()
+        self.label = f"{self.connections} prepared connections, committed in {self.prepared.commit_window:.3f} s"
+        return Published(self.rows, timings={"commit_window": self.prepared.commit_window})
+
+    def abort(self) -> None:
+        if self.done:
+            return
+        # the COPYs stopped first: a worker still COPYing would hold its connection (and take
+        # the next part); the driver's transaction (the ledger row) ended before any settling
+        self.prepared.stop()
+        with contextlib.suppress(Exception):
+            self.run.conn.rollback()
+        self.prepared.rollback()

@@ -1,10 +1,10 @@
-"""N threads, each COPYing staged parts on a PostgreSQL connection of its own (issue 26).
+"""N threads, each COPYing staged parts on a PostgreSQL connection of its own.
 
 The driver hands each part out once (``submit``); the futures say when it is in. Parts are
-streamed by the client (psycopg2 ``copy_expert``), whatever ``server_side`` says. What happens
-around each connection's COPYs is the subclass's: into a shadow table, committed part by part
-(shadow_copy.py), or into the target in one transaction per connection that is prepared and
-committed with the others (prepared_copy.py).
+streamed by the client (``copy_expert``), whatever ``server_side`` says. What happens around each
+connection's COPYs is the protocol's: into a shadow table or the run's staging table, committed
+part by part (shadow.py, staging_merge.py), or into the target in one transaction per connection
+that is prepared and committed with the others (prepared.py).
 """
 
 from __future__ import annotations
@@ -14,30 +14,28 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..adapters import pg, pg_errors, s3
-from ..connection import ConnectionSpec
-from ..errors import TargetConnectionError
-from ..naming import TableRef
-from .formats import StagingFormat
-from .part_reader import PartStream
-from .transaction import COPY_BUFFER
+from ...adapters import pg, pg_errors
+from ...errors import TargetConnectionError
+from ...naming import TableRef
+from ..part_reader import PartStream
+from ..transaction import COPY_BUFFER
+from .protocol import CopyRun
 
 
 class CopyWorkers:
-    """``connections`` workers COPYing parts of ``bucket`` into ``into`` (for the load of ``target``)."""
+    """``connections`` workers COPYing the run's parts into ``into`` (for the load of its target)."""
 
     #: what the COPY loads into, for errors ("the shadow of", "")
     into_label = ""
 
-    def __init__(self, spec: ConnectionSpec, run_id: str, target: TableRef, into: TableRef, fmt: StagingFormat,
-                 columns: list[str], connections: int, client: Any, bucket: str) -> None:
-        self.spec, self.run_id, self.target, self.into = spec, run_id, target, into
-        self.fmt, self.client, self.bucket = fmt, client, bucket
-        self.columns = pg.qualified_columns(columns)
+    def __init__(self, run: CopyRun, into: TableRef, connections: int) -> None:
+        self.spec, self.run_id, self.target, self.into = run.spec, run.run_id, run.target, into
+        self.fmt, self.parts, self.connect = run.fmt, run.parts, run.connect
+        self.columns = pg.qualified_columns(list(run.plan.names))
         #: the workers' connections are ``<app>:<n>`` (pg_stat_activity): the driver's is ``<app>``, and
         #: a prepared append's connection ``n`` holds gid ``loader:<run>:n`` (prepared_plan.gid)
-        self.app = f"loader-copy:{run_id[:8]}"
-        self._pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix=f"loader-copy-{run_id[:8]}")
+        self.app = f"loader-copy:{self.run_id[:8]}"
+        self._pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix=f"loader-copy-{self.run_id[:8]}")
         self._local = threading.local()
         self._conns: list[Any] = []
         self._made = 0
@@ -61,7 +59,7 @@ class CopyWorkers:
         if conn is None:
             with self._lock:
                 n, self._made = self._made, self._made + 1
-            conn = pg.connect(self.spec, application_name=f"{self.app}:{n}")
+            conn = self.connect(self.spec, application_name=f"{self.app}:{n}")
             with self._lock:
                 self._conns.append(conn)
             self._connected(conn, n)
@@ -69,11 +67,10 @@ class CopyWorkers:
         return conn
 
     def _copy(self, key: str) -> int:
-        conn, where = self._conn(), f"s3://{self.bucket}/{key}"
+        conn, where = self._conn(), f"s3://{self.parts.bucket}/{key}"
         sql = f"COPY {self.into.quoted} ({self.columns}) FROM STDIN WITH {self.fmt.copy_options(False)}"
         try:
-            body = s3.call("GetObject", self.client.get_object, Bucket=self.bucket, Key=key, bucket=self.bucket)["Body"]
-            stream = PartStream(body, self.bucket)
+            stream = PartStream(self.parts.open(key), self.parts.bucket)
             try:
                 with pg_errors.translated(table=self.target, where=where, run_id=self.run_id,
                                           during=f"the COPY of {where} into {self.into_label}{self.target}"), \
@@ -108,3 +105,26 @@ class CopyWorkers:
         for conn in conns:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+class OverConnections:
+    """What the protocols over N connections share (shadow.py, prepared.py, staging_merge.py): the
+    workers take each part; an interruption cancels their statements and the driver's; they end
+    with the protocol, cancelled first unless the outcome was committed (``done``)."""
+
+    def __init__(self, run: CopyRun, workers: CopyWorkers, leftover: str, label: str) -> None:
+        self.run, self.workers, self.leftover, self.label = run, workers, leftover, label
+        self.done = False
+        self.rows = 0
+        self.timings: dict[str, float] = {}
+
+    def load(self, key: str, size: int) -> Future[int]:
+        return self.workers.submit(key)
+
+    def cancel(self) -> None:
+        with contextlib.suppress(Exception):
+            self.run.conn.cancel()
+        self.workers.cancel()
+
+    def close(self) -> None:
+        self.workers.close(failed=not self.done)
