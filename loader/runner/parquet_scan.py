@@ -21,6 +21,7 @@ from ..manifest import SourceSpec
 from ..plan.direct_filter import Where, parse_where
 from ..plan.direct_plan import INT96, DirectRead, FileFacts, plan_direct, stored_problem
 from ..plan.footer_types import as_spark_reads
+from ..plan.typemap import PG_TYPE_KEY
 from .page_walk import file_faults
 
 _EPOCH_DAY = dt.date(1970, 1, 1)
@@ -37,6 +38,9 @@ def direct_candidate(spark: Any, source: SourceSpec, df: Any) -> DirectRead | st
             return f"source.{field} is Spark's to apply"
     if source.select and not all(_PLAIN.match(item) for item in source.select):
         return "source.select computes columns, which is Spark's to do (only plain column names are read by pyarrow)"
+    geo = [f.name for f in df.schema.fields if PG_TYPE_KEY in (f.metadata or {})]
+    if geo:
+        return f"column {geo[0]!r} is a geometry: Spark's rows carry it as EWKB with its SRID"
     files = [_local_path(u) for u in df.inputFiles()]
     local = sorted(p for p in files if p is not None)
     if len(local) < len(files):
