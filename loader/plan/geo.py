@@ -27,11 +27,12 @@ class GeoColumn:
     name: str
     kind: str  # "geometry" or "geography"
     srid: int
-    #: PostGIS's typmod type (Point, MultiPolygonZ...), or None for any
+    #: PostGIS's typmod type (Point, MultiPolygonZ...), None for any 2D one, "" for no typmod at all
+    #: (types of different dimensions: a typmod's Z or its absence refuses the others)
     shape: str | None = None
 
     def pg_type(self) -> str:
-        if self.shape is None and self.srid == 0:
+        if self.shape == "" or (self.shape is None and self.srid == 0):
             return self.kind
         return f"{self.kind}({self.shape or 'Geometry'},{self.srid})"
 
@@ -50,11 +51,17 @@ def _srid_of_projjson(crs: object, where: str) -> int:
 
 
 def _shape(types: object) -> str | None:
-    """PostGIS's typmod type for GeoParquet's ``geometry_types`` (["Point Z"] -> PointZ), if one."""
-    if not isinstance(types, list) or len(types) != 1:
+    """PostGIS's typmod type for GeoParquet's ``geometry_types`` (["Point Z"] -> PointZ), None for
+    several 2D types (Geometry), "" for types of different dimensions (no typmod can take them all)."""
+    if not isinstance(types, list) or not types:
         return None
-    base, _, dims = str(types[0]).partition(" ")
-    return base + dims.replace(" ", "")
+    split = [str(t).partition(" ") for t in types]
+    dims = {d.replace(" ", "") for _b, _s, d in split}
+    if len(dims) > 1:
+        return ""
+    if len(split) > 1:
+        return None if dims == {""} else "Geometry" + dims.pop()
+    return split[0][0] + split[0][2].replace(" ", "")
 
 
 def from_geo_metadata(text: str, file: str) -> dict[str, GeoColumn]:
@@ -94,13 +101,13 @@ def from_logical_type(name: str, logical: str, file: str) -> GeoColumn | None:
     else:
         raise SourceError(f"{file}: column {name!r}: CRS {crs!r} is not an SRID PostGIS can take",
                           next_step="write the file with an EPSG CRS, or cast the column to binary in source.select")
-    return GeoColumn(name, m.group(1).lower(), srid)
+    return GeoColumn(name, m.group(1).lower(), srid, "")  # its types and dimensions unknown: no typmod
 
 
 def from_spark_type(name: str, simple: str) -> GeoColumn | None:
     """Spark 4's ``geometry(4326)``/``geography(4326)`` (simpleString), else None."""
     m = re.fullmatch(r"(geometry|geography)\((\d+)\)", simple)
-    return GeoColumn(name, m.group(1), int(m.group(2))) if m else None
+    return GeoColumn(name, m.group(1), int(m.group(2)), "") if m else None  # dimensions unknown: no typmod
 
 
 def _byte_hex(value: int, little: bool) -> str:
