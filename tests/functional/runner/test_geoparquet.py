@@ -14,25 +14,11 @@ import pytest
 
 from loader import commands
 from loader.errors import ConfigError
+from tests.functional.runner.test_parquet_writers import MANIFEST
 from tests.helpers.pg_features import require_extension
 
 DATA = Path(__file__).parents[2] / "data" / "parquet"
 
-MANIFEST = """\
-version: 1
-name: {name}
-source:
-  format: parquet
-  path: {path}
-target:
-  connection: ${{GEO_DB_URL}}
-  table: {name}
-  mode: append
-method: {method}
-copy:
-  bucket: ${{GEO_BUCKET}}
-  fallback: none
-"""
 METHODS = ["copy", "optimized", "standard"]
 
 
@@ -41,8 +27,8 @@ def postgis(pg_conn: Any, pg_db: Any, bucket: str, monkeypatch: pytest.MonkeyPat
     require_extension(pg_conn, "postgis", "geometry columns")
     with pg_conn.cursor() as cur:
         cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    monkeypatch.setenv("GEO_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
-    monkeypatch.setenv("GEO_BUCKET", bucket)
+    monkeypatch.setenv("WRITERS_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
+    monkeypatch.setenv("WRITERS_BUCKET", bucket)
     return pg_conn
 
 
@@ -132,8 +118,8 @@ def test_without_postgis_a_geometry_column_is_refused_up_front(spark: Any, pg_co
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     with pg_conn.cursor() as cur:
         cur.execute("DROP EXTENSION IF EXISTS postgis CASCADE")
-    monkeypatch.setenv("GEO_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
-    monkeypatch.setenv("GEO_BUCKET", bucket)
+    monkeypatch.setenv("WRITERS_DB_URL", pg_db.sqlalchemy_url().replace("+psycopg2", ""))
+    monkeypatch.setenv("WRITERS_BUCKET", bucket)
     outcome = _run(tmp_path, _geopandas_file(tmp_path), "no_postgis", "copy", spark, state_url)
     assert outcome.status == "failed"
     assert "column 'place' is a geometry, and the server has no PostGIS" in outcome.error
