@@ -218,6 +218,12 @@ def schema_exists(cur: Any, schema: str) -> bool:
     return bool(cur.fetchone()[0])
 
 
+def type_exists(cur: Any, name: str) -> bool:
+    """Whether ``name`` is a type on the session's search path (PostGIS's ``geometry``)."""
+    cur.execute("SELECT to_regtype(%s) IS NOT NULL", (name,))
+    return bool(cur.fetchone()[0])
+
+
 #: pg_constraint.confdeltype, as a CREATE TABLE would spell it
 _ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 

@@ -67,6 +67,9 @@ def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: st
                 "(pandas' default for to_parquet), which Spark cannot read",
                 next_step="write the file with microseconds: df.to_parquet(path, coerce_timestamps='us') "
                           "(pandas refuses if that would lose a value), or cast the column before writing")
+    in_file = translate_read_in_job(exc)
+    if isinstance(in_file, SourceError):  # FAILED_READ_FILE.*: the file and Spark's reason, from the cause chain
+        return SourceError(f"{where}: {in_file.message}", next_step=in_file.next_step, **in_file.ids)
     if field == "table":
         return SourceError(f"{where}.table: cannot read {path!r}: {first}",
                            next_step="check the table name (db.name; quote parts with `backticks`)")
@@ -87,7 +90,16 @@ def translate_expression_failure(exc: BaseException, *, field: str, expr: str, c
 
 
 def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]  # a ParseException starts with \n
+    """The first line of Spark's own message: the Java one under py4j's "An error occurred while
+    calling o123.load" (a py4j call id, not a reason)."""
+    java = getattr(exc, "java_exception", None)
+    text = str(exc)
+    if java is not None:
+        try:
+            text = str(java.getMessage() or "") or text
+        except Exception:  # not a live Java object
+            pass
+    lines = [line.strip() for line in text.splitlines() if line.strip()]  # a ParseException starts with \n
     return (lines[0] if lines else type(exc).__name__)[:300]
 
 

@@ -25,11 +25,25 @@ _MALFORMED = ("MALFORMED_RECORD_IN_PARSING", "MALFORMED_CSV_RECORD", "MALFORMED_
 _FAILED_READ = ("FAILED_READ_FILE", "_LEGACY_ERROR_TEMP_2064")
 
 
+#: a compression codec's Hadoop class Spark's reader could not load -> the codec, and how to get it
+MISSING_CODECS = {
+    "org.apache.hadoop.io.compress.BrotliCodec": (
+        "Brotli", "rewrite the file with another codec (zstd, snappy, gzip), or put a Brotli codec for Hadoop "
+                  "on Spark's classpath (spark.jars: a jar providing org.apache.hadoop.io.compress.BrotliCodec, "
+                  "e.g. com.github.rdblue:brotli-codec)"),
+    "com.hadoop.compression.lzo.LzoCodec": (
+        "LZO", "rewrite the file with another codec (zstd, snappy, gzip), or add hadoop-lzo and its native "
+               "library to Spark (spark.jars and spark.driver/executor.extraLibraryPath)"),
+}
+_NO_CLASS = ("java.lang.ClassNotFoundException", "java.lang.NoClassDefFoundError")
+
+
 @dataclass(frozen=True)
 class _Link:
     condition: str
     params: dict[str, str]
     message: str
+    java_class: str = ""
 
 
 def _chain(exc: BaseException) -> list[_Link]:
@@ -59,7 +73,11 @@ def _chain(exc: BaseException) -> list[_Link]:
             message = str(throwable.getMessage() if hasattr(throwable, "getMessage") else throwable)
         except Exception:
             message = ""
-        links.append(_Link(condition, params, message))
+        try:
+            java_class = str(throwable.getClass().getName()) if hasattr(throwable, "getClass") else ""
+        except Exception:
+            java_class = ""
+        links.append(_Link(condition, params, "" if message == "None" else message, java_class))
         if throwable is exc:
             break
         try:
@@ -95,11 +113,34 @@ def translate_read_in_job(exc: BaseException, *, run_id: str | None = None,
                                    "check then names every malformed record and on_error: reject sets them aside",
                          run_id=run_id, table=table, record=None if file else record)
     if files:
-        cause = next((_first_line(link.message) for link in reversed(chain) if link.message), "")
-        return SourceError(f"cannot read {local_path(files[0]) or files[0]}: {cause}",
-                           next_step="check that the file is readable and of the manifest's source.format",
-                           run_id=run_id, table=table)
+        file = local_path(files[0]) or files[0]
+        cause, next_step = spark_reason(chain)
+        return SourceError(f"cannot read {file}: {cause}", next_step=next_step, run_id=run_id, table=table, file=file)
     return None
+
+
+def spark_reason(chain: list[_Link]) -> tuple[str, str]:
+    """Spark's own reason for failing to read a file, in words, and what to do: a missing codec by the
+    class Spark could not load, else the deepest message of the cause chain, else Spark's condition
+    and what failed without saying why (a NullPointerException inside the reader has no message)."""
+    for link in chain:
+        if link.java_class in _NO_CLASS and link.message.strip() in MISSING_CODECS:
+            codec, how = MISSING_CODECS[link.message.strip()]
+            return (f"its pages are compressed with {codec}, and Spark's Hadoop has no {codec} codec "
+                    f"(Spark's reader cannot load {link.message.strip()})", how)
+    check = "check that the file is readable and of the manifest's source.format"
+    below = chain[next((i for i, link in enumerate(chain) if link.condition.startswith(_FAILED_READ)), 0):]
+    if not below:
+        return "Spark's reader failed", check
+    if _first_line(below[-1].message):  # the root cause says why in words
+        return _first_line(below[-1].message), check
+    worded = [_first_line(link.message) for link in below if _first_line(link.message)]
+    said = worded[-1] if worded else "Spark's reader failed"
+    kind = below[-1].java_class.rsplit(".", 1)[-1]
+    if kind:
+        article = "an" if kind[0] in "AEIOU" else "a"
+        said += f" (Spark's reader stopped on {article} {kind}, which says nothing more: it cannot read this file)"
+    return said, check + "; or rewrite the file with another writer"
 
 
 def json_not_lines(path: str, where: str, multiline: bool) -> SourceError:

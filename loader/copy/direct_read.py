@@ -51,8 +51,18 @@ def unit_batches(read: DirectRead, unit: DirectUnit) -> Iterator[Any]:
     where = read.where
     extra = [c for c in where.columns if c not in names] if where is not None else []
     pf = pq.ParquetFile(unit.path, coerce_int96_timestamp_unit="us")
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=list(unit.row_groups), columns=names + extra,
-                                 use_threads=False):
+    int96 = [c.path for c in (pf.schema.column(i) for i in range(len(pf.schema)))
+             if c.physical_type == "INT96" and c.path in names]
+    kw: dict[str, Any] = {"batch_size": BATCH_ROWS, "row_groups": list(unit.row_groups), "use_threads": False}
+    # pyarrow's microseconds of an INT96 are Spark's only inside Julian day 0 .. year 287,566: the same
+    # column read in nanoseconds too tells Spark's value everywhere (plan/int96.py)
+    nanos = pq.ParquetFile(unit.path, coerce_int96_timestamp_unit="ns").iter_batches(columns=int96, **kw) \
+        if int96 else None
+    first_row = sum(pf.metadata.row_group(i).num_rows for i in range(unit.row_groups[0]))  # of the file
+    for batch in pf.iter_batches(columns=names + extra, **kw):
+        if nanos is not None:
+            batch = _spark_int96(batch, next(nanos), unit.path, first_row)
+        first_row += batch.num_rows
         if where is not None:  # the manifest's where, as Spark evaluates it (a NULL condition drops the row)
             batch = batch.filter(where_mask(where, {c: batch.column(batch.schema.get_field_index(c))
                                                     for c in where.columns}))
@@ -64,9 +74,52 @@ def unit_batches(read: DirectRead, unit: DirectUnit) -> Iterator[Any]:
                     arr = arr.dictionary_decode()
                 if as_spark_reads(arr.type) != arr.type:
                     arr = arr.cast(as_spark_reads(arr.type))
-                arr = arr.cast(target)  # safe: refuses (ArrowInvalid) what would lose a value
+                arr = _cast(arr, target, unit.path, name)
             arrays.append(arr)
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _spark_int96(batch: Any, nanos: Any, path: str, first_row: int) -> Any:
+    """``batch`` with each INT96 column replaced by Spark's microseconds (``nanos``: the same rows
+    of those columns read in nanoseconds); a value that is not Spark's is refused, never guessed."""
+    import numpy as np
+    import pyarrow as pa
+
+    from ..errors import DataError
+    from ..plan.int96 import spark_micros
+
+    if nanos.num_rows != batch.num_rows:  # both readers cut the row groups alike; never trust otherwise
+        raise DataError(f"{path}: the INT96 columns' two readings differ in length ({nanos.num_rows} and "
+                        f"{batch.num_rows} rows)", next_step="report this: the direct read stops rather than guess")
+    for name in nanos.schema.names:
+        idx = batch.schema.get_field_index(name)
+        arr = batch.column(idx)
+        valid = arr.is_valid().to_numpy(zero_copy_only=False)
+        us = arr.cast(pa.int64()).fill_null(0).to_numpy()
+        ns = nanos.column(nanos.schema.get_field_index(name)).cast(pa.int64()).fill_null(0).to_numpy()
+        micros, unexplained = spark_micros(us, ns)
+        bad = np.flatnonzero(unexplained & valid)
+        if len(bad):
+            raise DataError(f"{path}: column {name!r}, row {first_row + int(bad[0])} of the file: an INT96 timestamp "
+                            "before 4714-11-24 BC (Julian day 0), which PostgreSQL cannot store, or one Spark's "
+                            "writer does not write", next_step="fix the value in the source")
+        fixed = pa.array(micros, pa.int64(), mask=~valid).cast(pa.timestamp("us"))
+        batch = batch.set_column(idx, batch.schema.field(idx).with_type(fixed.type), fixed)
+    return batch
+
+
+def _cast(arr: Any, target: Any, path: str, name: str) -> Any:
+    """``arr`` as ``target``: safe, so a value the cast would change (a millisecond timestamp beyond
+    Spark's microsecond range, which Spark's reader refuses too) is refused naming its file and column."""
+    import pyarrow as pa
+
+    from ..errors import DataError
+
+    try:
+        return arr.cast(target)
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"{path}: column {name!r}: {str(exc).splitlines()[0][:200]} (Spark's reader refuses it too)",
+                        next_step="fix the value in the source") from None
 
 
 def _stage_unit(cfg: StageConfig, read: DirectRead, index: int, _rows: Iterator[Any]) -> Iterator[dict[str, int]]:

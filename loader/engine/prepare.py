@@ -22,7 +22,10 @@ from ..errors import ConfigError, SchemaMismatchError
 from ..naming import check_identifier, quote_ident
 from ..options import Method
 from ..plan.narrowing import narrowings
+from ..plan.pg_types import parse
 from ..plan.typemap import (
+    PG_TYPE_KEY,
+    SPATIAL,
     ColumnPlan,
     create_table_sql,
     match_columns,
@@ -54,6 +57,18 @@ def privilege_shape(req: LoadRequest) -> LoadShape:
                      reject=req.on_error == "reject", allow_empty=req.allow_empty, create=req.create)
 
 
+def _check_postgis(cur: object, schema: object, target: object) -> None:
+    """A geometry column (runner/spatial.py typed it) needs PostGIS on the server: refused here,
+    naming the column and what to install, before anything moves."""
+    spatial = [f.name for f in schema.fields  # type: ignore[attr-defined]
+               if parse(str((f.metadata or {}).get(PG_TYPE_KEY, "text"))).plain in SPATIAL]
+    if spatial and not pg.type_exists(cur, "geometry"):
+        raise ConfigError(f"{target}: column {spatial[0]!r} is a geometry, and the server has no PostGIS",
+                          next_step="install PostGIS on the server (Debian: apt-get install postgresql-<version>-"
+                                    "postgis-3) and run CREATE EXTENSION postgis in the target database",
+                          table=str(target))
+
+
 def prepare_target(req: LoadRequest) -> PreparedTarget:
     target, schema, key = req.target, req.df.schema, req.key
     for field in schema.fields:  # a name PostgreSQL would cut or refuse, refused here with its name
@@ -72,6 +87,7 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
             refused = missing_schema_refusal(target) if schema_missing else truncate_refusal(target, referencing)
             if refused:  # what no GRANT fixes comes first
                 raise ConfigError(refused[0], next_step=refused[1], table=str(target))
+            _check_postgis(cur, schema, target)
             report = privilege_check.missing(cur, privilege_shape(req))
             if not report.ok:
                 raise report.error(target)

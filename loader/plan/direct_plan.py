@@ -29,6 +29,7 @@ reader: the reason is carried to the run's ``format_reason``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,11 @@ SPARK_VERSION_KEY = "org.apache.spark.version"
 LEGACY_KEYS = ("org.apache.spark.legacyDateTime", "org.apache.spark.legacyINT96")
 #: how the footer's reader (runner/parquet_scan.py) names a column stored as INT96
 INT96 = "int96"
+#: the codecs both readers decode alike, as pyarrow names them ("LZ4" is LZ4_RAW; the deprecated
+#: LZ4 is "UNKNOWN" there: Spark's reader reads it only in Hadoop's framing, pyarrow either way)
+SAME_CODECS = frozenset({"UNCOMPRESSED", "SNAPPY", "GZIP", "ZSTD", "LZ4"})
+#: the physical types of a decimal both readers read alike (a BYTE_ARRAY one Spark's reader may fail on)
+SAME_DECIMALS = frozenset({"INT32", "INT64", "FIXED_LEN_BYTE_ARRAY"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,11 @@ class FileFacts:
     metadata: Mapping[str, str]
     row_groups: tuple[int, ...]
     minimums: Mapping[str, int | None]
+    #: per column, what the footer says of how it is stored where Spark's reader may part from
+    #: pyarrow's: the codecs of its chunks, a decimal's physical type, a page past its chunk's end
+    codecs: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    physical: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    page_faults: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,9 @@ def _file_problem(columns: Sequence[tuple[str, str]], f: FileFacts, dated: list[
             return f"column {name!r} is not in the file (a partition directory or a schema of the manifest's)"
         if not reads_as(spark_type, arrow_type):
             return f"column {name!r} is {arrow_type} in the file, {spark_type} in Spark: Spark's reader converts it"
+        why = stored_problem(f, name, spark_type)
+        if why is not None:
+            return why
     if not dated:
         return None
     version = f.metadata.get(SPARK_VERSION_KEY)
@@ -156,6 +170,20 @@ def _file_problem(columns: Sequence[tuple[str, str]], f: FileFacts, dated: list[
             return f"column {name!r} has no statistics to show it holds no date Spark's reader would refuse"
         if low < floor:
             return f"column {name!r} holds a date before the calendar switch, which Spark's reader refuses"
+    return None
+
+
+def stored_problem(f: FileFacts, name: str, spark_type: str) -> str | None:
+    """Why Spark's reader, not pyarrow, must decide whether and how ``name`` reads: the only way the
+    two cannot part on a file one of them refuses (a method is a speed choice, not an outcome)."""
+    odd = sorted(f.codecs.get(name, frozenset()) - SAME_CODECS)
+    if odd:
+        codec = "LZ4 (the deprecated codec)" if odd[0] == "UNKNOWN" else odd[0]
+        return f"column {name!r} is compressed with {codec}: Spark's reader decides whether it reads it"
+    if spark_type.startswith("decimal(") and f.physical.get(name, "INT32") not in SAME_DECIMALS:
+        return f"column {name!r} is a decimal stored as {f.physical[name]}: Spark's reader decides whether it reads it"
+    if name in f.page_faults:
+        return f"column {name!r}: {f.page_faults[name]}, which Spark's reader does not read past"
     return None
 
 

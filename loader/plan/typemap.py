@@ -73,8 +73,25 @@ def pg_type(spark_type: Any) -> str:
                               next_step="cast the column to a supported type before loading")
 
 
+def pg_type_of(field: Any) -> str:
+    """``field_pg_type``, a refusal naming the column."""
+    try:
+        return field_pg_type(field)
+    except SchemaMismatchError as exc:
+        raise SchemaMismatchError(f"column {field.name!r}: {exc.message}", next_step=exc.next_step) from None
+
+
 #: PostGIS types: text (WKT, EWKT, hex EWKB) and bytes ((E)WKB) load through PostGIS's own input
 SPATIAL = ("geometry", "geography")
+#: the StructField metadata key with a column's PostgreSQL type (plan/geo.py: a geometry column's)
+PG_TYPE_KEY = "loader.pg_type"
+
+
+def field_pg_type(field: Any) -> str:
+    """The PostgreSQL type of a new column for ``field``: its metadata's (a geometry column, typed
+    with its SRID from the source: runner/spatial.py), else the type map's."""
+    given = (getattr(field, "metadata", None) or {}).get(PG_TYPE_KEY)
+    return str(given) if given else pg_type(field.dataType)
 
 
 def compatible(spark_type: Any, target: str) -> bool:
@@ -120,7 +137,7 @@ class ColumnPlan:
 
 
 def create_table_sql(ref: TableRef, schema: Any, key: tuple[str, ...] = ()) -> str:
-    cols = [f"{quote_ident(f.name)} {pg_type(f.dataType)}" + ("" if f.nullable else " NOT NULL")
+    cols = [f"{quote_ident(f.name)} {pg_type_of(f)}" + ("" if f.nullable else " NOT NULL")
             for f in schema.fields]
     if key:
         cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in key)})")
@@ -151,7 +168,7 @@ def match_columns(ref: TableRef, schema: Any, existing: list[Any], add_columns: 
             folded = [c.name for c in existing if c.name.lower() == f.name.lower()]
             if add_columns and not folded:
                 names.append(f.name)
-                types.append(pg_type(f.dataType))
+                types.append(pg_type_of(f))
                 added.append(f.name)
                 continue
             hint = f" (the table has {folded[0]!r}: names are case-sensitive)" if folded else ""
@@ -179,7 +196,7 @@ def match_columns(ref: TableRef, schema: Any, existing: list[Any], add_columns: 
 
 
 def plan_for_new_table(schema: Any) -> ColumnPlan:
-    return ColumnPlan(tuple(f.name for f in schema.fields), tuple(pg_type(f.dataType) for f in schema.fields))
+    return ColumnPlan(tuple(f.name for f in schema.fields), tuple(pg_type_of(f) for f in schema.fields))
 
 
 # Spark's planner's per-type width estimates: what `auto` and the JDBC batch size go by

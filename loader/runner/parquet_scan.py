@@ -19,8 +19,10 @@ from typing import Any
 
 from ..manifest import SourceSpec
 from ..plan.direct_filter import Where, parse_where
-from ..plan.direct_plan import INT96, DirectRead, FileFacts, plan_direct
+from ..plan.direct_plan import INT96, DirectRead, FileFacts, plan_direct, stored_problem
 from ..plan.footer_types import as_spark_reads
+from ..plan.typemap import PG_TYPE_KEY
+from .page_walk import file_faults
 
 _EPOCH_DAY = dt.date(1970, 1, 1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -36,7 +38,10 @@ def direct_candidate(spark: Any, source: SourceSpec, df: Any) -> DirectRead | st
             return f"source.{field} is Spark's to apply"
     if source.select and not all(_PLAIN.match(item) for item in source.select):
         return "source.select computes columns, which is Spark's to do (only plain column names are read by pyarrow)"
-    files = [_local_path(u) for u in df.inputFiles()]
+    geo = [f.name for f in df.schema.fields if PG_TYPE_KEY in (f.metadata or {})]
+    if geo:
+        return f"column {geo[0]!r} is a geometry: Spark's rows carry it as EWKB with its SRID"
+    files = [local_file(u) for u in df.inputFiles()]
     local = sorted(p for p in files if p is not None)
     if len(local) < len(files):
         return "the files are not local (pyarrow reads local files only, for now)"
@@ -53,10 +58,20 @@ def direct_candidate(spark: Any, source: SourceSpec, df: Any) -> DirectRead | st
     conf = spark.conf
     read = plan_direct([(f.name, f.dataType.simpleString()) for f in df.schema.fields], facts,
                        parallelism=int(spark.sparkContext.defaultParallelism),
-                       rebase_mode=str(conf.get("spark.sql.parquet.datetimeRebaseModeInRead", "EXCEPTION")),
-                       int96_conversion=str(conf.get("spark.sql.parquet.int96TimestampConversion",
-                                                     "false")).lower() == "true")
+                       rebase_mode=_setting(conf, "spark.sql.parquet.datetimeRebaseModeInRead", "EXCEPTION"),
+                       int96_conversion=_setting(conf, "spark.sql.parquet.int96TimestampConversion",
+                                                 "false").lower() == "true")
     return read if isinstance(read, str) or where is None else dataclasses.replace(read, where=where)
+
+
+def _setting(conf: Any, key: str, older: str) -> str:
+    """Spark's value of ``key``: its own default when unset (Spark 4 reads CORRECTED where 3.5 read
+    EXCEPTION), ``older`` only where the session cannot say."""
+    try:
+        value = conf.get(key)
+    except Exception:  # a key this Spark does not know
+        value = None
+    return str(value if value is not None else older)
 
 
 #: a select item that only names a column (then the DataFrame's columns are the files')
@@ -73,7 +88,7 @@ def _common_columns(facts: list[FileFacts]) -> dict[str, str]:
     return common
 
 
-def _local_path(uri: str) -> str | None:
+def local_file(uri: str) -> str | None:
     """The path of a ``file:`` URI as Spark lists it (``file:/a/b`` or ``file:///a/b``), else None."""
     if not uri.startswith("file:"):
         return None if "://" in uri else uri
@@ -104,8 +119,15 @@ def footer_facts(path: str) -> FileFacts:
         if leaf is not None and (pa.types.is_date(f.type) or pa.types.is_timestamp(f.type)):
             minimums[f.name] = _minimum(meta, leaf[0])
     kv = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (meta.metadata or {}).items()}
+    codecs: dict[str, set[str]] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            column = group.column(c)
+            codecs.setdefault(column.path_in_schema.split(".")[0], set()).add(str(column.compression))
+    physical = {name: kind for name, (_i, kind) in leaves.items()}
     return FileFacts(path, columns, kv, tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups)),
-                     minimums)
+                     minimums, {n: frozenset(c) for n, c in codecs.items()}, physical, file_faults(path, meta))
 
 
 def _minimum(meta: Any, column: int) -> int | None:
@@ -135,3 +157,15 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, dt.date):
         return (value - _EPOCH_DAY).days
     return None
+
+
+def odd_columns(path: str) -> str | None:
+    """What of a local Parquet file's footer Spark's reader may refuse (the columns, why), to name the
+    column in a refusal Spark gives only for the file; None when nothing (or no footer) says."""
+    try:
+        f = footer_facts(path)
+    except (OSError, ValueError):
+        return None
+    found = [stored_problem(f, name, "decimal(" if t.startswith("decimal") else t) for name, t in f.columns.items()]
+    said = [why for why in found if why is not None]
+    return "; ".join(said) if said else None

@@ -8,6 +8,7 @@ PostgreSQL advisory lock the engine takes. The dry run is in ``dry_run.py``.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ from .guards import Guarded
 from .incremental import IncrementalLoad, WindowChoice
 from .line_ends import local_files
 from .locate import find_run_manifest
-from .parquet_scan import direct_candidate
+from .parquet_scan import direct_candidate, odd_columns
 from .sources import check_unchanged, fingerprint, read_guarded
 
 log = logging.getLogger("loader")
@@ -120,7 +121,13 @@ def _run_parallel(manifests: list[Manifest], store: StateStore, opts: RunOptions
 
 def _name_the_file(exc: LoaderError, m: Manifest) -> LoaderError:
     """A malformed record Spark refused without naming its file (PySpark 3.5): found in the source's
-    local files, so the message names the file and line as Spark 4's does."""
+    local files, so the message names the file and line as Spark 4's does. A Parquet file Spark's
+    reader refused: the columns its footer shows Spark may not read, named too."""
+    file = exc.ids.get("file")
+    if isinstance(file, str) and file.endswith(".parquet") and os.path.isfile(file):
+        odd = odd_columns(file)
+        if odd:
+            return type(exc)(f"{exc.message} ({odd})", next_step=exc.next_step, **exc.ids)
     record = exc.ids.get("record")
     if not record or not m.source.path or not exc.message.startswith("the source: "):
         return exc

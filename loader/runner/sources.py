@@ -28,6 +28,7 @@ from ..manifest import FILE_FORMATS, SourceSpec
 from . import guards
 from .guards import Guarded
 from .line_ends import line_sep
+from .spatial import spatial
 
 #: RFC 4180 for ``format: csv``: a quote inside a quoted field is doubled, and a quoted field may
 #: hold newlines. An unquoted empty field is NULL and a quoted one (``""``, what polars and duckdb
@@ -108,7 +109,9 @@ def _read(spark: Any, source: SourceSpec, where: str, schema: Any = None, extra:
 
 def shape(df: Any, source: SourceSpec, where: str = "source") -> Any:
     """``where`` (on the source's columns) then ``select``, analysed now, so that an unknown column or
-    a bad expression is refused before anything is written, naming its field (``source.select[2]``)."""
+    a bad expression is refused before anything is written, naming its field (``source.select[2]``).
+    Geometry columns become EWKB typed for PostGIS first (spatial.py)."""
+    df = spatial(df, source)
     if source.where:
         try:
             df = df.where(source.where)

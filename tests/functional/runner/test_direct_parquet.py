@@ -131,13 +131,14 @@ def test_what_spark_converts_keeps_spark_reader_and_says_why(spark: Any, tmp_pat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    old = tmp_path / "old.parquet"  # not Spark's: under Spark's default (EXCEPTION) it refuses 1500
+    old = tmp_path / "old.parquet"  # not Spark's: under EXCEPTION (Spark 3.5's default) Spark refuses 1500
     pq.write_table(pa.table({"d": pa.array([dt.date(1500, 1, 1), dt.date(2000, 1, 1)])}), old)
     src = SourceSpec(format="parquet", path=str(old))
-    why = direct_candidate(spark, src, spark.read.parquet(str(old)))
-    assert isinstance(why, str) and "'d'" in why and "calendar switch" in why, why
-    spark.conf.set("spark.sql.parquet.datetimeRebaseModeInRead", "CORRECTED")
     try:
+        spark.conf.set("spark.sql.parquet.datetimeRebaseModeInRead", "EXCEPTION")
+        why = direct_candidate(spark, src, spark.read.parquet(str(old)))
+        assert isinstance(why, str) and "'d'" in why and "calendar switch" in why, why
+        spark.conf.set("spark.sql.parquet.datetimeRebaseModeInRead", "CORRECTED")  # Spark 4's default
         assert not isinstance(direct_candidate(spark, src, spark.read.parquet(str(old))), str)
     finally:
         spark.conf.unset("spark.sql.parquet.datetimeRebaseModeInRead")

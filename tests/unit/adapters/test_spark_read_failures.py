@@ -73,3 +73,55 @@ def test_a_json_array_says_to_set_multiline_naming_the_file(tmp_path: Path) -> N
     (tmp_path / "a.json").write_text('{\n  "id": 1\n}\n')
     assert "several lines" in json_not_lines(str(tmp_path / "a.json"), "s", multiline=False).message
     assert "even with multiLine" in json_not_lines(str(tmp_path), "s", multiline=True).message
+
+
+class JavaClass:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def getName(self) -> str:  # noqa: N802
+        return self.name
+
+
+class JavaThrowable(Throwable):
+    def __init__(self, java_class: str, message: str | None, cause: Any = None, condition: str = "",
+                 params: dict[str, str] | None = None) -> None:
+        super().__init__(condition, params or {}, message, cause)  # type: ignore[arg-type]
+        self.java_class = java_class
+
+    def getClass(self) -> JavaClass:  # noqa: N802
+        return JavaClass(self.java_class)
+
+
+def _failed_read(path: Path, cause: Any) -> Py4JJavaError:
+    read = JavaThrowable("org.apache.spark.SparkException", f"[FAILED_READ_FILE.NO_HINT] Encountered error while "
+                         f"reading file file://{path}.  SQLSTATE: KD001", cause, "FAILED_READ_FILE.NO_HINT",
+                         {"path": f"file://{path}"})
+    return Py4JJavaError(JavaThrowable("org.apache.spark.SparkException", "Job aborted", read))
+
+
+def test_a_cause_without_a_message_is_said_in_words_never_none(tmp_path: Path) -> None:
+    # parquet-testing's byte_array_decimal.parquet: a NullPointerException whose getMessage() is null
+    err = translate_read_in_job(_failed_read(tmp_path / "x.parquet",
+                                             JavaThrowable("java.lang.NullPointerException", None)))
+    assert isinstance(err, SourceError) and "None" not in err.message
+    assert err.message.startswith(f"cannot read {tmp_path / 'x.parquet'}: [FAILED_READ_FILE.NO_HINT]")
+    assert "stopped on a NullPointerException, which says nothing more" in err.message
+    assert err.ids["file"] == str(tmp_path / "x.parquet")
+
+
+def test_a_missing_codec_is_named_with_how_to_get_it(tmp_path: Path) -> None:
+    missing = JavaThrowable("java.lang.ClassNotFoundException", "org.apache.hadoop.io.compress.BrotliCodec")
+    bad_conf = JavaThrowable("org.apache.parquet.hadoop.BadConfigurationException",
+                             "Class org.apache.hadoop.io.compress.BrotliCodec was not found", missing)
+    err = translate_read_in_job(_failed_read(tmp_path / "b.parquet", bad_conf))
+    assert isinstance(err, SourceError)
+    assert "compressed with Brotli, and Spark's Hadoop has no Brotli codec" in err.message
+    assert "rewrite the file with another codec" in (err.next_step or "")
+
+
+def test_the_deepest_worded_cause_is_spark_s_reason(tmp_path: Path) -> None:
+    eof = JavaThrowable("java.io.EOFException", "Reached the end of stream with 7 bytes left to read")
+    err = translate_read_in_job(_failed_read(tmp_path / "n.parquet", eof))
+    assert isinstance(err, SourceError)
+    assert err.message == f"cannot read {tmp_path / 'n.parquet'}: Reached the end of stream with 7 bytes left to read"

@@ -110,3 +110,25 @@ def test_units_cut_row_groups_about_twice_the_parallelism_and_never_split_a_grou
     assert cut_units(files, parallelism=2) == units  # the same files, the same partitions
     assert sum(u.rows for u in cut_units(files, parallelism=64)) == 800
     assert plan_direct([("id", "bigint")], [], parallelism=2) == "no file to read"
+
+
+@pytest.mark.parametrize(("extra", "spark_type", "said"), [
+    ({"codecs": {"v": frozenset({"SNAPPY", "UNKNOWN"})}}, "bigint", "compressed with LZ4 (the deprecated codec)"),
+    ({"codecs": {"v": frozenset({"BROTLI"})}}, "bigint", "compressed with BROTLI"),
+    ({"physical": {"v": "BYTE_ARRAY"}}, "decimal(4,2)", "a decimal stored as BYTE_ARRAY"),
+    ({"page_faults": {"v": "row group 0: a data page at byte 9 ends 3 byte(s) past its column chunk"}}, "bigint",
+     "ends 3 byte(s) past its column chunk, which Spark's reader does not read past"),
+])
+def test_what_spark_may_refuse_goes_to_spark_s_reader_named_by_column(extra: dict, spark_type: str,
+                                                                      said: str) -> None:
+    arrow = "decimal128(4, 2)" if spark_type.startswith("decimal") else "int64"
+    f = FileFacts("/f.parquet", {"v": arrow}, {}, (10,), {}, **extra)
+    got = plan_direct([("v", spark_type)], [f], parallelism=1)
+    assert isinstance(got, str) and got.startswith("/f.parquet: column 'v'") and said in got, got
+
+
+@pytest.mark.parametrize("physical", ["INT32", "INT64", "FIXED_LEN_BYTE_ARRAY"])
+def test_decimals_of_the_physical_types_both_readers_share_are_read_directly(physical: str) -> None:
+    f = FileFacts("/f.parquet", {"v": "decimal128(9, 2)"}, {}, (10,), {}, {"v": frozenset({"ZSTD", "LZ4"})},
+                  {"v": physical})
+    assert isinstance(plan_direct([("v", "decimal(9,2)")], [f], parallelism=1), DirectRead)

@@ -10,15 +10,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loader.plan.direct_plan import INT96
-from loader.runner.parquet_scan import _local_path, footer_facts
+from loader.runner.parquet_scan import footer_facts, local_file
 
 
 def test_local_paths_as_spark_lists_them() -> None:
-    assert _local_path("file:/data/a b/x.parquet") == "/data/a b/x.parquet"
-    assert _local_path("file:///data/x%20y.parquet") == "/data/x%20y.parquet"  # a name is not decoded
-    assert _local_path("/data/x.parquet") == "/data/x.parquet"
-    assert _local_path("s3://bucket/x.parquet") is None
-    assert _local_path("hdfs://nn/x.parquet") is None
+    assert local_file("file:/data/a b/x.parquet") == "/data/a b/x.parquet"
+    assert local_file("file:///data/x%20y.parquet") == "/data/x%20y.parquet"  # a name is not decoded
+    assert local_file("/data/x.parquet") == "/data/x.parquet"
+    assert local_file("s3://bucket/x.parquet") is None
+    assert local_file("hdfs://nn/x.parquet") is None
 
 
 def test_footer_facts_types_as_spark_reads_them_int96_groups_and_minimums(tmp_path: Path) -> None:
