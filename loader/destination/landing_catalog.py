@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..adapters import pg
 from ..naming import TableRef
 from . import prepared, staging_table
 from .shadow_catalog import read_facts
@@ -36,6 +37,9 @@ class ConnectionCatalog:
 
     def may_create(self, schema: str) -> bool:
         return self.ask(lambda cur: staging_table.may_create_in(cur, schema))
+
+    def referencing(self) -> tuple[str, ...]:
+        return self.ask(lambda cur: pg.referencing_foreign_keys(cur, self.target))
 
 
 def auto_sizing(cur: Any, target: TableRef) -> tuple[int | None, int]:

@@ -6,7 +6,10 @@ transaction over one connection; or over ``copy.connections`` > 1, by the write 
 protocol (``WriteStrategy.parallel``): a whole-table overwrite through a **shadow** table swapped
 in, an append over **prepared** transactions committed together, an upsert or a slice replace
 through the run's UNLOGGED **staging** table merged in one transaction. Each rule below says why a
-load keeps one connection, in the words the log, the run's reason and the dry run show.
+load keeps one connection, in the words the log, the run's reason and the dry run show. A
+whole-table overwrite always says which of its three paths it takes: the shadow swap, its rows
+replaced in place under MVCC (the default where the shadow is not taken), or TRUNCATE in place
+(only when asked for: ``target.overwrite: truncate``).
 
 What the rules need from the target's catalog they ask a ``Catalog`` (only when the answer
 matters): the run asks over its own connection, the dry run over one of its own, the unit tests a
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from ..naming import sql_name
+from ..naming import TableRef, sql_name
 from .shadow_plan import ShadowPlan, TargetFacts, plan_shadow
 
 
@@ -55,6 +58,10 @@ class LandingAsk:
     adds: tuple[str, ...] = ()
     #: the schema of the ledger and the staging table
     loader_schema: str = "public"
+    #: a whole-table overwrite (WriteStrategy.replaces_table)
+    replaces_table: bool = False
+    #: the target, named in a refusal
+    table: TableRef | None = None
 
 
 class Catalog(Protocol):
@@ -72,6 +79,10 @@ class Catalog(Protocol):
 
     def may_create(self, schema: str) -> bool: ...
 
+    def referencing(self) -> tuple[str, ...]:
+        """The foreign keys of other tables to the target (``table.constraint``)."""
+        ...
+
 
 @dataclass(frozen=True)
 class LandingChoice:
@@ -83,11 +94,18 @@ class LandingChoice:
     reason: str | None = None
     #: the shadow path's catalog facts (its swap re-reads them under its lock)
     facts: TargetFacts | None = None
+    #: why the load cannot land at all, and what to do (write_modes.in_place_refusal)
+    refusal: tuple[str, str] | None = None
 
 
 ONE = "over 1 connection"
 IN_PLACE_ONE = "in place over 1 connection"
 REJECT_KEEPS_ONE = "on_error: reject sets rows aside in the load transaction"
+#: the whole-table overwrite's two paths in place
+UNDER_MVCC = ("in place over 1 connection, its rows replaced under MVCC (DELETE, then COPY, in one transaction: "
+              "readers read the old rows until the COMMIT)")
+TRUNCATED = ("in place over 1 connection with TRUNCATE (target.overwrite: truncate): readers wait from the "
+             "TRUNCATE to the COMMIT")
 
 
 def choose_connections(ask: LandingAsk, catalog: Catalog) -> tuple[int, str | None]:
@@ -96,7 +114,8 @@ def choose_connections(ask: LandingAsk, catalog: Catalog) -> tuple[int, str | No
         return int(ask.connections), None
     whole = ask.parallel is Landing.SHADOW and not ask.creates
     table_bytes, free = catalog.sizing() if whole else (None, None)
-    return auto_connections(whole_overwrite=whole, table_bytes=table_bytes, free_slots=free)
+    referenced = bool(catalog.referencing()) if whole and table_bytes is not None else False
+    return auto_connections(whole_overwrite=whole, table_bytes=table_bytes, free_slots=free, referenced=referenced)
 
 
 def choose_landing(ask: LandingAsk, catalog: Catalog,
@@ -104,10 +123,10 @@ def choose_landing(ask: LandingAsk, catalog: Catalog,
     """The way this load lands, over how many connections, and why (``resolved``: what
     ``choose_connections`` answered already)."""
     connections, auto_reason = resolved or choose_connections(ask, catalog)
+    if ask.replaces_table:
+        return _overwrite(ask, connections, auto_reason, catalog)
     if connections <= 1:
         return LandingChoice(Landing.IN_PLACE, 1, auto_reason)
-    if ask.parallel is Landing.SHADOW:
-        return _shadow(ask, connections, auto_reason, catalog)
     if ask.parallel is Landing.PREPARED:
         max_prepared = None if ask.creates or ask.adds or ask.reject else catalog.max_prepared()
         path = plan_prepared(connections, append=True, creates=ask.creates, adds_columns=bool(ask.adds),
@@ -120,19 +139,26 @@ def choose_landing(ask: LandingAsk, catalog: Catalog,
     return LandingChoice(landing, path.connections, auto_reason, path.reason)
 
 
-def _shadow(ask: LandingAsk, connections: int, auto_reason: str | None, catalog: Catalog) -> LandingChoice:
-    before = path_before_catalog(connections, overwrite=True, shares_table=False, reject=ask.reject)
-    if before is not None:
-        return LandingChoice(Landing.IN_PLACE, 1, auto_reason, before)
+def _overwrite(ask: LandingAsk, connections: int, auto_reason: str | None, catalog: Catalog) -> LandingChoice:
+    """A whole-table overwrite: through the shadow where it may, else in place, its rows replaced
+    under MVCC, or with TRUNCATE when asked for; in place, refused where foreign keys reference it."""
     if ask.creates:
-        plan = plan_path(None, ())
-    elif ask.adds:
-        plan = ShadowPlan((f"schema_evolution adds columns: {', '.join(ask.adds)}",))
+        return LandingChoice(Landing.IN_PLACE, 1, auto_reason, "in place: the table is created by the load")
+    truncates = ask.parallel is Landing.IN_PLACE  # target.overwrite: truncate
+    if truncates:
+        reason = TRUNCATED
+    elif connections <= 1:
+        reason = f"{UNDER_MVCC} ({auto_reason or 'copy.connections: 1'})"
     else:
-        plan = plan_path(catalog.facts(), ())
-    if not plan.possible or plan.facts is None:
-        return LandingChoice(Landing.IN_PLACE, 1, auto_reason, plan.reason(connections))
-    return LandingChoice(Landing.SHADOW, connections, auto_reason, plan.reason(connections), plan.facts)
+        before = path_before_catalog(connections, overwrite=True, shares_table=False, reject=ask.reject)
+        plan = ShadowPlan((REJECT_KEEPS_ONE,)) if before is not None else \
+            ShadowPlan((f"schema_evolution adds columns: {', '.join(ask.adds)}",)) if ask.adds else \
+            plan_path(catalog.facts(), ())
+        if plan.possible and plan.facts is not None:
+            return LandingChoice(Landing.SHADOW, connections, auto_reason, plan.reason(connections), plan.facts)
+        reason = f"{UNDER_MVCC}: the shadow path is refused ({'; '.join(plan.refusals)})"
+    refusal = in_place_refusal(ask.table, catalog.referencing(), truncates=truncates) if ask.table else None
+    return LandingChoice(Landing.IN_PLACE, 1, auto_reason, reason, refusal=refusal)
 
 
 # --- the rules, each pure ------------------------------------------------------------------------
@@ -146,20 +172,26 @@ AUTO_SHADOW_BYTES = 64 * 1024 * 1024
 AUTO_SPARE_SLOTS = 3
 
 
-def auto_connections(*, whole_overwrite: bool, table_bytes: int | None, free_slots: int | None) -> tuple[int, str]:
+def auto_connections(*, whole_overwrite: bool, table_bytes: int | None, free_slots: int | None,
+                     referenced: bool = False) -> tuple[int, str]:
     """What ``copy.connections: auto`` means for this load, and why: 2 (the shadow path) for a
-    whole-table overwrite of an existing table of AUTO_SHADOW_BYTES or more on a server with slots to
-    spare, else 1. Appends, upserts and slice replaces stay on 1 by default: on 2 shared cores their
-    N-connection paths gained nothing or lost (bench/README.md), and they have no reader to spare."""
+    whole-table overwrite of an existing table of AUTO_SHADOW_BYTES or more, or of one that foreign
+    keys reference (in place its rows could not be replaced: write_modes.in_place_refusal), on a
+    server with slots to spare, else 1. Appends, upserts and slice replaces stay on 1 by default: on
+    2 shared cores their N-connection paths gained nothing or lost (bench/README.md), and they have
+    no reader to spare."""
     if not whole_overwrite:
         return 1, "copy.connections auto: 1 (more by default only for a whole-table overwrite)"
     if table_bytes is None:
         return 1, "copy.connections auto: 1 (the table is created by the load: nobody reads it)"
     size = f"{table_bytes // 2**20:,} MiB"
-    if table_bytes < AUTO_SHADOW_BYTES:
+    if table_bytes < AUTO_SHADOW_BYTES and not referenced:
         return 1, f"copy.connections auto: 1 (the table holds {size}, under {AUTO_SHADOW_BYTES // 2**20} MiB)"
     if free_slots is not None and free_slots < 1 + AUTO_SPARE_SLOTS:
         return 1, f"copy.connections auto: 1 (the server has {free_slots} connection slot(s) free)"
+    if table_bytes < AUTO_SHADOW_BYTES:
+        return 2, ("copy.connections auto: 2 (foreign keys reference the table: the shadow swap rebuilds them, in "
+                   "place its rows could not be replaced)")
     return 2, f"copy.connections auto: 2 (the table holds {size}: through a shadow, readers keep reading)"
 
 
@@ -234,3 +266,22 @@ def plan_landing(connections: int, *, merges: bool, reject: bool, may_create: bo
     checked = "" if may_create else " if the role may create it (not checked)"
     return Path(connections, f"over {connections} connections into an UNLOGGED staging table in schema "
                              f"{sql_name(schema)}{checked}, then merged in one transaction")
+
+
+def in_place_refusal(target: TableRef, referencing: Sequence[str], *, truncates: bool) -> tuple[str, str] | None:
+    """Why a whole-table overwrite in place cannot replace ``target``'s rows and what to do (None: it
+    can), for the run and the dry run alike, where foreign keys of other tables reference it:
+    PostgreSQL refuses to TRUNCATE it, and a DELETE of its rows would be refused by a NO ACTION key
+    for every row still referenced, or cascade into the referencing rows (ON DELETE CASCADE). The
+    shadow swap rebuilds those keys against the new rows instead (dependents.py)."""
+    if not referencing:
+        return None
+    fks = ", ".join(referencing)
+    how = ("empties the table with TRUNCATE (target.overwrite: truncate), which PostgreSQL refuses for a table "
+           "that foreign keys reference" if truncates else
+           "replaces the rows in place with DELETE, which the foreign keys that reference the table would refuse "
+           "(NO ACTION) or cascade into their rows (ON DELETE CASCADE)")
+    return (f"{target}: this overwrite {how}: {fks}",
+            "load with method: copy and copy.connections: auto or 2 (the shadow swap rebuilds the foreign keys "
+            "against the new rows; --dry-run says whether it can), or with mode: upsert and key: the primary key "
+            "(updates the rows in place)")
