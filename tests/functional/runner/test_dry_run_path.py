@@ -109,3 +109,29 @@ def test_a_slice_replace_lands_over_n_connections_where_the_role_may_create_the_
     finally:
         query(pg_conn, f"DROP OWNED BY {role}")
         query(pg_conn, f"DROP ROLE {role}")
+
+
+def test_dry_run_and_doctor_list_each_dependent_with_what_happens_to_it(env: dict[str, Any], pg_conn: Any) -> None:  # noqa: F811
+    from loader import commands
+
+    _table(pg_conn, "dp_deps")
+    query(pg_conn, "CREATE VIEW dp_deps_view AS SELECT id, v FROM dp_deps")
+    query(pg_conn, "CREATE MATERIALIZED VIEW dp_deps_m AS SELECT count(*) FROM dp_deps")
+    query(pg_conn, "CREATE TABLE dp_deps_child (pid bigint REFERENCES dp_deps (id))")
+    text, ok, path = _plan(env, "dp_deps", mode="overwrite", method="copy", copy={"connections": 2})
+    # the materialized view refuses the swap, and in place the referenced rows cannot be replaced
+    assert not ok and "replaces the rows in place with DELETE, which the foreign keys" in text, text
+    block = text[text.index("  dependents: "):]
+    for line in ("view public.dp_deps_view: kept as it is (the rows are replaced in place)",
+                 "materialized view public.dp_deps_m: refuses the swap (no CREATE OR REPLACE)",
+                 "foreign key public.dp_deps_child.dp_deps_child_pid_fkey to it: its rows cannot be replaced in "
+                 "place: the overwrite is refused unless it goes through the swap"):
+        assert line in block, (line, block)
+    query(pg_conn, "DROP MATERIALIZED VIEW dp_deps_m")
+    text, ok, path = _plan(env, "dp_deps", mode="overwrite", method="copy", copy={"connections": 2})
+    assert ok, text
+    assert "view public.dp_deps_view: replaced in the swap (CREATE OR REPLACE VIEW: the same view" in text, text
+    doctor, _ = commands.doctor([str(path)])
+    assert "INFO dependent view public.dp_deps_view: replaced in the swap" in doctor, doctor
+    assert ("INFO dependent foreign key public.dp_deps_child.dp_deps_child_pid_fkey to it: rebuilt against the new "
+            "table NOT VALID, validated before the swap, exchanged in it") in doctor, doctor
