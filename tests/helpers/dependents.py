@@ -39,6 +39,7 @@ def with_dependents(pg_conn: Any, t: str) -> None:
         f"GRANT SELECT (id, v), UPDATE (v) ON {t} TO {roles['reader']}",
         f"GRANT SELECT ON {t} TO {roles['editor']} WITH GRANT OPTION",
         f"SET ROLE {roles['editor']}", f"GRANT SELECT ON {t} TO {roles['web']}", "RESET ROLE",
+        f"ALTER TABLE {t} SET (fillfactor = 90, autovacuum_vacuum_scale_factor = 0.05)",
     ):
         q(pg_conn, sql)
 
