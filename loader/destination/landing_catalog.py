@@ -43,7 +43,7 @@ class ConnectionCatalog:
 
 
 def auto_sizing(cur: Any, target: TableRef) -> tuple[int | None, int]:
-    """What ``copy.connections: auto`` decides on (landing_choice.auto_connections): the target's bytes
+    """What ``copy.connections: auto`` decides on (landing_rules.auto_connections): the target's bytes
     on disk with its indexes and TOAST (None: it does not exist) and the server's free connection
     slots (max_connections less the reserved ones and the sessions open now)."""
     cur.execute("SELECT pg_total_relation_size(to_regclass(%s)), "

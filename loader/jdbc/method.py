@@ -31,7 +31,7 @@ from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group
 from ..adapters.spark_errors import nul_error_column, translate_jdbc_failure
 from ..connection import ConnectionSpec
 from ..destination import staging_table
-from ..destination.landing_choice import in_place_refusal
+from ..destination.landing_rules import in_place_refusal
 from ..destination.load_transaction import LoadTransaction
 from ..destination.write_modes import WriteStrategy, Written
 from ..errors import ConfigError, DataError

@@ -10,7 +10,7 @@ from typing import Any
 from ..adapters import pg, s3
 from ..copy.formats import planned_format
 from ..destination import slices
-from ..destination.landing_choice import in_place_refusal
+from ..destination.landing_rules import in_place_refusal
 from ..destination.modes import write_mode
 from ..errors import LoaderError
 from ..manifest import Manifest

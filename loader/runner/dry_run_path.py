@@ -13,7 +13,7 @@ from ..adapters import pg
 from ..destination.landing_catalog import ConnectionCatalog
 from ..destination.landing_choice import Catalog, Landing, LandingAsk, choose_connections, choose_landing
 from ..destination.modes import write_mode
-from ..destination.shadow_plan import describe_dependents
+from ..destination.shadow_plan import TargetFacts
 from ..errors import LoaderError
 from ..manifest import Manifest
 from ..options import Method
@@ -116,3 +116,36 @@ def overwrite_dependents(m: Manifest) -> list[str]:
     finally:
         catalog.close()
     return describe_dependents(facts, swapped=False) if facts else []
+
+
+def describe_dependents(f: TargetFacts, swapped: bool) -> list[str]:
+    """Each object that depends on the target by its identity, and what an overwrite does to it
+    (``swapped``: through the shadow swap; else in place, where each is kept as it is): for
+    ``--dry-run`` and ``loader doctor``."""
+    kept = "kept as it is (the rows are replaced in place)"
+    out: list[str] = []
+    for v in f.views:
+        kind = "materialized view" if v.materialized else "view"
+        how = ("refuses the swap (no CREATE OR REPLACE)" if v.materialized else
+               f"refuses the swap (the loading role is not a member of its owner {v.owner})" if not v.may_replace else
+               "replaced in the swap (CREATE OR REPLACE VIEW: the same view, its grants and the views on it)")
+        out.append(f"{kind} {v.name}: {how if swapped or v.materialized or not v.may_replace else kept}")
+    for k in f.referencing:
+        how = "rebuilt against the new table NOT VALID, validated before the swap, exchanged in it" if swapped else \
+            "its rows cannot be replaced in place: the overwrite is refused unless it goes through the swap"
+        out.append(f"foreign key {k.table}.{k.name} to it: {how}")
+    for p in f.policies:
+        out.append(f"policy {p.name}: {'recreated in the swap' if swapped else kept}")
+    for g in f.grants:
+        what = f"{g.privilege} ({g.column})" if g.column else g.privilege
+        by = "" if g.grantor == f.owner else f" as {g.grantor}"
+        out.append(f"grant of {what} to {g.grantee} by {g.grantor}: {f're-granted{by} in the swap' if swapped else kept}")
+    for i in f.identities:
+        how = f"its new sequence takes the old one's name and position (last value {i.last_value}) in the swap"
+        out.append(f"identity column {i.column}: {how if swapped else kept}")
+    for name in f.triggers:
+        out.append(f"trigger {name}: refuses the swap; in place it fires for each row deleted and inserted")
+    for what, names in (("rule", f.rules), ("publication", f.publications), ("statistics object", f.statistics),
+                        ("dependent", f.other_dependents)):
+        out += [f"{what} {n}: refuses the swap; {kept}" for n in names]
+    return out

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 #: what must live as long as this process (a context manager entered for good)
 _HELD: list[Any] = []
 

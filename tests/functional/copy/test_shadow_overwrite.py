@@ -183,7 +183,7 @@ def test_by_default_a_big_table_is_overwritten_through_the_shadow_and_a_small_on
         spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str) -> None:
     """copy.connections auto (the default): a whole-table overwrite of a table of 64 MiB or more goes
     through the shadow, so its readers keep reading; a smaller one stays in place (landing_choice.py)."""
-    from loader.destination.landing_choice import AUTO_SHADOW_BYTES
+    from loader.destination.landing_rules import AUTO_SHADOW_BYTES
 
     _old_table(pg_conn, "sh_auto_small")
     with pg_conn.cursor() as cur:

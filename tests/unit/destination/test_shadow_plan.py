@@ -8,7 +8,7 @@ import pytest
 
 from loader.destination.dependents import Grant, Identity, Policy, ReferencingKey, View
 from loader.destination.index_defer import SavedIndex
-from loader.destination.landing_choice import path_before_catalog, plan_path
+from loader.destination.landing_rules import path_before_catalog, plan_path
 from loader.destination.shadow_plan import (
     Exclusion,
     ForeignKeyFrom,
@@ -138,7 +138,7 @@ def test_an_index_is_built_on_the_shadow_under_a_name_of_its_own() -> None:
 
 
 def test_auto_takes_the_shadow_for_a_big_table_only_and_says_why() -> None:
-    from loader.destination.landing_choice import AUTO_SHADOW_BYTES, auto_connections
+    from loader.destination.landing_rules import AUTO_SHADOW_BYTES, auto_connections
 
     big = AUTO_SHADOW_BYTES
     assert auto_connections(whole_overwrite=True, table_bytes=big, free_slots=50) == (

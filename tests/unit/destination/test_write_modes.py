@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loader.destination.landing_choice import in_place_refusal
+from loader.destination.landing_rules import in_place_refusal
 from loader.destination.modes import write_mode
 from loader.destination.write_modes import Append, Opened, Overwrite, TruncateOverwrite, Upsert, key_problem
 from loader.errors import ConfigError

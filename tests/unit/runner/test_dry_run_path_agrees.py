@@ -19,7 +19,7 @@ from loader.copy.landing.protocol import CopyRun
 from loader.copy.landing.shadow import ShadowSwap
 from loader.copy.landing.staging_merge import StagingMerge
 from loader.destination.dependents import View
-from loader.destination.landing_choice import AUTO_SHADOW_BYTES
+from loader.destination.landing_rules import AUTO_SHADOW_BYTES
 from loader.destination.shadow_plan import TargetFacts
 from loader.errors import ConfigError
 from loader.manifest.build import build
