@@ -7,8 +7,10 @@ timestamptz, boolean) holds ``rows`` rows of dataset 'a' and 100,000 of dataset 
 loads ``rows`` new rows of dataset 'a' with COPY (the library call's defaults, a cached
 DataFrame), while a reader counts dataset 'b' every 50 ms on its own connection:
 
-* ``overwrite``: mode overwrite of the whole table in place (``connections=1``: TRUNCATE; the loaded
-  rows are all of it), then with the default (``auto``: through a shadow table, swapped in);
+* ``overwrite``: mode overwrite of the whole table, by each of its three paths: ``overwrite=truncate``
+  (TRUNCATE in place), ``connections=1`` (its rows replaced in place under MVCC: DELETE, then COPY),
+  ``connections=2`` (through a shadow table, swapped in), and the default (``auto``: the shadow for
+  a table of 64 MiB or more, else MVCC);
 * ``replace_where true``: the same rows, row locks only (every old row deleted);
 * ``replace_where dataset = 'a'``: only the 'a' slice replaced, 'b' untouched;
 * ``replace_by [dataset]``: the same through the slices the source holds;
@@ -84,8 +86,10 @@ def main() -> int:
         new_a = frame(spark, 0, opts.rows, "a").cache()
         new_a.count()
         cases: list[tuple[str, dict[str, Any]]] = [
-            ("overwrite (TRUNCATE)", {"connections": 1}),
-            ("overwrite (auto: shadow, swap)", {}),
+            ("overwrite: truncate", {"overwrite": "truncate"}),
+            ("overwrite, MVCC (connections 1)", {"connections": 1}),
+            ("overwrite, shadow (connections 2)", {"connections": 2}),
+            ("overwrite (auto, the default)", {}),
             ("replace_where true", {"replace_where": "true"}),
             ("replace_where dataset = 'a'", {"replace_where": "dataset = 'a'"}),
             ("replace_by [dataset]", {"replace_by": ["dataset"]}),

@@ -46,6 +46,7 @@ def write_to_postgres(
     replace_where: str | None = None,
     replace_by: Sequence[str] | str | None = None,
     allow_empty: bool = False,
+    overwrite: str = "auto",
     on_narrowing: str = "round",
     ledger_schema: str | None = None,
     **options: Any,
@@ -71,7 +72,10 @@ def write_to_postgres(
     (distinct values of these columns) the DataFrame holds. Both delete and insert in one
     transaction with row locks only: readers are never blocked. ``LoadResult.rows_deleted``.
     An overwrite or slice replace from an empty DataFrame that would empty the table or the slice
-    is refused (nothing changes) unless ``allow_empty=True``.
+    is refused (nothing changes) unless ``allow_empty=True``. ``overwrite`` (``mode="overwrite"`` of the
+    whole table): "auto" replaces the rows through a shadow table swapped in where it can, else in
+    place under MVCC (readers keep reading either way); "truncate" empties the table with TRUNCATE
+    (faster, but readers wait for the whole load). ``LoadResult.path_reason`` says which and why.
     ``on_narrowing``: a column whose values the target keeps with fewer decimals or digits (decimal(12,4)
     or a double into numeric(10,2)) is logged; "round" (default) stores them as PostgreSQL rounds the
     literal, "error" refuses the load before anything changes if a value would change.
@@ -100,7 +104,8 @@ def write_to_postgres(
                       defer_indexes=bool(defer_indexes), schema_evolution=schema_evolution,
                       replace_where=replace_where,
                       replace_by=(replace_by,) if isinstance(replace_by, str) else tuple(replace_by or ()),
-                      allow_empty=bool(allow_empty), on_narrowing=on_narrowing, ledger_schema=ledger_schema)
+                      allow_empty=bool(allow_empty), overwrite=overwrite, on_narrowing=on_narrowing,
+                      ledger_schema=ledger_schema)
     return execute(req, StateStore(state_url))
 
 

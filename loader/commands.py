@@ -49,6 +49,7 @@ def dry_run(paths: list[str], only: tuple[str, ...] = (), spark: Any = None, *, 
             f"  temp root:  {p.temp_prefix_root or '-'}",
             f"  staging:    {p.staging}",
             *([f"  path:       {p.path}"] if p.path else []),
+            *[("  dependents: " if i == 0 else "              ") + d for i, d in enumerate(p.dependents)],
             *([f"  add columns: {p.adds}"] if p.adds else []),
             *[f"  narrows:    {n} (on_narrowing: {p.on_narrowing})" for n in p.narrows],
             *([f"  window:     {p.window}"] if p.window != "-" else []),
@@ -190,6 +191,7 @@ def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
             rights = _add_privileges(report, m, m.method)
             out.append(f"{m.name}: {m.method} (JDBC: {report['reason']}; COPY is not used, not checked)")
             out.extend("  " + line for line in doctor_lines(report))
+            out.extend(_dependents(m))
             ready = ready and report["method"] == "jdbc" and rights
             continue
         b, source = s3.resolve_bucket(bucket or m.copy.bucket, "--bucket" if bucket else "manifest copy.bucket")
@@ -203,12 +205,21 @@ def doctor(paths: list[str], bucket: str | None = None) -> tuple[str, bool]:
             out.append(f"{m.name}: auto -> optimized JDBC ({report['reason']})")
             out.extend("  " + line for line in doctor_lines(report, frozenset(report["checks"]) -
                                                             {"database", "privileges"}))
+            out.extend(_dependents(m))
             ready = ready and db_ok
             continue
         out.append(f"{m.name}: {report['method']} ({report['reason']})")
         out.extend("  " + line for line in doctor_lines(report))
+        out.extend(_dependents(m))
         ready = ready and copy_ok and rights
     return "\n".join(out), ready
+
+
+def _dependents(m: Any) -> list[str]:
+    """A whole-table overwrite's dependents, each with what the overwrite does to it (informational)."""
+    from .runner.dry_run_path import overwrite_dependents
+
+    return [f"  INFO dependent {line}" for line in overwrite_dependents(m)]
 
 
 def _add_privileges(report: dict[str, Any], m: Any, method: Any) -> bool:

@@ -62,7 +62,7 @@ class CopyOptions:
     #: end (destination/shadow_swap.py), an append over prepared transactions, an upsert or a slice
     #: replace through a staging table; 1 is the single load transaction. ``auto`` (the default):
     #: 2 for a whole-table overwrite of a table of AUTO_SHADOW_BYTES or more, else 1
-    #: (destination/landing_choice.auto_connections, measured in bench/README.md)
+    #: (destination/landing_rules.auto_connections, measured in bench/README.md)
     connections: int | str = "auto"
 
 

@@ -65,6 +65,8 @@ class LoadRequest:
     replace_where: str | None = None
     #: overwrite the slices (distinct values of these columns) the source holds
     replace_by: tuple[str, ...] = ()
+    #: auto | truncate: how a whole-table overwrite replaces the rows (destination/modes.py)
+    overwrite: str = "auto"
     #: an overwrite or slice replace from an empty source may empty the table or the slice
     allow_empty: bool = False
     #: round | error: a value the target's numeric scale or range would change is rounded, or refused
@@ -84,7 +86,8 @@ class LoadRequest:
         if self.on_narrowing not in ON_NARROWING:
             raise ConfigError(f"on_narrowing={self.on_narrowing!r} is not one of {', '.join(ON_NARROWING)}")
         object.__setattr__(self, "write", write_mode(self.mode, self.key, replace_where=self.replace_where,
-                                                     replace_by=self.replace_by, wait=self.wait_for_lock))
+                                                     replace_by=self.replace_by, wait=self.wait_for_lock,
+                                                     overwrite=self.overwrite))
         if self.copy.bucket is None:  # argument, else $PYSPARK_TEMP_S3_BUCKET, else the project default
             object.__setattr__(self, "copy", with_bucket(self.copy, resolve_bucket(None)[0]))
 

@@ -78,6 +78,12 @@ class CopyMethod:
         landing = ColumnPlan(ctx.plan.names, fmt.landing_types(ctx.plan, req.df.schema, cast_later))
         job, out.read_reason = _staging_job(ctx, fmt, landing)
         location = ctx.staging_area.location
+        run = CopyRun(spec=req.spec, target=req.target, run_id=ctx.run_id, plan=ctx.plan, landing=landing,
+                      cast_later=cast_later, fmt=fmt, write=req.write, events=ctx.events, home=req.loader_schema,
+                      progress=ctx.progress, connect=self.connect, parts=parts, location=location, conn=conn,
+                      attempt=ctx.attempt, create_sql=ctx.create_sql, defer_indexes=req.defer_indexes,
+                      error_key=ctx.error_key, allow_empty=req.allow_empty, reject=req.reject)
+        protocol, path = choose_protocol(run, opts.connections, server_side)  # a refusal before anything is written
         resumed = _resume(ctx, parts, job.partitions, job.reader)
         gzip = opts.compression == "gzip"
         cfg = StageConfig(location=location, gzip=gzip, rows_per_part=opts.rows_per_part,
@@ -86,12 +92,6 @@ class CopyMethod:
                           credentials=local_credentials(req.df.sparkSession),
                           encoder=fmt.encoder(landing, opts.strip_nul), extension=fmt.extension(gzip),
                           content_type=fmt.content_type)
-        run = CopyRun(spec=req.spec, target=req.target, run_id=ctx.run_id, plan=ctx.plan, landing=landing,
-                      cast_later=cast_later, fmt=fmt, write=req.write, events=ctx.events, home=req.loader_schema,
-                      progress=ctx.progress, connect=self.connect, parts=parts, location=location, conn=conn,
-                      attempt=ctx.attempt, create_sql=ctx.create_sql, defer_indexes=req.defer_indexes,
-                      error_key=ctx.error_key, allow_empty=req.allow_empty, reject=req.reject)
-        protocol, path = choose_protocol(run, opts.connections, server_side)
         log.info("Writing temporary %s to %s", fmt.label, location.uri)
         ctx.events.staging_started()
         ctx.progress.phase("staging", parts_total=None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..adapters import pg
 from ..naming import TableRef
 from . import prepared, staging_table
 from .shadow_catalog import read_facts
@@ -37,9 +38,12 @@ class ConnectionCatalog:
     def may_create(self, schema: str) -> bool:
         return self.ask(lambda cur: staging_table.may_create_in(cur, schema))
 
+    def referencing(self) -> tuple[str, ...]:
+        return self.ask(lambda cur: pg.referencing_foreign_keys(cur, self.target))
+
 
 def auto_sizing(cur: Any, target: TableRef) -> tuple[int | None, int]:
-    """What ``copy.connections: auto`` decides on (landing_choice.auto_connections): the target's bytes
+    """What ``copy.connections: auto`` decides on (landing_rules.auto_connections): the target's bytes
     on disk with its indexes and TOAST (None: it does not exist) and the server's free connection
     slots (max_connections less the reserved ones and the sessions open now)."""
     cur.execute("SELECT pg_total_relation_size(to_regclass(%s)), "

@@ -6,7 +6,10 @@ transaction over one connection; or over ``copy.connections`` > 1, by the write 
 protocol (``WriteStrategy.parallel``): a whole-table overwrite through a **shadow** table swapped
 in, an append over **prepared** transactions committed together, an upsert or a slice replace
 through the run's UNLOGGED **staging** table merged in one transaction. Each rule below says why a
-load keeps one connection, in the words the log, the run's reason and the dry run show.
+load keeps one connection, in the words the log, the run's reason and the dry run show. A
+whole-table overwrite always says which of its three paths it takes: the shadow swap, its rows
+replaced in place under MVCC (the default where the shadow is not taken), or TRUNCATE in place
+(only when asked for: ``target.overwrite: truncate``).
 
 What the rules need from the target's catalog they ask a ``Catalog`` (only when the answer
 matters): the run asks over its own connection, the dry run over one of its own, the unit tests a
@@ -16,12 +19,22 @@ fake.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
-from ..naming import sql_name
-from .shadow_plan import ShadowPlan, TargetFacts, plan_shadow
+from ..naming import TableRef
+from .landing_rules import (
+    REJECT_KEEPS_ONE,
+    TRUNCATED,
+    UNDER_MVCC,
+    auto_connections,
+    in_place_refusal,
+    path_before_catalog,
+    plan_landing,
+    plan_path,
+    plan_prepared,
+)
+from .shadow_plan import ShadowPlan, TargetFacts
 
 
 class Landing(enum.Enum):
@@ -29,14 +42,6 @@ class Landing(enum.Enum):
     SHADOW = "shadow"
     PREPARED = "prepared"
     STAGING = "staging"
-
-
-class Path(NamedTuple):
-    """Over how many connections the rows land (1: the single load transaction), and what the
-    log, the run's reason and the dry run say of it."""
-
-    connections: int
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,10 @@ class LandingAsk:
     adds: tuple[str, ...] = ()
     #: the schema of the ledger and the staging table
     loader_schema: str = "public"
+    #: a whole-table overwrite (WriteStrategy.replaces_table)
+    replaces_table: bool = False
+    #: the target, named in a refusal
+    table: TableRef | None = None
 
 
 class Catalog(Protocol):
@@ -72,6 +81,10 @@ class Catalog(Protocol):
 
     def may_create(self, schema: str) -> bool: ...
 
+    def referencing(self) -> tuple[str, ...]:
+        """The foreign keys of other tables to the target (``table.constraint``)."""
+        ...
+
 
 @dataclass(frozen=True)
 class LandingChoice:
@@ -83,11 +96,8 @@ class LandingChoice:
     reason: str | None = None
     #: the shadow path's catalog facts (its swap re-reads them under its lock)
     facts: TargetFacts | None = None
-
-
-ONE = "over 1 connection"
-IN_PLACE_ONE = "in place over 1 connection"
-REJECT_KEEPS_ONE = "on_error: reject sets rows aside in the load transaction"
+    #: why the load cannot land at all, and what to do (write_modes.in_place_refusal)
+    refusal: tuple[str, str] | None = None
 
 
 def choose_connections(ask: LandingAsk, catalog: Catalog) -> tuple[int, str | None]:
@@ -96,7 +106,8 @@ def choose_connections(ask: LandingAsk, catalog: Catalog) -> tuple[int, str | No
         return int(ask.connections), None
     whole = ask.parallel is Landing.SHADOW and not ask.creates
     table_bytes, free = catalog.sizing() if whole else (None, None)
-    return auto_connections(whole_overwrite=whole, table_bytes=table_bytes, free_slots=free)
+    referenced = bool(catalog.referencing()) if whole and table_bytes is not None else False
+    return auto_connections(whole_overwrite=whole, table_bytes=table_bytes, free_slots=free, referenced=referenced)
 
 
 def choose_landing(ask: LandingAsk, catalog: Catalog,
@@ -104,10 +115,10 @@ def choose_landing(ask: LandingAsk, catalog: Catalog,
     """The way this load lands, over how many connections, and why (``resolved``: what
     ``choose_connections`` answered already)."""
     connections, auto_reason = resolved or choose_connections(ask, catalog)
+    if ask.replaces_table:
+        return _overwrite(ask, connections, auto_reason, catalog)
     if connections <= 1:
         return LandingChoice(Landing.IN_PLACE, 1, auto_reason)
-    if ask.parallel is Landing.SHADOW:
-        return _shadow(ask, connections, auto_reason, catalog)
     if ask.parallel is Landing.PREPARED:
         max_prepared = None if ask.creates or ask.adds or ask.reject else catalog.max_prepared()
         path = plan_prepared(connections, append=True, creates=ask.creates, adds_columns=bool(ask.adds),
@@ -120,117 +131,23 @@ def choose_landing(ask: LandingAsk, catalog: Catalog,
     return LandingChoice(landing, path.connections, auto_reason, path.reason)
 
 
-def _shadow(ask: LandingAsk, connections: int, auto_reason: str | None, catalog: Catalog) -> LandingChoice:
-    before = path_before_catalog(connections, overwrite=True, shares_table=False, reject=ask.reject)
-    if before is not None:
-        return LandingChoice(Landing.IN_PLACE, 1, auto_reason, before)
+def _overwrite(ask: LandingAsk, connections: int, auto_reason: str | None, catalog: Catalog) -> LandingChoice:
+    """A whole-table overwrite: through the shadow where it may, else in place, its rows replaced
+    under MVCC, or with TRUNCATE when asked for; in place, refused where foreign keys reference it."""
     if ask.creates:
-        plan = plan_path(None, ())
-    elif ask.adds:
-        plan = ShadowPlan((f"schema_evolution adds columns: {', '.join(ask.adds)}",))
+        return LandingChoice(Landing.IN_PLACE, 1, auto_reason, "in place: the table is created by the load")
+    truncates = ask.parallel is Landing.IN_PLACE  # target.overwrite: truncate
+    if truncates:
+        reason = TRUNCATED
+    elif connections <= 1:
+        reason = f"{UNDER_MVCC} ({auto_reason or 'copy.connections: 1'})"
     else:
-        plan = plan_path(catalog.facts(), ())
-    if not plan.possible or plan.facts is None:
-        return LandingChoice(Landing.IN_PLACE, 1, auto_reason, plan.reason(connections))
-    return LandingChoice(Landing.SHADOW, connections, auto_reason, plan.reason(connections), plan.facts)
-
-
-# --- the rules, each pure ------------------------------------------------------------------------
-
-#: a whole-table overwrite of a table this big goes through the shadow by default (copy.connections:
-#: auto): in place, its TRUNCATE holds every reader from the first row to the COMMIT; below it the
-#: wait is short and the shadow's own steps (create, build, swap) are most of what it would save
-#: (the measurements: bench/README.md, "connections auto")
-AUTO_SHADOW_BYTES = 64 * 1024 * 1024
-#: connection slots the server must keep free beyond the shadow's second connection
-AUTO_SPARE_SLOTS = 3
-
-
-def auto_connections(*, whole_overwrite: bool, table_bytes: int | None, free_slots: int | None) -> tuple[int, str]:
-    """What ``copy.connections: auto`` means for this load, and why: 2 (the shadow path) for a
-    whole-table overwrite of an existing table of AUTO_SHADOW_BYTES or more on a server with slots to
-    spare, else 1. Appends, upserts and slice replaces stay on 1 by default: on 2 shared cores their
-    N-connection paths gained nothing or lost (bench/README.md), and they have no reader to spare."""
-    if not whole_overwrite:
-        return 1, "copy.connections auto: 1 (more by default only for a whole-table overwrite)"
-    if table_bytes is None:
-        return 1, "copy.connections auto: 1 (the table is created by the load: nobody reads it)"
-    size = f"{table_bytes // 2**20:,} MiB"
-    if table_bytes < AUTO_SHADOW_BYTES:
-        return 1, f"copy.connections auto: 1 (the table holds {size}, under {AUTO_SHADOW_BYTES // 2**20} MiB)"
-    if free_slots is not None and free_slots < 1 + AUTO_SPARE_SLOTS:
-        return 1, f"copy.connections auto: 1 (the server has {free_slots} connection slot(s) free)"
-    return 2, f"copy.connections auto: 2 (the table holds {size}: through a shadow, readers keep reading)"
-
-
-def path_before_catalog(connections: int, *, overwrite: bool, shares_table: bool, reject: bool) -> str | None:
-    """Why an overwrite goes in place without reading the catalog (None: read it and ``plan_path``).
-    One connection is the in-place path exactly, and the way to keep an overwrite in place."""
-    if connections <= 1:
-        return f"{IN_PLACE_ONE} (copy.connections: 1)"
-    if not overwrite or shares_table:
-        return f"{IN_PLACE_ONE}: only mode overwrite goes through a shadow table"
-    if reject:
-        return f"{IN_PLACE_ONE}: {REJECT_KEEPS_ONE}"
-    return None
-
-
-def plan_path(facts: TargetFacts | None, names: Sequence[str]) -> ShadowPlan:
-    """The shadow plan for a load of columns ``names`` into the target ``facts`` describes (None:
-    it does not exist yet, and is created in the load transaction, where nobody waits for it)."""
-    if facts is None:
-        return ShadowPlan(("the target is new (created in the load transaction)",))
-    have = {c[0] for c in facts.columns}
-    missing = [n for n in names if n not in have]
-    if missing:
-        return ShadowPlan((f"schema_evolution adds columns: {', '.join(missing)}",), facts=facts)
-    return plan_shadow(facts)
-
-
-def plan_prepared(connections: int, *, append: bool, creates: bool, adds_columns: bool, reject: bool,
-                  max_prepared: int | None) -> Path:
-    """Whether an append goes over ``connections`` prepared transactions, and why (not).
-
-    ``max_prepared`` is the server's max_prepared_transactions (None: not known, as in a dry run
-    that could not connect). PostgreSQL's and RDS's default, 0, allows none: one connection.
-    A new table or new columns are made in the load transaction, which N connections cannot
-    share; rejects are set aside inside one transaction."""
-    if connections <= 1:
-        return Path(1, f"{ONE} (copy.connections: 1)")
-    if not append:
-        return Path(1, f"{ONE}: only mode append loads over prepared transactions")
-    if creates or adds_columns:
-        what = "the table is created" if creates else "schema_evolution adds columns"
-        return Path(1, f"{ONE}: {what} in the load transaction")
-    if reject:
-        return Path(1, f"{ONE}: {REJECT_KEEPS_ONE}")
-    if max_prepared is None:
-        return Path(connections, f"over {connections} prepared transactions if the server's "
-                                 "max_prepared_transactions allows (not checked)")
-    if max_prepared < connections:
-        if max_prepared < 2:
-            return Path(1, f"{ONE}: the server's max_prepared_transactions is {max_prepared} (set it to "
-                           f"{connections} or more in postgresql.conf or the RDS parameter group, and "
-                           "restart, to load over copy.connections)")
-        connections = max_prepared
-    return Path(connections, f"over {connections} connections, each prepared (PREPARE TRANSACTION), "
-                             "committed together once the ledger records the run")
-
-
-def plan_landing(connections: int, *, merges: bool, reject: bool, may_create: bool | None, schema: str) -> Path:
-    """Whether a merging load (upsert, slice replace) lands its rows over ``connections``, and why
-    (not). ``may_create``: whether the role may create the staging table in ``schema``, the
-    ledger's (None: not known, as in a dry run that could not connect)."""
-    if connections <= 1:
-        return Path(1, f"{ONE} (copy.connections: 1)")
-    if not merges:
-        return Path(1, f"{ONE}: only an upsert or a slice replace lands in a staging table")
-    if reject:
-        return Path(1, f"{ONE}: {REJECT_KEEPS_ONE}")
-    if may_create is False:
-        return Path(1, f"{ONE}: the role may not create the staging table in schema {sql_name(schema)} "
-                       f"(GRANT CREATE ON SCHEMA {sql_name(schema)}, or set target.ledger_schema, to land "
-                       "over copy.connections)")
-    checked = "" if may_create else " if the role may create it (not checked)"
-    return Path(connections, f"over {connections} connections into an UNLOGGED staging table in schema "
-                             f"{sql_name(schema)}{checked}, then merged in one transaction")
+        before = path_before_catalog(connections, overwrite=True, shares_table=False, reject=ask.reject)
+        plan = ShadowPlan((REJECT_KEEPS_ONE,)) if before is not None else \
+            ShadowPlan((f"schema_evolution adds columns: {', '.join(ask.adds)}",)) if ask.adds else \
+            plan_path(catalog.facts(), ())
+        if plan.possible and plan.facts is not None:
+            return LandingChoice(Landing.SHADOW, connections, auto_reason, plan.reason(connections), plan.facts)
+        reason = f"{UNDER_MVCC}: the shadow path is refused ({'; '.join(plan.refusals)})"
+    refusal = in_place_refusal(ask.table, catalog.referencing(), truncates=truncates) if ask.table else None
+    return LandingChoice(Landing.IN_PLACE, 1, auto_reason, reason, refusal=refusal)

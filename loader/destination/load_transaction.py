@@ -89,9 +89,11 @@ class LoadTransaction:
         if self.opened:
             raise RuntimeError("the target of a load transaction is opened once")
         self._opening()
-        fresh = self.write.prepare(self.cur, self.target, created=self.created)
+        opened = self.write.prepare(self.cur, self.target, created=self.created)
+        self.deleted = opened.deleted
+        fresh = opened.fresh
         if self.defer_indexes:
-            self.deferred, fresh = self.write.defer_indexes(self.cur, self.target, fresh=fresh)
+            self.deferred, fresh = self.write.defer_indexes(self.cur, self.target, opened)
         return fresh and not self._partitioned()
 
     def publish(self, source: str, *, casts: Sequence[str] | None,
@@ -108,6 +110,8 @@ class LoadTransaction:
         written = publish_counted(self.cur, source=source, target=self.target, columns=self.plan.names,
                                   casts=casts, write=self.write, created=self.created,
                                   source_columns=source_columns, defer_indexes=self.defer_indexes)
+        if self.deleted is None:  # a whole table replaced under MVCC: the publish's DELETE counted them
+            self.deleted = written.deleted
         return replace(written, deleted=self.deleted)
 
     def publish_rejecting(self, source: str, *, casts: Sequence[str] | None, policy: RejectPolicy,
@@ -142,7 +146,7 @@ class LoadTransaction:
         slice replace from an empty source that would leave the table or the slice empty is refused
         (rolled back) unless ``allow_empty``: an empty extract is more often a broken job than news."""
         if written.rows == 0 and not self.allow_empty and (self.had_rows or (self.deleted or 0) > 0):
-            what = f"the {self.deleted:,} rows of the slice" if self.deleted else "every row of the table"
+            what = "every row of the table" if self.write.replaces_table else f"the {self.deleted:,} rows of the slice"
             raise DataError(f"{self.target}: the source is empty, so this load would delete {what} and load "
                             "nothing; nothing was changed",
                             next_step="check the source; to empty it on purpose, set target.allow_empty: true "

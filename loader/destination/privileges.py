@@ -4,7 +4,8 @@ A role that may write into a table is not always one that may create tables next
 usual RDS setup: an ETL role with INSERT, UPDATE, DELETE, TRUNCATE on its tables and CREATE only
 in one ``loader`` schema). What a load touches, by write mode and method:
 
-* the target table: INSERT always; TRUNCATE to overwrite it; DELETE to replace a slice; UPDATE to
+* the target table: INSERT always; DELETE to overwrite it (its rows replaced under MVCC) or to
+  replace a slice, TRUNCATE instead with ``target.overwrite: truncate``; UPDATE to
   upsert; SELECT where the loader reads it (an overwrite's "did it hold rows" check unless
   ``allow_empty``, a slice's rows, upsert's ``ON CONFLICT ... RETURNING``, ``on_error: reject``'s
   key checks). A table the load creates is the role's own: it needs nothing but CREATE;
@@ -47,6 +48,8 @@ class LoadShape:
     reject: bool = False
     allow_empty: bool = False
     create: str = "if_missing"
+    #: target.overwrite: truncate (a whole-table overwrite by TRUNCATE instead of DELETE)
+    truncate: bool = False
 
 
 def slice_kind(replace_where: str | None, replace_by: object) -> str:
@@ -132,7 +135,9 @@ def _table_needs(shape: LoadShape) -> list[Need]:
         out += [Need("DELETE", "table", t, "the slice's old rows are deleted"),
                 Need("SELECT", "table", t, "the slice's rows are found by reading the table")]
     elif mode is WriteMode.OVERWRITE:
-        out.append(Need("TRUNCATE", "table", t, "overwrite empties the table with TRUNCATE"))
+        out.append(Need("TRUNCATE", "table", t, "overwrite empties the table with TRUNCATE (target.overwrite: truncate)")
+                   if shape.truncate else
+                   Need("DELETE", "table", t, "overwrite deletes the old rows (under MVCC: readers keep reading)"))
         if not shape.allow_empty:
             out.append(Need("SELECT", "table", t, "overwrite checks whether the table held rows, so that an "
                             "empty source cannot empty it", instead="set target.allow_empty: true"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..adapters import pg_errors
@@ -59,9 +60,11 @@ def publish_counted(cur: Any, *, source: str, target: TableRef, columns: Sequenc
     # database which column it was before the caller rolls everything back.
     try:
         with pg_errors.savepoint(cur, _SAVEPOINT, table=target):
-            fresh = write.prepare(cur, target, created=created)
-            deferred = write.defer_indexes(cur, target, fresh=fresh)[0] if defer_indexes else None
+            opened = write.prepare(cur, target, created=created)
+            deferred = write.defer_indexes(cur, target, opened)[0] if defer_indexes else None
             written = write.run_insert(cur, sql)
+            if opened.deleted is not None:
+                written = replace(written, deleted=opened.deleted)
             if deferred is not None:
                 deferred.rebuild(cur)  # a duplicate key in the new rows surfaces here
     except LoaderError as exc:

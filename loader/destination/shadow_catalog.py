@@ -1,7 +1,10 @@
 """The one reader of the catalog facts the shadow path decides on (shadow_plan.TargetFacts).
 
 Read once before the load (the plan) and once more inside the swap, under its lock (what
-appeared since stops the swap; grants and comments given since are carried over).
+appeared since stops the swap; grants and comments given since are carried over). Always with an
+empty search_path for the rest of the transaction, so that every name and expression it reads
+(views' definitions, keys', policies', indexes') comes back schema-qualified and the plan and the
+swap read the same text; the swap's statements then run under it too.
 """
 
 from __future__ import annotations
@@ -9,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..naming import TableRef
+from .dependents_catalog import read_dependents
 from .index_defer import SavedIndex
-from .shadow_plan import Exclusion, ForeignKeyFrom, Grant, TargetFacts
+from .shadow_plan import Exclusion, ForeignKeyFrom, TargetFacts
 
 _TABLE_SQL = """
 SELECT c.oid, c.reltype, pg_get_userbyid(c.relowner), pg_has_role(current_user, c.relowner, 'MEMBER'),
@@ -23,23 +27,13 @@ FROM pg_class c WHERE c.oid = to_regclass(%s)
 """
 
 _COLUMNS_SQL = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
-       a.attidentity <> '', a.attacl IS NOT NULL
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = %(oid)s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 """
 
-_VIEWS_SQL = """
-SELECT DISTINCT r.ev_class::regclass::text FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
-WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = %(oid)s
-  AND r.ev_class <> %(oid)s ORDER BY 1
-"""
-
 _NAMES_SQL = {
     "rules": "SELECT rulename FROM pg_rewrite WHERE ev_class = %(oid)s AND rulename <> '_RETURN' ORDER BY 1",
-    "referencing_fks": "SELECT conrelid::regclass::text || '.' || conname FROM pg_constraint "
-                       "WHERE confrelid = %(oid)s AND contype = 'f' ORDER BY 1",
-    "policies": "SELECT polname FROM pg_policy WHERE polrelid = %(oid)s ORDER BY 1",
     "triggers": "SELECT tgname FROM pg_trigger WHERE tgrelid = %(oid)s AND NOT tgisinternal ORDER BY 1",
     "publications": "SELECT pubname FROM pg_publication_tables WHERE schemaname = %(schema)s "
                     "AND tablename = %(table)s ORDER BY 1",
@@ -63,12 +57,6 @@ JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
 WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = %(oid)s
   AND d.deptype = 'a' ORDER BY 1
-"""
-
-_GRANTS_SQL = """
-SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END, x.privilege_type,
-       x.is_grantable, pg_get_userbyid(x.grantor)
-FROM pg_class c, aclexplode(c.relacl) x WHERE c.oid = %(oid)s AND x.grantee <> c.relowner ORDER BY 1, 2
 """
 
 # the table's own indexes (exclusion constraints' apart: they are rebuilt as constraints)
@@ -104,6 +92,7 @@ ORDER BY 1
 
 def read_facts(cur: Any, target: TableRef) -> TargetFacts | None:
     """The target's facts, or None when it does not exist."""
+    cur.execute("SELECT set_config('search_path', '', true)")
     cur.execute(_TABLE_SQL, (target.quoted,))
     row = cur.fetchone()
     if row is None:
@@ -117,16 +106,12 @@ def read_facts(cur: Any, target: TableRef) -> TargetFacts | None:
     for kind, sql in _NAMES_SQL.items():
         cur.execute(sql, args)
         names[kind] = tuple(r[0] for r in cur.fetchall())
-    cur.execute(_VIEWS_SQL, args)
-    views = tuple(r[0] for r in cur.fetchall())
     cur.execute(_FKS_FROM_SQL, args)
     fks = tuple(ForeignKeyFrom(*r) for r in cur.fetchall())
     cur.execute(_EXCLUSIONS_SQL, args)
     exclusions = tuple(Exclusion(*r) for r in cur.fetchall())
     cur.execute(_OWNED_SEQUENCES_SQL, args)
     sequences = tuple((r[0], r[1]) for r in cur.fetchall())
-    cur.execute(_GRANTS_SQL, args)
-    grants = tuple(Grant(*r) for r in cur.fetchall())
     cur.execute(_INDEXES_SQL, args)
     ix_rows = cur.fetchall()
     indexes = tuple(SavedIndex(name=r[0], definition=r[1], constraint=r[2], constraint_type=r[3], deferrable=r[4],
@@ -140,10 +125,8 @@ def read_facts(cur: Any, target: TableRef) -> TargetFacts | None:
         relkind=relkind, unlogged=bool(unlogged),
         own_tablespace=bool(own_space), inherited=bool(inherited),
         columns=tuple((c[0], c[1], bool(c[2]), c[3]) for c in cols),
-        views=views, referencing_fks=names["referencing_fks"], fks_from=fks, policies=names["policies"],
-        rls=bool(rls), force_rls=bool(force), triggers=names["triggers"], rules=names["rules"],
+        fks_from=fks, rls=bool(rls), force_rls=bool(force), triggers=names["triggers"], rules=names["rules"],
         publications=names["publications"], owned_sequences=sequences,
-        identity_columns=tuple(c[0] for c in cols if c[4]), comment=comment, replica_identity=replident,
-        replica_index=replica_index, grants=grants, column_grants=tuple(c[0] for c in cols if c[5]),
+        comment=comment, replica_identity=replident, replica_index=replica_index,
         indexes=indexes, exclusions=exclusions, statistics=names["statistics"], reloptions=tuple(reloptions),
-        other_dependents=others)
+        other_dependents=others, **read_dependents(cur, args, owner))

@@ -3,10 +3,11 @@ runs them in the order and the transactions given here.
 
     create   the shadow LIKE the target, with the age comment the reaper reads
     build    the target's indexes and keys under names of the shadow's own, then each foreign key
-             NOT VALID and validated (a transaction each), then ANALYZE
-    exchange under the swap's lock: the renames, the owner, owned sequences, the old table
-             dropped, the indexes and constraints renamed back, grants, comments, replica identity,
-             row-level security
+             from it and each foreign key to it, NOT VALID and validated (a transaction each)
+    exchange under the swap's lock: the renames, the owner, owned sequences, identity positions,
+             the views replaced, the foreign keys to it exchanged, the old table dropped, the
+             indexes and constraints renamed back, grants, policies, comments, replica identity,
+             row-level security (dependents.py says how each is carried)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..naming import SHADOW_TABLE_MARK, TableRef, quote_ident, shadow_comment
+from . import dependents as dep
 from .shadow_plan import TargetFacts, index_on_shadow, shadow_object_name
 
 #: a statement and its parameters
@@ -28,7 +30,7 @@ def create_statements(f: TargetFacts, shadow: TableRef, run_id: str) -> list[Sta
     options = f" WITH ({', '.join(f.reloptions)})" if f.reloptions else ""
     return [
         _s(f"CREATE {'UNLOGGED ' if f.unlogged else ''}TABLE {shadow.quoted} (LIKE {f.table.quoted} "
-           "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING COMMENTS "
+           "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING COMMENTS "
            f"INCLUDING STORAGE INCLUDING COMPRESSION){options}"),
         # its age, for the reaper (reaper/table_rules.py): the swap gives it the target's comment
         _s(f"COMMENT ON TABLE {shadow.quoted} IS %s", shadow_comment(run_id)),
@@ -59,7 +61,21 @@ def build_transactions(f: TargetFacts, shadow: TableRef, run_id: str) -> list[li
         out.append(add)
         if fk.validated:
             out.append([_s(f"ALTER TABLE {table} VALIDATE CONSTRAINT {quote_ident(fk.name)}")])
+    for n, key in enumerate(f.referencing):  # last: the shorter the window both constraints check new rows
+        name = dep.referencing_name(run_id, n)
+        out.append([dep.add_referencing(key, shadow, name)])
+        if key.validated:
+            out.append([dep.validate_referencing(key, name)])
     return out
+
+
+def lock_order(f: TargetFacts) -> list[str]:
+    """What the swap locks, in the order readers lock them: the views it replaces (a reader through
+    a view holds it while it waits for the table under it), the tables whose foreign keys it
+    exchanges, the target last."""
+    views = [v.name for v in f.views if not v.materialized]
+    tables = list(dict.fromkeys(k.table for k in f.referencing))
+    return [*views, *tables, f.table.quoted]
 
 
 def old_table(shadow: TableRef) -> TableRef:
@@ -67,8 +83,13 @@ def old_table(shadow: TableRef) -> TableRef:
     return TableRef(shadow.schema, shadow.table.replace(SHADOW_TABLE_MARK, "__loader_old_"))
 
 
-def exchange_statements(f: TargetFacts, shadow: TableRef, run_id: str) -> list[Statement]:
-    """Under the swap's lock: the shadow becomes the target, with what the plan said it recreates."""
+def exchange_statements(f: TargetFacts, shadow: TableRef, run_id: str, *,
+                        referencing: tuple[dep.ReferencingKey, ...] = (),
+                        identity_sequences: dict[str, str] | None = None) -> list[Statement]:
+    """Under the swap's lock: the shadow becomes the target, with what the plan said it recreates.
+    ``f`` is the catalog read under the lock; ``referencing``: the foreign keys to the target the
+    build rebuilt against the shadow, in its order; ``identity_sequences``: the shadow's identity
+    sequence of each identity column."""
     target = f.table
     table, schema = target.quoted, quote_ident(target.schema)
     old = old_table(shadow)
@@ -78,7 +99,14 @@ def exchange_statements(f: TargetFacts, shadow: TableRef, run_id: str) -> list[S
         out.append(_s(f"ALTER TABLE {table} OWNER TO {quote_ident(f.owner)}"))
     for seq, column in f.owned_sequences:  # else DROP would take them (and the defaults calling them)
         out.append(_s(f"ALTER SEQUENCE {seq} OWNED BY {table}.{quote_ident(column)}"))
-    out.append(_s(f"DROP TABLE {old.quoted}"))
+    sequences = identity_sequences or {}
+    for identity in f.identities:
+        out += dep.carry_identity(identity, sequences[identity.column])
+    out += [dep.replace_view(v) for v in f.views if not v.materialized]  # they read the new table from here
+    for n, key in enumerate(referencing):
+        out += dep.swap_referencing(key, dep.referencing_name(run_id, n))
+    out.append(_s(f"DROP TABLE {old.quoted}"))  # no CASCADE: whatever still depends on it stops the swap
+    out += [dep.rename_identity(i, sequences[i.column]) for i in f.identities]
     for n, ix in enumerate(f.indexes):
         name = quote_ident(shadow_object_name(run_id, n))
         if ix.constraint:
@@ -98,15 +126,15 @@ def exchange_statements(f: TargetFacts, shadow: TableRef, run_id: str) -> list[S
                       f"TO {quote_ident(x.name)}"))
         if x.comment is not None:
             out.append(_s(f"COMMENT ON CONSTRAINT {quote_ident(x.name)} ON {table} IS %s", x.comment))
-    for g in f.grants:  # given as the owner (or a member of it): the owner is their grantor, as before
-        grantee = "PUBLIC" if g.grantee == "PUBLIC" else quote_ident(g.grantee)
-        out.append(_s(f"GRANT {g.privilege} ON {table} TO {grantee}{' WITH GRANT OPTION' if g.grantable else ''}"))
+    out += dep.regrant(f.grants, f.owner, target)
+    for policy in f.policies:
+        out += dep.create_policy(policy, target)
     out.append(_s(f"COMMENT ON TABLE {table} IS %s", f.comment))
-    identity = {"n": "NOTHING", "f": "FULL"}.get(f.replica_identity)
-    if identity is None and f.replica_identity == "i" and f.replica_index:
-        identity = f"USING INDEX {quote_ident(f.replica_index)}"
-    if identity is not None:
-        out.append(_s(f"ALTER TABLE {table} REPLICA IDENTITY {identity}"))
+    replica = {"n": "NOTHING", "f": "FULL"}.get(f.replica_identity)
+    if replica is None and f.replica_identity == "i" and f.replica_index:
+        replica = f"USING INDEX {quote_ident(f.replica_index)}"
+    if replica is not None:
+        out.append(_s(f"ALTER TABLE {table} REPLICA IDENTITY {replica}"))
     if f.rls:
         out.append(_s(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"))
     if f.force_rls:

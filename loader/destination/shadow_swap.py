@@ -34,7 +34,7 @@ from .. import interrupt
 from ..adapters import pg, pg_errors
 from ..connection import ConnectionSpec
 from ..errors import DataError, LoaderError, TargetConnectionError, TargetError
-from ..naming import TableRef, loader_schema, shadow_table_name
+from ..naming import TableRef, loader_schema, quote_ident, shadow_table_name
 from . import ledger, shadow_sql
 from .index_defer import BUILD_MEMORY
 from .shadow_catalog import read_facts
@@ -43,10 +43,13 @@ from .shadow_plan import TargetFacts, swap_blockers
 log = logging.getLogger("loader")
 PARTS_TABLE = "loader_shadow_parts"
 _PARTS_LOCK = (pg.LOCK_NAMESPACE, PARTS_TABLE)
-#: the swap waits at most this long for its lock each time (readers queue behind a waiting swap)
-SWAP_LOCK_TIMEOUT_MS = 2000
-SWAP_ATTEMPTS = 5
-_LOCK_NOT_AVAILABLE = "55P03"
+#: the swap waits at most this long for its locks each time: readers queue behind a waiting swap, and
+#: it gives up before PostgreSQL's deadlock_timeout (1 s) would pick a reader as the victim
+SWAP_LOCK_TIMEOUT_MS = 500
+SWAP_ATTEMPTS = 10
+#: lock not available within lock_timeout, and a deadlock (the swap also locks the tables whose
+#: foreign keys it exchanges, and the views it replaces): both only mean "try again"
+_TRY_AGAIN = frozenset({"55P03", "40P01"})
 
 
 class ShadowTable:
@@ -86,10 +89,11 @@ class ShadowTable:
                     log.info("%s: resuming into shadow %s (%d part(s) already in it%s)", self.target, self.ref,
                              len(loaded), ", indexes built" if built else "")
                     return loaded
+                drop_referencing(cur, self.ref)
                 cur.execute(f"DROP TABLE {self.ref.quoted}")
             cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
             for sql, params in shadow_sql.create_statements(self.facts, self.ref, self.run_id):
-                cur.execute(sql, params)
+                cur.execute(sql, params or None)  # no parameters: a % in a definition is its own
             # default privileges may have granted the new table to others: it gets the target's only
             cur.execute("SELECT DISTINCT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) "
                         "END FROM pg_class c, aclexplode(c.relacl) x WHERE c.oid = to_regclass(%s) "
@@ -142,7 +146,7 @@ class ShadowTable:
                     if cur.fetchone()[0]:
                         cur.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
                 for sql, params in statements:
-                    cur.execute(sql, params)
+                    cur.execute(sql, params or None)  # no parameters: a % in a definition is its own
             conn.commit()
         with self._building(), conn.cursor() as cur:
             cur.execute(f"ANALYZE {self.ref.quoted}")
@@ -163,7 +167,7 @@ class ShadowTable:
                 self._swap_once(conn, rows, allow_empty=allow_empty)
             except TargetError as exc:
                 _rollback(conn)
-                if exc.sqlstate != _LOCK_NOT_AVAILABLE:
+                if exc.sqlstate not in _TRY_AGAIN:
                     raise self._swap_failed(exc) from None
                 if attempt == self.attempts:
                     raise LoaderError(
@@ -205,7 +209,9 @@ class ShadowTable:
         target = self.target
         with pg_errors.translated(table=target, run_id=self.run_id), conn.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = %s", (f"{int(self.lock_timeout_ms)}ms",))
-            cur.execute(f"LOCK TABLE {target.quoted} IN ACCESS EXCLUSIVE MODE")
+            # in the order readers take them: a view before the table under it (a reader through a view
+            # holds the view while it waits for the table), the referencing tables, then the target
+            cur.execute(f"LOCK TABLE {', '.join(shadow_sql.lock_order(self.facts))} IN ACCESS EXCLUSIVE MODE")
             fresh = self.read(cur, target)
             blockers = ["the target was dropped"] if fresh is None else swap_blockers(self.facts, fresh)
             if blockers or fresh is None:
@@ -224,9 +230,15 @@ class ShadowTable:
             self._exchange(cur, fresh)
 
     def _exchange(self, cur: Any, f: TargetFacts) -> None:
-        """Under the lock: the shadow becomes the target, with what the plan said it recreates."""
-        for sql, params in shadow_sql.exchange_statements(f, self.ref, self.run_id):
-            cur.execute(sql, params)
+        """Under the lock: the shadow becomes the target, with what the plan said it recreates
+        (``f``: the catalog as it is now; the foreign keys to it are the ones the build rebuilt)."""
+        sequences = {}
+        for identity in f.identities:
+            cur.execute("SELECT pg_get_serial_sequence(%s, %s)", (self.ref.quoted, identity.column))
+            sequences[identity.column] = str(cur.fetchone()[0])
+        for sql, params in shadow_sql.exchange_statements(f, self.ref, self.run_id, referencing=self.facts.referencing,
+                                                          identity_sequences=sequences):
+            cur.execute(sql, params or None)  # no parameters: a % in a definition is its own
         cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
 
     # --- drop -----------------------------------------------------------------------------
@@ -252,11 +264,21 @@ class ShadowTable:
 
     def _drop_on(self, conn: Any) -> None:
         with pg_errors.translated(table=self.ref), conn.cursor() as cur:
+            drop_referencing(cur, self.ref)
             cur.execute(f"DROP TABLE IF EXISTS {self.ref.quoted}")
             cur.execute("SELECT to_regclass(%s) IS NOT NULL", (self.parts.quoted,))
             if cur.fetchone()[0]:
                 cur.execute(f"DELETE FROM {self.parts.quoted} WHERE shadow = %s", (self.ref.table,))
         conn.commit()
+
+
+def drop_referencing(cur: Any, shadow: TableRef) -> None:
+    """The foreign keys other tables got to ``shadow`` (rebuilt against it before a swap that never
+    came) go first: the referencing tables are as they were, and the shadow can be dropped."""
+    cur.execute("SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE confrelid = to_regclass(%s) "
+                "AND conrelid <> confrelid AND contype = 'f'", (shadow.quoted,))
+    for table, name in cur.fetchall():
+        cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quote_ident(name)}")
 
 
 def _rollback(conn: Any) -> None:

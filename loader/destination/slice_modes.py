@@ -18,7 +18,6 @@ from ..errors import ConfigError
 from ..naming import TableRef
 from ..options import WriteMode
 from . import slices
-from .index_defer import DeferredIndexes, drop_indexes
 from .write_modes import WriteStrategy, key_problem
 
 
@@ -40,10 +39,6 @@ class _ReplaceSlice(WriteStrategy):
 
     def __hash__(self) -> int:
         return hash((type(self), self.key, self._identity()))
-
-    def defer_indexes(self, cur: Any, target: TableRef, *, fresh: bool) -> tuple[DeferredIndexes | None, bool]:
-        # a table created by this load has no readers; any other keeps its indexes
-        return (drop_indexes(cur, target), True) if fresh else (None, False)
 
     def unique_violation_step(self, key: Sequence[str]) -> str:
         return (f"a row of another slice, or a second row of the source, has this ({', '.join(key)}): the slice "

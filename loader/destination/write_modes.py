@@ -3,7 +3,8 @@
 As dlt's ``sql_jobs.py`` has one class per write disposition, every method (COPY,
 JDBC, rejects) asks the strategy instead of branching on the mode itself:
 
-* ``prepare``: what happens to the target before the rows (overwrite: TRUNCATE);
+* ``prepare``: what happens to the target before the rows (overwrite: DELETE, under MVCC; with
+  ``target.overwrite: truncate``, TRUNCATE), and what it did (``Opened``);
 * ``insert_sql``: how rows are inserted (upsert: ``ON CONFLICT ... DO UPDATE``);
 * ``run_insert``: runs that statement and says what it wrote (upsert: how many rows were new
   keys and how many updated existing ones);
@@ -29,6 +30,16 @@ from ..naming import TableRef, quote_ident
 from ..options import WriteMode
 from .index_defer import DeferredIndexes, claim_empty_target, drop_indexes
 from .landing_choice import Landing
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What ``prepare`` did to the target."""
+
+    #: created or emptied (TRUNCATE) in this transaction: COPY FREEZE and index deferral allowed
+    fresh: bool
+    #: the old rows it deleted (an overwrite under MVCC); None: it deleted nothing
+    deleted: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,10 +81,9 @@ class WriteStrategy:
     def __hash__(self) -> int:
         return hash((type(self), self.key))
 
-    def prepare(self, cur: Any, target: TableRef, *, created: bool) -> bool:
-        """Run before the rows, in the load transaction. Returns whether the target is fresh
-        (created or emptied in this transaction: COPY FREEZE and index deferral allowed)."""
-        return created
+    def prepare(self, cur: Any, target: TableRef, *, created: bool) -> Opened:
+        """Run before the rows, in the load transaction; what it did to the target."""
+        return Opened(created)
 
     def replace_slice(self, cur: Any, target: TableRef, rows: str, shown: Sequence[str]) -> int | None:
         """Before the INSERT from the load's relation (``rows``: its rows as the target's columns,
@@ -96,27 +106,37 @@ class WriteStrategy:
                 f"rows that exist, load with mode: upsert and key: [{shown}] (write_to_postgres(..., "
                 f"mode='upsert', key={list(key)!r})); else remove those rows from the source")
 
-    def defer_indexes(self, cur: Any, target: TableRef, *, fresh: bool) -> tuple[DeferredIndexes | None, bool]:
+    def defer_indexes(self, cur: Any, target: TableRef, opened: Opened) -> tuple[DeferredIndexes | None, bool]:
         """Drop the target's indexes for the load when nobody can tell (index_defer). Returns the
         dropped indexes (None: kept) and whether the target is fresh now."""
-        return (drop_indexes(cur, target), fresh) if fresh else (None, False)
+        return (drop_indexes(cur, target), True) if opened.fresh else (None, False)
+
+
+def _claim_if_empty(cur: Any, target: TableRef, opened: Opened) -> tuple[DeferredIndexes | None, bool]:
+    """An empty target nobody is using is as good as a new one (index_defer.claim_empty_target)."""
+    if opened.fresh:
+        return drop_indexes(cur, target), True
+    claimed, fresh = claim_empty_target(cur, target)
+    return (drop_indexes(cur, target), fresh) if claimed else (None, False)
 
 
 class Append(WriteStrategy):
     mode = WriteMode.APPEND
     parallel = Landing.PREPARED
 
-    def defer_indexes(self, cur: Any, target: TableRef, *, fresh: bool) -> tuple[DeferredIndexes | None, bool]:
-        if fresh:
-            return drop_indexes(cur, target), True
-        # an empty target nobody is using is as good as a new one
-        claimed, fresh = claim_empty_target(cur, target)
-        return (drop_indexes(cur, target), fresh) if claimed else (None, False)
+    def defer_indexes(self, cur: Any, target: TableRef, opened: Opened) -> tuple[DeferredIndexes | None, bool]:
+        return _claim_if_empty(cur, target, opened)
 
 
 class Overwrite(WriteStrategy):
+    """The whole table replaced under MVCC in place (``target.overwrite: auto``, the default, where
+    the shadow swap is not taken): its rows deleted and the new ones loaded in the one load
+    transaction, with row locks only, so readers read the old rows until the COMMIT. The price, next
+    to TRUNCATE: every old row stays dead until autovacuum takes it, every new row is written with
+    its index entries (no COPY FREEZE, no index built after the rows), and row triggers fire for
+    the rows deleted and inserted (README, "Overwrite: three paths")."""
+
     mode = WriteMode.OVERWRITE
-    truncates = True
     replaces_table = True
     parallel = Landing.SHADOW
 
@@ -125,16 +145,35 @@ class Overwrite(WriteStrategy):
         return (f"the source has more than one row with the same ({', '.join(key)}): deduplicate it on that "
                 "key (e.g. dropDuplicates)")
 
-    def prepare(self, cur: Any, target: TableRef, *, created: bool) -> bool:
+    def prepare(self, cur: Any, target: TableRef, *, created: bool) -> Opened:
+        if created:
+            return Opened(True)
+        cur.execute(f"DELETE FROM {target.quoted}")
+        return Opened(False, max(int(cur.rowcount), 0))
+
+    def defer_indexes(self, cur: Any, target: TableRef, opened: Opened) -> tuple[DeferredIndexes | None, bool]:
+        # a table whose rows were deleted keeps its indexes for its readers; an empty one is an append's
+        return (None, False) if opened.deleted else _claim_if_empty(cur, target, opened)
+
+
+class TruncateOverwrite(Overwrite):
+    """``target.overwrite: truncate``: the table emptied with TRUNCATE and loaded in place. TRUNCATE is
+    transactional: until the COMMIT other sessions keep the old rows, but it holds an ACCESS
+    EXCLUSIVE lock until then, so readers wait for the whole load instead of reading on; in
+    exchange the rows are written frozen (COPY FREEZE), the indexes built once after them, and no
+    old row is left dead. A table that other tables' foreign keys reference cannot be truncated:
+    refused before any data moves (in_place_refusal)."""
+
+    truncates = True
+    parallel = Landing.IN_PLACE
+
+    def prepare(self, cur: Any, target: TableRef, *, created: bool) -> Opened:
         if not created:
-            # TRUNCATE is transactional in PostgreSQL: until our commit, other sessions keep the
-            # old rows. Trade-off: it holds an ACCESS EXCLUSIVE lock until commit, so readers wait
-            # instead of seeing an empty or half-loaded table. DELETE would let them read on, but
-            # leaves every old row dead (bloat, a VACUUM to pay) and is far slower on big tables.
-            # A table other tables' foreign keys reference cannot be truncated: refused before any
-            # data moves (truncate_refusal, from engine/prepare.py and the dry run).
             cur.execute(f"TRUNCATE TABLE {target.quoted}")
-        return True
+        return Opened(True)
+
+    def defer_indexes(self, cur: Any, target: TableRef, opened: Opened) -> tuple[DeferredIndexes | None, bool]:
+        return (drop_indexes(cur, target), True) if opened.fresh else (None, False)
 
 
 class Upsert(WriteStrategy):
@@ -172,8 +211,8 @@ class Upsert(WriteStrategy):
         return (f"the target's unique key ({', '.join(key)}) is not the upsert key ({', '.join(self.key)}): a "
                 "row with a new upsert key repeats a value of it; fix the source, or upsert on that key")
 
-    def defer_indexes(self, cur: Any, target: TableRef, *, fresh: bool) -> tuple[DeferredIndexes | None, bool]:
-        return None, fresh  # ON CONFLICT needs the key's index
+    def defer_indexes(self, cur: Any, target: TableRef, opened: Opened) -> tuple[DeferredIndexes | None, bool]:
+        return None, opened.fresh  # ON CONFLICT needs the key's index
 
 
 def key_problem(mode: WriteMode | str, key: Sequence[str]) -> str | None:
@@ -181,16 +220,3 @@ def key_problem(mode: WriteMode | str, key: Sequence[str]) -> str | None:
     if WriteMode(mode) is WriteMode.UPSERT and not key:
         return "mode upsert needs key columns (rows are matched on them)"
     return None
-
-
-def truncate_refusal(target: TableRef, referencing: Sequence[str]) -> tuple[str, str] | None:
-    """Why an overwrite cannot TRUNCATE ``target`` and what to do (None: it can), for the run and the
-    dry run alike. Not switched to a row-level DELETE silently: ON DELETE CASCADE would delete the
-    referencing rows, and a NO ACTION key refuses the DELETE of every row still referenced."""
-    if not referencing:
-        return None
-    return (f"{target}: overwrite empties the table with TRUNCATE, which PostgreSQL refuses for a table "
-            f"that foreign keys reference: {', '.join(referencing)}",
-            "load with mode: upsert and key: the primary key (updates rows in place), or replace_where: \"true\" "
-            "(deletes and reloads row by row in one transaction: a referenced row that is not loaded again "
-            "fails a NO ACTION key and is cascaded by ON DELETE CASCADE)")

@@ -225,7 +225,8 @@ class _Load:
             log.warning("%s: %s row(s) rejected and set aside in %s (run %s)", self.req.target,
                         f"{out.rows_rejected:,}", reject_table(self.req.loader_schema), self.run_id)
         if out.rows_deleted is not None:
-            log.info("%s: replaced %s row(s) of the slice with %s", self.req.target, f"{out.rows_deleted:,}",
+            what = "the table" if self.req.write.replaces_table else "the slice"
+            log.info("%s: replaced %s row(s) of %s with %s", self.req.target, f"{out.rows_deleted:,}", what,
                      f"{out.rows:,}")
         temp = self.area.uri if self.area else None
         staged = {"bytes_staged": out.bytes_staged, "parts_loaded": out.parts} if temp else {}

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from ..adapters import pg
 from ..destination import privilege_check, slices
 from ..destination.privileges import LoadShape, slice_kind
-from ..destination.write_modes import truncate_refusal
 from ..errors import ConfigError, SchemaMismatchError
 from ..naming import check_identifier, quote_ident
 from ..options import Method
@@ -54,7 +53,8 @@ def privilege_shape(req: LoadRequest) -> LoadShape:
     return LoadShape(req.target, req.loader_schema, req.mode,
                      method=Method.COPY if req.method is Method.AUTO else req.method,
                      slice=slice_kind(req.replace_where, req.replace_by),
-                     reject=req.on_error == "reject", allow_empty=req.allow_empty, create=req.create)
+                     reject=req.on_error == "reject", allow_empty=req.allow_empty, create=req.create,
+                     truncate=req.write.truncates)
 
 
 def _check_postgis(cur: object, schema: object, target: object) -> None:
@@ -80,12 +80,10 @@ def prepare_target(req: LoadRequest) -> PreparedTarget:
         with conn.cursor() as cur:
             existing = pg.table_columns(cur, target)
             schema_missing = existing is None and not pg.schema_exists(cur, target.schema)
-            referencing = pg.referencing_foreign_keys(cur, target) if existing is not None and req.write.truncates \
-                else ()
             has_unique_key = bool(key) and existing is not None and pg.has_unique_index(cur, target, key)
             error_key = key or (pg.primary_key_columns(cur, target) if existing is not None else ())
-            refused = missing_schema_refusal(target) if schema_missing else truncate_refusal(target, referencing)
-            if refused:  # what no GRANT fixes comes first
+            if schema_missing:  # what no GRANT fixes comes first
+                refused = missing_schema_refusal(target)
                 raise ConfigError(refused[0], next_step=refused[1], table=str(target))
             _check_postgis(cur, schema, target)
             report = privilege_check.missing(cur, privilege_shape(req))

@@ -31,6 +31,7 @@ from ..adapters.spark import ensure_jdbc_driver, group_tasks, job_group
 from ..adapters.spark_errors import nul_error_column, translate_jdbc_failure
 from ..connection import ConnectionSpec
 from ..destination import staging_table
+from ..destination.landing_rules import in_place_refusal
 from ..destination.load_transaction import LoadTransaction
 from ..destination.write_modes import WriteStrategy, Written
 from ..errors import ConfigError, DataError
@@ -212,6 +213,12 @@ class JdbcMethod:
     def run(self, ctx: MethodContext) -> MethodOutcome:
         req = ctx.req
         ensure_jdbc_driver(req.df.sparkSession)  # before anything is written
+        if req.write.replaces_table and not ctx.create_sql:
+            with _connection(req.spec) as conn, conn.cursor() as cur:
+                refused = in_place_refusal(req.target, pg.referencing_foreign_keys(cur, req.target),
+                                           truncates=req.write.truncates)
+            if refused:  # JDBC replaces the rows in place: the shadow swap is COPY's
+                raise ConfigError(refused[0], next_step=refused[1], table=str(req.target))
         ctx.events.loading_started()
         ctx.progress.restart()  # after a COPY attempt, its parts are not this attempt's rows
         ctx.progress.phase("loading")

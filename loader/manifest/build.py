@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..connection import ConnectionSpec, expand_env
+from ..destination.modes import overwrite_problem
 from ..destination.slice_modes import slice_problem
 from ..destination.slices import predicate_problem
 from ..destination.write_modes import key_problem
@@ -234,6 +235,11 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
         if problem:
             problems.append(("target.replace_where" if "replace_where" in tgt else "target.replace_by", problem))
             return None
+    if mode in _MODES and "overwrite" in tgt:
+        problem = overwrite_problem(mode, str(tgt["overwrite"]), _str(tgt, "replace_where"), by)
+        if problem:
+            problems.append(("target.overwrite", problem))
+            return None
     if conn is None or table is None or mode not in _MODES:
         return None
     schema = _str(tgt, "schema")
@@ -260,7 +266,7 @@ def _target(doc: Mapping[str, Any], problems: list[Problem]) -> TargetSpec | Non
                       defer_indexes=tgt.get("defer_indexes") is not False,
                       schema_evolution=_str(tgt, "schema_evolution") or "none",
                       replace_where=_str(tgt, "replace_where"), replace_by=by,
-                      allow_empty=tgt.get("allow_empty") is True,
+                      allow_empty=tgt.get("allow_empty") is True, overwrite=_str(tgt, "overwrite") or "auto",
                       on_narrowing=_str(tgt, "on_narrowing") or "round", ledger_schema=ledger_schema)
 
 

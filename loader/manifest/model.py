@@ -80,6 +80,8 @@ class TargetSpec:
     #: mode overwrite of one slice: a SQL predicate, or the columns whose values name the slices
     replace_where: str | None = None
     replace_by: tuple[str, ...] = ()
+    #: auto | truncate: how a whole-table overwrite replaces the rows (destination/modes.py)
+    overwrite: str = "auto"
     #: an overwrite or slice replace from an empty source may empty the table or the slice
     allow_empty: bool = False
     #: round | error: a value the column's numeric scale or range would change is rounded, or refused

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..adapters import pg_errors
-from ..destination.shadow_swap import PARTS_TABLE
+from ..destination.shadow_swap import PARTS_TABLE, drop_referencing
 from ..errors import LoaderError, TargetConnectionError
 from ..jdbc.codec import inlet_of
 from ..naming import (
@@ -72,6 +72,8 @@ def drop_table(conn: Any, ref: TableRef, lock_timeout_ms: int = 5000, shadow: bo
             if not shadow:  # (a shadow's name + the suffix may be cut to the shadow's own name)
                 # a JDBC run's inlet view (jdbc_codec) depends on its staging table: it goes first
                 cur.execute(f"DROP VIEW IF EXISTS {inlet_of(ref).quoted}")
+            else:  # the foreign keys a killed run rebuilt against it go first (their tables as they were)
+                drop_referencing(cur, ref)
             conn.notices.clear()  # only the table's notice says whether this call dropped it
             cur.execute(f"DROP TABLE IF EXISTS {ref.quoted}")
             if shadow:

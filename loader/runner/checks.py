@@ -165,7 +165,8 @@ def privileges(m: Manifest, method: Method) -> Report:
     t = m.target
     shape = LoadShape(t.ref, t.loader_schema, t.mode, method=method,
                       slice=slice_kind(t.replace_where, t.replace_by),
-                      reject=m.on_error == "reject", allow_empty=t.allow_empty, create=t.create)
+                      reject=m.on_error == "reject", allow_empty=t.allow_empty, create=t.create,
+                      truncate=t.overwrite == "truncate")
     conn = pg.connect(t.connection, application_name="loader:privileges", autocommit=True)
     try:
         with conn.cursor() as cur:

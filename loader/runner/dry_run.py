@@ -10,8 +10,8 @@ from typing import Any
 from ..adapters import pg, s3
 from ..copy.formats import planned_format
 from ..destination import slices
+from ..destination.landing_rules import in_place_refusal
 from ..destination.modes import write_mode
-from ..destination.write_modes import truncate_refusal
 from ..errors import LoaderError
 from ..manifest import Manifest
 from ..naming import quote_ident
@@ -63,6 +63,8 @@ class Plan:
     if_empty: str = ""
     #: copy.connections > 1: through a shadow table over N connections, or in place, and why
     path: str = ""
+    #: a whole-table overwrite's dependents (views, foreign keys to it, ...), each with what happens to it
+    dependents: tuple[str, ...] = ()
     #: whose privileges were checked and where the ledger is ("" when the database was not reached)
     privileges: str = ""
     #: "file: field: message" for each problem found; a dry run with any exits non-zero
@@ -83,7 +85,7 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
     problems: list[Problem] = []
     warnings: list[str] = []
     shape = source_shape(m, problems)
-    columns, has_unique = _target_facts(m, problems)
+    columns, has_unique, referencing = _target_facts(m, problems)
     exists = columns is not None
     checked = not any(f == "target.connection" for f, _ in problems)
     if shape.schema is not None:
@@ -135,13 +137,20 @@ def _plan(m: Manifest, store: StateStore | None = None, choice: WindowChoice = W
         if checked else ""
     create_sql = create_table_sql(m.target.ref, shape.schema, m.target.key) if creates and shape.schema else None
     adds, added = _planned_additions(m, columns, spark)
+    planned = planned_path(m, copy_possible=copy_possible and checked, exists=exists, adds=added)
+    refused = planned.refusal
+    write = write_mode(m.target.mode, m.target.key, replace_where=m.target.replace_where,
+                       replace_by=m.target.replace_by, overwrite=m.target.overwrite)
+    if not copy_possible and exists and write.replaces_table:  # the JDBC methods replace the rows in place
+        refused = in_place_refusal(m.target.ref, referencing, truncates=write.truncates)
+    _refusal("target.mode", refused, problems)
     return Plan(manifest=m.name, source=f"{m.source.format} {source}", target=str(m.target.ref),
                 mode=str(m.target.mode), method=method, why=why, temp_prefix_root=root,
                 creates_table=creates, table_exists=exists, staging=staging, create_sql=create_sql,
                 target_checked=checked, replaces=_planned_slice(m, exists, problems), if_empty=_if_empty(m),
                 source_note=shape.note, privileges=rights, problems=tuple(f"{m.path}: {f}: {msg}" for f, msg in problems),
                 warnings=tuple(f"{m.path}: {w}" for w in warnings),
-                adds=adds, path=planned_path(m, copy_possible=copy_possible and checked, exists=exists, adds=added),
+                adds=adds, path=planned.line, dependents=planned.dependents,
                 narrows=tuple(n.describe() for n in narrowings(shape.schema, {c.name: c.checked_type for c in columns}))
                 if shape.schema is not None and columns else (), on_narrowing=m.target.on_narrowing,
                 window=incremental.describe_planned(m, store or StateStore(), choice) if m.source.incremental else "-")
@@ -222,24 +231,23 @@ def _planned_slice(m: Manifest, exists: bool, problems: list[Problem]) -> str:
     return f"{where}: {count:,} row(s) now, deleted and loaded again in one transaction"
 
 
-def _target_facts(m: Manifest, problems: list[Problem]) -> tuple[list[Any] | None, bool]:
-    """The target's columns (None: no such table) and whether the upsert key has a unique index."""
+def _target_facts(m: Manifest, problems: list[Problem]) -> tuple[list[Any] | None, bool, tuple[str, ...]]:
+    """The target's columns (None: no such table), whether the upsert key has a unique index, and the
+    foreign keys of other tables to it."""
     try:
         conn = pg.connect(m.target.connection)
     except LoaderError as exc:
         problems.append(("target.connection", exc.message + (f" -> {exc.next_step}" if exc.next_step else "")))
-        return None, False
+        return None, False, ()
     try:
         with conn.cursor() as cur:
             columns = pg.table_columns(cur, m.target.ref)
             key = m.target.key
             if columns is None and not pg.schema_exists(cur, m.target.ref.schema):
                 _refusal("target.table", missing_schema_refusal(m.target.ref), problems)
-            if columns is not None and write_mode(m.target.mode, m.target.key, replace_where=m.target.replace_where,
-                                                  replace_by=m.target.replace_by).truncates:
-                _refusal("target.mode", truncate_refusal(m.target.ref, pg.referencing_foreign_keys(cur, m.target.ref)),
-                         problems)
-            return columns, bool(key) and columns is not None and pg.has_unique_index(cur, m.target.ref, key)
+            referencing = pg.referencing_foreign_keys(cur, m.target.ref) if columns is not None else ()
+            return columns, bool(key) and columns is not None and pg.has_unique_index(cur, m.target.ref, key), \
+                referencing
     finally:
         conn.close()
 

@@ -245,7 +245,7 @@ def request_for(m: Manifest, df: Any, opts: RunOptions, source_fingerprint: str 
                        live_progress=opts.live_progress, source_fingerprint=source_fingerprint,
                        on_error=m.on_error, max_errors=max_errors, defer_indexes=m.target.defer_indexes,
                        schema_evolution=m.target.schema_evolution, replace_where=m.target.replace_where,
-                       replace_by=m.target.replace_by, allow_empty=m.target.allow_empty,
+                       replace_by=m.target.replace_by, allow_empty=m.target.allow_empty, overwrite=m.target.overwrite,
                        on_narrowing=m.target.on_narrowing, ledger_schema=m.target.ledger_schema, direct=direct)
 
 

@@ -17,6 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: what must live as long as this process (a context manager entered for good)
+_HELD: list[Any] = []
+
 
 def die() -> None:
     sys.stdout.flush()
@@ -99,7 +102,10 @@ def _install_prepared(phase: str) -> None:
     from loader.destination import prepared
     from tests.helpers.backend_kill import every_worker_connected
 
-    every_worker_connected(2).__enter__()  # both connections hold a prepared transaction, for this process's life
+    # both connections hold a prepared transaction, for this process's life: the context manager is
+    # kept, since one that is collected closes its generator, which restores the original at once
+    _HELD.append(every_worker_connected(2))
+    _HELD[-1].__enter__()
     if phase == "prepared":  # every connection prepared, the ledger row not committed
         _die_after(prepared_copy.PreparedCopy, "prepare")
     elif phase == "one_committed":  # decided, and killed between the first COMMIT PREPARED and the next

@@ -14,12 +14,17 @@ class Reader(threading.Thread):
     the old rows or the new ones, never a mix; ``errors`` holds any error a query raised.
     """
 
-    def __init__(self, pg_db: Any, table: str, interval: float = 0.01) -> None:
+    def __init__(self, pg_db: Any, table: str, interval: float = 0.01, query: str | None = None) -> None:
+        """``query``: what to read instead (e.g. through a view on the table)."""
         super().__init__(daemon=True)
         self.pg_db, self.table, self.interval = pg_db, table, interval
+        self.query = query or f"SELECT count(*), count(DISTINCT id), min(v) FROM {table}"
         self.seen: set[tuple[Any, ...]] = set()
         self.errors: list[BaseException] = []
         self.stop = threading.Event()
+        #: the longest one read took (seconds): how long the load kept this reader waiting
+        self.longest = 0.0
+        self.reads = 0
 
     def run(self) -> None:
         import psycopg2
@@ -28,9 +33,12 @@ class Reader(threading.Thread):
         conn.autocommit = True
         try:
             while not self.stop.is_set():
+                t0 = time.monotonic()
                 with conn.cursor() as cur:
-                    cur.execute(f"SELECT count(*), count(DISTINCT id), min(v) FROM {self.table}")
+                    cur.execute(self.query)
                     self.seen.add(cur.fetchone())
+                self.longest = max(self.longest, time.monotonic() - t0)
+                self.reads += 1
                 time.sleep(self.interval)
         except BaseException as exc:  # noqa: BLE001 - surfaced to the test through `errors`
             self.errors.append(exc)

@@ -9,6 +9,7 @@ import logging
 
 from ...destination.landing_catalog import ConnectionCatalog
 from ...destination.landing_choice import Catalog, Landing, LandingAsk, choose_connections, choose_landing
+from ...errors import ConfigError
 from .in_place import InPlace
 from .prepared import Prepared
 from .protocol import CopyRun, LandingProtocol, Published
@@ -23,10 +24,13 @@ def choose_protocol(run: CopyRun, connections: int | str, server_side: bool,
     """The protocol this run lands by, and what its reason says about the choice (each also logged).
     ``catalog``: where the chooser's questions go (the run's own connection unless given)."""
     ask = LandingAsk(run.write.parallel, connections, reject=run.reject is not None, creates=bool(run.create_sql),
-                     adds=tuple(run.plan.added), loader_schema=run.home)
-    catalog = catalog or ConnectionCatalog(run.conn, run.target)
-    n, auto_reason = choose_connections(ask, catalog)
-    choice = choose_landing(ask, catalog, (n, auto_reason))
+                     adds=tuple(run.plan.added), loader_schema=run.home, replaces_table=run.write.replaces_table,
+                     table=run.target)
+    asked = catalog if catalog is not None else ConnectionCatalog(run.conn, run.target)
+    n, auto_reason = choose_connections(ask, asked)
+    choice = choose_landing(ask, asked, (n, auto_reason))
+    if choice.refusal is not None:
+        raise ConfigError(choice.refusal[0], next_step=choice.refusal[1], table=str(run.target))
     reasons = []
     if auto_reason is not None:
         log.info("%s: %s", run.target, auto_reason)

@@ -81,18 +81,20 @@ def test_two_connections_land_exactly_the_rows_of_one_and_keep_what_the_table_ha
     assert _leftovers(pg_conn) == []
 
 
-def test_a_view_on_the_target_refuses_the_shadow_by_name_and_loads_in_place(
+def test_a_materialized_view_on_the_target_refuses_the_shadow_by_name_and_loads_in_place_under_mvcc(
         spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="loader")
     _old_table(pg_conn, "sh_view")
     with pg_conn.cursor() as cur:
-        cur.execute("CREATE VIEW sh_view_rows AS SELECT id FROM sh_view")
+        cur.execute("CREATE MATERIALIZED VIEW sh_view_rows AS SELECT id FROM sh_view")
     res = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_view", **_kw(bucket, state_url, connections=2))
     assert res.rows == ROWS
-    why = "in place over 1 connection: the shadow path is refused (views or materialized views on it: sh_view_rows)"
-    assert why in res.path_reason
+    why = ("its rows replaced under MVCC (DELETE, then COPY, in one transaction: readers read the old rows until the "
+           "COMMIT): the shadow path is refused (materialized views on it (no CREATE OR REPLACE): public.sh_view_rows)")
+    assert why in res.path_reason, res.path_reason
     assert any(why in r.getMessage() for r in caplog.records)
     with pg_conn.cursor() as cur:
+        cur.execute("REFRESH MATERIALIZED VIEW sh_view_rows")  # the same table: it reads the new rows
         cur.execute("SELECT count(*) FROM sh_view_rows")
         assert cur.fetchone() == (ROWS,)
     assert _leftovers(pg_conn) == []
@@ -137,7 +139,8 @@ def test_a_dependent_that_appears_before_the_swap_stops_it(
             cur.execute("CREATE VIEW sh_late_rows AS SELECT v FROM sh_late")
 
     monkeypatch.setattr(shadow_swap.ShadowTable, "build", build_then_view)
-    with pytest.raises(shadow_swap.ShadowSwapRefused, match="views or materialized views on it: sh_late_rows"):
+    with pytest.raises(shadow_swap.ShadowSwapRefused,
+                       match="views on it changed since the load started: new public.sh_late_rows"):
         write_to_postgres(_df(spark), pg_db.as_params(), table="sh_late", **_kw(bucket, state_url, connections=2))
     assert _shape(pg_conn, "sh_late")[0] == (10, 45, "old 0")
     assert _leftovers(pg_conn) == []
@@ -180,7 +183,7 @@ def test_by_default_a_big_table_is_overwritten_through_the_shadow_and_a_small_on
         spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str) -> None:
     """copy.connections auto (the default): a whole-table overwrite of a table of 64 MiB or more goes
     through the shadow, so its readers keep reading; a smaller one stays in place (landing_choice.py)."""
-    from loader.destination.landing_choice import AUTO_SHADOW_BYTES
+    from loader.destination.landing_rules import AUTO_SHADOW_BYTES
 
     _old_table(pg_conn, "sh_auto_small")
     with pg_conn.cursor() as cur:
@@ -190,7 +193,9 @@ def test_by_default_a_big_table_is_overwritten_through_the_shadow_and_a_small_on
         assert cur.fetchone()[0] >= AUTO_SHADOW_BYTES
     kw = _kw(bucket, state_url)
     small = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_auto_small", **kw)
-    assert "auto" not in (small.path_reason or "") and "shadow" not in (small.path_reason or ""), small
+    assert small.path_reason == ("loaded in place over 1 connection, its rows replaced under MVCC (DELETE, then COPY, "
+                                 "in one transaction: readers read the old rows until the COMMIT) (copy.connections "
+                                 "auto: 1 (the table holds 0 MiB, under 64 MiB))"), small.path_reason
     big = write_to_postgres(_df(spark), pg_db.as_params(), table="sh_auto_big", **kw)
     reason = big.path_reason or ""
     assert "copy.connections auto: 2 (the table holds " in reason and "through a shadow table over 2" in reason, \
@@ -224,9 +229,9 @@ def test_a_role_that_may_not_create_in_the_schema_overwrites_in_place_and_says_w
         spec = dataclasses.replace(pg_db, user=role, password="pw")
         res = write_to_postgres(_df(spark), spec.as_params(), table="sh_app.t", ledger_schema="sh_led",
                                 **_kw(bucket, state_url, connections=2))
-        assert ("loaded in place over 1 connection: the shadow path is refused (the loading role may not create "
-                "the shadow in schema sh_app (GRANT CREATE ON SCHEMA sh_app to load through it))") \
-            in (res.path_reason or ""), res.path_reason
+        assert ("its rows replaced under MVCC (DELETE, then COPY, in one transaction: readers read the old rows "
+                "until the COMMIT): the shadow path is refused (the loading role may not create the shadow in schema "
+                "sh_app (GRANT CREATE ON SCHEMA sh_app to load through it))") in (res.path_reason or ""), res.path_reason
         with pg_conn.cursor() as cur:
             cur.execute("SELECT count(*), min(v) FROM sh_app.t")
             assert cur.fetchone() == (ROWS, "new 0")

@@ -57,25 +57,57 @@ def test_a_missing_schema_is_missing_in_both(spark: Any, env: dict[str, Any], pg
     assert query(pg_conn, "SELECT to_regnamespace('app')") == [(None,)], "the loader creates tables, never schemas"
 
 
-@pytest.mark.parametrize("method", ["copy", "optimized"])
-def test_an_overwrite_of_a_referenced_table_is_refused_before_staging(spark: Any, env: dict[str, Any],
-                                                                      pg_conn: Any, state_url: str,
-                                                                      method: str) -> None:
+def _referenced(pg_conn: Any) -> None:
     query(pg_conn, "CREATE TABLE parent (id bigint PRIMARY KEY, v text, amount numeric(12,2), flag boolean, "
                    "ts timestamptz)")
     query(pg_conn, "INSERT INTO parent (id, v) VALUES (1, 'old'), (2, 'old')")
     query(pg_conn, "CREATE TABLE child (id int, parent_id bigint CONSTRAINT child_parent_fk REFERENCES parent "
                    "ON DELETE CASCADE)")
     query(pg_conn, "INSERT INTO child VALUES (10, 1)")
-    text, ok, out = _both(env, spark, state_url, "refd", table="parent", mode="overwrite", method=method)
+
+
+@pytest.mark.parametrize(("method", "extra"), [("optimized", {}), ("copy", {"overwrite": "truncate"}),
+                                               ("copy", {"copy": {"connections": 1}})])
+def test_an_overwrite_in_place_of_a_referenced_table_is_refused_before_staging(
+        spark: Any, env: dict[str, Any], pg_conn: Any, state_url: str, method: str, extra: dict[str, Any]) -> None:
+    """In place, PostgreSQL refuses to TRUNCATE a referenced table, and a DELETE of its rows would be
+    refused by a NO ACTION key or cascade into the referencing rows: both the dry run and the run
+    refuse it, by the same rule (landing_choice.in_place_refusal), before anything is staged."""
+    _referenced(pg_conn)
+    kw: dict[str, Any] = {"copy": extra["copy"]} if "copy" in extra else {}
+    if "overwrite" in extra:
+        kw["target_extra"] = {"overwrite": extra["overwrite"]}
+    text, ok, out = _both(env, spark, state_url, "refd", table="parent", mode="overwrite", method=method, **kw)
     assert not ok, text
     line = next(x for x in text.splitlines() if "target.mode:" in x)
-    assert "TRUNCATE, which PostgreSQL refuses" in line and "public.child.child_parent_fk (ON DELETE CASCADE)" in line
-    assert "mode: upsert" in line and 'replace_where: "true"' in line
+    how = "TRUNCATE (target.overwrite: truncate), which PostgreSQL refuses" if "overwrite" in extra else \
+        "replaces the rows in place with DELETE, which the foreign keys that reference the table would refuse"
+    assert how in line and "public.child.child_parent_fk (ON DELETE CASCADE)" in line, line
+    assert "mode: upsert" in line and "copy.connections: auto or 2" in line, line
     assert out.status == "failed" and "public.child.child_parent_fk (ON DELETE CASCADE)" in out.error, out.error
     assert "check the server" not in out.error and "--resume" not in out.error
     assert bucket_history(env["bucket"]) == [], "refused before anything is staged"
     assert query(pg_conn, "SELECT id, v FROM parent ORDER BY id") == [(1, "old"), (2, "old")]
+    assert query(pg_conn, "SELECT * FROM child") == [(10, 1)]
+
+
+def test_an_overwrite_of_a_referenced_table_by_copy_rebuilds_its_foreign_keys_through_the_swap(
+        spark: Any, env: dict[str, Any], pg_conn: Any, state_url: str) -> None:
+    """By default (copy.connections auto) a referenced table goes through the shadow swap, whatever
+    its size: the foreign key is rebuilt against the new rows, exactly, and still checks."""
+    _referenced(pg_conn)
+    fk = query(pg_conn, "SELECT pg_get_constraintdef(oid), convalidated FROM pg_constraint WHERE conname = %s",
+               ("child_parent_fk",))
+    text, ok, out = _both(env, spark, state_url, "refd", table="parent", mode="overwrite", method="copy")
+    assert ok, text
+    path = next(x for x in text.splitlines() if x.startswith("  path:"))
+    assert "copy.connections auto: 2 (foreign keys reference the table" in path, path
+    assert "foreign key public.child.child_parent_fk to it (rebuilt NOT VALID, then validated" in path, path
+    assert out.status == "succeeded", out.error
+    assert query(pg_conn, "SELECT pg_get_constraintdef(oid), convalidated FROM pg_constraint WHERE conname = %s",
+                 ("child_parent_fk",)) == fk
+    assert query(pg_conn, "SELECT confrelid::regclass::text FROM pg_constraint WHERE conname = 'child_parent_fk'") == \
+        [("parent",)]
     assert query(pg_conn, "SELECT * FROM child") == [(10, 1)]
 
 

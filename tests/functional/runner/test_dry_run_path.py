@@ -35,18 +35,33 @@ def test_a_plain_table_goes_through_a_shadow_over_n_connections(env: dict[str, A
     assert str(_path(text)).startswith("if COPY is chosen: through a shadow table"), text
 
 
-@pytest.mark.parametrize(("setup", "why"), [
-    ("CREATE VIEW dp_dep_rows AS SELECT id FROM dp_dep", "views or materialized views on it: dp_dep_rows"),
-    ("CREATE TABLE dp_dep_child (pid bigint REFERENCES dp_dep (id))", "foreign keys to it: dp_dep_child.dp_dep_child_pid_fkey"),
+@pytest.mark.parametrize(("setup", "carried"), [
+    ("CREATE VIEW dp_dep_rows AS SELECT id FROM dp_dep", "views public.dp_dep_rows (replaced, the same views)"),
+    ("CREATE TABLE dp_dep_child (pid bigint REFERENCES dp_dep (id))",
+     "foreign key public.dp_dep_child.dp_dep_child_pid_fkey to it (rebuilt NOT VALID, then validated before the swap)"),
 ])
-def test_a_dependent_sends_it_in_place_by_name(env: dict[str, Any], pg_conn: Any, setup: str, why: str) -> None:  # noqa: F811
+def test_a_view_or_a_foreign_key_to_it_is_carried_through_the_swap(env: dict[str, Any], pg_conn: Any, setup: str,  # noqa: F811
+                                                                   carried: str) -> None:
     _table(pg_conn, "dp_dep")
     query(pg_conn, setup)
     text, ok, _ = _plan(env, "dp_dep", mode="overwrite", method="copy", copy={"connections": 2})
-    assert _path(text) == f"in place over 1 connection: the shadow path is refused ({why})", text
-    # in place, a referenced table cannot be truncated either: the run refuses it before staging
-    assert ok == ("foreign keys" not in why), text
-    assert ("TRUNCATE, which PostgreSQL refuses" in text) == ("foreign keys" in why), text
+    assert ok, text
+    path = _path(text)
+    assert path is not None and path.startswith("through a shadow table over 2 connections") and carried in path, text
+    assert "dependents:" in text and carried.split(" (")[0].split(" ", 1)[1].split(" to it")[0] in text, text
+
+
+def test_what_the_swap_cannot_carry_sends_it_in_place_under_mvcc_by_name(env: dict[str, Any], pg_conn: Any) -> None:  # noqa: F811
+    _table(pg_conn, "dp_mat")
+    query(pg_conn, "CREATE MATERIALIZED VIEW dp_mat_m AS SELECT count(*) FROM dp_mat")
+    text, ok, _ = _plan(env, "dp_mat", mode="overwrite", method="copy", copy={"connections": 2})
+    assert ok, text
+    assert _path(text) == ("in place over 1 connection, its rows replaced under MVCC (DELETE, then COPY, in one "
+                           "transaction: readers read the old rows until the COMMIT): the shadow path is refused "
+                           "(materialized views on it (no CREATE OR REPLACE): public.dp_mat_m)"), text
+    text, ok, _ = _plan(env, "dp_mat", mode="overwrite", method="copy", target_extra={"overwrite": "truncate"})
+    assert _path(text) == ("in place over 1 connection with TRUNCATE (target.overwrite: truncate): readers wait "
+                           "from the TRUNCATE to the COMMIT"), text
 
 
 def test_the_mode_a_new_table_and_one_connection(env: dict[str, Any], pg_conn: Any) -> None:  # noqa: F811
@@ -60,9 +75,12 @@ def test_the_mode_a_new_table_and_one_connection(env: dict[str, Any], pg_conn: A
     assert _path(text) == ("over 2 connections into an UNLOGGED staging table in schema public, then merged in "
                            "one transaction"), text
     text, _, _ = _plan(env, "dp_new", mode="overwrite", method="copy", copy={"connections": 2})
-    assert _path(text) == ("in place over 1 connection: the shadow path is refused (the target is new "
-                           "(created in the load transaction))"), text
+    assert _path(text) == "in place: the table is created by the load", text
     text, _, _ = _plan(env, "dp_mode", mode="overwrite", method="copy")
+    assert _path(text) == ("in place over 1 connection, its rows replaced under MVCC (DELETE, then COPY, in one "
+                           "transaction: readers read the old rows until the COMMIT) (copy.connections auto: 1 (the "
+                           "table holds 0 MiB, under 64 MiB))"), text  # an overwrite always says which path
+    text, _, _ = _plan(env, "dp_mode", mode="append", method="copy")
     assert _path(text) is None, text  # one connection: nothing to choose
 
 
@@ -91,3 +109,29 @@ def test_a_slice_replace_lands_over_n_connections_where_the_role_may_create_the_
     finally:
         query(pg_conn, f"DROP OWNED BY {role}")
         query(pg_conn, f"DROP ROLE {role}")
+
+
+def test_dry_run_and_doctor_list_each_dependent_with_what_happens_to_it(env: dict[str, Any], pg_conn: Any) -> None:  # noqa: F811
+    from loader import commands
+
+    _table(pg_conn, "dp_deps")
+    query(pg_conn, "CREATE VIEW dp_deps_view AS SELECT id, v FROM dp_deps")
+    query(pg_conn, "CREATE MATERIALIZED VIEW dp_deps_m AS SELECT count(*) FROM dp_deps")
+    query(pg_conn, "CREATE TABLE dp_deps_child (pid bigint REFERENCES dp_deps (id))")
+    text, ok, path = _plan(env, "dp_deps", mode="overwrite", method="copy", copy={"connections": 2})
+    # the materialized view refuses the swap, and in place the referenced rows cannot be replaced
+    assert not ok and "replaces the rows in place with DELETE, which the foreign keys" in text, text
+    block = text[text.index("  dependents: "):]
+    for line in ("view public.dp_deps_view: kept as it is (the rows are replaced in place)",
+                 "materialized view public.dp_deps_m: refuses the swap (no CREATE OR REPLACE)",
+                 "foreign key public.dp_deps_child.dp_deps_child_pid_fkey to it: its rows cannot be replaced in "
+                 "place: the overwrite is refused unless it goes through the swap"):
+        assert line in block, (line, block)
+    query(pg_conn, "DROP MATERIALIZED VIEW dp_deps_m")
+    text, ok, path = _plan(env, "dp_deps", mode="overwrite", method="copy", copy={"connections": 2})
+    assert ok, text
+    assert "view public.dp_deps_view: replaced in the swap (CREATE OR REPLACE VIEW: the same view" in text, text
+    doctor, _ = commands.doctor([str(path)])
+    assert "INFO dependent view public.dp_deps_view: replaced in the swap" in doctor, doctor
+    assert ("INFO dependent foreign key public.dp_deps_child.dp_deps_child_pid_fkey to it: rebuilt against the new "
+            "table NOT VALID, validated before the swap, exchanged in it") in doctor, doctor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loader.destination.landing_choice import plan_landing
+from loader.destination.landing_rules import plan_landing
 
 
 def test_n_connections_land_in_a_staging_table_of_the_ledger_schema() -> None:

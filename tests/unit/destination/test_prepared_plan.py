@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loader.destination.landing_choice import plan_prepared
+from loader.destination.landing_rules import plan_prepared
 from loader.destination.prepared_plan import gid, parse_gid, prepared_readiness
 
 OK = {"append": True, "creates": False, "adds_columns": False, "reject": False, "max_prepared": 8}

@@ -23,8 +23,8 @@ def _table(shape: LoadShape) -> set[str]:
 
 @pytest.mark.parametrize("mode, slice_, allow_empty, expected", [
     (WriteMode.APPEND, "", False, {"INSERT"}),
-    (WriteMode.OVERWRITE, "", False, {"INSERT", "TRUNCATE", "SELECT"}),
-    (WriteMode.OVERWRITE, "", True, {"INSERT", "TRUNCATE"}),  # no "did it hold rows" read
+    (WriteMode.OVERWRITE, "", False, {"INSERT", "DELETE", "SELECT"}),
+    (WriteMode.OVERWRITE, "", True, {"INSERT", "DELETE"}),  # no "did it hold rows" read
     (WriteMode.UPSERT, "", False, {"INSERT", "UPDATE", "SELECT"}),
     (WriteMode.OVERWRITE, "where", False, {"INSERT", "DELETE", "SELECT"}),
     (WriteMode.OVERWRITE, "by", False, {"INSERT", "DELETE", "SELECT"}),
@@ -33,6 +33,11 @@ def test_each_write_mode_needs_its_table_privileges(mode: WriteMode, slice_: str
                                                     expected: set[str]) -> None:
     for method in (Method.COPY, Method.OPTIMIZED, Method.STANDARD):
         assert _table(LoadShape(T, "app", mode, method, slice_, allow_empty=allow_empty)) == expected
+
+
+def test_an_overwrite_asked_to_truncate_needs_truncate_instead_of_delete() -> None:
+    for allow_empty, expected in ((False, {"INSERT", "TRUNCATE", "SELECT"}), (True, {"INSERT", "TRUNCATE"})):
+        assert _table(LoadShape(T, "app", WriteMode.OVERWRITE, allow_empty=allow_empty, truncate=True)) == expected
 
 
 def test_reject_reads_the_table_and_writes_the_rejects() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from loader.destination.dependents import Grant
 from loader.destination.index_defer import SavedIndex
-from loader.destination.shadow_plan import Exclusion, ForeignKeyFrom, Grant, TargetFacts
+from loader.destination.shadow_plan import Exclusion, ForeignKeyFrom, TargetFacts
 from loader.destination.shadow_sql import (
     build_transactions,
     create_statements,

@@ -18,8 +18,10 @@ from loader.copy.landing.prepared import Prepared
 from loader.copy.landing.protocol import CopyRun
 from loader.copy.landing.shadow import ShadowSwap
 from loader.copy.landing.staging_merge import StagingMerge
-from loader.destination.landing_choice import AUTO_SHADOW_BYTES
+from loader.destination.dependents import View
+from loader.destination.landing_rules import AUTO_SHADOW_BYTES
 from loader.destination.shadow_plan import TargetFacts
+from loader.errors import ConfigError
 from loader.manifest.build import build
 from loader.naming import TableRef, TempLocation
 from loader.plan.typemap import ColumnPlan
@@ -34,13 +36,14 @@ FACTS = TargetFacts(TARGET, owner="etl", columns=(("id", "bigint", True, None), 
 
 @dataclass
 class Catalog:
-    """The target as the chooser would find it."""
+    """The target as the chooser would find it."""  # noqa: D204
 
     table_bytes: int | None = 10 * AUTO_SHADOW_BYTES
     free: int = 50
     target: TargetFacts | None = FACTS
     prepared: int = 8
     create: bool = True
+    keys: tuple[str, ...] = ()
     asked: list[str] = field(default_factory=list)
 
     def sizing(self) -> tuple[int | None, int]:
@@ -59,6 +62,10 @@ class Catalog:
         self.asked.append("may_create")
         return self.create
 
+    def referencing(self) -> tuple[str, ...]:
+        self.asked.append("referencing")
+        return self.keys
+
 
 MODES: dict[str, dict[str, Any]] = {
     "append": {"mode": "append"},
@@ -76,10 +83,17 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], bool, tuple[str, ...]]] =
     "no prepared transactions": ({}, {"prepared": 0}, True, ()),
     "3 prepared transactions": ({}, {"prepared": 3}, True, ()),
     "may not create": ({}, {"create": False}, True, ()),
-    "a view": ({}, {"target": replace(FACTS, views=("public.t_v",))}, True, ()),
+    "a view": ({}, {"target": replace(FACTS, views=(View("public.t_v", "SELECT 1", (), "etl"),))}, True, ()),
+    "a materialized view": ({}, {"target": replace(FACTS, views=(View("public.t_m", "", (), "etl", True, True),))},
+                            True, ()),
     "a small table": ({}, {"table_bytes": AUTO_SHADOW_BYTES - 1}, True, ()),
     "few slots": ({}, {"free": 2}, True, ()),
     "method auto": ({"method": "auto"}, {}, True, ()),
+    "referenced, small": ({}, {"keys": ("public.c.c_fk",), "table_bytes": 1024}, True, ()),
+    "referenced, and a view it may not replace": (
+        {}, {"keys": ("public.c.c_fk",), "target": replace(FACTS, views=(View("public.t_v", "SELECT 1", (), "x", False),))},
+        True, ()),
+    "truncate": ({"target__overwrite": "truncate"}, {}, True, ()),
 }
 
 
@@ -88,7 +102,11 @@ def _manifest(mode: dict[str, Any], connections: int | str, changes: dict[str, A
                            "target": {"connection": "postgresql://etl@db/dw", "table": "public.t", **mode},
                            "method": "copy", "copy": {"connections": connections}}
     for key, value in changes.items():
-        doc[key] = value
+        *parents, last = key.split("__")
+        node = doc
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
     problems: list[Any] = []
     m = build(doc, name="t", path="t.yaml", content_hash="h", problems=problems)
     return m
@@ -117,9 +135,15 @@ def test_the_dry_run_says_what_the_run_does(mode: str, connections: int | str, c
     m = _manifest(MODES[mode], connections, changes)
     if m is None:
         pytest.skip("not a valid manifest")  # e.g. on_error: reject with a mode that refuses it
-    line = planned_path(m, copy_possible=True, exists=exists, adds=adds, catalog=Catalog(**catalog_changes))
-    protocol, reasons = choose_protocol(_run(m, exists, adds), m.copy.connections, server_side=False,
-                                        catalog=Catalog(**catalog_changes))
+    planned = planned_path(m, copy_possible=True, exists=exists, adds=adds, catalog=Catalog(**catalog_changes))
+    line, refused = planned.line, planned.refusal
+    try:
+        protocol, reasons = choose_protocol(_run(m, exists, adds), m.copy.connections, server_side=False,
+                                            catalog=Catalog(**catalog_changes))
+    except ConfigError as exc:  # refused before anything moves: the dry run names the same refusal
+        assert refused is not None and (exc.message, exc.next_step) == refused
+        return
+    assert refused is None
     # what the run records, as the dry run words it: "[if COPY is chosen: ][auto's reason: ]path"
     expected = ""
     if reasons:
@@ -132,16 +156,23 @@ def test_the_dry_run_says_what_the_run_does(mode: str, connections: int | str, c
 
 def test_the_matrix_takes_every_protocol_and_every_reason_for_one_connection() -> None:
     """The cases above reach each protocol and each refusal (a guard against a matrix that tests little)."""
-    lines = set()
-    for mode, connections, case in itertools.product(MODES, [2, 4, "auto"], CASES):
+    lines, refusals = set(), 0
+    for mode, connections, case in itertools.product(MODES, [1, 2, 4, "auto"], CASES):
         changes, catalog_changes, exists, adds = CASES[case]
         m = _manifest(MODES[mode], connections, changes)
         if m is not None:
-            lines.add(planned_path(m, copy_possible=True, exists=exists, adds=adds, catalog=Catalog(**catalog_changes)))
+            planned = planned_path(m, copy_possible=True, exists=exists, adds=adds, catalog=Catalog(**catalog_changes))
+            line, refused = planned.line, planned.refusal
+            lines.add(line)
+            refusals += refused is not None
     text = "\n".join(lines)
+    assert refusals >= 4  # the cases where the run refuses before anything moves, and the dry run says so
     for words in ("through a shadow table over 2", "each prepared (PREPARE TRANSACTION)",
                   "into an UNLOGGED staging table", "on_error: reject sets rows aside",
                   "the table is created in the load transaction", "schema_evolution adds columns",
                   "max_prepared_transactions is 0", "over 3 connections, each prepared", "may not create the staging",
-                  "views or materialized views on it: public.t_v", "copy.connections auto: 2", "if COPY is chosen"):
+                  "copy.connections auto: 2", "if COPY is chosen", "its rows replaced under MVCC (",
+                  "views the loading role may not replace", "with TRUNCATE (target.overwrite: truncate)",
+                  "foreign keys reference the table: the shadow swap rebuilds them",
+                  "views public.t_v (replaced, the same views)", "materialized views on it (no CREATE OR REPLACE)"):
         assert words in text, words
