@@ -43,6 +43,8 @@ class LoadRequest:
     method: Method = Method.AUTO
     mode: WriteMode = WriteMode.APPEND
     key: tuple[str, ...] = ()
+    #: auto | truncate: how a whole-table overwrite replaces the rows (destination/modes.py)
+    overwrite: str = "auto"
     create: str = "if_missing"
     copy: CopyOptions = field(default_factory=CopyOptions)
     jdbc: JdbcOptions = field(default_factory=JdbcOptions)
@@ -65,8 +67,6 @@ class LoadRequest:
     replace_where: str | None = None
     #: overwrite the slices (distinct values of these columns) the source holds
     replace_by: tuple[str, ...] = ()
-    #: auto | truncate: how a whole-table overwrite replaces the rows (destination/modes.py)
-    overwrite: str = "auto"
     #: an overwrite or slice replace from an empty source may empty the table or the slice
     allow_empty: bool = False
     #: round | error: a value the target's numeric scale or range would change is rounded, or refused

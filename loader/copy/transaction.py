@@ -5,8 +5,10 @@ the load transaction writes every row once, while a staging table writes it twic
 then INSERT ... SELECT).
 
 * append: ``COPY target`` directly;
-* overwrite: the strategy's TRUNCATE, then ``COPY ... FREEZE`` (allowed because the table was
-  truncated in this transaction; rows are written frozen, so no later vacuum rewrites them);
+* overwrite: the strategy's DELETE of the old rows (under MVCC: readers read them until the
+  COMMIT), then ``COPY`` into the table; with ``target.overwrite: truncate``, TRUNCATE, then
+  ``COPY ... FREEZE`` (allowed because the table was truncated in this transaction; rows are
+  written frozen, so no later vacuum rewrites them);
 * upsert and ``on_error: reject``: COPY into a ``TEMP`` table (dropped on commit; nothing to
   clean after a crash), then the load transaction's ``publish``.
 

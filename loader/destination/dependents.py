@@ -84,17 +84,9 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class Grant:
-    grantee: str  # a role name, or PUBLIC
-    privilege: str  # SELECT, INSERT, ...
-    grantable: bool
-    grantor: str
-    #: a column privilege: the column's name
-    column: str | None = None
-
-
-@dataclass(frozen=True)
 class Identity:
+    """An identity column and its sequence's position, read under the swap's lock."""
+
     column: str
     #: the identity sequence, schema-qualified, and its own name
     sequence: str
@@ -103,6 +95,16 @@ class Identity:
     is_called: bool
     #: the sequence has grants of its own (not carried: refused)
     own_grants: bool = False
+
+
+@dataclass(frozen=True)
+class Grant:
+    grantee: str  # a role name, or PUBLIC
+    privilege: str  # SELECT, INSERT, ...
+    grantable: bool
+    grantor: str
+    #: a column privilege: the column's name
+    column: str | None = None
 
 
 _MATCH = {"f": "MATCH FULL", "p": "MATCH PARTIAL", "s": ""}

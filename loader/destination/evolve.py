@@ -4,7 +4,7 @@ The plan (``plan.typemap.match_columns``) decided which source columns the table
 they are added with one ``ALTER TABLE ... ADD COLUMN`` in the transaction that loads the rows,
 before the first row. So a load that fails leaves the table as it was, and readers never see
 the new column without the rows that brought it (the ALTER's ACCESS EXCLUSIVE lock is held
-until COMMIT, as an overwrite's TRUNCATE is). Columns are only ever added, nullable.
+until COMMIT, as a TRUNCATE is). Columns are only ever added, nullable.
 """
 
 from __future__ import annotations

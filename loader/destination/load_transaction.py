@@ -2,7 +2,7 @@
 
     begin    (the ledger table, committed apart, if missing) create the table (a new target),
              add planned columns (schema_evolution)
-    open     the write strategy's prepare (overwrite: TRUNCATE) and index deferral, once
+    open     the write strategy's prepare (overwrite: DELETE under MVCC, or TRUNCATE) and index deferral, once
     rows     the method's own: COPY parts straight into the target, or into a TEMP table,
              or Spark JDBC into a staging table; then ``publish`` (INSERT ... SELECT) from it
     finish   build the deferred indexes, write the ledger row (ledger.py), once

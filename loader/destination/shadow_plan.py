@@ -49,6 +49,8 @@ class ForeignKeyFrom:
 
 @dataclass(frozen=True)
 class Exclusion:
+    """An exclusion constraint: rebuilt on the shadow as a constraint, not an index."""
+
     name: str
     definition: str  # pg_get_constraintdef: EXCLUDE USING gist (...)
     comment: str | None = None
