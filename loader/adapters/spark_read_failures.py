@@ -21,8 +21,11 @@ from ..record_lines import local_path, locate
 #: (Spark 4's condition, then Spark 3.5's name for the same error)
 ONLY_CORRUPT_COLUMN = ("UNSUPPORTED_FEATURE.QUERY_ONLY_CORRUPT_RECORD_COLUMN", "_LEGACY_ERROR_TEMP_1285")
 _MALFORMED = ("MALFORMED_RECORD_IN_PARSING", "MALFORMED_CSV_RECORD", "MALFORMED_JSON_RECORD")
-#: "Encountered error while reading file <path>": Spark 4's FAILED_READ_FILE.*, Spark 3.5's legacy 2064
-_FAILED_READ = ("FAILED_READ_FILE", "_LEGACY_ERROR_TEMP_2064")
+#: "Encountered error while reading file <path>": Spark 4's FAILED_READ_FILE.*, Spark 3.5's legacy 2064;
+#: and Spark 3.5's "Could not read footer for file: <file>" (Spark 4: FAILED_READ_FILE.CANNOT_READ_FILE_FOOTER)
+_FAILED_READ = ("FAILED_READ_FILE", "_LEGACY_ERROR_TEMP_2064", "CANNOT_READ_FILE_FOOTER")
+#: Java's own words for a NullPointerException say which call failed inside the reader, not why
+_NO_REASON = ("java.lang.NullPointerException",)
 
 
 #: a compression codec's Hadoop class Spark's reader could not load -> the codec, and how to get it
@@ -97,7 +100,8 @@ def translate_read_in_job(exc: BaseException, *, run_id: str | None = None,
     """A failed read of the source inside a Spark job as ours, or None when it is something else."""
     chain = _chain(exc)
     links = [link for link in chain if link.condition]
-    files = [link.params["path"] for link in links if link.condition.startswith(_FAILED_READ) and "path" in link.params]
+    files = [link.params.get("path") or link.params["file"] for link in links
+             if link.condition.startswith(_FAILED_READ) and ("path" in link.params or "file" in link.params)]
     records = [link.params["badRecord"] for link in links
                if link.condition.startswith(_MALFORMED) and "badRecord" in link.params]
     if records:
@@ -132,15 +136,19 @@ def spark_reason(chain: list[_Link]) -> tuple[str, str]:
     below = chain[next((i for i, link in enumerate(chain) if link.condition.startswith(_FAILED_READ)), 0):]
     if not below:
         return "Spark's reader failed", check
-    if _first_line(below[-1].message):  # the root cause says why in words
+    if _says_why(below[-1]):  # the root cause says why in words
         return _first_line(below[-1].message), check
-    worded = [_first_line(link.message) for link in below if _first_line(link.message)]
+    worded = [_first_line(link.message) for link in below if _says_why(link)]
     said = worded[-1] if worded else "Spark's reader failed"
     kind = below[-1].java_class.rsplit(".", 1)[-1]
     if kind:
         article = "an" if kind[0] in "AEIOU" else "a"
         said += f" (Spark's reader stopped on {article} {kind}, which says nothing more: it cannot read this file)"
     return said, check + "; or rewrite the file with another writer"
+
+
+def _says_why(link: _Link) -> bool:
+    return bool(_first_line(link.message)) and link.java_class not in _NO_REASON
 
 
 def json_not_lines(path: str, where: str, multiline: bool) -> SourceError:

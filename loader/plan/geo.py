@@ -89,6 +89,11 @@ def from_geo_metadata(text: str, file: str) -> dict[str, GeoColumn]:
 _LOGICAL = re.compile(r"^(Geometry|Geography)\(crs=([^,)]*)")
 
 
+def is_geospatial_logical(logical: str) -> bool:
+    """Parquet's GEOMETRY/GEOGRAPHY logical type (as pyarrow prints it)."""
+    return _LOGICAL.match(logical) is not None
+
+
 def from_logical_type(name: str, logical: str, file: str) -> GeoColumn | None:
     """A column of Parquet's GEOMETRY/GEOGRAPHY logical type (as pyarrow prints it), else None."""
     m = _LOGICAL.match(logical)

@@ -125,3 +125,20 @@ def test_the_deepest_worded_cause_is_spark_s_reason(tmp_path: Path) -> None:
     err = translate_read_in_job(_failed_read(tmp_path / "n.parquet", eof))
     assert isinstance(err, SourceError)
     assert err.message == f"cannot read {tmp_path / 'n.parquet'}: Reached the end of stream with 7 bytes left to read"
+
+
+def test_spark_35_s_footer_refusal_names_the_file_and_not_java_s_words_for_a_null(tmp_path: Path) -> None:
+    # PySpark 3.5 (parquet-mr 1.13) on a file with Parquet's GEOMETRY logical type: the footer's
+    # refusal under "Exception thrown in awaitResult", its root a NullPointerException whose message
+    # names a Java call, not a reason
+    path = tmp_path / "geospatial.parquet"
+    npe = JavaThrowable("java.lang.NullPointerException", 'Cannot invoke "org.apache.parquet.format.LogicalType'
+                        '$_Fields.ordinal()" because the return value of "...getSetField()" is null')
+    footer = JavaThrowable("org.apache.spark.SparkException", f"[CANNOT_READ_FILE_FOOTER] Could not read footer for "
+                           f"file: file:{path}. Please ensure that the file is in either ORC or Parquet format.", npe,
+                           "CANNOT_READ_FILE_FOOTER", {"file": f"file:{path}"})
+    exc = Py4JJavaError(JavaThrowable("org.apache.spark.SparkException", "Exception thrown in awaitResult: ", footer))
+    err = translate_read_in_job(exc)
+    assert isinstance(err, SourceError) and err.ids["file"] == str(path)
+    assert err.message.startswith(f"cannot read {path}: [CANNOT_READ_FILE_FOOTER] Could not read footer")
+    assert "stopped on a NullPointerException" in err.message and "getSetField" not in err.message
