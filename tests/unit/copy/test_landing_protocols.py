@@ -295,3 +295,28 @@ def test_a_value_the_target_refuses_is_named_by_its_row() -> None:
     db.fail("copy", conn=DRIVER, exc=BadValue)
     error, _ = _fails(InPlace(run, server_side=False), run, parts, DataError)
     assert error.ids.get("table") == str(TARGET)
+
+
+@pytest.mark.parametrize("partition", [0, 1])
+def test_a_value_the_target_refuses_in_a_direct_read_part_names_its_file_and_row_groups(partition: int) -> None:
+    class BadValue(Refused):
+        pgcode = "22P02"
+
+    db = FakeDb()
+    run, parts = _run(db)
+    db.fail("copy", conn=DRIVER, exc=BadValue)
+    sources = {0: "from /data/a.parquet, row groups 0-1", 1: "from /data/b.parquet, row group 3"}
+    error, _ = _fails(InPlace(run, server_side=False), run, parts, DataError, partitions={partition: [4]},
+                      sources=sources)
+    assert error.message.endswith(f" ({sources[partition]})")
+
+
+def test_spark_s_rows_name_no_file() -> None:
+    class BadValue(Refused):
+        pgcode = "22P02"
+
+    db = FakeDb()
+    run, parts = _run(db)
+    db.fail("copy", conn=DRIVER, exc=BadValue)
+    error, _ = _fails(InPlace(run, server_side=False), run, parts, DataError)
+    assert error.message.endswith("/part-00000-0000.csv")  # the part, and nothing after it
