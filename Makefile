@@ -36,7 +36,7 @@ test: deps ## ruff, the import rules, mypy and pytest (what CI runs)
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/pytest -q --durations=15
 
-test-matrix: deps ## functional COPY, JDBC and destination tests on PySpark 3.5 and 4.x x PostgreSQL 15 and 18 (side venvs in .venv-matrix/)
+test-matrix: deps ## functional COPY, JDBC, destination and GeoParquet tests on PySpark 3.5 and 4.x x PostgreSQL 15 and 18 (side venvs in .venv-matrix/)
 	@VENV=$(VENV) scripts/matrix.sh
 
 bench: deps ## full benchmark (1M/5M rows, TPC-H SF1): table, JSON, chart under bench/out/

@@ -18,6 +18,7 @@ from .engine.execute import execute
 from .errors import ConfigError
 from .naming import TableRef
 from .options import Method, WriteMode, split_call_options, with_bucket
+from .plan.geo_frame import as_postgis
 from .request import LoadRequest
 from .result import LoadResult
 from .state import StateStore
@@ -79,6 +80,8 @@ def write_to_postgres(
     ``on_narrowing``: a column whose values the target keeps with fewer decimals or digits (decimal(12,4)
     or a double into numeric(10,2)) is logged; "round" (default) stores them as PostgreSQL rounds the
     literal, "error" refuses the load before anything changes if a value would change.
+    Spark 4's ``geometry(srid)``, ``geometry(any)`` and ``geography(srid)`` columns load into PostGIS
+    ``geometry``/``geography`` columns by every method, as EWKB with each value's SRID.
     ``ledger_schema``: the schema of the loader's own tables (the ledger ``loader_ledger``, the JDBC
     staging tables, ``loader_rejects``); default the target's. Name one the role may create in when
     it may only write into the target's schema (README "Privileges").
@@ -98,7 +101,8 @@ def write_to_postgres(
         raise ConfigError(f"on_error={on_error!r} is not one of fail, reject")
     if create not in _CREATE:
         raise ConfigError(f"create={create!r} is not one of {', '.join(_CREATE)}")
-    req = LoadRequest(df=df, spec=spec, target=target, method=_enum(Method, method, "method"),
+    # Spark's geometry/geography columns travel as EWKB, as a manifest source's do (plan/geo_frame.py)
+    req = LoadRequest(df=as_postgis(df), spec=spec, target=target, method=_enum(Method, method, "method"),
                       mode=_enum(WriteMode, mode, "mode"), key=keys, create=create, copy=copy_opts,
                       jdbc=jdbc_opts, wait_for_lock=wait, on_error=on_error, max_errors=max_errors,
                       defer_indexes=bool(defer_indexes), schema_evolution=schema_evolution,

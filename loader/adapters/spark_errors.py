@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from ..connection import ConnectionSpec
 from ..errors import DataError, LoaderError, SourceError, StagingError, TargetConnectionError
 from ..naming import TableRef
-from .spark_read_failures import ONLY_CORRUPT_COLUMN, json_not_lines, translate_read_in_job
+from .spark_read_failures import ONLY_CORRUPT_COLUMN, chain_conditions, json_not_lines, translate_read_in_job
 
 log = logging.getLogger("loader")
 
@@ -42,6 +42,10 @@ def connector_hint(fmt: str) -> str:
             "spark.jars.packages=<group>:<artifact>:<version> (--packages), or its jar in spark.jars (--jars)")
 
 
+#: "Illegal Parquet type: INT64 (TIMESTAMP(NANOS,true))": Spark 4's condition, then Spark 3.5's name
+_ILLEGAL_PARQUET_TYPE = ("PARQUET_TYPE_ILLEGAL", "_LEGACY_ERROR_TEMP_1173")
+
+
 def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: str, field: str = "path",
                            multiline: bool = False) -> SourceError:
     """A failed ``spark.read`` as one SourceError, decided by Spark's error condition."""
@@ -58,7 +62,7 @@ def translate_read_failure(exc: BaseException, *, where: str, fmt: str, path: st
                                      "(metastore) that holds it")
     if condition == "PATH_NOT_FOUND":
         return SourceError(f"{where}.path: {path} does not exist", next_step="check the path (and the ${VAR} it uses)")
-    if condition == "PARQUET_TYPE_ILLEGAL":
+    if {condition, *chain_conditions(exc)} & set(_ILLEGAL_PARQUET_TYPE):
         found = _nanosecond_columns(path)
         if found:
             file, columns = found

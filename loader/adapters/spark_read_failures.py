@@ -21,8 +21,14 @@ from ..record_lines import local_path, locate
 #: (Spark 4's condition, then Spark 3.5's name for the same error)
 ONLY_CORRUPT_COLUMN = ("UNSUPPORTED_FEATURE.QUERY_ONLY_CORRUPT_RECORD_COLUMN", "_LEGACY_ERROR_TEMP_1285")
 _MALFORMED = ("MALFORMED_RECORD_IN_PARSING", "MALFORMED_CSV_RECORD", "MALFORMED_JSON_RECORD")
-#: "Encountered error while reading file <path>": Spark 4's FAILED_READ_FILE.*, Spark 3.5's legacy 2064
-_FAILED_READ = ("FAILED_READ_FILE", "_LEGACY_ERROR_TEMP_2064")
+#: "Encountered error while reading file <path>": Spark 4's FAILED_READ_FILE.*, Spark 3.5's legacy 2064;
+#: and Spark 3.5's "Could not read footer for file: <file>" (Spark 4: FAILED_READ_FILE.CANNOT_READ_FILE_FOOTER)
+#: and "Parquet column cannot be converted in file <filePath>" (Spark 4: FAILED_READ_FILE.PARQUET_COLUMN_...)
+_FAILED_READ = ("FAILED_READ_FILE", "_LEGACY_ERROR_TEMP_2064", "CANNOT_READ_FILE_FOOTER", "_LEGACY_ERROR_TEMP_2063")
+#: the parameter naming the file, by condition: Spark 4's and 3.5's 2064 say path
+_FILE_PARAMS = ("path", "file", "filePath")
+#: Java's own words for a NullPointerException say which call failed inside the reader, not why
+_NO_REASON = ("java.lang.NullPointerException",)
 
 
 #: a compression codec's Hadoop class Spark's reader could not load -> the codec, and how to get it
@@ -87,6 +93,12 @@ def _chain(exc: BaseException) -> list[_Link]:
     return links
 
 
+def chain_conditions(exc: BaseException) -> list[str]:
+    """Spark's error conditions along the cause chain, top first: a refusal thrown inside a job (PySpark
+    3.5 reads the footers in one) carries its condition below the job's."""
+    return [link.condition for link in _chain(exc) if link.condition]
+
+
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0][:300] if lines else ""
@@ -97,7 +109,8 @@ def translate_read_in_job(exc: BaseException, *, run_id: str | None = None,
     """A failed read of the source inside a Spark job as ours, or None when it is something else."""
     chain = _chain(exc)
     links = [link for link in chain if link.condition]
-    files = [link.params["path"] for link in links if link.condition.startswith(_FAILED_READ) and "path" in link.params]
+    files = [next(link.params[p] for p in _FILE_PARAMS if p in link.params) for link in links
+             if link.condition.startswith(_FAILED_READ) and any(p in link.params for p in _FILE_PARAMS)]
     records = [link.params["badRecord"] for link in links
                if link.condition.startswith(_MALFORMED) and "badRecord" in link.params]
     if records:
@@ -132,15 +145,19 @@ def spark_reason(chain: list[_Link]) -> tuple[str, str]:
     below = chain[next((i for i, link in enumerate(chain) if link.condition.startswith(_FAILED_READ)), 0):]
     if not below:
         return "Spark's reader failed", check
-    if _first_line(below[-1].message):  # the root cause says why in words
+    if _says_why(below[-1]):  # the root cause says why in words
         return _first_line(below[-1].message), check
-    worded = [_first_line(link.message) for link in below if _first_line(link.message)]
+    worded = [_first_line(link.message) for link in below if _says_why(link)]
     said = worded[-1] if worded else "Spark's reader failed"
     kind = below[-1].java_class.rsplit(".", 1)[-1]
     if kind:
         article = "an" if kind[0] in "AEIOU" else "a"
         said += f" (Spark's reader stopped on {article} {kind}, which says nothing more: it cannot read this file)"
     return said, check + "; or rewrite the file with another writer"
+
+
+def _says_why(link: _Link) -> bool:
+    return bool(_first_line(link.message)) and link.java_class not in _NO_REASON
 
 
 def json_not_lines(path: str, where: str, multiline: bool) -> SourceError:

@@ -138,6 +138,10 @@ class ParquetJob:
     def partitions(self) -> int:
         return len(self.read.units)
 
+    def source_of(self, partition: int) -> str | None:
+        """The file and row groups the partition's parts hold (a unit's index is its partition)."""
+        return self.read.units[partition].describe() if 0 <= partition < len(self.read.units) else None
+
     def run(self, cfg: StageConfig) -> list[dict[str, int]]:
         n = len(self.read.units)
         if n == 0:

@@ -252,6 +252,10 @@ class FrameJob:
     def partitions(self) -> int:
         return int(self.frame.rdd.getNumPartitions())
 
+    def source_of(self, partition: int) -> str | None:
+        """Nothing to add: a partition of Spark's rows comes from no one file Spark says."""
+        return None
+
     def run(self, cfg: StageConfig) -> list[dict[str, int]]:
         """Stage every partition; one summary row per partition."""
         import functools

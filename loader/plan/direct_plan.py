@@ -79,6 +79,13 @@ class DirectUnit:
     row_groups: tuple[int, ...]
     rows: int
 
+    def describe(self) -> str:
+        """'from x.parquet, row groups 4-7': what a refusal of one of its rows names."""
+        groups = self.row_groups
+        consecutive = list(groups) == list(range(groups[0], groups[-1] + 1))
+        shown = f"{groups[0]}-{groups[-1]}" if consecutive and len(groups) > 1 else ", ".join(map(str, groups))
+        return f"from {self.path}, row group{'s' if len(groups) > 1 else ''} {shown}"
+
 
 @dataclass(frozen=True)
 class DirectRead:

@@ -26,13 +26,14 @@ DEFAULT_SRID = 4326
 class GeoColumn:
     name: str
     kind: str  # "geometry" or "geography"
-    srid: int
+    #: None: each value has its own (Spark's ``geometry(any)``), carried in its EWKB
+    srid: int | None
     #: PostGIS's typmod type (Point, MultiPolygonZ...), None for any 2D one, "" for no typmod at all
     #: (types of different dimensions: a typmod's Z or its absence refuses the others)
     shape: str | None = None
 
     def pg_type(self) -> str:
-        if self.shape == "" or (self.shape is None and self.srid == 0):
+        if self.shape == "" or (self.shape is None and not self.srid):
             return self.kind
         return f"{self.kind}({self.shape or 'Geometry'},{self.srid})"
 
@@ -88,6 +89,11 @@ def from_geo_metadata(text: str, file: str) -> dict[str, GeoColumn]:
 _LOGICAL = re.compile(r"^(Geometry|Geography)\(crs=([^,)]*)")
 
 
+def is_geospatial_logical(logical: str) -> bool:
+    """Parquet's GEOMETRY/GEOGRAPHY logical type (as pyarrow prints it)."""
+    return _LOGICAL.match(logical) is not None
+
+
 def from_logical_type(name: str, logical: str, file: str) -> GeoColumn | None:
     """A column of Parquet's GEOMETRY/GEOGRAPHY logical type (as pyarrow prints it), else None."""
     m = _LOGICAL.match(logical)
@@ -105,30 +111,46 @@ def from_logical_type(name: str, logical: str, file: str) -> GeoColumn | None:
 
 
 def from_spark_type(name: str, simple: str) -> GeoColumn | None:
-    """Spark 4's ``geometry(4326)``/``geography(4326)`` (simpleString), else None."""
-    m = re.fullmatch(r"(geometry|geography)\((\d+)\)", simple)
-    return GeoColumn(name, m.group(1), int(m.group(2)), "") if m else None  # dimensions unknown: no typmod
+    """Spark 4's ``geometry(4326)``/``geography(4326)`` and ``geometry(any)`` (an SRID per value),
+    by their simpleString, else None."""
+    m = re.fullmatch(r"(geometry|geography)\((\d+|any)\)", simple)
+    if m is None:
+        return None
+    srid = None if m.group(2) == "any" else int(m.group(2))
+    return GeoColumn(name, m.group(1), srid, "")  # dimensions unknown: no typmod
 
 
 def _byte_hex(value: int, little: bool) -> str:
     return value.to_bytes(4, "little" if little else "big").hex().upper()
 
 
-def ewkb_sql(column: str, srid: int) -> str:
+def _srid_bytes(srid: int | str, little: bool) -> str:
+    """Spark SQL for the 4 bytes of ``srid`` (a number, or an int expression) in one byte order."""
+    if isinstance(srid, int):
+        return f"X'{_byte_hex(srid, little)}'"
+    digits = f"lpad(hex({srid}), 8, '0')"  # big-endian hex digits; an SRID is below 2**31
+    if not little:
+        return f"unhex({digits})"
+    return "unhex(concat(" + ", ".join(f"substr({digits}, {i}, 2)" for i in (7, 5, 3, 1)) + "))"
+
+
+def ewkb_sql(column: str, srid: int | str) -> str:
     """Spark SQL turning the WKB in ``column`` (a quoted name or expression of binary type) into EWKB
-    with ``srid``: the SRID flag set in the type word's high byte, the SRID after the type word, each
-    in the value's own byte order. A value that has the flag already (EWKB) is kept; so is every
-    value when ``srid`` is 0 (no SRID to say). Works on Spark 3.5 and 4.x alike."""
+    with ``srid`` (a number, or a Spark SQL int expression: each value's own): the SRID flag set in
+    the type word's high byte, the SRID after the type word, each in the value's own byte order. A
+    value that has the flag already (EWKB) is kept; so is every value whose SRID is 0 (no SRID to
+    say). Works on Spark 3.5 and 4.x alike."""
     if srid == 0:
         return column
     flag = "(cast(conv(hex(substr({c}, {i}, 1)), 16, 10) AS int) | 32)"
     set_flag = "unhex(lpad(hex(" + flag + "), 2, '0'))"
     has_flag = "(cast(conv(hex(substr({c}, {i}, 1)), 16, 10) AS int) & 32) <> 0"
-    little = (f"concat(substr({column}, 1, 4), {set_flag.format(c=column, i=5)}, X'{_byte_hex(srid, True)}', "
+    little = (f"concat(substr({column}, 1, 4), {set_flag.format(c=column, i=5)}, {_srid_bytes(srid, True)}, "
               f"substr({column}, 6))")
     big = (f"concat(substr({column}, 1, 1), {set_flag.format(c=column, i=2)}, substr({column}, 3, 3), "
-           f"X'{_byte_hex(srid, False)}', substr({column}, 6))")
-    return (f"CASE WHEN {column} IS NULL THEN NULL "
+           f"{_srid_bytes(srid, False)}, substr({column}, 6))")
+    no_srid = f"{column} IS NULL" if isinstance(srid, int) else f"{column} IS NULL OR {srid} = 0"
+    return (f"CASE WHEN {no_srid} THEN {column} "
             f"WHEN substr({column}, 1, 1) = X'01' THEN "
             f"CASE WHEN {has_flag.format(c=column, i=5)} THEN {column} ELSE {little} END "
             f"ELSE CASE WHEN {has_flag.format(c=column, i=2)} THEN {column} ELSE {big} END END")

@@ -21,6 +21,7 @@ from ..manifest import SourceSpec
 from ..plan.direct_filter import Where, parse_where
 from ..plan.direct_plan import INT96, DirectRead, FileFacts, plan_direct, stored_problem
 from ..plan.footer_types import as_spark_reads
+from ..plan.geo import is_geospatial_logical
 from ..plan.typemap import PG_TYPE_KEY
 from .page_walk import file_faults
 
@@ -167,5 +168,24 @@ def odd_columns(path: str) -> str | None:
     except (OSError, ValueError):
         return None
     found = [stored_problem(f, name, "decimal(" if t.startswith("decimal") else t) for name, t in f.columns.items()]
-    said = [why for why in found if why is not None]
+    said = [why for why in found if why is not None] + _geospatial_before_spark_41(path)
     return "; ".join(said) if said else None
+
+
+def _geospatial_before_spark_41(path: str) -> list[str]:
+    """Parquet's GEOMETRY/GEOGRAPHY logical types are newer than the Parquet reader of Spark before
+    4.1 (PySpark 3.5's parquet-mr 1.13 fails on such a footer): said where this Spark has no
+    geometry type. GeoParquet's WKB columns are plain binary to every Spark."""
+    from pyspark.sql import types
+
+    if hasattr(types, "GeometryType"):
+        return []
+    import pyarrow.parquet as pq
+
+    schema = pq.ParquetFile(path).schema
+    columns = [schema.column(i) for i in range(len(schema))]
+    return [f"column {c.path!r} is of Parquet's {str(c.logical_type).split('(')[0].upper()} logical type, which "
+            "Spark reads from 4.1 on (its older Parquet reader cannot read the file's footer): load it with "
+            "Spark 4.1+, or write it as GeoParquet (WKB with 'geo' metadata, e.g. GeoPandas' "
+            "to_parquet(geometry_encoding='WKB'))"
+            for c in columns if is_geospatial_logical(str(c.logical_type))]

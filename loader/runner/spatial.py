@@ -1,9 +1,6 @@
-"""Geometry and geography columns of a source made ready for PostGIS, for every method: each such
-column becomes EWKB (its WKB with the SRID, plan/geo.py) and carries its PostgreSQL type in the
-field's metadata (``loader.pg_type``), which the type map creates the column with.
-
-Found in Spark 4's types (``geometry(4326)``: Spark's ``st_asbinary`` gives the WKB) and in the
-footers of a Parquet source's local files (GeoParquet's ``geo`` metadata, Parquet's GEOMETRY and
+"""Geometry and geography columns of a manifest's source made ready for PostGIS, for every method
+(plan/geo_frame.py, as for ``write_to_postgres``): Spark 4's types, and the WKB columns the footers
+of a Parquet source's local files describe (GeoParquet's ``geo`` metadata, Parquet's GEOMETRY and
 GEOGRAPHY logical types), so PySpark 3.5, which reads those columns as binary, loads them alike.
 """
 
@@ -13,9 +10,8 @@ from typing import Any
 
 from ..errors import SourceError
 from ..manifest import SourceSpec
-from ..plan.geo import GeoColumn, ewkb_sql, footer_geo, from_spark_type
-from ..plan.pg_text import ident as quote_spark
-from ..plan.typemap import PG_TYPE_KEY
+from ..plan.geo import GeoColumn, footer_geo
+from ..plan.geo_frame import as_postgis
 
 
 def _local_files(df: Any) -> list[str]:
@@ -49,21 +45,7 @@ def footer_columns(files: list[str]) -> dict[str, GeoColumn]:
 
 
 def spatial(df: Any, source: SourceSpec | None = None) -> Any:
-    """``df`` with its geometry columns as EWKB, each typed for PostGIS in its field's metadata."""
-    from pyspark.sql import functions as F
-
-    geo: dict[str, tuple[GeoColumn, str]] = {}
-    for f in df.schema.fields:
-        col = from_spark_type(f.name, f.dataType.simpleString())
-        if col is not None:
-            geo[f.name] = (col, f"st_asbinary({quote_spark(f.name)})")
-    if source is not None and source.format == "parquet":
-        binary = {f.name for f in df.schema.fields if f.dataType.simpleString() == "binary"}
-        for name, col in footer_columns(_local_files(df)).items():
-            if name in binary:
-                geo[name] = (col, quote_spark(name))
-    if not geo:
-        return df
-    return df.select(*[
-        F.expr(ewkb_sql(geo[f.name][1], geo[f.name][0].srid)).alias(f.name, metadata={PG_TYPE_KEY: geo[f.name][0].pg_type()})
-        if f.name in geo else F.col(quote_spark(f.name)) for f in df.schema.fields])
+    """``df`` with its geometry columns as EWKB, each typed for PostGIS in its field's metadata
+    (plan/geo_frame.py): Spark's geometry types, and a Parquet source's WKB columns its footers name."""
+    wkb = footer_columns(_local_files(df)) if source is not None and source.format == "parquet" else {}
+    return as_postgis(df, wkb)

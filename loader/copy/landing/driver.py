@@ -41,7 +41,7 @@ def land(protocol: LandingProtocol, run: CopyRun, stager: StagingThread, resumed
     if protocol.leftover is not None:
         run.events.leftover_recorded(protocol.leftover)  # the reaper's, before it exists
     staged_before = {o["Key"] for o in run.parts.objects()} if run.attempt > 1 else set()
-    loop = PartLoop(run, out)
+    loop = PartLoop(run, out, stager.job.source_of)
     sc = stager.job.spark_context
     run.progress.track(lambda: group_tasks(sc, stager.group))
     stager.start()
@@ -74,8 +74,10 @@ def land(protocol: LandingProtocol, run: CopyRun, stager: StagingThread, resumed
 class PartLoop:
     """Each part loaded as it is staged; the markers checked against what was loaded."""
 
-    def __init__(self, run: CopyRun, out: MethodOutcome) -> None:
-        self.run, self.out = run, out
+    def __init__(self, run: CopyRun, out: MethodOutcome,
+                 source_of: Callable[[int], str | None] = lambda _partition: None) -> None:
+        """``source_of``: what a partition's parts were read from (the staging job says), for refusals."""
+        self.run, self.out, self.source_of = run, out, source_of
         self.loading_started = False  # the first COPY moved the run to loading
         self.rows = 0  # the rows of every part loaded (set when the parts are all in)
         self.partitions: set[int] = set()  # the partitions whose marker was read
@@ -160,7 +162,8 @@ class PartLoop:
 
     def _explained(self, key: str, call: Callable[..., Any], *args: Any) -> Any:
         """``call(*args)`` for part ``key``; a value the target refused is named by its row's key, read
-        back from the part (the part is deleted with the run), else by its first columns."""
+        back from the part (the part is deleted with the run), else by its first columns, and by the
+        file the part was read from when the staging job knows it (the direct read's unit)."""
         try:
             return call(*args)
         except DataError as exc:
@@ -168,6 +171,9 @@ class PartLoop:
             ident, label = (run.error_key, "key") if run.error_key else (run.plan.names[:3], "row")
             exc.message += key_of_line(run.parts, key, exc.message, run.plan.names, ident, run.landing.pg_types,
                                        run.fmt.row_fields, label)
+            part = TempLocation.part_of(key)
+            source = self.source_of(part[0]) if part is not None else None
+            exc.message += f" ({source})" if source else ""
             raise
 
     def _counted(self, key: str, rows: int, size: int) -> None:

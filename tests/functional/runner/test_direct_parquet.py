@@ -187,6 +187,37 @@ def test_a_resume_that_reads_otherwise_than_its_first_attempt_stages_again_and_l
 
 
 
+def test_a_value_the_target_refuses_names_the_file_and_row_groups_it_was_read_from(
+        spark: Any, pg_db: Any, pg_conn: Any, bucket: str, state_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "refused.parquet"
+    path.mkdir()
+    for name, first in (("a.parquet", 0), ("b.parquet", 1200)):
+        ids = list(range(first, first + 1200))
+        values = ["far too long a name" if i == 2300 else f"n{i}" for i in ids]  # b's row 1100: row group 2
+        pq.write_table(pa.table({"id": pa.array(ids, pa.int64()), "u": values}), path / name, row_group_size=500)
+    with pg_conn.cursor() as cur:
+        cur.execute("CREATE TABLE refused_t (id bigint PRIMARY KEY, u varchar(8))")  # binary COPY: pyarrow's rows
+    folder = _folder(tmp_path, pg_db, bucket, monkeypatch, path, "refused_t")
+    [outcome] = commands.run([str(folder)], state_url=state_url, spark=spark)
+    assert outcome.status == "failed"
+    assert "value too long for type character varying(8)" in outcome.error and "key (id=2300)" in outcome.error
+    found = re.search(rf"\(from {re.escape(str(path / 'b.parquet'))}, row groups? ([0-9, -]+)\)", outcome.error)
+    assert found, outcome.error
+    shown = found.group(1)
+    groups = range(int(shown.split("-")[0]), int(shown.split("-")[1]) + 1) if "-" in shown else \
+        [int(g) for g in shown.split(", ")]
+    assert 2 in groups, shown
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM refused_t")
+        assert cur.fetchone()[0] == 0
+
+
 @pytest.mark.parametrize(("where", "select", "pushed"), [
     # NULLs through NOT IN, <> and OR; columns filtered on but not loaded, named as Spark resolves them
     ("(N NOT IN (1, 3) OR NOT flag) AND (label <> 'x' OR label IS NULL)", "id, label", True),

@@ -1,9 +1,9 @@
 """Geometry into PostGIS by every method: GeoParquet written by GeoPandas (WKB with ``geo``
 metadata: CRS, geometry types) and Parquet GEOMETRY/GEOGRAPHY columns written by Arrow C++
-(tests/data/parquet, read by Spark 4.1+ as ``geometry(4326)``) land in ``geometry(<type>,<srid>)``
-/ ``geography`` columns made by ``create: if_missing``, value for value (the same EWKB, ST_Equals,
-ST_SRID), empty geometries and Z coordinates included; without PostGIS the load is refused up front
-naming the column."""
+(tests/data/parquet, read by Spark 4.1+ as ``geometry(4326)``; PySpark 3.5 refuses them, naming the
+column and the fix) land in ``geometry(<type>,<srid>)`` / ``geography`` columns made by
+``create: if_missing``, value for value (the same EWKB, ST_Equals, ST_SRID), empty geometries and Z
+coordinates included; without PostGIS the load is refused up front naming the column."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyspark.sql import types as pyspark_types
 
 from loader import commands
 from loader.errors import ConfigError
@@ -20,6 +21,8 @@ from tests.helpers.pg_features import require_extension
 DATA = Path(__file__).parents[2] / "data" / "parquet"
 
 METHODS = ["copy", "optimized", "standard"]
+#: Spark 4.1+ reads Parquet's GEOMETRY/GEOGRAPHY logical types; PySpark 3.5's reader cannot read their footers
+SPARK_HAS_GEOMETRY = hasattr(pyspark_types, "GeometryType")
 
 
 @pytest.fixture()
@@ -99,6 +102,13 @@ def test_parquet_geometry_and_geography_columns_land_as_postgis_types(method: st
                              ("crs-geography", "geography", "geography")]:
         name = f"{stem.replace('-', '_')}_{method}"
         outcome = _run(tmp_path, DATA / f"{stem}.parquet", name, method, spark, state_url)
+        if not SPARK_HAS_GEOMETRY:  # PySpark 3.5's Parquet reader refuses the footer: so does every method
+            assert outcome.status == "failed"
+            assert f"cannot read {DATA / stem}.parquet: [CANNOT_READ_FILE_FOOTER]" in outcome.error
+            assert f"column {column!r} is of Parquet's {column.upper()} logical type, which Spark reads from 4.1 " \
+                   "on" in outcome.error and "write it as GeoParquet" in outcome.error
+            assert "awaitResult" not in outcome.error and "getSetField" not in outcome.error
+            continue
         assert outcome.status == "succeeded", outcome.error
         with postgis.cursor() as cur:
             cur.execute(f"SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '{name}'::regclass "

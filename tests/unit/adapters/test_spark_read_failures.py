@@ -125,3 +125,50 @@ def test_the_deepest_worded_cause_is_spark_s_reason(tmp_path: Path) -> None:
     err = translate_read_in_job(_failed_read(tmp_path / "n.parquet", eof))
     assert isinstance(err, SourceError)
     assert err.message == f"cannot read {tmp_path / 'n.parquet'}: Reached the end of stream with 7 bytes left to read"
+
+
+def test_spark_35_s_footer_refusal_names_the_file_and_not_java_s_words_for_a_null(tmp_path: Path) -> None:
+    # PySpark 3.5 (parquet-mr 1.13) on a file with Parquet's GEOMETRY logical type: the footer's
+    # refusal under "Exception thrown in awaitResult", its root a NullPointerException whose message
+    # names a Java call, not a reason
+    path = tmp_path / "geospatial.parquet"
+    npe = JavaThrowable("java.lang.NullPointerException", 'Cannot invoke "org.apache.parquet.format.LogicalType'
+                        '$_Fields.ordinal()" because the return value of "...getSetField()" is null')
+    footer = JavaThrowable("org.apache.spark.SparkException", f"[CANNOT_READ_FILE_FOOTER] Could not read footer for "
+                           f"file: file:{path}. Please ensure that the file is in either ORC or Parquet format.", npe,
+                           "CANNOT_READ_FILE_FOOTER", {"file": f"file:{path}"})
+    exc = Py4JJavaError(JavaThrowable("org.apache.spark.SparkException", "Exception thrown in awaitResult: ", footer))
+    err = translate_read_in_job(exc)
+    assert isinstance(err, SourceError) and err.ids["file"] == str(path)
+    assert err.message.startswith(f"cannot read {path}: [CANNOT_READ_FILE_FOOTER] Could not read footer")
+    assert "stopped on a NullPointerException" in err.message and "getSetField" not in err.message
+
+
+def test_spark_35_s_column_that_cannot_be_converted_names_its_file(tmp_path: Path) -> None:
+    # PySpark 3.5's legacy 2063 says the file as filePath (Spark 4: FAILED_READ_FILE.*'s path)
+    path = tmp_path / "byte_array_decimal.parquet"
+    cause = JavaThrowable("org.apache.spark.sql.execution.datasources.SchemaColumnConvertNotSupportedException",
+                          "column: [value], physicalType: BINARY, logicalType: decimal(4,2)")
+    convert = JavaThrowable("org.apache.spark.SparkException", f"Parquet column cannot be converted in file "
+                            f"file://{path}. Column: [value], Expected: decimal(4,2), Found: BINARY.", cause,
+                            "_LEGACY_ERROR_TEMP_2063", {"filePath": f"file://{path}", "column": "[value]"})
+    err = translate_read_in_job(Py4JJavaError(JavaThrowable("org.apache.spark.SparkException", "Job aborted", convert)))
+    assert isinstance(err, SourceError) and err.ids["file"] == str(path)
+    assert err.message == f"cannot read {path}: column: [value], physicalType: BINARY, logicalType: decimal(4,2)"
+
+
+def test_nanosecond_timestamps_refused_inside_spark_35_s_footer_job_name_the_column(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from loader.adapters.spark_errors import translate_read_failure
+
+    path = tmp_path / "from_pandas.parquet"
+    pq.write_table(pa.table({"id": [1], "seen_at": pa.array([0], pa.timestamp("ns"))}), path)
+    illegal = JavaThrowable("org.apache.spark.sql.AnalysisException",
+                            "Illegal Parquet type: INT64 (TIMESTAMP(NANOS,true)).", None, "_LEGACY_ERROR_TEMP_1173",
+                            {"parquetType": "INT64 (TIMESTAMP(NANOS,true))"})
+    exc = Py4JJavaError(JavaThrowable("org.apache.spark.SparkException", "Job aborted due to stage failure", illegal))
+    err = translate_read_failure(exc, where="m.yaml: source", fmt="parquet", path=str(path))
+    assert err.message.startswith(f"m.yaml: source: {path}: column 'seen_at' holds nanosecond timestamps")
+    assert "coerce_timestamps='us'" in (err.next_step or "")

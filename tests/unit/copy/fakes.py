@@ -302,6 +302,11 @@ class _Context:
 @dataclass
 class _Job:
     spark_context: Any = field(default_factory=_Context)
+    #: what each partition was read from (direct_read.ParquetJob says it; Spark's rows say nothing)
+    sources: dict[int, str] = field(default_factory=dict)
+
+    def source_of(self, partition: int) -> str | None:
+        return self.sources.get(partition)
 
 
 class FakeStager:
@@ -309,10 +314,11 @@ class FakeStager:
     part store, as executors would, and ends; ``error`` makes it fail instead."""
 
     def __init__(self, parts: FakeParts, partitions: dict[int, list[int]], error: BaseException | None = None,
-                 alive_polls: int = 0) -> None:
-        """``alive_polls``: how many looks see the job still running (its parts are all staged at once)."""
+                 alive_polls: int = 0, sources: dict[int, str] | None = None) -> None:
+        """``alive_polls``: how many looks see the job still running (its parts are all staged at once);
+        ``sources``: what the job says each partition was read from."""
         self.parts, self.partitions, self.error, self.alive_polls = parts, partitions, error, alive_polls
-        self.job, self.group, self.seconds = _Job(), "loader-test", 0.0
+        self.job, self.group, self.seconds = _Job(sources=sources or {}), "loader-test", 0.0
         self.ran: set[int] = set()
         self.cancelled = False
 

@@ -286,12 +286,27 @@ def test_staging_merge_a_refused_merge_drops_the_staging_table() -> None:
                for name, _, sql in db.ops("execute"))
 
 
-def test_a_value_the_target_refuses_is_named_by_its_row() -> None:
-    class BadValue(Refused):
-        pgcode = "22P02"
+class BadValue(Refused):
+    pgcode = "22P02"  # invalid_text_representation: the data's fault
 
+
+def _refused_value(**stager: Any) -> Any:
+    """The DataError of a load whose first COPY PostgreSQL refuses for a value."""
     db = FakeDb()
     run, parts = _run(db)
     db.fail("copy", conn=DRIVER, exc=BadValue)
-    error, _ = _fails(InPlace(run, server_side=False), run, parts, DataError)
+    error, _ = _fails(InPlace(run, server_side=False), run, parts, DataError, **stager)
+    return error
+
+
+def test_a_value_the_target_refuses_is_named_by_its_row() -> None:
+    error = _refused_value()
     assert error.ids.get("table") == str(TARGET)
+    assert error.message.endswith("/part-00000-0000.csv")  # Spark's rows: the part, and no file after it
+
+
+@pytest.mark.parametrize("partition", [0, 1])
+def test_a_value_the_target_refuses_in_a_direct_read_part_names_its_file_and_row_groups(partition: int) -> None:
+    sources = {0: "from /data/a.parquet, row groups 0-1", 1: "from /data/b.parquet, row group 3"}
+    error = _refused_value(partitions={partition: [4]}, sources=sources)
+    assert error.message.endswith(f" ({sources[partition]})")

@@ -597,10 +597,11 @@ def test_example_manifests_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOADER_DEMO_DATABASE_URL", "postgresql://loader@127.0.0.1:55432/demo")
     manifests = load_manifests([REPO / "manifests"])
     by_name: dict[str, Manifest] = {m.name: m for m in manifests}
-    assert sorted(by_name) == ["calendar", "customers", "entity", "entity_reload", "events", "orders", "sessions",
-                               "trips"]
+    assert sorted(by_name) == ["calendar", "customers", "entity", "entity_geoparquet", "entity_reload", "events",
+                               "orders", "sessions", "trips"]
     assert by_name["entity"].target.replace_by == ("dataset",) and by_name["entity"].target.create == "never"
     assert by_name["entity_reload"].target.replace_where == "dataset = 'conservation-area'"
+    assert by_name["entity_geoparquet"].target.replace_where == "dataset = 'tree-preservation-zone'"
     assert by_name["orders"].source.incremental is not None
     trips, customers, events = by_name["trips"], by_name["customers"], by_name["events"]
     assert trips.source == SourceSpec("parquet", "/tmp/demo-data/trips.parquet")
@@ -621,7 +622,7 @@ def test_example_manifests_without_env_name_the_missing_variables(monkeypatch: p
     monkeypatch.delenv("LOADER_DEMO_DATA", raising=False)
     monkeypatch.delenv("LOADER_DEMO_DATABASE_URL", raising=False)
     manifests, problems = validate_paths([REPO / "manifests"])
-    assert manifests == [] and len(problems) == 16  # two ${VAR}s in each of the eight examples
+    assert manifests == [] and len(problems) == 18  # two ${VAR}s in each of the nine examples
     assert all("environment variable LOADER_DEMO_" in p for p in problems)
 
 

@@ -12,6 +12,7 @@ from loader.plan.direct_plan import (
     INT96,
     TIMESTAMP_REBASE_MICROS,
     DirectRead,
+    DirectUnit,
     FileFacts,
     cut_units,
     plan_direct,
@@ -132,3 +133,9 @@ def test_decimals_of_the_physical_types_both_readers_share_are_read_directly(phy
     f = FileFacts("/f.parquet", {"v": "decimal128(9, 2)"}, {}, (10,), {}, {"v": frozenset({"ZSTD", "LZ4"})},
                   {"v": physical})
     assert isinstance(plan_direct([("v", "decimal(9,2)")], [f], parallelism=1), DirectRead)
+
+
+def test_a_unit_says_which_file_and_row_groups_it_reads() -> None:
+    assert DirectUnit("/d/a.parquet", (4, 5, 6, 7), 10).describe() == "from /d/a.parquet, row groups 4-7"
+    assert DirectUnit("/d/a.parquet", (3,), 10).describe() == "from /d/a.parquet, row group 3"
+    assert DirectUnit("/d/a.parquet", (1, 3), 10).describe() == "from /d/a.parquet, row groups 1, 3"  # 2 is empty
